@@ -1,0 +1,85 @@
+"""Collision checking on the scene's own MuJoCo model: the planners' validity checker."""
+
+from __future__ import annotations
+
+import copy
+
+import mujoco
+import numpy as np
+
+
+class Checker:
+    """Is the arm at `q` clear of the world by `margin`? Optionally carrying an object.
+
+    `arm_qadr` (dof,) are the arm's qpos addresses; `robot_bodies` the bodies whose geoms are the robot;
+    `allowed` holds geom ids whose contacts are ignored (e.g. the object being grasped).
+    """
+
+    def __init__(self, model: mujoco.MjModel, arm_qadr: np.ndarray, robot_bodies: np.ndarray, margin: float = 0.01):
+        self.model = copy.copy(model)
+        robot_geom = np.isin(self.model.geom_bodyid, robot_bodies)
+        self.model.geom_margin[robot_geom] = margin
+        self.data = mujoco.MjData(self.model)
+        self.arm_qadr = arm_qadr
+        self.robot_geom = robot_geom
+        self.checks = 0
+        self._moving = robot_geom.copy()
+        self._allowed = np.zeros(self.model.ngeom, bool)
+        self._attached: tuple[int, np.ndarray, int] | None = None  # (qadr, pose in hand frame (4,4), hand body)
+
+    def set_state(self, qpos: np.ndarray) -> None:
+        """Start from a full qpos (objects where they are)."""
+        self.data.qpos[:] = qpos
+
+    def allow(self, geoms: list[int]) -> None:
+        self._allowed[:] = False
+        self._allowed[geoms] = True
+
+    def attach(self, obj_geom: int, obj_qadr: int, hand_body: int, q_grasp: np.ndarray) -> None:
+        """Carry the object rigidly with the hand from its pose at `q_grasp`."""
+        self.data.qpos[self.arm_qadr] = q_grasp
+        mujoco.mj_kinematics(self.model, self.data)
+        T_hand = _pose(self.data.xpos[hand_body], self.data.xmat[hand_body])
+        p, quat = self.data.qpos[obj_qadr : obj_qadr + 3], self.data.qpos[obj_qadr + 3 : obj_qadr + 7]
+        mat = np.empty(9)
+        mujoco.mju_quat2Mat(mat, quat)
+        self._attached = (obj_qadr, np.linalg.inv(T_hand) @ _pose(p, mat), hand_body)
+        self._moving = self.robot_geom.copy()
+        self._moving[obj_geom] = True
+        self.model.geom_margin[obj_geom] = self.model.geom_margin[self.robot_geom].max()
+
+    def detach(self) -> None:
+        self._attached = None
+        self._moving = self.robot_geom.copy()
+
+    def __call__(self, q: np.ndarray) -> bool:
+        self.checks += 1
+        m, d = self.model, self.data
+        d.qpos[self.arm_qadr] = q
+        if self._attached is not None:
+            qadr, T_rel, hand = self._attached
+            mujoco.mj_kinematics(m, d)
+            T = _pose(d.xpos[hand], d.xmat[hand]) @ T_rel
+            d.qpos[qadr : qadr + 3] = T[:3, 3]
+            mujoco.mju_mat2Quat(d.qpos[qadr + 3 : qadr + 7], T[:3, :3].ravel())
+        mujoco.mj_kinematics(m, d)
+        mujoco.mj_collision(m, d)
+        if d.ncon == 0:
+            return True
+        g = d.contact.geom[: d.ncon]
+        g1, g2 = g[:, 0], g[:, 1]
+        moving1, moving2 = self._moving[g1], self._moving[g2]
+        bad = (moving1 ^ moving2) & ~self._allowed[g1] & ~self._allowed[g2]
+        return not bool(bad.any())
+
+    def segment(self, q0: np.ndarray, q1: np.ndarray, step: float = 0.02) -> bool:
+        """Is the straight joint-space segment clear, checked every `step` [rad] of the largest joint motion?"""
+        n = max(2, int(np.ceil(np.abs(q1 - q0).max() / step)) + 1)
+        return all(self(q0 + (q1 - q0) * s) for s in np.linspace(0.0, 1.0, n)[1:])
+
+
+def _pose(pos: np.ndarray, xmat: np.ndarray) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3] = np.asarray(xmat).reshape(3, 3)
+    T[:3, 3] = pos
+    return T

@@ -1,0 +1,141 @@
+"""Compile a `Scene` into MuJoCo: floor, table, robot, objects, place target, light, cameras.
+
+The model has a fixed layout for a given (embodiment, number of object slots): unused slots
+are parked, invisible and inert, so the models of a batch share MjData's layout and can be
+stepped together by ``mujoco.rollout``.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from synth.embodiment import Embodiment
+from synth.robot import WORLD_CONTYPE, add_robot
+from synth.types import Camera, Obj, Scene
+
+TIMESTEP = 0.002  # [s]
+ROBOT_BASE_Z = 0.75  # [m] the arm stands on a pedestal; the table's height varies around it
+_GEOM = {
+    "box": mujoco.mjtGeom.mjGEOM_BOX,
+    "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
+    "sphere": mujoco.mjtGeom.mjGEOM_SPHERE,
+    "capsule": mujoco.mjtGeom.mjGEOM_CAPSULE,
+    "mesh": mujoco.mjtGeom.mjGEOM_MESH,
+}
+
+
+def object_quat(obj: Obj) -> np.ndarray:
+    """Orientation of a resting object: yaw about z; capsules lie with their axis horizontal."""
+    q = np.array([np.cos(obj.yaw / 2), 0, 0, np.sin(obj.yaw / 2)])
+    if obj.shape == "capsule":  # capsule axis is local z: turn it onto local x
+        lie = np.array([np.cos(np.pi / 4), 0, np.sin(np.pi / 4), 0])
+        out = np.empty(4)
+        mujoco.mju_mulQuat(out, q, lie)
+        return out
+    return q
+
+
+def object_pose(obj: Obj, table_height: float) -> np.ndarray:
+    """(7,) free-joint qpos of a resting object: position [m], quaternion (w, x, y, z)."""
+    return np.concatenate([[obj.xy[0], obj.xy[1], table_height + obj.half_height], object_quat(obj)])
+
+
+def camera_xyaxes(cam: Camera) -> list[float]:
+    """MuJoCo camera x/y axes for a camera at `pos` looking at `lookat` with world z up."""
+    fwd = np.asarray(cam.lookat, float) - np.asarray(cam.pos, float)
+    fwd /= np.linalg.norm(fwd)
+    x = np.cross(fwd, [0.0, 0.0, 1.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(x, fwd)
+    return [*x, *y]
+
+
+def build(scene: Scene, emb: Embodiment, slots: int, resolution: tuple[int, int] = (128, 128)) -> mujoco.MjModel:
+    """Compile `scene` with `slots` object bodies (objects beyond those given are parked)."""
+    if len(scene.objects) > slots:
+        raise ValueError(f"scene has {len(scene.objects)} objects but only {slots} slots")
+    spec = mujoco.MjSpec()
+    spec.compiler.degree = False
+    spec.modelname = "synth_tabletop"
+    opt = spec.option
+    opt.timestep = TIMESTEP
+    opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+    opt.impratio = 10.0
+    spec.visual.global_.offwidth, spec.visual.global_.offheight = max(resolution[1], 64), max(resolution[0], 64)
+    spec.visual.headlight.ambient = list(scene.light.ambient)
+    spec.visual.headlight.diffuse = [0.2, 0.2, 0.2]
+    wb = spec.worldbody
+    floor = wb.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.05], rgba=[0.5, 0.5, 0.52, 1])
+    floor.contype, floor.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
+    _add_table(spec, scene)
+    add_robot(spec, emb, base_pos=(emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]))
+    for i in range(slots):
+        _add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
+    _add_target(spec, scene)
+    light = wb.add_light(name="sun", pos=[0.5, 0, 2.5], dir=list(scene.light.direction), diffuse=list(scene.light.diffuse))
+    light.castshadow = False
+    light.type = mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
+    for cam in scene.cameras:
+        c = wb.add_camera(name=cam.name, pos=list(cam.pos), fovy=cam.fovy)
+        c.alt.type = mujoco.mjtOrientation.mjORIENTATION_XYAXES
+        c.alt.xyaxes = camera_xyaxes(cam)
+    for kind, name, typ in (("tcp", "tcp", mujoco.mjtObj.mjOBJ_SITE), ("obj", "obj0", mujoco.mjtObj.mjOBJ_BODY)):
+        for sens, dim in (("pos", mujoco.mjtSensor.mjSENS_FRAMEPOS), ("quat", mujoco.mjtSensor.mjSENS_FRAMEQUAT)):
+            s = spec.add_sensor(name=f"{kind}_{sens}", type=dim, objname=name)
+            s.objtype = typ
+    return spec.compile()
+
+
+def _add_table(spec: mujoco.MjSpec, scene: Scene) -> None:
+    t = scene.table
+    thick = 0.04
+    top = spec.worldbody.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX)
+    top.size, top.pos = [t.size[0], t.size[1], thick / 2], [t.centre[0], t.centre[1], t.height - thick / 2]
+    top.rgba, top.friction = list(t.rgba), [t.friction, 0.005, 0.0001]
+    top.contype, top.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
+    ped = spec.worldbody.add_geom(name="pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.09, ROBOT_BASE_Z / 2, 0])
+    ped.pos, ped.rgba, ped.contype, ped.conaffinity = [0, 0, ROBOT_BASE_Z / 2], [0.2, 0.2, 0.22, 1], 0, 0
+
+
+def _add_object(spec: mujoco.MjSpec, i: int, obj: Obj | None, table_height: float) -> None:
+    name = f"obj{i}"
+    if obj is None or not obj.active:  # parked: far away, floating, no contacts, invisible
+        body = spec.worldbody.add_body(name=name, pos=[-2.0 - 0.2 * i, 2.0, 0.5], gravcomp=1.0)
+        body.add_freejoint(name=name)
+        g = body.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.01, 0, 0], rgba=[0, 0, 0, 0])
+        g.contype, g.conaffinity, g.mass = 0, 0, 0.01
+        return
+    qpos = object_pose(obj, table_height)
+    body = spec.worldbody.add_body(name=name, pos=qpos[:3], quat=qpos[3:])
+    body.add_freejoint(name=name)
+    g = body.add_geom(name=name, type=_GEOM[obj.shape])
+    if obj.shape == "mesh":
+        spec.add_mesh(name=f"{name}_mesh", uservert=np.asarray(obj.mesh, float).ravel())
+        g.meshname = f"{name}_mesh"
+    else:
+        g.size = list(obj.size)
+    g.rgba, g.mass = list(obj.rgba), obj.mass
+    g.friction, g.condim = [obj.friction, 0.005, 0.0001], 4
+    g.contype, g.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
+
+
+def _add_target(spec: mujoco.MjSpec, scene: Scene) -> None:
+    """Base plate + four walls, always five geoms; a flat region has no walls and no collisions."""
+    tg, z = scene.target, scene.table.height
+    tray = tg.kind == "tray"
+    base_h = 0.006 if tray else 0.0008
+    w = 0.006  # wall thickness [m]
+    hx, hy = tg.size
+    parts = [("base", (0, 0, base_h / 2), (hx + (w if tray else 0), hy + (w if tray else 0), base_h / 2))]
+    wall_h = tg.wall if tray else 0.001
+    for k, (dx, dy, sx, sy) in enumerate(((hx + w / 2, 0, w / 2, hy + w), (-hx - w / 2, 0, w / 2, hy + w),
+                                         (0, hy + w / 2, hx, w / 2), (0, -hy - w / 2, hx, w / 2))):
+        parts.append((f"wall{k}", (dx, dy, wall_h / 2 + base_h), (sx, sy, wall_h / 2)))
+    for name, (px, py, pz), size in parts:
+        g = spec.worldbody.add_geom(name=f"target_{name}", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(size))
+        g.pos = [tg.pos[0] + px, tg.pos[1] + py, z + pz]
+        visible = tray or name == "base"
+        g.rgba = list(tg.rgba) if visible else [0, 0, 0, 0]
+        g.contype = g.conaffinity = WORLD_CONTYPE if tray else 0

@@ -1,0 +1,1 @@
+"""synth: manufacture robot-learning data."""

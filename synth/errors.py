@@ -1,0 +1,16 @@
+"""User-facing errors: one line, naming the fix; the CLI turns them into exit code 2."""
+
+from __future__ import annotations
+
+import difflib
+
+
+class ConfigError(ValueError):
+    """Bad user input (unknown name, bad range, bad path). The message is shown as is."""
+
+
+def closest(name: str, options: list[str]) -> str:
+    """A suffix for error messages: the options, and the closest match if there is one."""
+    match = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
+    hint = f"; did you mean '{match[0]}'?" if match else ""
+    return f" (options: {', '.join(sorted(options))}){hint}"

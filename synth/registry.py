@@ -1,0 +1,76 @@
+"""One decorator registers a plugin for Python and for Hydra's ConfigStore."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+import typing
+from importlib.metadata import entry_points
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from synth.errors import ConfigError, closest
+
+
+class Registry:
+    """Named plugin classes (frozen dataclasses). `multi` groups select several at once, one node each."""
+
+    def __init__(self, group: str, kind: str, multi: bool = False):
+        self.group, self.kind, self.multi, self.items = group, kind, multi, {}
+
+    def register(self, name: str):
+        def deco(cls):
+            if name in self.items and self.items[name] is not cls:
+                raise ValueError(f"{self.kind} '{name}' is registered twice")
+            cls.name = name
+            self.items[name] = cls
+            node = OmegaConf.structured(cls)
+            OmegaConf.set_readonly(node, False)
+            package = f"{self.group}.{name}" if self.multi else None
+            ConfigStore.instance().store(group=self.group, name=name, node=node, package=package)
+            return cls
+        return deco
+
+    def get(self, name: str) -> type:
+        load_plugins()
+        if name not in self.items:
+            raise ConfigError(f"unknown {self.kind} '{name}'{closest(name, list(self.items))}")
+        return self.items[name]
+
+    def names(self) -> list[str]:
+        load_plugins()
+        return sorted(self.items)
+
+    def build(self, name: str, node: DictConfig | dict | None = None):
+        """An instance from a config node; lists become tuples; unknown keys are refused."""
+        cls = self.get(name)
+        raw = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node or {})
+        hints = typing.get_type_hints(cls)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        for key in raw:
+            if key not in fields:
+                raise ConfigError(f"{self.group}.{name} has no key '{key}'{closest(key, sorted(fields))}")
+        kw = {k: tuple(v) if isinstance(v, list) and "tuple" in str(hints[k]) else v for k, v in raw.items()}
+        return cls(**kw)
+
+
+TASKS = Registry("task", "task")
+RANDOMIZERS = Registry("randomizers", "randomizer", multi=True)
+task, randomizer = TASKS.register, RANDOMIZERS.register
+_loaded = False
+
+
+def load_plugins() -> None:
+    """Import every module of synth.scenes and synth.randomizers, then `synth.plugins` entry points."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for pkg in ("synth.scenes", "synth.randomizers"):
+        mod = importlib.import_module(pkg)
+        for info in pkgutil.iter_modules(mod.__path__):
+            importlib.import_module(f"{pkg}.{info.name}")
+    for ep in entry_points(group="synth.plugins"):
+        ep.load()

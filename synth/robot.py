@@ -1,0 +1,114 @@
+"""Build an embodiment into an MjSpec: capsule links along the DH rows, a parallel gripper,
+position actuators, gravity compensation. Used for the scene and for the robot-only IK model."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from synth.embodiment import Embodiment
+
+ROBOT_CONTYPE, WORLD_CONTYPE = 2, 1  # robot links never collide with each other, only with the world
+
+
+def _quat_x(angle: float) -> np.ndarray:
+    return np.array([np.cos(angle / 2), np.sin(angle / 2), 0.0, 0.0])
+
+
+def _quat_z(angle: float) -> np.ndarray:
+    return np.array([np.cos(angle / 2), 0.0, 0.0, np.sin(angle / 2)])
+
+
+def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    q = np.empty(4)
+    mujoco.mju_mulQuat(q, a, b)
+    return q
+
+
+def dh_offset(a: float, alpha: float, d: float) -> tuple[np.ndarray, np.ndarray]:
+    """Child-frame pose of a modified-DH row: Rx(alpha) Tx(a) Tz(d); the joint turns about the child's z."""
+    return np.array([a, -d * np.sin(alpha), d * np.cos(alpha)]), _quat_x(alpha)
+
+
+def _link_geom(body: mujoco.MjsBody, to: np.ndarray, radius: float, mass: float, rgba) -> None:
+    g = body.add_geom(name=f"{body.name}_geom")
+    if np.linalg.norm(to) < 1e-6:
+        g.type, g.size = mujoco.mjtGeom.mjGEOM_SPHERE, [radius, 0, 0]
+    else:
+        g.type, g.size = mujoco.mjtGeom.mjGEOM_CAPSULE, [radius, 0, 0]
+        g.fromto = [0, 0, 0, *to]
+    g.mass, g.rgba = mass, rgba
+    g.contype, g.conaffinity = ROBOT_CONTYPE, WORLD_CONTYPE
+
+
+def add_robot(spec: mujoco.MjSpec, emb: Embodiment, base_pos=(0.0, 0.0, 0.0), prefix: str = "") -> None:
+    """Add the arm, gripper, actuators (one per joint + one gripper) and the `tcp` site to `spec`.
+
+    Actuator order is the action order: joints, then gripper width/2 per finger [m].
+    The spec must use radians (``spec.compiler.degree = False``).
+    """
+    assert not spec.compiler.degree, "synth builds specs in radians"
+    white, grey = [0.92, 0.92, 0.95, 1], [0.25, 0.25, 0.28, 1]
+    base = spec.worldbody.add_body(name=f"{prefix}base", pos=list(base_pos))
+    rows = [(j.a, j.alpha, j.d) for j in emb.joints] + [emb.flange]
+    offsets = [dh_offset(*r) for r in rows]
+    _link_geom(base, offsets[0][0], emb.joints[0].radius, 4.0, grey)
+    parent = base
+    for i, jnt in enumerate(emb.joints):
+        pos, quat = offsets[i]
+        body = parent.add_body(name=f"{prefix}link{i + 1}", pos=pos, quat=quat, gravcomp=1.0)
+        j = body.add_joint(name=f"{prefix}{jnt.name}", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 0, 1])
+        j.range, j.limited = [jnt.lower, jnt.upper], True
+        j.armature, j.damping = 0.1, [1.0, 0, 0]
+        _link_geom(body, offsets[i + 1][0], jnt.radius, jnt.mass, white if i % 2 == 0 else grey)
+        parent = body
+    for jnt in emb.joints:
+        act = spec.add_actuator(name=f"{prefix}{jnt.name}", target=f"{prefix}{jnt.name}")
+        act.trntype = mujoco.mjtTrn.mjTRN_JOINT
+        act.set_to_position(kp=jnt.kp, dampratio=1.0)
+        act.ctrlrange, act.ctrllimited = [jnt.lower, jnt.upper], True
+        act.forcerange, act.forcelimited = [-jnt.effort, jnt.effort], True
+    _add_gripper(spec, emb, parent, offsets[-1], prefix)
+
+
+def _add_gripper(spec: mujoco.MjSpec, emb: Embodiment, flange_parent, flange_offset, prefix: str) -> None:
+    gr = emb.gripper
+    pos, quat = flange_offset
+    hand = flange_parent.add_body(name=f"{prefix}hand", pos=pos, quat=_quat_mul(quat, _quat_z(gr.mount_yaw)), gravcomp=1.0)
+    palm = hand.add_geom(name=f"{prefix}palm", type=mujoco.mjtGeom.mjGEOM_BOX)
+    palm.size, palm.pos = [0.025, 0.095, 0.026], [0, 0, 0.03]
+    palm.mass, palm.rgba = gr.hand_mass, [0.92, 0.92, 0.95, 1]
+    palm.contype, palm.conaffinity = ROBOT_CONTYPE, WORLD_CONTYPE
+    hand.add_site(name=f"{prefix}tcp", pos=[0, 0, gr.tcp_offset], size=[0.005, 0, 0], rgba=[1, 0, 0, 0])
+    cam_pos, fovy = emb.wrist_camera
+    # wrist camera looks along +z of the hand (towards the fingers); MuJoCo cameras look along -z
+    hand.add_camera(name=f"{prefix}wrist", pos=list(cam_pos), quat=[0, 1, 0, 0], fovy=fovy)
+    half = gr.finger_length / 2
+    for side, sign in (("left", 1.0), ("right", -1.0)):
+        f = hand.add_body(name=f"{prefix}finger_{side}", pos=[0, 0, gr.finger_offset], gravcomp=1.0)
+        j = f.add_joint(name=f"{prefix}finger_{side}", type=mujoco.mjtJoint.mjJNT_SLIDE, axis=[0, sign, 0])
+        j.range, j.limited, j.armature, j.damping = [0, gr.stroke / 2], True, 0.01, [2.0, 0, 0]
+        g = f.add_geom(name=f"{prefix}pad_{side}", type=mujoco.mjtGeom.mjGEOM_BOX)
+        g.size, g.pos = [0.011, 0.006, half], [0, sign * 0.006, half]
+        g.mass, g.rgba, g.friction, g.condim = gr.finger_mass, [0.2, 0.2, 0.22, 1], [1.2, 0.02, 0.001], 4
+        g.contype, g.conaffinity = ROBOT_CONTYPE, WORLD_CONTYPE
+        g.priority = 1  # the pads' friction wins over the object's
+    t = spec.add_tendon(name=f"{prefix}split")
+    t.wrap_joint(f"{prefix}finger_left", 0.5)
+    t.wrap_joint(f"{prefix}finger_right", 0.5)
+    eq = spec.add_equality(name=f"{prefix}fingers", type=mujoco.mjtEq.mjEQ_JOINT)
+    eq.name1, eq.name2 = f"{prefix}finger_left", f"{prefix}finger_right"
+    eq.data[:5] = [0, 1, 0, 0, 0]
+    act = spec.add_actuator(name=f"{prefix}gripper", target=f"{prefix}split")
+    act.trntype = mujoco.mjtTrn.mjTRN_TENDON
+    act.set_to_position(kp=2 * gr.kp, dampratio=1.0)
+    act.ctrlrange, act.ctrllimited = [0, gr.stroke / 2], True
+    act.forcerange, act.forcelimited = [-2 * gr.force, 2 * gr.force], True
+
+
+def robot_only(emb: Embodiment) -> mujoco.MjModel:
+    """The arm alone (no world, no objects): the model mink solves IK on."""
+    spec = mujoco.MjSpec()
+    spec.compiler.degree = False
+    add_robot(spec, emb, base_pos=emb.base_pos)
+    return spec.compile()

@@ -1,0 +1,136 @@
+"""Plain data passed between stages: scene specs (per episode) and batched arrays (per batch).
+
+Scene specs are frozen dataclasses of numbers and strings, so a randomizer is a pure function
+``(scene, rng) -> (scene, draws)`` and every draw can be written to JSON.
+Positions are world-frame metres; the world's z = 0 is the floor; angles are radians.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+SHAPES = ("box", "cylinder", "sphere", "capsule", "mesh")
+
+
+@dataclass(frozen=True)
+class Obj:
+    """A rigid object resting on the table.
+
+    size: half extents per shape: box (x, y, z); cylinder (radius, half height, -);
+    sphere (radius, -, -); capsule lying along its local x (radius, half length, -);
+    mesh (x, y, z) half extents of its bounding box, vertices in ``mesh``.
+    """
+
+    name: str
+    shape: str = "box"
+    size: tuple[float, float, float] = (0.02, 0.02, 0.02)
+    colour: str = "red"
+    rgba: tuple[float, float, float, float] = (0.85, 0.1, 0.1, 1.0)
+    xy: tuple[float, float] = (0.5, 0.0)  # [m] centre; it rests on the table top (z is derived)
+    yaw: float = 0.0  # [rad] about the vertical
+    mass: float = 0.1  # [kg]
+    friction: float = 1.0  # sliding coefficient
+    mesh: tuple[tuple[float, float, float], ...] = ()  # vertices [m] in the object frame (shape == "mesh")
+    active: bool = True  # unused slots of the fixed-size scene are parked and inert
+
+    @property
+    def half_height(self) -> float:
+        """Distance from the centre to the table when resting [m]."""
+        if self.shape in ("sphere", "capsule"):
+            return self.size[0]
+        if self.shape == "cylinder":
+            return self.size[1]
+        return self.size[2]
+
+    @property
+    def footprint(self) -> float:
+        """Radius of a disc that covers the object seen from above [m]."""
+        s = self.size
+        if self.shape in ("box", "mesh"):
+            return float((s[0] ** 2 + s[1] ** 2) ** 0.5)
+        if self.shape == "capsule":
+            return s[0] + s[1]
+        return s[0]
+
+
+@dataclass(frozen=True)
+class Table:
+    size: tuple[float, float] = (0.35, 0.5)  # half extents x, y [m]
+    height: float = 0.75  # top surface z [m]
+    centre: tuple[float, float] = (0.5, 0.0)  # [m]
+    colour: str = "wood"
+    rgba: tuple[float, float, float, float] = (0.62, 0.48, 0.33, 1.0)
+    friction: float = 0.8
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the object goes: a flat coloured region, or a low tray with walls."""
+
+    kind: str = "region"  # region | tray
+    pos: tuple[float, float] = (0.5, -0.2)  # centre x, y [m]
+    size: tuple[float, float] = (0.07, 0.07)  # inner half extents [m]
+    wall: float = 0.025  # tray wall height [m]
+    colour: str = "green"
+    rgba: tuple[float, float, float, float] = (0.15, 0.7, 0.2, 1.0)
+
+
+@dataclass(frozen=True)
+class Light:
+    direction: tuple[float, float, float] = (0.3, 0.2, -1.0)
+    diffuse: tuple[float, float, float] = (0.7, 0.7, 0.7)
+    ambient: tuple[float, float, float] = (0.3, 0.3, 0.3)
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A fixed camera looking at `lookat` from `pos` [m]; fovy [deg]."""
+
+    name: str = "front"
+    pos: tuple[float, float, float] = (1.35, 0.0, 1.35)
+    lookat: tuple[float, float, float] = (0.45, 0.0, 0.75)
+    fovy: float = 45.0
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Everything that differs between episodes. objects[0] is the object the task is about."""
+
+    table: Table = field(default_factory=Table)
+    objects: tuple[Obj, ...] = ()
+    target: Target = field(default_factory=Target)
+    light: Light = field(default_factory=Light)
+    cameras: tuple[Camera, ...] = (Camera(),)
+    workspace: tuple[float, float, float, float] = (0.33, 0.66, -0.28, 0.28)  # x0, x1, y0, y1 [m]
+
+    def replace(self, **kw) -> Scene:
+        return dataclasses.replace(self, **kw)
+
+    def with_object(self, i: int, **kw) -> Scene:
+        objs = list(self.objects)
+        objs[i] = dataclasses.replace(objs[i], **kw)
+        return dataclasses.replace(self, objects=tuple(objs))
+
+
+@dataclass
+class Episode:
+    """One verified demonstration, ready for the writer. T frames at the control rate.
+
+    state: (T, S) float32 measured joints + gripper width; action: (T, A) float32 commanded targets;
+    labels: extra per-frame features, e.g. "synth.phase" (T,) int64, "observation.ee_pose" (T, 7) float32;
+    images: camera name -> (T, H, W, 3) uint8 (empty when state-only);
+    meta: JSON-able facts: seed, attempt, randomizer draws, planner statistics, success checks, card.
+    """
+
+    attempt: int
+    instruction: str
+    state: object
+    action: object
+    labels: dict = field(default_factory=dict)
+    images: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def length(self) -> int:
+        return len(self.action)  # type: ignore[arg-type]
