@@ -27,6 +27,10 @@ class Checker:
         self._allowed = np.zeros(self.model.ngeom, bool)
         self._attached: tuple[int, np.ndarray, int] | None = None  # (qadr, pose in hand frame (4,4), hand body)
 
+    def margin(self, value: float) -> None:
+        """Clearance [m] the robot (and a carried object) must keep."""
+        self.model.geom_margin[self._moving] = value
+
     def set_state(self, qpos: np.ndarray) -> None:
         """Start from a full qpos (objects where they are)."""
         self.data.qpos[:] = qpos

@@ -24,21 +24,29 @@ class Grasp:
     kind: str  # "top" | "angled"
 
 
-def closing_yaw_and_width(obj: Obj) -> tuple[float, float]:
-    """World yaw of the closing direction [rad] and the width the fingers close on [m]."""
+def closing_options(obj: Obj, max_width: float) -> list[tuple[float, float]]:
+    """(world yaw of the closing direction [rad], width the fingers close on [m]), best first.
+
+    Round objects can be taken from any side, boxes across either side that fits, meshes across their
+    narrowest directions; a capsule lying down only across its axis.
+    """
     s = obj.size
     if obj.shape in ("cylinder", "sphere"):
-        return 0.0, 2 * s[0]
-    if obj.shape == "capsule":  # lying along its local x: close across it
-        return obj.yaw + np.pi / 2, 2 * s[0]
+        return [(a, 2 * s[0]) for a in (0.0, np.pi / 4, -np.pi / 4, np.pi / 2)]
+    if obj.shape == "capsule":
+        return [(obj.yaw + np.pi / 2, 2 * s[0])]
     if obj.shape == "box":
-        return (obj.yaw + np.pi / 2, 2 * s[1]) if s[1] <= s[0] else (obj.yaw, 2 * s[0])
-    verts = np.asarray(obj.mesh, float)[:, :2]  # mesh: narrowest direction of the footprint
+        opts = sorted([(obj.yaw + np.pi / 2, 2 * s[1]), (obj.yaw, 2 * s[0])], key=lambda o: o[1])
+        return [o for o in opts if o[1] <= max_width] or opts[:1]
+    verts = np.asarray(obj.mesh, float)[:, :2]  # mesh: narrow directions of the footprint
     angles = np.linspace(0, np.pi, 24, endpoint=False)
     dirs = np.stack([np.cos(angles), np.sin(angles)], 1)
     widths = np.ptp(verts @ dirs.T, axis=0)
-    k = int(np.argmin(widths))
-    return obj.yaw + angles[k], float(widths[k])
+    order = np.argsort(widths)
+    picks = [order[0]] + [k for k in order[1:] if abs(angles[k] - angles[order[0]]) % np.pi > np.pi / 6][:1]
+    return [(obj.yaw + float(angles[k]), float(widths[k])) for k in picks if widths[k] <= max_width] or [
+        (obj.yaw + float(angles[order[0]]), float(widths[order[0]]))
+    ]
 
 
 def _frame(closing_yaw: float, tilt: float, radial: np.ndarray) -> np.ndarray:
@@ -53,18 +61,31 @@ def _frame(closing_yaw: float, tilt: float, radial: np.ndarray) -> np.ndarray:
     return np.stack([x, y, z], 1)
 
 
-def candidates(obj: Obj, table_height: float, base_xy: np.ndarray, tilts=(0.0, -0.35, 0.35)) -> list[Grasp]:
-    """Grasps in order of preference; the planner takes the first that IK and collisions accept."""
-    yaw, width = closing_yaw_and_width(obj)
+def candidates(
+    obj: Obj,
+    table_height: float,
+    base_xy: np.ndarray,
+    max_depth: float,
+    max_width: float,
+    tilts=(0.0, -0.35, 0.35),
+) -> list[Grasp]:
+    """Grasps in order of preference (top-down for every closing direction, then angled ones);
+    the planner takes the first that IK and collision checks accept.
+
+    max_depth [m]: how far below the object's top the TCP may go before the palm would touch it;
+    max_width [m]: the widest object the open fingers pass around.
+    """
+    options = closing_options(obj, max_width)
     centre = np.array([obj.xy[0], obj.xy[1], table_height + obj.half_height])
     radial = np.asarray(obj.xy) - base_xy
     radial = radial / (np.linalg.norm(radial) + 1e-9)
     out = []
-    for tilt in tilts:
+    for tilt, (yaw, width) in ((t, o) for t in tilts for o in options):
         rot = _frame(yaw, tilt, radial)
         pos = centre.copy()
         # fingertips must stay above the table: lower bound on the TCP height along the approach
         depth = FINGER_TIP_BELOW_TCP * abs(rot[2, 2]) + 0.011 * abs(np.sin(tilt))
-        pos[2] = max(pos[2], table_height + depth + TABLE_CLEARANCE)
+        top = table_height + 2 * obj.half_height
+        pos[2] = max(pos[2], top - max_depth * abs(rot[2, 2]), table_height + depth + TABLE_CLEARANCE)
         out.append(Grasp(pos=pos, rot=rot, width=width, kind="top" if tilt == 0 else "angled"))
     return out

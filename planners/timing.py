@@ -6,20 +6,22 @@ import numpy as np
 import toppra
 import toppra.algorithm
 import toppra.constraint
-from ruckig import InputParameter, Result, Ruckig, Trajectory
+from ruckig import InputParameter, Result, Ruckig, Synchronization, Trajectory
 
 toppra.setup_logging("WARNING")
 
 
 def point_to_point(q0: np.ndarray, q1: np.ndarray, vmax: np.ndarray, amax: np.ndarray, hz: float) -> np.ndarray:
-    """Rest-to-rest motion sampled every 1/hz after the start: (K, dof) [rad], the last row is q1.
+    """Rest-to-rest straight-line motion sampled every 1/hz after the start: (K, dof) [rad], ending at q1.
 
-    vmax, amax: (dof,) limits [rad/s], [rad/s^2]; jerk is limited to 10 x amax [rad/s^3].
+    vmax, amax: (dof,) limits [rad/s], [rad/s^2]; jerk is limited to 50 x amax [rad/s^3]
+    (the Panda's published jerk limits are 500 x its acceleration limits).
     """
     dof = len(q0)
     inp = InputParameter(dof)
     inp.current_position, inp.target_position = q0, q1
-    inp.max_velocity, inp.max_acceleration, inp.max_jerk = vmax, amax, 10.0 * amax
+    inp.max_velocity, inp.max_acceleration, inp.max_jerk = vmax, amax, 50.0 * amax
+    inp.synchronization = Synchronization.Phase  # a straight line in joint space
     traj = Trajectory(dof)
     if Ruckig(dof).calculate(inp, traj) not in (Result.Working, Result.Finished):
         raise RuntimeError("ruckig could not time the motion")

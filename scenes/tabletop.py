@@ -74,7 +74,9 @@ def build(scene: Scene, emb: Embodiment, slots: int, resolution: tuple[int, int]
     for i in range(slots):
         _add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
     _add_target(spec, scene)
-    light = wb.add_light(name="sun", pos=[0.5, 0, 2.5], dir=list(scene.light.direction), diffuse=list(scene.light.diffuse))
+    light = wb.add_light(
+        name="sun", pos=[0.5, 0, 2.5], dir=list(scene.light.direction), diffuse=list(scene.light.diffuse)
+    )
     light.castshadow = False
     light.type = mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
     for cam in scene.cameras:
@@ -95,17 +97,19 @@ def _add_table(spec: mujoco.MjSpec, scene: Scene) -> None:
     top.size, top.pos = [t.size[0], t.size[1], thick / 2], [t.centre[0], t.centre[1], t.height - thick / 2]
     top.rgba, top.friction = list(t.rgba), [t.friction, 0.005, 0.0001]
     top.contype, top.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
-    ped = spec.worldbody.add_geom(name="pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.09, ROBOT_BASE_Z / 2, 0])
+    ped = spec.worldbody.add_geom(
+        name="pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.09, ROBOT_BASE_Z / 2, 0]
+    )
     ped.pos, ped.rgba, ped.contype, ped.conaffinity = [0, 0, ROBOT_BASE_Z / 2], [0.2, 0.2, 0.22, 1], 0, 0
 
 
 def _add_object(spec: mujoco.MjSpec, i: int, obj: Obj | None, table_height: float) -> None:
     name = f"obj{i}"
-    if obj is None or not obj.active:  # parked: far away, floating, no contacts, invisible
+    if obj is None or not obj.active:  # parked: far behind the robot, floating, no contacts, invisible
         body = spec.worldbody.add_body(name=name, pos=[-2.0 - 0.2 * i, 2.0, 0.5], gravcomp=1.0)
         body.add_freejoint(name=name)
-        g = body.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.01, 0, 0], rgba=[0, 0, 0, 0])
-        g.contype, g.conaffinity, g.mass = 0, 0, 0.01
+        g = body.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.03, 0, 0], rgba=[0, 0, 0, 0])
+        g.contype, g.conaffinity, g.mass = 0, 0, 0.1
         return
     qpos = object_pose(obj, table_height)
     body = spec.worldbody.add_body(name=name, pos=qpos[:3], quat=qpos[3:])
@@ -130,8 +134,14 @@ def _add_target(spec: mujoco.MjSpec, scene: Scene) -> None:
     hx, hy = tg.size
     parts = [("base", (0, 0, base_h / 2), (hx + (w if tray else 0), hy + (w if tray else 0), base_h / 2))]
     wall_h = tg.wall if tray else 0.001
-    for k, (dx, dy, sx, sy) in enumerate(((hx + w / 2, 0, w / 2, hy + w), (-hx - w / 2, 0, w / 2, hy + w),
-                                         (0, hy + w / 2, hx, w / 2), (0, -hy - w / 2, hx, w / 2))):
+    for k, (dx, dy, sx, sy) in enumerate(
+        (
+            (hx + w / 2, 0, w / 2, hy + w),
+            (-hx - w / 2, 0, w / 2, hy + w),
+            (0, hy + w / 2, hx, w / 2),
+            (0, -hy - w / 2, hx, w / 2),
+        )
+    ):
         parts.append((f"wall{k}", (dx, dy, wall_h / 2 + base_h), (sx, sy, wall_h / 2)))
     for name, (px, py, pz), size in parts:
         g = spec.worldbody.add_geom(name=f"target_{name}", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(size))
@@ -139,3 +149,41 @@ def _add_target(spec: mujoco.MjSpec, scene: Scene) -> None:
         visible = tray or name == "base"
         g.rgba = list(tg.rgba) if visible else [0, 0, 0, 0]
         g.contype = g.conaffinity = WORLD_CONTYPE if tray else 0
+
+
+class Layout:
+    """Addresses in a compiled tabletop model (the same for every model of one layout)."""
+
+    def __init__(self, model: mujoco.MjModel, emb: Embodiment):
+        name2id = mujoco.mj_name2id
+        J, B, G = mujoco.mjtObj.mjOBJ_JOINT, mujoco.mjtObj.mjOBJ_BODY, mujoco.mjtObj.mjOBJ_GEOM
+        jid = [name2id(model, J, j.name) for j in emb.joints]
+        self.arm_qadr = model.jnt_qposadr[jid]
+        self.arm_dadr = model.jnt_dofadr[jid]
+        fid = [name2id(model, J, f"finger_{s}") for s in ("left", "right")]
+        self.finger_qadr = model.jnt_qposadr[fid]
+        slots = [name2id(model, J, f"obj{i}") for i in range(model.njnt)]
+        slots = [j for j in slots if j >= 0]
+        self.obj_qadr = model.jnt_qposadr[slots]
+        self.obj_dadr = model.jnt_dofadr[slots]
+        self.obj_geom = np.array([name2id(model, G, f"obj{i}") for i in range(len(slots))])
+        base = name2id(model, B, "base")
+        root = model.body_rootid
+        self.robot_bodies = np.flatnonzero(root == root[base])
+        self.hand_body = name2id(model, B, "hand")
+        self.table_geom = name2id(model, G, "table")
+        self.target_geoms = np.array(
+            [g for g in range(model.ngeom) if (model.geom(g).name or "").startswith("target_")]
+        )
+        self.sensor = {
+            model.sensor(s).name: slice(model.sensor_adr[s], model.sensor_adr[s] + model.sensor_dim[s])
+            for s in range(model.nsensor)
+        }
+
+
+def initial_qpos(model: mujoco.MjModel, emb: Embodiment, layout: Layout) -> np.ndarray:
+    """(nq,) the arm at home with the gripper open; objects as built."""
+    q = model.qpos0.copy()
+    q[layout.arm_qadr] = emb.home
+    q[layout.finger_qadr] = emb.gripper.stroke / 2
+    return q

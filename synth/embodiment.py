@@ -104,7 +104,11 @@ class Embodiment:
                 "meaning": "absolute joint position targets; each held by first-order hold "
                 "(linear ramp from the previous target) over one control period",
             },
-            "state": {"names": self.action_names, "units": units, "meaning": "measured joint positions and gripper width"},
+            "state": {
+                "names": self.action_names,
+                "units": units,
+                "meaning": "measured joint positions and gripper width",
+            },
             "control_hz": float(control_hz),
             "gripper": {
                 "kind": self.gripper.kind,

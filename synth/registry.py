@@ -31,6 +31,7 @@ class Registry:
             package = f"{self.group}.{name}" if self.multi else None
             ConfigStore.instance().store(group=self.group, name=name, node=node, package=package)
             return cls
+
         return deco
 
     def get(self, name: str) -> type:

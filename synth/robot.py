@@ -74,7 +74,9 @@ def add_robot(spec: mujoco.MjSpec, emb: Embodiment, base_pos=(0.0, 0.0, 0.0), pr
 def _add_gripper(spec: mujoco.MjSpec, emb: Embodiment, flange_parent, flange_offset, prefix: str) -> None:
     gr = emb.gripper
     pos, quat = flange_offset
-    hand = flange_parent.add_body(name=f"{prefix}hand", pos=pos, quat=_quat_mul(quat, _quat_z(gr.mount_yaw)), gravcomp=1.0)
+    hand = flange_parent.add_body(
+        name=f"{prefix}hand", pos=pos, quat=_quat_mul(quat, _quat_z(gr.mount_yaw)), gravcomp=1.0
+    )
     palm = hand.add_geom(name=f"{prefix}palm", type=mujoco.mjtGeom.mjGEOM_BOX)
     palm.size, palm.pos = [0.025, 0.095, 0.026], [0, 0, 0.03]
     palm.mass, palm.rgba = gr.hand_mass, [0.92, 0.92, 0.95, 1]

@@ -1,0 +1,49 @@
+"""Other objects on the table: how many, their shapes and colours, placed without overlap."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.palette import OBJECT_COLOURS
+from synth.randomize import CLUTTER, Randomizer, uniform
+from synth.registry import randomizer
+from synth.scenes import objects
+from synth.scenes.layout import occupied, sample_free
+from synth.types import Scene
+
+
+@randomizer("distractors")
+@dataclass(frozen=True)
+class Distractors(Randomizer):
+    """`count` (low, high) extra objects; colours differ from the task object's so language stays unambiguous."""
+
+    stage = CLUTTER
+    count: tuple[int, int] = (0, 3)
+    shapes: tuple[str, ...] = ("box", "cylinder", "sphere", "capsule", "mesh")
+    scale: tuple[float, float] = (0.85, 1.15)
+    x: tuple[float, float] = (0.36, 0.64)
+    y: tuple[float, float] = (-0.26, 0.26)
+
+    def extra_objects(self) -> int:
+        return int(self.count[1])
+
+    def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
+        n = int(rng.integers(self.count[0], self.count[1] + 1))
+        colours = [c for c in OBJECT_COLOURS if c != scene.objects[0].colour]
+        objs, placed = list(scene.objects[:1]), []
+        for i in range(n):
+            o = objects.sample(
+                rng, f"obj{i + 1}", str(rng.choice(self.shapes)), str(rng.choice(colours)), uniform(rng, self.scale)
+            )
+            xy = sample_free(rng, (*self.x, *self.y), o.footprint, occupied(scene.replace(objects=tuple(objs))))
+            if xy is None:
+                continue  # table too crowded: fewer distractors, recorded below
+            o = o.__class__(
+                **{**o.__dict__, "xy": (float(xy[0]), float(xy[1])), "yaw": float(rng.uniform(-math.pi, math.pi))}
+            )
+            objs.append(o)
+            placed.append({"shape": o.shape, "colour": o.colour, "x": o.xy[0], "y": o.xy[1], "size": list(o.size)})
+        return scene.replace(objects=tuple(objs)), {"count": len(placed), "objects": placed}

@@ -1,0 +1,29 @@
+"""Friction and mass of every object on the table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.randomize import PHYSICS, Randomizer, uniform
+from synth.registry import randomizer
+from synth.types import Scene
+
+
+@randomizer("object_physics")
+@dataclass(frozen=True)
+class ObjectPhysics(Randomizer):
+    """Sliding friction coefficient and mass [kg] per object (drawn independently)."""
+
+    stage = PHYSICS
+    friction: tuple[float, float] = (0.6, 1.2)
+    mass: tuple[float, float] = (0.05, 0.35)
+
+    def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
+        draws = []
+        for i, o in enumerate(scene.objects):
+            f, m = uniform(rng, self.friction), uniform(rng, self.mass)
+            scene = scene.with_object(i, friction=f, mass=m)
+            draws.append({"object": o.name, "friction": f, "mass": m})
+        return scene, {"objects": draws}

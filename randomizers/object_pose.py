@@ -1,0 +1,33 @@
+"""Position and yaw of the task's object on the table."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.randomize import PLACE, Randomizer, uniform
+from synth.registry import randomizer
+from synth.scenes.layout import occupied, sample_free
+from synth.types import Scene
+
+
+@randomizer("object_pose")
+@dataclass(frozen=True)
+class ObjectPose(Randomizer):
+    """objects[0] centre in x, y [m] (world; the robot base is at the origin) and yaw [rad], clear of the rest."""
+
+    stage = PLACE
+    x: tuple[float, float] = (0.38, 0.62)
+    y: tuple[float, float] = (-0.22, 0.22)
+    yaw: tuple[float, float] = (-math.pi, math.pi)
+
+    def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
+        obj = scene.objects[0]
+        xy = sample_free(rng, (*self.x, *self.y), obj.footprint, occupied(scene, skip=0))
+        if xy is None:  # nothing free: keep the nominal place, recorded as such
+            xy = np.asarray(obj.xy)
+        yaw = uniform(rng, self.yaw)
+        scene = scene.with_object(0, xy=(float(xy[0]), float(xy[1])), yaw=yaw)
+        return scene, {"x": float(xy[0]), "y": float(xy[1]), "yaw": yaw}

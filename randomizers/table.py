@@ -1,0 +1,39 @@
+"""Table height, size and colour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.palette import TABLE_COLOURS, rgba
+from synth.randomize import SCENE, Randomizer, uniform
+from synth.registry import randomizer
+from synth.types import Scene, Table
+
+NEAR_EDGE = 0.12  # [m] the table's edge nearest the robot, in front of its base
+
+
+@randomizer("table")
+@dataclass(frozen=True)
+class TableLook(Randomizer):
+    """Top height [m] (the arm's base is at 0.75 m), half extents [m], colour from `colours`."""
+
+    stage = SCENE
+    height: tuple[float, float] = (0.72, 0.78)
+    half_x: tuple[float, float] = (0.3, 0.4)
+    half_y: tuple[float, float] = (0.42, 0.6)
+    colours: tuple[str, ...] = tuple(TABLE_COLOURS)
+
+    def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
+        h, hx, hy = uniform(rng, self.height), uniform(rng, self.half_x), uniform(rng, self.half_y)
+        colour = str(rng.choice(self.colours))
+        t = Table(
+            size=(hx, hy),
+            height=h,
+            centre=(NEAR_EDGE + hx, 0.0),
+            colour=colour,
+            rgba=rgba(TABLE_COLOURS[colour]),
+            friction=scene.table.friction,
+        )
+        return scene.replace(table=t), {"height": h, "half_x": hx, "half_y": hy, "colour": colour}

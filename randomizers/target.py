@@ -1,0 +1,60 @@
+"""Where the object must go: a coloured region or a low tray, its size, colour and position."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.errors import ConfigError
+from synth.palette import OBJECT_COLOURS, rgba
+from synth.randomize import PLACE, Randomizer, uniform
+from synth.registry import randomizer
+from synth.scenes.layout import sample_free
+from synth.types import Scene
+
+
+@randomizer("target")
+@dataclass(frozen=True)
+class Target(Randomizer):
+    """Place target: kind from `kinds`, inner half size [m], colour (never the object's), centre x, y [m]."""
+
+    stage = PLACE
+    kinds: tuple[str, ...] = ("region", "tray")
+    half_size: tuple[float, float] = (0.06, 0.08)
+    x: tuple[float, float] = (0.4, 0.6)
+    y: tuple[float, float] = (-0.22, 0.22)
+    min_distance: float = 0.16  # [m] from the object's centre
+    colours: tuple[str, ...] = tuple(OBJECT_COLOURS)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not set(self.kinds) <= {"region", "tray"} or not self.kinds:
+            raise ConfigError(f"randomizers.target.kinds: {list(self.kinds)}; choose from ['region', 'tray']")
+
+    def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
+        obj = scene.objects[0]
+        kind = str(rng.choice(self.kinds))
+        half = max(uniform(rng, self.half_size), obj.footprint + 0.012)
+        colours = [c for c in self.colours if c != obj.colour] or list(self.colours)
+        colour = str(rng.choice(colours))
+        taken = [(np.asarray(obj.xy), self.min_distance - half)]
+        taken += [(np.asarray(o.xy), o.footprint) for o in scene.objects[1:] if o.active]
+        xy = sample_free(rng, (*self.x, *self.y), half, taken, gap=0.0)
+        if xy is None:
+            xy = np.asarray(scene.target.pos)
+        tg = scene.target.__class__(
+            kind=kind,
+            pos=(float(xy[0]), float(xy[1])),
+            size=(half, half),
+            wall=scene.target.wall,
+            colour=colour,
+            rgba=rgba(OBJECT_COLOURS[colour]),
+        )
+        return scene.replace(target=tg), {
+            "kind": kind,
+            "x": tg.pos[0],
+            "y": tg.pos[1],
+            "half_size": half,
+            "colour": colour,
+        }

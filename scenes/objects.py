@@ -1,0 +1,85 @@
+"""The object family: boxes, cylinders, spheres, capsules and random convex meshes (trimesh).
+
+Sizes are drawn so that every object fits a parallel gripper with an 8 cm stroke:
+the narrowest horizontal width is at most 6.5 cm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import trimesh
+
+from synth.palette import OBJECT_COLOURS, rgba
+from synth.types import Obj
+
+MAX_WIDTH = 0.065  # [m] narrowest graspable width
+# per shape: ranges of the three size numbers (see Obj.size) before scaling [m]
+SIZES: dict[str, tuple[tuple[float, float], ...]] = {
+    "box": ((0.016, 0.032), (0.016, 0.032), (0.016, 0.04)),
+    "cylinder": ((0.016, 0.03), (0.02, 0.05), (0.0, 0.0)),
+    "sphere": ((0.02, 0.03), (0.0, 0.0), (0.0, 0.0)),
+    "capsule": ((0.014, 0.024), (0.02, 0.045), (0.0, 0.0)),
+    "mesh": ((0.02, 0.034), (0.02, 0.034), (0.016, 0.035)),
+}
+NOUNS = {"box": "block", "cylinder": "cylinder", "sphere": "ball", "capsule": "capsule", "mesh": "rock"}
+
+
+def noun(obj: Obj) -> str:
+    """What the object is called: a box with near-equal sides is a cube."""
+    if obj.shape == "box" and max(obj.size) / min(obj.size) < 1.2:
+        return "cube"
+    return NOUNS[obj.shape]
+
+
+def convex_mesh(rng: np.random.Generator, half: tuple[float, float, float]) -> np.ndarray:
+    """(V, 3) vertices [m] of a random convex solid with a flat base, centred on its bounding box.
+
+    A polygon on the bottom plane (so it rests stably) and points inside the half-ellipsoid above it.
+    """
+    hx, hy, hz = half
+    k = int(rng.integers(5, 9))
+    ang = np.sort(rng.uniform(0, 2 * np.pi, k))
+    ang[0] = 0.0
+    ang = np.sort(np.r_[ang, np.linspace(0, 2 * np.pi, 4, endpoint=False)])  # no gap wider than 90 degrees
+    base = np.stack([hx * np.cos(ang), hy * np.sin(ang), np.zeros_like(ang)], 1)
+    m = int(rng.integers(6, 12))
+    d = rng.normal(size=(m, 3))
+    d[:, 2] = np.abs(d[:, 2])
+    d /= np.linalg.norm(d, axis=1, keepdims=True)
+    top = d * rng.uniform(0.6, 1.0, (m, 1)) * np.array([hx, hy, 2 * hz])
+    top = np.vstack([top, [0.0, 0.0, 2 * hz]])
+    verts = trimesh.convex.convex_hull(np.vstack([base, top])).vertices
+    lo, hi = verts.min(0), verts.max(0)
+    return np.asarray(verts - (lo + hi) / 2)
+
+
+def sample(
+    rng: np.random.Generator,
+    name: str,
+    shape: str,
+    colour: str,
+    scale: float = 1.0,
+    mass: float = 0.1,
+    friction: float = 1.0,
+) -> Obj:
+    """A resting object of `shape` with sizes drawn from SIZES x scale, clipped to be graspable."""
+    size = [float(rng.uniform(lo, hi)) * scale for lo, hi in SIZES[shape]]
+    mesh: tuple = ()
+    if shape in ("box", "mesh"):
+        size[0], size[1] = max(size[0], size[1]), min(size[0], size[1], MAX_WIDTH / 2)
+    elif shape in ("cylinder", "sphere", "capsule"):
+        size[0] = min(size[0], MAX_WIDTH / 2)
+    if shape == "mesh":
+        verts = convex_mesh(rng, (size[0], size[1], size[2]))
+        size = list(np.ptp(verts, axis=0) / 2)
+        mesh = tuple(tuple(float(c) for c in v) for v in verts)
+    return Obj(
+        name=name,
+        shape=shape,
+        size=(size[0], size[1], size[2]),
+        colour=colour,
+        rgba=rgba(OBJECT_COLOURS[colour]),
+        mass=mass,
+        friction=friction,
+        mesh=mesh,
+    )

@@ -1,0 +1,246 @@
+"""pick_place: pick one object up and put it in a coloured region or a low tray.
+
+Skill script: approach -> pre_grasp -> grasp -> close -> lift -> transit -> place -> open -> retreat.
+Success is judged on the physics only: lifted, carried, resting inside the target, gripper open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from synth.language import refer, relation
+from synth.planners import grasps, transit
+from synth.planners.collision import Checker
+from synth.planners.timing import through
+from synth.registry import task
+from synth.scenes.tabletop import ROBOT_BASE_Z, Layout, initial_qpos
+from synth.task import Frames, Plan, PlanContext, Task
+from synth.types import Obj, Scene, Target
+
+PHASES = ("approach", "pre_grasp", "grasp", "close", "lift", "transit", "place", "open", "retreat")
+# (velocity, acceleration) as fractions of the arm's limits, per motion phase
+SPEEDS = {
+    "approach": (0.9, 0.7),
+    "pre_grasp": (0.7, 0.7),
+    "grasp": (0.45, 0.55),
+    "lift": (0.65, 0.65),
+    "transit": (0.9, 0.7),
+    "place": (0.45, 0.55),
+    "retreat": (0.7, 0.7),
+}
+TRAIN = (
+    "pick up the {obj} and place it in the {target}",
+    "put the {obj} in the {target}",
+    "move the {obj} to the {target}",
+    "place the {obj} into the {target}",
+    "grab the {obj} and put it in the {target}",
+    "pick the {obj} up and drop it in the {target}",
+    "take the {obj} and move it to the {target}",
+    "transfer the {obj} to the {target}",
+    "set the {obj} down in the {target}",
+    "lift the {obj} and place it in the {target}",
+    "the {obj} goes in the {target}",
+    "put the {obj} {rel} in the {target}",
+    "could you move the {obj} into the {target}",
+    "relocate the {obj} to the {target}",
+    "pick up the {obj} {rel} and put it in the {target}",
+    "carry the {obj} over to the {target}",
+    "get the {obj} into the {target}",
+    "place the {obj} in the {target}, please",
+)
+HELD_OUT = (
+    "I need the {obj} in the {target}",
+    "bring the {obj} over to the {target}",
+    "deposit the {obj} in the {target}",
+    "the {target} should end up holding the {obj}",
+    "find the {obj} and leave it in the {target}",
+    "shift the {obj} into the {target}",
+)
+
+
+def target_phrase(tg: Target) -> str:
+    return f"{tg.colour} {'tray' if tg.kind == 'tray' else 'square'}"
+
+
+def surface_z(scene: Scene) -> float:
+    """Height of the surface inside the target [m]."""
+    return scene.table.height + (0.006 if scene.target.kind == "tray" else 0.0008)
+
+
+@task("pick_place")
+@dataclass(frozen=True)
+class PickPlace(Task):
+    """Pick the object up and place it in the target region or tray."""
+
+    description = "pick one object up and place it in a coloured square or a low tray"
+    phases = PHASES
+    templates = TRAIN
+    held_out_templates = HELD_OUT
+    hover: float = 0.10  # [m] back along the approach axis from the grasp: where the approach ends
+    pre_grasp: float = 0.05  # [m] back along the approach axis: where the slow insertion starts
+    lift: float = 0.12  # [m] straight up after closing
+    above_place: float = 0.08  # [m] the transit ends this high above the place pose
+    release_clearance: float = 0.008  # [m] object bottom above the surface when the gripper opens
+    close_time: float = 0.35  # [s]
+    open_time: float = 0.25  # [s]
+    speed: float = 1.0  # scales every phase's velocity and acceleration (capped at the arm's limits)
+    settle: float = 0.4  # [s]
+
+    def scene(self) -> Scene:
+        return Scene(objects=(Obj(name="obj0", shape="box", size=(0.025, 0.02, 0.025), xy=(0.5, 0.12)),))
+
+    def failure_reasons(self) -> tuple[str, ...]:
+        return ("ik_failure", "no_path", "grasp_slip", "dropped", "placed_outside", "not_released", "unstable")
+
+    def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
+        template = str(rng.choice(self.held_out_templates if held_out else self.templates))
+        rel = relation(scene, 0)
+        if "{rel}" in template and not rel:
+            template = template.replace(" {rel}", "")
+        return template.format(obj=refer(scene, 0), target=target_phrase(scene.target), rel=rel)
+
+    # ---------------------------------------------------------------- planning
+    def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
+        emb, ik = ctx.emb, ctx.ik
+        lay = Layout(model, emb)
+        base = np.array([emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]])
+        q_home = np.array(emb.home)
+        checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
+        qpos0 = initial_qpos(model, emb, lay)
+        checker.set_state(qpos0)
+        obj, geom = scene.objects[0], int(lay.obj_geom[0])
+        centre = qpos0[lay.obj_qadr[0] : lay.obj_qadr[0] + 3]
+        max_depth = emb.gripper.tcp_offset - emb.gripper.finger_offset - 0.008
+        stats: dict = {"ik_iterations_start": ik.iterations}
+        reason = "ik_failure"
+        max_width = emb.gripper.stroke - 0.012
+        for g in grasps.candidates(obj, scene.table.height, base[:2], max_depth, max_width):
+            chain = self._ik_chain(ik, g, centre, scene, base, q_home, emb.gripper.stroke)
+            if chain is None:
+                continue
+            q = chain
+            checker.allow([geom, lay.table_geom])  # the fingers close in on the object, just above the table
+            checker.margin(0.003)
+            clear = checker.segment(q["hover"], q["pre"]) and checker.segment(q["pre"], q["grasp"])
+            checker.margin(0.01)
+            if not clear:
+                reason = "no_path"
+                continue
+            checker.allow([])
+            approach, st_a = transit.plan(q_home, q["hover"], checker, emb.lower, emb.upper, seed)
+            if approach is None:
+                reason = "no_path"
+                continue
+            checker.attach(geom, int(lay.obj_qadr[0]), lay.hand_body, q["grasp"])
+            checker.allow([lay.table_geom])
+            if not checker.segment(q["grasp"], q["lift"]):
+                checker.detach()
+                reason = "no_path"
+                continue
+            checker.allow([])
+            carry, st_t = transit.plan(q["lift"], q["above"], checker, emb.lower, emb.upper, seed + 1)
+            checker.allow([lay.table_geom, *lay.target_geoms])
+            checker.margin(0.003)
+            placeable = carry is not None and checker.segment(q["above"], q["place"])
+            checker.margin(0.01)
+            if not placeable:
+                checker.detach()
+                reason = "no_path"
+                continue
+            checker.detach()
+            stats.update(grasp=g.kind, grasp_width=g.width, approach=st_a, transit=st_t)
+            stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
+            stats["collision_checks"] = checker.checks
+            return self._timed(ctx, q, approach, carry, g.width, centre, scene, stats)
+        return reason
+
+    def _ik_chain(self, ik, g, centre, scene, base, q_home, stroke) -> dict | None:
+        """Joint configurations of the key poses, each solved from the previous one, or None."""
+        z = g.rot[:, 2]
+        offset = centre - g.pos  # object centre relative to the TCP, carried unchanged
+        place_centre = np.array(
+            [*scene.target.pos, surface_z(scene) + scene.objects[0].half_height + self.release_clearance]
+        )
+        place = place_centre - offset
+        poses = [
+            ("hover", g.pos - self.hover * z, q_home),
+            ("pre", g.pos - self.pre_grasp * z, None),
+            ("grasp", g.pos, None),
+            ("lift", g.pos + [0, 0, self.lift], None),
+            ("above", place + [0, 0, self.above_place], None),
+            ("place", place, None),
+        ]
+        q, prev = {}, q_home
+        for name, pos, init in poses:
+            sol = ik.solve(pos - base, g.rot, prev if init is None else init)
+            if sol is None:
+                return None
+            if name in ("pre", "grasp", "lift", "place") and np.abs(sol - prev).max() > 1.2:
+                return None  # a wrist flip on a short straight move
+            q[name] = prev = sol
+        return q
+
+    def _timed(self, ctx, q, approach, carry, width, centre, scene, stats) -> Plan:
+        emb, hz = ctx.emb, ctx.control_hz
+        vmax, amax = emb.vmax, emb.amax
+        open_w = emb.gripper.stroke
+        segs: list[tuple[str, np.ndarray, np.ndarray]] = []
+
+        def move(phase, path, grip):
+            v, a = (min(1.0, f * self.speed) for f in SPEEDS[phase])
+            arm = through(path, vmax * v, amax * a, hz)
+            segs.append((phase, arm, np.full(len(arm), grip)))
+
+        def hold(phase, qh, g0, g1, duration, ramp):
+            n = max(2, round(duration * hz))
+            k = max(1, round(ramp * n))
+            grip = np.r_[np.linspace(g0, g1, k + 1)[1:], np.full(n - k, g1)]
+            segs.append((phase, np.tile(qh, (n, 1)), grip))
+
+        move("approach", approach, open_w)
+        move("pre_grasp", np.stack([q["hover"], q["pre"]]), open_w)
+        move("grasp", np.stack([q["pre"], q["grasp"]]), open_w)
+        hold("close", q["grasp"], open_w, 0.0, self.close_time, 0.6)
+        move("lift", np.stack([q["grasp"], q["lift"]]), 0.0)
+        move("transit", carry, 0.0)
+        move("place", np.stack([q["above"], q["place"]]), 0.0)
+        hold("open", q["place"], 0.0, open_w, self.open_time, 0.5)
+        move("retreat", np.stack([q["place"], q["above"]]), open_w)
+        actions = np.concatenate([np.c_[arm, grip] for _, arm, grip in segs])
+        phase = np.concatenate([np.full(len(arm), PHASES.index(p)) for p, arm, _ in segs])
+        ends = np.cumsum([len(arm) for _, arm, _ in segs])
+        tg = scene.target
+        check = {
+            "z0": float(centre[2]),
+            "lift_end": int(ends[PHASES.index("lift")]),
+            "transit_end": int(ends[PHASES.index("transit")]),
+            "target_xy": list(tg.pos),
+            "target_half": list(tg.size),
+            "rest_z": surface_z(scene) + scene.objects[0].half_height,
+            "grasp_width": float(width),
+        }
+        stats["duration_s"] = len(actions) / hz
+        return Plan(actions=actions, phase=phase.astype(np.int64), check=check, stats=stats)
+
+    # ---------------------------------------------------------------- judging
+    def judge(self, plan: Plan, frames: Frames, layout: Layout) -> str:
+        c = plan.check
+        a = int(layout.obj_qadr[0])
+        pos = frames.qpos[:, a : a + 3]
+        if not np.isfinite(frames.qpos).all():
+            return "unstable"
+        if pos[c["lift_end"], 2] < c["z0"] + 0.5 * self.lift:
+            return "grasp_slip"
+        if pos[c["transit_end"], 2] < c["z0"] + 0.5 * self.lift:
+            return "dropped"
+        fingers = frames.qpos[-1, layout.finger_qadr].sum()
+        if fingers < c["grasp_width"] + 0.004:
+            return "not_released"
+        d = int(layout.obj_dadr[0])
+        speed = float(np.linalg.norm(frames.qvel[-1, d : d + 3]))
+        inside = np.all(np.abs(pos[-1, :2] - np.asarray(c["target_xy"])) <= np.asarray(c["target_half"]))
+        resting = abs(pos[-1, 2] - c["rest_z"]) < 0.015 and speed < 0.05
+        return "" if inside and resting else "placed_outside"

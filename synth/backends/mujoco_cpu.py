@@ -1,0 +1,68 @@
+"""MuJoCo C on the CPU: a batch of worlds stepped by `mujoco.rollout`, the physics loop in C."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+from mujoco import rollout
+
+FULL = mujoco.mjtState.mjSTATE_FULLPHYSICS
+
+
+def initial_state(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
+    """(nstate,) full physics state at rest with the given qpos."""
+    d = mujoco.MjData(model)
+    d.qpos[:] = qpos
+    mujoco.mj_forward(model, d)
+    out = np.empty(mujoco.mj_stateSize(model, FULL))
+    mujoco.mj_getState(model, d, out, FULL)
+    return out
+
+
+def state_slices(model: mujoco.MjModel) -> dict[str, slice]:
+    """Where time, qpos, qvel sit in a FULLPHYSICS state vector."""
+    return {"time": slice(0, 1), "qpos": slice(1, 1 + model.nq), "qvel": slice(1 + model.nq, 1 + model.nq + model.nv)}
+
+
+def signature(model: mujoco.MjModel) -> tuple[int, ...]:
+    """Every size of the model: models with equal signatures can share one MjData."""
+    return tuple(getattr(model, k) for k in dir(model) if k.startswith("n") and isinstance(getattr(model, k), int))
+
+
+class MujocoCPU:
+    """Steps W worlds, each its own MjModel. Worlds whose models share every size are stepped by one
+    `mujoco.rollout` call on a shared MjData; a model with other sizes (e.g. a mesh with more
+    vertices) gets its own call, since reusing an MjData across layouts corrupts memory."""
+
+    name = "mujoco"
+
+    def __init__(self, nthread: int = 1):
+        self.nthread = nthread
+
+    def rollout(
+        self, models: list[mujoco.MjModel], state0: np.ndarray, ctrl: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """state0: (W, nstate); ctrl: (W, N, nu) per physics step.
+
+        Returns state (W, N, nstate) after each step and sensordata (W, N, nsensordata), where
+        sensordata[:, k] was computed at the start of step k (for the state before it).
+        A world that diverges is reset by MuJoCo: its recorded time jumps back (see `diverged`).
+        """
+        W, N = ctrl.shape[:2]
+        state = np.empty((W, N, state0.shape[1]))
+        sens = np.empty((W, N, models[0].nsensordata))
+        groups: dict[tuple, list[int]] = {}
+        for w, m in enumerate(models):
+            groups.setdefault(signature(m), []).append(w)
+        for ws in groups.values():
+            datas = [mujoco.MjData(models[ws[0]]) for _ in range(min(self.nthread, len(ws)))]
+            s, d = rollout.rollout([models[w] for w in ws], datas, state0[ws], ctrl[ws])
+            state[ws], sens[ws] = s, d
+        return state, sens
+
+
+def diverged(state: np.ndarray, state0: np.ndarray, timestep: float) -> np.ndarray:
+    """(W,) True where the recorded time is not the initial time plus k steps (MuJoCo reset the world)."""
+    n = state.shape[1]
+    expected = state0[:, :1] + timestep * np.arange(1, n + 1)[None]
+    return ~np.all(np.abs(state[..., 0] - expected) < 1e-6 + 1e-9 * n, axis=1) | ~np.isfinite(state).all(axis=(1, 2))

@@ -1,0 +1,213 @@
+"""`synth generate` configuration: Hydra composes it; `Settings` is the checked, typed result."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra import compose, initialize_config_module
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from synth import embodiment
+from synth.errors import ConfigError, closest
+from synth.registry import RANDOMIZERS, TASKS, load_plugins
+
+
+@dataclass
+class GenerateConfig:
+    """Keys of `synth generate` (documented in `synth generate --help`)."""
+
+    task: Any = MISSING
+    embodiment: Any = MISSING
+    randomizers: Any = field(default_factory=dict)
+    n: Any = 100  # successful episodes to write; 1e6 is fine
+    out: str = ""  # dataset directory; default data/<task>
+    seed: int = 0  # root seed: episode i depends only on (seed, i)
+    workers: Any = "auto"  # processes; auto = all cores
+    cameras: list[str] = field(default_factory=list)  # [] = state only; e.g. [front,wrist]
+    resolution: list[int] = field(default_factory=lambda: [128, 128])  # [height, width] of rendered frames
+    control_hz: float = 20.0  # control (and frame) rate [Hz]; 500 / control_hz must be whole
+    shard: Any = "auto"  # attempts per shard (unit of work, of files, and of resuming)
+    batch: int = 16  # worlds stepped together by the physics
+    overwrite: bool = False  # replace an `out` made with another config
+    held_out: bool = False  # write the held-out instruction paraphrases instead of the training ones
+    codec: str = "h264"  # video codec: h264 | av1
+    progress: bool = True  # show the progress bar
+
+
+KEY_DOCS = {
+    "n": "successful episodes to write (n=1e6 works as typed)",
+    "out": "dataset directory (default data/<task>)",
+    "seed": "root seed; episode i depends only on (seed, i)",
+    "workers": "processes (auto = all cores)",
+    "cameras": "[] for state only, or e.g. [front,wrist]",
+    "resolution": "[height,width] of rendered frames",
+    "control_hz": "control and frame rate [Hz]",
+    "shard": "attempts per shard: unit of work, files and resuming (auto from n)",
+    "batch": "worlds stepped together by the physics",
+    "overwrite": "replace an existing dataset made with another config",
+    "held_out": "write held-out instruction paraphrases (for evaluation sets)",
+    "codec": "video codec: h264 or av1",
+    "progress": "show the progress bar",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A checked generate config: plugins built, numbers typed."""
+
+    task: Any
+    embodiment: str
+    randomizers: tuple
+    n: int
+    out: str
+    seed: int
+    workers: int
+    cameras: tuple[str, ...]
+    resolution: tuple[int, int]
+    control_hz: float
+    shard: int
+    batch: int
+    overwrite: bool
+    held_out: bool
+    codec: str
+    progress: bool
+    raw: dict  # the composed config, for the dataset's record
+
+    def fingerprint(self) -> dict:
+        """What decides the episodes' content; a dataset resumes only under the same fingerprint."""
+        keep = (
+            "task",
+            "embodiment",
+            "randomizers",
+            "seed",
+            "cameras",
+            "resolution",
+            "control_hz",
+            "shard",
+            "held_out",
+            "codec",
+        )
+        return {"task_name": self.task.name, **{k: self.raw[k] for k in keep}}
+
+
+_registered = False
+
+
+def _register() -> None:
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    load_plugins()
+    cs = ConfigStore.instance()
+    cs.store(name="generate_schema", node=GenerateConfig)
+    for name in embodiment.names():
+        cs.store(group="embodiment", name=name, node={"name": name})
+
+
+_GROUPS = {"task": TASKS.names, "embodiment": embodiment.names, "randomizers": RANDOMIZERS.names}
+
+
+def _check_choices(overrides: list[str]) -> None:
+    """Unknown plugin names get our one-line error (with the closest match) before Hydra sees them."""
+    for ov in overrides:
+        m = re.fullmatch(r"[+~]?(task|embodiment|randomizers)=(.*)", ov)
+        if not m:
+            continue
+        group, value = m.groups()
+        names = [v.strip() for v in value.strip("[]").split(",") if v.strip()] if group == "randomizers" else [value]
+        options = _GROUPS[group]()
+        for name in names:
+            if name not in options:
+                kind = {"task": "task", "embodiment": "embodiment", "randomizers": "randomizer"}[group]
+                raise ConfigError(f"unknown {kind} '{name}'{closest(name, options)}")
+
+
+def compose_config(overrides: list[str], config_name: str = "generate") -> DictConfig:
+    """Hydra composition of the packaged configs with command-line overrides."""
+    _register()
+    _check_choices(overrides)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module="synth.configs", version_base=None):
+            return compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as e:
+        cause = f" ({str(e.__cause__).splitlines()[0]})" if e.__cause__ else ""
+        raise ConfigError(f"bad override: {str(e).splitlines()[0]}{cause}; see `synth generate --help`") from None
+
+
+def _count(value: Any) -> int:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"n={value!r} is not a number; give a count such as n=1000 or n=1e6") from None
+    if not math.isfinite(x) or x < 1 or x != int(x):
+        raise ConfigError(f"n={value!r} must be a whole number of episodes >= 1, e.g. n=1000 or n=1e6")
+    return int(x)
+
+
+def settings(cfg: DictConfig) -> Settings:
+    """Check every value and build the plugins; raises ConfigError naming the fix."""
+    choices = cfg.hydra.runtime.choices
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(raw, dict)
+    raw.pop("hydra")
+    task_obj = TASKS.build(choices["task"], raw["task"])
+    rands = tuple(RANDOMIZERS.build(name, node) for name, node in (raw.get("randomizers") or {}).items())
+    n = _count(raw["n"])
+    w = raw["workers"]
+    if w == "auto":
+        workers = os.cpu_count() or 1
+    elif isinstance(w, int) and w >= 1:
+        workers = w
+    else:
+        raise ConfigError(f"workers={w!r}: give a number of processes >= 1 or workers=auto")
+    known = [c.name for c in task_obj.scene().cameras] + ["wrist"]
+    for cam in raw["cameras"]:
+        if cam not in known:
+            raise ConfigError(f"unknown camera '{cam}'{closest(cam, known)}; e.g. cameras=[front,wrist]")
+    res = raw["resolution"]
+    if len(res) != 2 or min(res) < 16:
+        raise ConfigError(f"resolution={res}: give [height,width], each >= 16")
+    hz = float(raw["control_hz"])
+    if hz <= 0 or abs(500.0 / hz - round(500.0 / hz)) > 1e-9:
+        raise ConfigError(
+            f"control_hz={hz}: the physics runs at 500 Hz, so 500/control_hz must be whole (e.g. 10, 20, 25, 50)"
+        )
+    shard = raw["shard"]
+    if shard == "auto":
+        shard = int(min(256, max(8, math.ceil(n * 1.15 / 4))))
+    elif not isinstance(shard, int) or shard < 1:
+        raise ConfigError(f"shard={shard!r}: give attempts per shard >= 1 or shard=auto")
+    if raw["codec"] not in ("h264", "av1"):
+        raise ConfigError(f"codec={raw['codec']!r}: choose h264 or av1")
+    if raw["batch"] < 1:
+        raise ConfigError(f"batch={raw['batch']}: give worlds per physics batch >= 1")
+    raw["shard"] = shard
+    return Settings(
+        task=task_obj,
+        embodiment=choices["embodiment"],
+        randomizers=rands,
+        n=n,
+        out=raw["out"] or f"data/{task_obj.name}",
+        seed=int(raw["seed"]),
+        workers=workers,
+        cameras=tuple(raw["cameras"]),
+        resolution=(int(res[0]), int(res[1])),
+        control_hz=hz,
+        shard=shard,
+        batch=int(raw["batch"]),
+        overwrite=bool(raw["overwrite"]),
+        held_out=bool(raw["held_out"]),
+        codec=raw["codec"],
+        progress=bool(raw["progress"]),
+        raw=raw,
+    )

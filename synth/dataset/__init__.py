@@ -1,0 +1,1 @@
+"""Dataset I/O: LeRobot v3.0 on disk."""

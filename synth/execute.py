@@ -1,0 +1,57 @@
+"""Execute planned actions for a batch of worlds and read the physics back at the control rate."""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from synth.backends.mujoco_cpu import diverged, initial_state, state_slices
+
+
+def substeps(model: mujoco.MjModel, control_hz: float) -> int:
+    """Physics steps per control period."""
+    s = 1.0 / (control_hz * model.opt.timestep)
+    if abs(s - round(s)) > 1e-6:
+        raise ValueError(f"control_hz={control_hz} is not a whole number of {model.opt.timestep}s physics steps")
+    return round(s)
+
+
+def controls(actions: np.ndarray, start: np.ndarray, steps: int, scale: np.ndarray) -> np.ndarray:
+    """First-order hold: over control period t the target ramps linearly from action t-1 to action t.
+
+    actions: (W, T, A); start: (W, A) the targets before the first action; scale: (A,) action -> ctrl.
+    Returns (W, T * steps, A) physics-rate controls.
+    """
+    prev = np.concatenate([start[:, None], actions[:, :-1]], axis=1)
+    frac = (np.arange(1, steps + 1) / steps)[None, None, :, None]
+    ctrl = prev[:, :, None] + frac * (actions - prev)[:, :, None]
+    return (ctrl * scale).reshape(actions.shape[0], -1, actions.shape[2])
+
+
+def run(
+    backend,
+    models: list[mujoco.MjModel],
+    qpos0: np.ndarray,
+    actions: np.ndarray,
+    start: np.ndarray,
+    steps: int,
+    scale: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Roll out W worlds; returns frames at the control rate, frame t = state after t periods.
+
+    qpos0: (W, nq); actions: (W, T, A) (pad short plans by repeating their last action).
+    Returns qpos (W, T+1, nq), qvel (W, T+1, nv), sensordata (W, T, ns) (frame t's sensors, t < T),
+    the full initial states (W, nstate), and `diverged` (W,) worlds whose physics blew up.
+    """
+    W, T, _ = actions.shape
+    state0 = np.stack([initial_state(m, q) for m, q in zip(models, qpos0, strict=True)])
+    state, sens = backend.rollout(models, state0, controls(actions, start, steps, scale))
+    sl = state_slices(models[0])
+    frames = np.concatenate([state0[:, None], state[:, steps - 1 :: steps]], axis=1)
+    return {
+        "qpos": frames[..., sl["qpos"]],
+        "qvel": frames[..., sl["qvel"]],
+        "sensordata": sens[:, ::steps][:, :T],
+        "state0": state0,
+        "diverged": diverged(state, state0, models[0].opt.timestep),
+    }

@@ -1,0 +1,144 @@
+"""One worker's generation pipeline: attempt i -> scene -> plan -> batched physics -> judge -> episode.
+
+Everything an attempt draws comes from streams keyed by (seed, attempt index), so attempt i is the
+same whichever worker runs it and whichever attempts share its physics batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from synth.backends.mujoco_cpu import MujocoCPU
+from synth.embodiment import Embodiment
+from synth.execute import run, substeps
+from synth.planners.ik import IK
+from synth.randomize import Randomizer, apply, stream
+from synth.scenes.tabletop import ROBOT_BASE_Z, Layout, build, initial_qpos
+from synth.task import Frames, Plan, PlanContext, Task
+from synth.types import Episode, Scene
+
+
+@dataclass
+class Attempt:
+    index: int
+    scene: Scene
+    draws: dict
+    instruction: str
+    model: mujoco.MjModel | None = None
+    plan: Plan | None = None
+    failure: str = ""
+    seconds: dict = field(default_factory=dict)
+
+
+class Worker:
+    """Holds the per-process tools (IK, backend) and turns attempt indices into episodes."""
+
+    def __init__(
+        self,
+        task: Task,
+        randomizers: list[Randomizer],
+        emb: Embodiment,
+        seed: int,
+        control_hz: float = 20.0,
+        cameras: tuple[str, ...] = (),
+        resolution: tuple[int, int] = (128, 128),
+        held_out: bool = False,
+        batch: int = 16,
+        backend=None,
+    ):
+        self.task, self.randomizers, self.emb, self.seed = task, randomizers, emb, seed
+        self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
+        self.ctx = PlanContext(emb=emb, control_hz=control_hz, ik=IK(emb))
+        self.slots = 1 + max([r.extra_objects() for r in randomizers] + [0])
+        self.backend = backend or MujocoCPU()
+        self.scale = np.r_[np.ones(emb.dof), 0.5]  # action -> ctrl: the gripper actuator takes width per finger
+        self.base = np.array([emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]])
+
+    def prepare(self, i: int) -> Attempt:
+        """Scene, draws, instruction, compiled model and plan of attempt i (CPU, one world)."""
+        t0 = time.perf_counter()
+        scene, draws = apply(self.randomizers, self.task.scene(), self.seed, i)
+        text = self.task.instruction(scene, stream(self.seed, i, "instruction"), self.held_out)
+        model = build(scene, self.emb, self.slots, self.resolution)
+        t1 = time.perf_counter()
+        plan_seed = int(stream(self.seed, i, "planner").integers(2**31 - 2))
+        out = self.task.plan(self.ctx, scene, model, plan_seed)
+        t2 = time.perf_counter()
+        att = Attempt(i, scene, draws, text, model, seconds={"build": t1 - t0, "plan": t2 - t1})
+        if isinstance(out, str):
+            att.failure = out
+        else:
+            att.plan = out
+        return att
+
+    def execute(self, atts: list[Attempt]) -> list[dict]:
+        """Run planned attempts in batches of similar length; judge each; returns per-attempt frames."""
+        settle = round(self.task.settle * self.ctx.control_hz)
+        order = sorted(atts, key=lambda a: len(a.plan.actions))
+        results = {}
+        for k in range(0, len(order), self.batch):
+            group = order[k : k + self.batch]
+            T = max(len(a.plan.actions) for a in group) + settle
+            acts = np.stack(
+                [
+                    np.concatenate([a.plan.actions, np.repeat(a.plan.actions[-1:], T - len(a.plan.actions), 0)])
+                    for a in group
+                ]
+            )
+            models = [a.model for a in group]
+            lay = Layout(models[0], self.emb)
+            qpos0 = np.stack([initial_qpos(m, self.emb, lay) for m in models])
+            start = np.tile(np.r_[self.emb.home, self.emb.gripper.stroke], (len(group), 1))
+            t0 = time.perf_counter()
+            out = run(self.backend, models, qpos0, acts, start, substeps(models[0], self.ctx.control_hz), self.scale)
+            dt = (time.perf_counter() - t0) / len(group)
+            for w, a in enumerate(group):
+                n = len(a.plan.actions) + settle + 1  # this world's own frames; the padding comes after
+                fr = Frames(out["qpos"][w, :n], out["qvel"][w, :n], out["sensordata"][w, : n - 1])
+                a.failure = "unstable" if out["diverged"][w] else self.task.judge(a.plan, fr, lay)
+                a.seconds["physics"] = dt
+                results[a.index] = {"frames": fr, "state0": out["state0"][w], "layout": lay}
+        return [results[a.index] for a in atts]
+
+    def episode(self, a: Attempt, res: dict) -> Episode:
+        """The written form of a successful attempt: T frames, observation before each action."""
+        lay, fr, T = res["layout"], res["frames"], len(a.plan.actions)
+        q = fr.qpos[:T]
+        state = np.c_[q[:, lay.arm_qadr], q[:, lay.finger_qadr].sum(1)].astype(np.float32)
+        s = lay.sensor
+        ee = np.c_[fr.sensordata[:T, s["tcp_pos"]] - self.base, fr.sensordata[:T, s["tcp_quat"]]].astype(np.float32)
+        obj = np.c_[fr.sensordata[:T, s["obj_pos"]] - self.base, fr.sensordata[:T, s["obj_quat"]]].astype(np.float32)
+        labels = {"synth.phase": a.plan.phase, "observation.ee_pose": ee, "synth.object_pose": obj}
+        meta = {
+            "attempt": a.index,
+            "seed": self.seed,
+            "draws": a.draws,
+            "planner": a.plan.stats,
+            "check": a.plan.check,
+            "initial_state": res["state0"].tolist(),
+        }
+        return Episode(a.index, a.instruction, state, a.plan.actions.astype(np.float32), labels, {}, meta)
+
+    def block(self, indices: list[int]) -> tuple[list[Episode], list[dict]]:
+        """Attempts `indices` -> (successful episodes in index order, one record per attempt)."""
+        atts = [self.prepare(i) for i in indices]
+        planned = [a for a in atts if a.plan is not None]
+        results = dict(zip([a.index for a in planned], self.execute(planned) if planned else [], strict=True))
+        episodes, records = [], []
+        for a in atts:
+            records.append(
+                {
+                    "attempt": a.index,
+                    "success": a.plan is not None and not a.failure,
+                    "reason": a.failure,
+                    "seconds": a.seconds,
+                    "draws": a.draws,
+                }
+            )
+            if a.plan is not None and not a.failure:
+                episodes.append(self.episode(a, results[a.index]))
+        return episodes, records

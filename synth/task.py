@@ -1,0 +1,81 @@
+"""What a task is: a nominal scene, a skill script that plans it, a physics predicate, instructions.
+
+Plan -> execute -> judge are separate: a Plan is arrays and JSON-able facts, so execution can be
+batched (or moved to another backend) and judging needs only the recorded physics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import mujoco
+import numpy as np
+
+from synth.embodiment import Embodiment
+from synth.types import Scene
+
+
+@dataclass
+class Plan:
+    """A planned demonstration at the control rate.
+
+    actions: (T, A) joint targets [rad] then gripper width [m]; phase: (T,) int64 index into task.phases;
+    check: what the success predicate needs (JSON-able); stats: planner statistics (JSON-able).
+    """
+
+    actions: np.ndarray
+    phase: np.ndarray
+    check: dict
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass
+class Frames:
+    """One world's physics at the control rate: frame t is the state after t control periods.
+
+    qpos: (F, nq); qvel: (F, nv); sensordata: (F, nsensordata), F = T + settle periods + 1.
+    """
+
+    qpos: np.ndarray
+    qvel: np.ndarray
+    sensordata: np.ndarray
+
+
+@dataclass(frozen=True)
+class Task:
+    """Base of task plugins (frozen dataclass of parameters; register with @task("name"))."""
+
+    name: ClassVar[str] = "task"
+    description: ClassVar[str] = ""
+    phases: ClassVar[tuple[str, ...]] = ()
+    templates: ClassVar[tuple[str, ...]] = ()  # training paraphrases
+    held_out_templates: ClassVar[tuple[str, ...]] = ()  # for evaluation only
+    settle: float = 0.5  # [s] the last action is held this long before success is judged (not written)
+
+    def scene(self) -> Scene:
+        """The nominal scene before randomizers."""
+        raise NotImplementedError
+
+    def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
+        """A Plan, or the failure reason (e.g. "ik_failure", "no_path")."""
+        raise NotImplementedError
+
+    def judge(self, plan: Plan, frames: Frames, layout) -> str:
+        """'' if the physics shows success, else the failure reason."""
+        raise NotImplementedError
+
+    def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
+        raise NotImplementedError
+
+    def failure_reasons(self) -> tuple[str, ...]:
+        return ("ik_failure", "no_path", "unstable")
+
+
+@dataclass
+class PlanContext:
+    """Per-worker planning tools for one embodiment, reused across attempts."""
+
+    emb: Embodiment
+    control_hz: float
+    ik: object  # planners.ik.IK
