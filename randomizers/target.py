@@ -35,7 +35,8 @@ class Target(Randomizer):
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         obj = scene.objects[0]
         kind = str(rng.choice(self.kinds))
-        half = max(uniform(rng, self.half_size), obj.footprint + 0.012)
+        need = obj.footprint + 0.012  # the object must fit inside: shift the range up if it does not
+        half = uniform(rng, (max(self.half_size[0], need), max(self.half_size[1], need)))
         colours = [c for c in self.colours if c != obj.colour] or list(self.colours)
         colour = str(rng.choice(colours))
         taken = [(np.asarray(obj.xy), self.min_distance - half)]

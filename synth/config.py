@@ -80,6 +80,7 @@ class Settings:
     codec: str
     progress: bool
     raw: dict  # the composed config, for the dataset's record
+    shard_auto: bool = False  # shard was "auto": an existing dataset's shard size is adopted
 
     def fingerprint(self) -> dict:
         """What decides the episodes' content; a dataset resumes only under the same fingerprint."""
@@ -183,7 +184,8 @@ def settings(cfg: DictConfig) -> Settings:
             f"control_hz={hz}: the physics runs at 500 Hz, so 500/control_hz must be whole (e.g. 10, 20, 25, 50)"
         )
     shard = raw["shard"]
-    if shard == "auto":
+    shard_auto = shard == "auto"
+    if shard_auto:
         shard = int(min(256, max(8, math.ceil(n * 1.15 / 4))))
     elif not isinstance(shard, int) or shard < 1:
         raise ConfigError(f"shard={shard!r}: give attempts per shard >= 1 or shard=auto")
@@ -210,4 +212,5 @@ def settings(cfg: DictConfig) -> Settings:
         codec=raw["codec"],
         progress=bool(raw["progress"]),
         raw=raw,
+        shard_auto=shard_auto,
     )

@@ -1,0 +1,179 @@
+"""The `synth` command: generate, inspect, view, and listings of what is registered."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+
+from synth.errors import ConfigError
+
+USAGE = """usage: synth <command> [key=value ...]
+
+commands:
+  generate     make a dataset: synth generate task=pick_place n=1e6 out=data/pick_place
+  inspect      counts, success rate, failure reasons, randomization coverage: synth inspect out=<dir>
+  view         write an mp4 of one episode: synth view out=<dir> episode=3
+  tasks        list tasks
+  randomizers  list randomizers and their ranges
+  embodiments  list embodiments
+
+`synth generate --help` lists every key. Overrides use Hydra's syntax (randomizers=[lighting,table],
+randomizers.lighting.intensity=[0.2,0.9], +experiment=rendered).
+"""
+
+
+def _kv(args: list[str], allowed: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for a in args:
+        if "=" not in a:
+            raise ConfigError(f"'{a}' is not key=value; keys: {', '.join(allowed)}")
+        k, v = a.split("=", 1)
+        if k not in allowed:
+            from synth.errors import closest
+
+            raise ConfigError(f"unknown key '{k}'{closest(k, list(allowed))}")
+        out[k] = v
+    return out
+
+
+def list_tasks() -> str:
+    from synth.registry import TASKS
+
+    return "\n".join(f"  {n:14s} {TASKS.get(n).description}" for n in TASKS.names())
+
+
+def list_randomizers() -> str:
+    import dataclasses
+
+    from synth.registry import RANDOMIZERS
+
+    lines = []
+    for n in RANDOMIZERS.names():
+        cls = RANDOMIZERS.get(n)
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        lines.append(f"  {n:15s} {doc}")
+        for f in dataclasses.fields(cls):
+            default = _default(f)
+            lines.append(f"      {f.name} = {list(default) if isinstance(default, tuple) else default}")
+    return "\n".join(lines)
+
+
+def list_embodiments() -> str:
+    from synth.embodiment import load, names
+
+    return "\n".join(f"  {n:14s} {load(n).description}" for n in names())
+
+
+def _default(f):
+    import dataclasses
+
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+def generate_help() -> str:
+    import dataclasses
+
+    from synth.config import KEY_DOCS, GenerateConfig
+
+    fields = [f for f in dataclasses.fields(GenerateConfig) if f.name in KEY_DOCS]
+    keys = "\n".join(f"  {f.name:11s} {KEY_DOCS[f.name]} (default: {_default(f)!r})" for f in fields)
+    return (
+        "usage: synth generate [key=value ...]\n\n"
+        f"keys:\n{keys}\n"
+        "  task=<name>  embodiment=<name>  randomizers=[a,b,...]  task.<param>=  randomizers.<name>.<param>=\n"
+        "  +experiment=rendered (two cameras at 128x128) | +experiment=smoke (8 episodes, one process)\n\n"
+        f"tasks:\n{list_tasks()}\n\nembodiments:\n{list_embodiments()}\n\n"
+        f"randomizers (default: all):\n{list_randomizers()}\n"
+    )
+
+
+def cmd_generate(args: list[str]) -> int:
+    if any(a in ("-h", "--help", "help") for a in args):
+        print(generate_help())
+        return 0
+    from synth.config import compose_config, settings
+
+    s = settings(compose_config(args))
+    from synth.generate import check_out, generate
+
+    check_out(s.out)
+    generate(s)
+    return 0
+
+
+def cmd_inspect(args: list[str]) -> int:
+    from synth.inspect import inspect
+
+    kv = _kv(args, {"out": "dataset directory"})
+    if "out" not in kv:
+        raise ConfigError("give the dataset: synth inspect out=<dir>")
+    print(inspect(kv["out"]))
+    return 0
+
+
+def cmd_view(args: list[str]) -> int:
+    from synth.view import view
+
+    kv = _kv(args, {"out": "dataset", "episode": "index", "camera": "name", "path": "output file"})
+    if "out" not in kv:
+        raise ConfigError("give the dataset: synth view out=<dir> episode=<index>")
+    try:
+        ep = int(kv.get("episode", "0"))
+    except ValueError:
+        raise ConfigError(f"episode={kv['episode']!r} is not an episode index") from None
+    print(view(kv["out"], ep, kv.get("camera"), kv.get("path")))
+    return 0
+
+
+COMMANDS = {
+    "generate": cmd_generate,
+    "inspect": cmd_inspect,
+    "view": cmd_view,
+    "tasks": lambda a: print(list_tasks()) or 0,
+    "randomizers": lambda a: print(list_randomizers()) or 0,
+    "embodiments": lambda a: print(list_embodiments()) or 0,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(
+            USAGE
+            + "\ntasks:\n"
+            + list_tasks()
+            + "\n\nembodiments:\n"
+            + list_embodiments()
+            + "\n\nrandomizers: "
+            + ", ".join(__import__("synth.registry").registry.RANDOMIZERS.names())
+        )
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        from synth.errors import closest
+
+        print(f"error: unknown command '{cmd}'{closest(cmd, list(COMMANDS))}", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[cmd](rest)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            print(
+                f"error: disk full while writing {e.filename or ''}; free space and rerun the same command "
+                "to resume (finished episodes are kept)",
+                file=sys.stderr,
+            )
+            return 2
+        raise
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume (finished episodes are kept)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

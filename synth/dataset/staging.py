@@ -1,0 +1,90 @@
+"""A worker's finished shard, staged next to the dataset until the main process commits it.
+
+A shard directory appears under its final name only when complete (written as *.tmp, then renamed),
+so a killed worker leaves either a whole shard or a temporary directory that is deleted on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from synth.types import Episode
+
+
+def shard_dir(root: Path, k: int) -> Path:
+    return root / ".synth" / "staging" / f"shard-{k:06d}"
+
+
+def _column(values: np.ndarray) -> pa.Array:
+    if values.ndim == 1:
+        return pa.array(values)
+    flat = pa.array(values.reshape(-1).astype(values.dtype))
+    return pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+
+
+def write_shard(
+    root: Path,
+    k: int,
+    episodes: list[Episode],
+    attempts: list[dict],
+    video_writer=None,
+    fps: float = 20.0,
+    codec: str = "h264",
+) -> Path:
+    """Stage episodes (frames, per-episode facts, videos) and attempt records of shard k."""
+    final = shard_dir(root, k)
+    tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if episodes:
+        cols: dict[str, np.ndarray] = {
+            "episode": np.concatenate([np.full(e.length, j, np.int64) for j, e in enumerate(episodes)]),
+            "frame_index": np.concatenate([np.arange(e.length, dtype=np.int64) for e in episodes]),
+            "observation.state": np.concatenate([e.state for e in episodes]),
+            "action": np.concatenate([e.action for e in episodes]),
+        }
+        for key in episodes[0].labels:
+            cols[key] = np.concatenate([np.asarray(e.labels[key]) for e in episodes])
+        pq.write_table(pa.table({k2: _column(v) for k2, v in cols.items()}), tmp / "frames.parquet")
+        for cam in episodes[0].images:
+            if video_writer is None:
+                raise ValueError("cameras given but no video writer")
+            writer = video_writer(tmp / f"{cam}.mp4", fps, *episodes[0].images[cam].shape[1:3], codec=codec)
+            for e in episodes:
+                writer.write(e.images[cam])
+            writer.close()
+    with open(tmp / "episodes.jsonl", "w") as f:
+        for e in episodes:
+            f.write(
+                json.dumps({"attempt": e.attempt, "instruction": e.instruction, "length": e.length, "meta": e.meta})
+                + "\n"
+            )
+    with open(tmp / "attempts.jsonl", "w") as f:
+        for a in attempts:
+            f.write(json.dumps(a) + "\n")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final
+
+
+def read_shard(path: Path) -> tuple[pa.Table | None, list[dict], list[dict]]:
+    """(frames table or None, episode records, attempt records) of a staged shard."""
+    frames = pq.read_table(path / "frames.parquet") if (path / "frames.parquet").exists() else None
+    eps = [json.loads(line) for line in open(path / "episodes.jsonl")]
+    atts = [json.loads(line) for line in open(path / "attempts.jsonl")]
+    return frames, eps, atts
+
+
+def clean_partial(root: Path) -> None:
+    """Delete temporary shard directories left by killed workers."""
+    staging = root / ".synth" / "staging"
+    if staging.exists():
+        for p in staging.glob("shard-*.tmp-*"):
+            shutil.rmtree(p, ignore_errors=True)

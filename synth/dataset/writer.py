@@ -1,0 +1,324 @@
+"""The dataset on disk: staged shards committed, in shard order, into a LeRobot v3.0 dataset.
+
+Every file is written under a temporary name and renamed, and `.synth/progress.json` is written
+last, so a process killed at any point leaves the dataset as of its last completed commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from synth.dataset import format as fmt
+from synth.dataset.staging import read_shard
+from synth.embodiment import load
+from synth.errors import ConfigError
+
+STATE = ".synth"
+
+
+def write_atomic(path: Path, write) -> None:
+    """Call write(tmp_path), then rename onto `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj) -> None:
+    write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2)))
+
+
+def chunked(template: str, i: int, **kw) -> str:
+    return template.format(chunk_index=i // fmt.CHUNKS_SIZE, file_index=i % fmt.CHUNKS_SIZE, **kw)
+
+
+class Store:
+    """A dataset being written; `open` creates it or resumes it."""
+
+    def __init__(self, root: Path, s, progress: dict, tasks: dict[str, int]):
+        self.root, self.s, self.p, self.tasks = root, s, progress, tasks
+        emb = load(s.embodiment)
+        self.card = emb.card(s.control_hz, "joint_pos", s.cameras)
+        self.features = fmt.features(
+            state_names=emb.action_names,
+            action_names=emb.action_names,
+            labels=label_features(s.task),
+            cameras={c: s.resolution for c in s.cameras},
+            fps=s.control_hz,
+            codec=s.codec,
+        )
+        self.acc = fmt.StatsAccumulator()
+        for path in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
+            for row in pq.read_table(path).to_pylist():
+                self.acc.add(fmt.stats_from_row(row))
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(cls, root: Path, s) -> Store:
+        fp = s.fingerprint()
+        cfg_path = root / STATE / "config.json"
+        if cfg_path.exists():
+            old = json.loads(cfg_path.read_text())
+            if old != json.loads(json.dumps(fp)):
+                if not s.overwrite:
+                    diff = sorted(k for k in fp if old.get(k) != json.loads(json.dumps(fp[k])))
+                    raise ConfigError(
+                        f"out={root} holds a dataset made with another config (differs in {', '.join(diff)}); "
+                        "choose another out= or add overwrite=true to replace it"
+                    )
+                _wipe(root)
+        elif root.exists() and any(p.name != ".synth-write-test" for p in root.iterdir()):
+            if not s.overwrite:
+                raise ConfigError(
+                    f"out={root} exists and is not a synth dataset; choose another out= or add overwrite=true"
+                )
+            _wipe(root)
+        root.mkdir(parents=True, exist_ok=True)
+        if not cfg_path.exists():
+            write_json(cfg_path, fp)
+        prog_path = root / STATE / "progress.json"
+        progress = (
+            json.loads(prog_path.read_text())
+            if prog_path.exists()
+            else {
+                "next_shard": 0,
+                "skip": 0,
+                "episodes": 0,
+                "frames": 0,
+                "files": 0,
+                "attempts": 0,
+                "successes": 0,
+                "failures": {},
+                "last_attempt": -1,
+            }
+        )
+        tasks_path = root / "meta" / "tasks.parquet"
+        tasks = {}
+        if tasks_path.exists():
+            df = pd.read_parquet(tasks_path)
+            tasks = {str(t): int(i) for t, i in zip(df.index, df["task_index"], strict=True)}
+        store = cls(root, s, progress, tasks)
+        store._write_synth_meta()
+        return store
+
+    def _write_synth_meta(self) -> None:
+        t = self.s.task
+        write_json(
+            self.root / "meta" / "synth.json",
+            {
+                "generator": "synth",
+                "task": t.name,
+                "description": t.description,
+                "phases": list(t.phases),
+                "failure_reasons": list(t.failure_reasons()),
+                "embodiments": {self.card["robot"]: self.card},
+                "held_out_instructions": self.s.held_out,
+                "config": self.s.raw,
+            },
+        )
+
+    # ------------------------------------------------------------------ state
+    @property
+    def episodes(self) -> int:
+        return self.p["episodes"]
+
+    @property
+    def attempts(self) -> int:
+        return self.p["attempts"]
+
+    @property
+    def next_shard(self) -> int:
+        return self.p["next_shard"]
+
+    def success_rate(self) -> float:
+        return self.p["successes"] / self.p["attempts"] if self.p["attempts"] else 0.9
+
+    def summary(self) -> dict:
+        p = self.p
+        return {
+            "episodes": p["episodes"],
+            "frames": p["frames"],
+            "attempts": p["attempts"],
+            "success_rate": p["successes"] / max(p["attempts"], 1),
+            "failures": dict(p["failures"]),
+        }
+
+    # ------------------------------------------------------------------ commit
+    def commit(self, k: int, path: Path, limit: int) -> int:
+        """Append shard k's episodes (at most `limit`, after those already taken) to the dataset."""
+        assert k == self.p["next_shard"], (k, self.p["next_shard"])
+        frames, eps, atts = read_shard(path)
+        skip = self.p["skip"]
+        take = eps[skip : skip + limit]
+        partial = skip + len(take) < len(eps)
+        last_attempt = take[-1]["attempt"] if partial else (k + 1) * self.s.shard - 1
+        new_atts = [a for a in atts if self.p["last_attempt"] < a["attempt"] <= last_attempt]
+        fps, s = self.s.control_hz, self.s
+        file_i = self.p["files"]
+        rows = []
+        if take:
+            sel = pc.is_in(frames["episode"], pa.array(range(skip, skip + len(take)), pa.int64()))
+            table = frames.filter(sel)
+            local = table["episode"].to_numpy() - skip
+            n = len(local)
+            ep_index = self.p["episodes"] + local
+            task_idx = np.array([self._task(e["instruction"]) for e in take], np.int64)[local]
+            cols = {name: table[name] for name in table.column_names if name != "episode"}
+            frame_index = table["frame_index"].to_numpy()
+            cols.update(
+                timestamp=pa.array((frame_index / fps).astype(np.float32)),
+                episode_index=pa.array(ep_index.astype(np.int64)),
+                index=pa.array(np.arange(self.p["frames"], self.p["frames"] + n, dtype=np.int64)),
+                task_index=pa.array(task_idx),
+            )
+            data = fmt.data_table({name: cols[name] for name in self.features if name in cols})
+            write_atomic(self.root / chunked(fmt.DATA_PATH, file_i), lambda p: pq.write_table(data, p))
+            video_offsets = self._move_videos(path, file_i, take, skip, eps)
+            start = self.p["frames"]
+            for j, e in enumerate(take):
+                length = e["length"]
+                arrays = {name: table[name].slice(start - self.p["frames"], length) for name in data.column_names}
+                row = {
+                    "episode_index": self.p["episodes"] + j,
+                    "tasks": [e["instruction"]],
+                    "length": length,
+                    "data/chunk_index": file_i // fmt.CHUNKS_SIZE,
+                    "data/file_index": file_i % fmt.CHUNKS_SIZE,
+                    "dataset_from_index": start,
+                    "dataset_to_index": start + length,
+                    "meta/episodes/chunk_index": file_i // fmt.CHUNKS_SIZE,
+                    "meta/episodes/file_index": file_i % fmt.CHUNKS_SIZE,
+                }
+                for cam in s.cameras:
+                    key = f"observation.images.{cam}"
+                    t0 = video_offsets[j] / fps
+                    row.update(
+                        {
+                            f"videos/{key}/chunk_index": file_i // fmt.CHUNKS_SIZE,
+                            f"videos/{key}/file_index": file_i % fmt.CHUNKS_SIZE,
+                            f"videos/{key}/from_timestamp": t0,
+                            f"videos/{key}/to_timestamp": t0 + length / fps,
+                        }
+                    )
+                stats = fmt.episode_stats(
+                    {
+                        name: np.asarray(
+                            arrays[name].to_numpy(zero_copy_only=False).tolist() if False else _np(arrays[name])
+                        )
+                        for name in data.column_names
+                    },
+                    {},
+                )
+                for cam in s.cameras:
+                    stats[f"observation.images.{cam}"] = {
+                        kk: np.asarray(v) for kk, v in e["meta"]["image_stats"][cam].items()
+                    }
+                self.acc.add(stats)
+                row.update(fmt.flatten_stats(stats))
+                meta = dict(e["meta"])
+                meta.pop("image_stats", None)
+                row["synth/meta"] = json.dumps(meta)
+                row["synth/embodiment_card"] = json.dumps(self.card)
+                row["synth/success"] = True
+                rows.append(row)
+                start += length
+            ep_table = fmt.episodes_table(rows)
+            write_atomic(self.root / chunked(fmt.EPISODES_PATH, file_i), lambda p: pq.write_table(ep_table, p))
+        if new_atts:
+            ep_of = {e["attempt"]: self.p["episodes"] + j for j, e in enumerate(take)}
+            att_table = pa.table(
+                {
+                    "attempt": [a["attempt"] for a in new_atts],
+                    "success": [bool(a["success"] and a["attempt"] in ep_of) for a in new_atts],
+                    "reason": [a["reason"] for a in new_atts],
+                    "episode_index": [ep_of.get(a["attempt"], -1) for a in new_atts],
+                    "seconds": [json.dumps(a["seconds"]) for a in new_atts],
+                    "draws": [json.dumps(a["draws"]) for a in new_atts],
+                }
+            )
+            write_atomic(
+                self.root / chunked("meta/synth/attempts/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet", k),
+                lambda p: pq.write_table(att_table, p),
+            )
+        # bookkeeping: tasks, info, stats, then progress last
+        p = self.p
+        p["episodes"] += len(take)
+        p["frames"] += sum(e["length"] for e in take)
+        p["files"] += 1 if take else 0
+        p["attempts"] += len(new_atts)
+        p["successes"] += len(take)
+        for a in new_atts:
+            if a["reason"]:
+                p["failures"][a["reason"]] = p["failures"].get(a["reason"], 0) + 1
+        p["last_attempt"] = last_attempt
+        p["next_shard"], p["skip"] = (k, skip + len(take)) if partial else (k + 1, 0)
+        self._write_meta()
+        write_json(self.root / STATE / "progress.json", p)
+        shutil.rmtree(path, ignore_errors=True)
+        return len(take)
+
+    def _task(self, text: str) -> int:
+        if text not in self.tasks:
+            self.tasks[text] = len(self.tasks)
+        return self.tasks[text]
+
+    def _move_videos(self, path: Path, file_i: int, take: list[dict], skip: int, eps: list[dict]) -> list[int]:
+        """Move the shard's mp4s into place (no re-encoding); frame offset of each taken episode in them."""
+        before = sum(e["length"] for e in eps[:skip])
+        offsets = list(before + np.cumsum([0] + [e["length"] for e in take[:-1]]))
+        for cam in self.s.cameras:
+            dst = self.root / chunked(fmt.VIDEO_PATH, file_i, video_key=f"observation.images.{cam}")
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path / f"{cam}.mp4", dst)
+        return [int(o) for o in offsets]
+
+    def _write_meta(self) -> None:
+        p, root = self.p, self.root
+        df = pd.DataFrame({"task_index": list(self.tasks.values())}, index=pd.Index(list(self.tasks), name="task"))
+        write_atomic(root / "meta" / "tasks.parquet", lambda path: df.to_parquet(path))
+        info = fmt.info(
+            features=self.features,
+            fps=self.s.control_hz,
+            robot_type=self.card["robot"],
+            total_episodes=p["episodes"],
+            total_frames=p["frames"],
+            total_tasks=len(self.tasks),
+            has_video=bool(self.s.cameras),
+        )
+        write_json(root / "meta" / "info.json", info)
+        if p["episodes"]:
+            write_json(root / "meta" / "stats.json", fmt.stats_to_json(self.acc.result()))
+
+
+def _np(col) -> np.ndarray:
+    arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    if pa.types.is_fixed_size_list(arr.type):
+        return arr.flatten().to_numpy().reshape(len(arr), arr.type.list_size)
+    return arr.to_numpy()
+
+
+def label_features(task) -> dict:
+    """Per-frame labels synth writes beside state and action: (dtype, shape, names)."""
+    pose = ["x", "y", "z", "qw", "qx", "qy", "qz"]
+    return {
+        "observation.ee_pose": ("float32", (7,), pose),
+        "synth.object_pose": ("float32", (7,), pose),
+        "synth.phase": ("int64", (1,), list(task.phases)),
+    }
+
+
+def _wipe(root: Path) -> None:
+    for child in root.iterdir():
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

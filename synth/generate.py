@@ -1,0 +1,167 @@
+"""`synth generate`: shards of attempts run in worker processes; the main process commits them in order.
+
+Attempt i depends only on (seed, i). Shard k holds attempts [k*shard, (k+1)*shard). Workers stage whole
+shards; the main process commits staged shards in shard order, so the dataset holds the first n
+successful attempts whatever the worker count, and a rerun of the same command resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing as mp
+import shutil
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from tqdm import tqdm
+
+from synth.config import Settings
+from synth.dataset.staging import clean_partial, shard_dir, write_shard
+from synth.dataset.writer import Store
+from synth.embodiment import load
+from synth.errors import ConfigError
+from synth.pipeline import Worker
+
+_worker: Worker | None = None
+_settings: Settings | None = None
+
+
+def make_worker(s: Settings) -> Worker:
+    return Worker(
+        s.task,
+        list(s.randomizers),
+        load(s.embodiment),
+        s.seed,
+        s.control_hz,
+        s.cameras,
+        s.resolution,
+        held_out=s.held_out,
+        batch=s.batch,
+    )
+
+
+def _init(s: Settings) -> None:
+    global _worker, _settings
+    _settings, _worker = s, make_worker(s)
+
+
+def run_shard(k: int) -> dict:
+    """Worker side: run the attempts of shard k and stage them. Returns counts for the progress bar."""
+    assert _worker is not None and _settings is not None
+    s = _settings
+    episodes, attempts = _worker.block(list(range(k * s.shard, (k + 1) * s.shard)))
+    video = None
+    if s.cameras:
+        from synth.dataset.video import VideoWriter
+
+        video = VideoWriter
+    write_shard(Path(s.out), k, episodes, attempts, video, s.control_hz, s.codec)
+    return {"shard": k, "episodes": len(episodes), "attempts": len(attempts)}
+
+
+def generate(s: Settings) -> dict:
+    """Write (or finish) the dataset of `s`; returns the store's summary."""
+    s = adopt_shard(s)
+    store = Store.open(Path(s.out), s)
+    clean_partial(store.root)
+    if store.episodes >= s.n:
+        print(f"{s.out}: already has {store.episodes} episodes (n={s.n}); nothing to do", file=sys.stderr)
+        return store.summary()
+    bar = tqdm(total=s.n, initial=store.episodes, unit="ep", disable=not s.progress, dynamic_ncols=True)
+    t0, start_eps = time.time(), store.episodes
+    staging = store.root / ".synth" / "staging"
+    staged = (
+        {int(p.name[6:]) for p in staging.glob("shard-[0-9]*") if p.name[6:].isdigit()} if staging.exists() else set()
+    )
+    staged = {k for k in staged if k >= store.next_shard}
+    nxt = store.next_shard
+    inflight: dict[Future, int] = {}
+    deaths: dict[int, int] = {}
+    pool = _pool(s)
+    try:
+        while store.episodes < s.n:
+            rate = store.success_rate()
+            expected = store.episodes + sum(s.shard * rate for _ in staged) + len(inflight) * s.shard * rate
+            while len(inflight) < 2 * s.workers and expected < s.n:
+                if nxt not in staged:
+                    inflight[pool.submit(run_shard, nxt)] = nxt
+                    expected += s.shard * rate
+                nxt += 1
+            if inflight:
+                done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+                for f in done:
+                    k = inflight.pop(f)
+                    try:
+                        f.result()
+                        staged.add(k)
+                    except BrokenProcessPool:
+                        deaths[k] = deaths.get(k, 0) + 1
+                        if deaths[k] > 2:
+                            raise RuntimeError(f"shard {k} killed its worker 3 times; rerun to resume") from None
+                        pool, inflight = _restart(pool, s, inflight, k)
+                        break
+            while store.next_shard in staged and store.episodes < s.n:
+                k = store.next_shard
+                staged.discard(k)
+                added = store.commit(k, shard_dir(store.root, k), s.n - store.episodes)
+                bar.update(added)
+                dt = max(time.time() - t0, 1e-9)
+                bar.set_postfix(
+                    ok_per_s=f"{(store.episodes - start_eps) / dt:.1f}", success=f"{store.success_rate():.0%}"
+                )
+            if store.attempts >= 2000 and store.success_rate() == 0:
+                raise RuntimeError("no attempt succeeded in 2000 tries; run `synth inspect` to see why")
+    finally:
+        bar.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+    for k in staged:  # finished: shards staged beyond n are not needed (a larger n redoes them exactly)
+        shutil.rmtree(shard_dir(store.root, k), ignore_errors=True)
+    dt = time.time() - t0
+    summ = store.summary()
+    made = summ["episodes"] - start_eps
+    print(
+        f"wrote {made} episodes ({summ['episodes']} in all, {summ['frames']} frames) to {s.out} in {dt:.1f}s: "
+        f"{made / max(dt, 1e-9):.2f} successful trajectories/s, success rate {summ['success_rate']:.1%}",
+        file=sys.stderr,
+    )
+    return summ
+
+
+def adopt_shard(s: Settings) -> Settings:
+    """With shard=auto, continue an existing dataset with the shard size it was made with."""
+    cfg = Path(s.out) / ".synth" / "config.json"
+    if not s.shard_auto or not cfg.exists():
+        return s
+    old = json.loads(cfg.read_text()).get("shard", s.shard)
+    return dataclasses.replace(s, shard=old, raw={**s.raw, "shard": old})
+
+
+def _pool(s: Settings) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(s.workers, mp_context=mp.get_context("spawn"), initializer=_init, initargs=(s,))
+
+
+def _restart(pool: ProcessPoolExecutor, s: Settings, inflight: dict, k: int):
+    """A worker died (killed, out of memory): start a new pool and resubmit every unfinished shard."""
+    print(f"a worker process died while running shard {k}; restarting the workers", file=sys.stderr)
+    pool.shutdown(wait=False, cancel_futures=True)
+    new = _pool(s)
+    shards = sorted(set(inflight.values()) | {k})
+    return new, {new.submit(run_shard, j): j for j in shards}
+
+
+def check_out(out: str) -> None:
+    """Refuse an unwritable output directory before any work is done."""
+    p = Path(out)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        probe = p / ".synth-write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(
+            f"cannot write to out={out} ({e.strerror}); choose a writable directory with out=<dir>"
+        ) from None
