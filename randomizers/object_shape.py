@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -17,16 +18,36 @@ from synth.types import Scene
 @randomizer("object_shape")
 @dataclass(frozen=True)
 class ObjectShape(Randomizer):
-    """objects[0]: shape from `shapes`, sizes from the shape family x `scale`, colour from `colours`."""
+    """objects[0]: shape from `shapes`, sizes from the shape family x `scale`, colour from `colours`.
+    The shape "file" draws an instance from the mesh files (.obj .stl .ply .off .glb) in `mesh_dir`."""
 
     stage = SCENE
     shapes: tuple[str, ...] = ("box", "cylinder", "sphere", "capsule", "mesh")
     scale: tuple[float, float] = (0.85, 1.15)
     colours: tuple[str, ...] = tuple(OBJECT_COLOURS)
+    mesh_dir: str = ""
+
+    def mesh_files(self) -> list[str]:
+        if not self.mesh_dir:
+            return []
+        exts = {".obj", ".stl", ".ply", ".off", ".glb"}
+        return sorted(str(p) for p in Path(self.mesh_dir).expanduser().iterdir() if p.suffix.lower() in exts)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        bad = [s for s in self.shapes if s not in objects.SIZES] + [c for c in self.colours if c not in OBJECT_COLOURS]
+        if "file" in self.shapes:
+            if not self.mesh_dir or not Path(self.mesh_dir).expanduser().is_dir():
+                raise ConfigError(
+                    f"randomizers.object_shape.mesh_dir={self.mesh_dir!r}: give a directory of mesh files"
+                )
+            if not self.mesh_files():
+                raise ConfigError(
+                    f"randomizers.object_shape.mesh_dir={self.mesh_dir}: no .obj/.stl/.ply/.off/.glb files"
+                )
+            for f in self.mesh_files():
+                objects.load_mesh(f)  # a broken file fails here, before any work is done
+        choices = [s for s in self.shapes if s != "file"]
+        bad = [s for s in choices if s not in objects.SIZES] + [c for c in self.colours if c not in OBJECT_COLOURS]
         if bad or not self.shapes or not self.colours:
             raise ConfigError(
                 f"randomizers.object_shape: unknown or empty choices {bad}; shapes from {list(objects.SIZES)}, "
@@ -38,6 +59,12 @@ class ObjectShape(Randomizer):
         shape = str(rng.choice(self.shapes))
         colour = str(rng.choice(self.colours))
         scale = uniform(rng, self.scale)
-        new = objects.sample(rng, old.name, shape, colour, scale, mass=old.mass, friction=old.friction)
+        draws: dict = {"shape": shape, "colour": colour, "scale": scale}
+        if shape == "file":
+            path = str(rng.choice(self.mesh_files()))
+            new = objects.from_file(rng, path, old.name, colour, scale)
+            draws["file"] = Path(path).name
+        else:
+            new = objects.sample(rng, old.name, shape, colour, scale, mass=old.mass, friction=old.friction)
         scene = scene.with_object(0, shape=new.shape, size=new.size, colour=colour, rgba=new.rgba, mesh=new.mesh)
-        return scene, {"shape": shape, "colour": colour, "scale": scale, "size": list(new.size)}
+        return scene, {**draws, "size": list(new.size)}

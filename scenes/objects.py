@@ -6,9 +6,12 @@ the narrowest horizontal width is at most 6.5 cm.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import trimesh
 
+from synth.errors import ConfigError
 from synth.palette import OBJECT_COLOURS, rgba
 from synth.types import Obj
 
@@ -82,4 +85,71 @@ def sample(
         mass=mass,
         friction=friction,
         mesh=mesh,
+    )
+
+
+@functools.cache
+def load_mesh(path: str) -> np.ndarray:
+    """(V, 3) convex-hull vertices [m] of a mesh file in its most stable resting pose, centred on its box.
+
+    Raises ConfigError naming the file when it cannot be read or has no volume.
+    """
+    try:
+        mesh = trimesh.load(path, force="mesh")
+        hull = mesh.convex_hull
+        if len(hull.vertices) < 4 or hull.volume <= 0:
+            raise ValueError("no volume")
+        hull.apply_transform(_resting(np.asarray(hull.vertices), np.asarray(hull.face_normals), hull.center_mass))
+    except Exception as e:  # trimesh raises many kinds
+        raise ConfigError(f"mesh file {path} could not be used ({type(e).__name__}: {e}); fix or remove it") from None
+    v = np.asarray(hull.vertices)
+    lo, hi = v.min(0), v.max(0)
+    return v - (lo + hi) / 2
+
+
+def _resting(verts: np.ndarray, normals: np.ndarray, com: np.ndarray) -> np.ndarray:
+    """(4, 4) rotation putting a convex solid on its stable face with the lowest centre of mass."""
+    best, best_h = None, np.inf
+    for n in np.unique(np.round(normals, 6), axis=0):
+        n = n / np.linalg.norm(n)
+        d = (verts - com) @ n
+        h = d.max()
+        face = verts[d > h - 1e-6]  # the face's vertices, on the support plane
+        u = np.cross(n, [1.0, 0, 0] if abs(n[0]) < 0.9 else [0, 1.0, 0])
+        u /= np.linalg.norm(u)
+        w = np.cross(n, u)
+        pts = (face - com) @ np.stack([u, w], 1)
+        if len(pts) >= 3 and h < best_h and _inside(np.zeros(2), pts):
+            best, best_h = n, h
+    if best is None:
+        raise ValueError("no stable resting face")
+    R = trimesh.geometry.align_vectors(best, [0.0, 0.0, -1.0])
+    return R
+
+
+def _inside(p: np.ndarray, pts: np.ndarray) -> bool:
+    """Is p strictly inside the convex hull of 2-D points?"""
+    c = pts.mean(0)
+    ang = np.arctan2(*(pts - c).T[::-1])
+    poly = pts[np.argsort(ang)]
+    edges = np.roll(poly, -1, 0) - poly
+    cross = edges[:, 0] * (p[1] - poly[:, 1]) - edges[:, 1] * (p[0] - poly[:, 0])
+    return bool(np.all(cross > 1e-9))
+
+
+def from_file(rng: np.random.Generator, path: str, name: str, colour: str, scale: float = 1.0) -> Obj:
+    """An object instance from a mesh file, scaled to the mesh family's sizes and to fit the gripper."""
+    v = load_mesh(path)
+    half = np.ptp(v, axis=0) / 2
+    target = rng.uniform(*SIZES["mesh"][0]) * scale
+    k = min(target / half[:2].max(), MAX_WIDTH / 2 / half[:2].min(), 0.045 / half[2])
+    v = v * k
+    size = np.ptp(v, axis=0) / 2
+    return Obj(
+        name=name,
+        shape="mesh",
+        size=(float(size[0]), float(size[1]), float(size[2])),
+        colour=colour,
+        rgba=rgba(OBJECT_COLOURS[colour]),
+        mesh=tuple(tuple(float(c) for c in p) for p in v),
     )

@@ -186,7 +186,7 @@ class Store:
             start = self.p["frames"]
             for j, e in enumerate(take):
                 length = e["length"]
-                arrays = {name: table[name].slice(start - self.p["frames"], length) for name in data.column_names}
+                arrays = {name: _np(data[name].slice(start - self.p["frames"], length)) for name in data.column_names}
                 row = {
                     "episode_index": self.p["episodes"] + j,
                     "tasks": [e["instruction"]],
@@ -201,23 +201,11 @@ class Store:
                 for cam in s.cameras:
                     key = f"observation.images.{cam}"
                     t0 = video_offsets[j] / fps
-                    row.update(
-                        {
-                            f"videos/{key}/chunk_index": file_i // fmt.CHUNKS_SIZE,
-                            f"videos/{key}/file_index": file_i % fmt.CHUNKS_SIZE,
-                            f"videos/{key}/from_timestamp": t0,
-                            f"videos/{key}/to_timestamp": t0 + length / fps,
-                        }
-                    )
-                stats = fmt.episode_stats(
-                    {
-                        name: np.asarray(
-                            arrays[name].to_numpy(zero_copy_only=False).tolist() if False else _np(arrays[name])
-                        )
-                        for name in data.column_names
-                    },
-                    {},
-                )
+                    row[f"videos/{key}/chunk_index"] = file_i // fmt.CHUNKS_SIZE
+                    row[f"videos/{key}/file_index"] = file_i % fmt.CHUNKS_SIZE
+                    row[f"videos/{key}/from_timestamp"] = t0
+                    row[f"videos/{key}/to_timestamp"] = t0 + length / fps
+                stats = fmt.episode_stats(arrays, {})
                 for cam in s.cameras:
                     stats[f"observation.images.{cam}"] = {
                         kk: np.asarray(v) for kk, v in e["meta"]["image_stats"][cam].items()

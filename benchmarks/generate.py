@@ -1,0 +1,129 @@
+"""Generation speed against the physics floor, measured in the same run.
+
+    python benchmarks/generate.py                 # state-only and one 128x128 camera, 2 workers
+    python benchmarks/generate.py --memory        # also peak RSS at n=1,000 and n=10,000 (slow)
+
+Floor: the same written episodes' physics alone (their recorded initial states and actions, expanded
+to physics-rate controls exactly as generation does, plus the judged settle time), stepped by
+`mujoco.rollout` on as many threads as generation had workers. Ratios are actual / floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from mujoco import rollout
+
+from synth.config import compose_config, settings
+from synth.embodiment import load
+from synth.execute import controls, substeps
+from synth.randomize import apply
+from synth.scenes.tabletop import build
+
+
+def run_generate(out: Path, overrides: list[str]) -> tuple[float, dict]:
+    """Wall time of `synth generate` in a fresh process, and its peak RSS (largest process) [MiB]."""
+    cmd = [sys.executable, "-m", "synth.cli", "generate", f"out={out}", "progress=false", *overrides]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    dt = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    prog = json.loads((out / ".synth" / "progress.json").read_text())
+    return dt, {"peak_mib": max(peak, before) / 1024, **prog}
+
+
+def floor(out: Path, overrides: list[str], threads: int) -> tuple[float, int, int]:
+    """(seconds, episodes, physics steps) of the written episodes' physics alone, by mujoco.rollout
+    (which releases the GIL) on `threads` threads."""
+    s = settings(compose_config([f"out={out}", *overrides]))
+    emb = load(s.embodiment)
+    slots = 1 + max([r.extra_objects() for r in s.randomizers] + [0])
+    scale = np.r_[np.ones(emb.dof), 0.5]
+    settle = round(s.task.settle * s.control_hz)
+    start = np.r_[emb.home, emb.gripper.stroke][None]
+    eps = [r for f in sorted((out / "meta" / "episodes").glob("*/*.parquet")) for r in pq.read_table(f).to_pylist()]
+    data = pa.concat_tables([pq.read_table(f) for f in sorted((out / "data").glob("*/*.parquet"))])
+    actions = np.asarray(data["action"].to_pylist(), np.float64)
+    jobs = []
+    for e in eps:
+        meta = json.loads(e["synth/meta"])
+        scene, _ = apply(list(s.randomizers), s.task.scene(), s.seed, meta["attempt"])
+        m = build(scene, emb, slots, s.resolution)
+        a = actions[e["dataset_from_index"] : e["dataset_to_index"]]
+        a = np.vstack([a, np.repeat(a[-1:], settle, 0)])
+        jobs.append(
+            (m, np.asarray(meta["initial_state"])[None], controls(a[None], start, substeps(m, s.control_hz), scale))
+        )
+    steps = sum(c.shape[1] for _, _, c in jobs)
+
+    def one(job):
+        m, st, c = job
+        return rollout.rollout(m, mujoco.MjData(m), st, c)
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(threads) as ex:
+        list(ex.map(one, jobs))
+    return time.perf_counter() - t, len(eps), steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200, help="episodes for the state-only run")
+    ap.add_argument("--n-rendered", type=int, default=40)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--memory", action="store_true", help="peak RSS at n=1,000 and n=10,000")
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="synth-bench-"))
+    for label, n, extra in [("state-only", args.n, []), ("1 camera 128x128", args.n_rendered, ["cameras=[front]"])]:
+        rates, floors, succ = [], [], []
+        for r in range(args.repeats):
+            out = tmp / f"{label.split()[0]}-{r}"
+            ov = [f"n={n}", f"workers={args.workers}", f"seed={r}", *extra]
+            dt, prog = run_generate(out, ov)
+            rates.append(prog["episodes"] / dt)
+            succ.append(prog["successes"] / prog["attempts"])
+            if not extra:
+                fdt, neps, steps = floor(out, ov, args.workers)
+                floors.append(neps / fdt)
+                print(f"  floor run {r}: {neps} episodes, {steps} physics steps, {steps / fdt:.0f} steps/s", flush=True)
+            print(f"  {label} run {r}: {prog['episodes']} episodes in {dt:.1f}s ({rates[-1]:.1f}/s)", flush=True)
+        row = {"run": label, "n": n, "traj_per_s": float(np.median(rates)), "success": float(np.median(succ))}
+        if floors:
+            row["floor_traj_per_s"] = float(np.median(floors))
+            row["ratio"] = row["traj_per_s"] / row["floor_traj_per_s"]
+        rows.append(row)
+    print(f"\npick_place on {os.cpu_count()} cores, {args.workers} workers, median of {args.repeats} runs")
+    print("| run | n | successful traj/s | physics floor traj/s | actual/floor | success rate |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        fl = f"{r['floor_traj_per_s']:.1f}" if "floor_traj_per_s" in r else "-"
+        ra = f"{r['ratio']:.2f}" if "ratio" in r else "-"
+        print(f"| {r['run']} | {r['n']} | {r['traj_per_s']:.1f} | {fl} | {ra} | {r['success']:.1%} |")
+    if args.memory:
+        peaks = {}
+        for n in (1000, 10000):
+            _, prog = run_generate(tmp / f"mem-{n}", [f"n={n}", f"workers={args.workers}"])
+            peaks[n] = prog["peak_mib"]
+        print("\n| peak RSS n=1,000 | peak RSS n=10,000 | ratio |\n|---|---|---|")
+        print(f"| {peaks[1000]:.0f} MiB | {peaks[10000]:.0f} MiB | {peaks[10000] / peaks[1000]:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

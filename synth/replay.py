@@ -1,0 +1,67 @@
+"""Rebuild an episode from its dataset record: scene from (seed, attempt), physics from its actions."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from synth.backends.mujoco_cpu import MujocoCPU
+from synth.embodiment import load
+from synth.errors import ConfigError
+from synth.execute import run, substeps
+from synth.randomize import apply
+from synth.registry import RANDOMIZERS, TASKS
+from synth.scenes.tabletop import Layout, build, initial_qpos
+
+
+@dataclass
+class Replay:
+    model: mujoco.MjModel
+    qpos: np.ndarray  # (T+1, nq) at the control rate
+    recorded_state: np.ndarray  # (T, S) observation.state as written
+    replayed_state: np.ndarray  # (T, S) the same, from the replay
+    fps: float
+    meta: dict
+
+
+def episode_record(root: Path, episode: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """(episodes-table row, actions (T, A), observation.state (T, S)) of one episode."""
+    info = json.loads((root / "meta" / "info.json").read_text())
+    if not 0 <= episode < info["total_episodes"]:
+        raise ConfigError(f"episode={episode}: the dataset has episodes 0..{info['total_episodes'] - 1}")
+    for path in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
+        t = pq.read_table(path)
+        hit = t.filter(pc.equal(t["episode_index"], episode))
+        if hit.num_rows:
+            row = hit.to_pylist()[0]
+            break
+    data = root / info["data_path"].format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
+    d = pq.read_table(data, columns=["episode_index", "action", "observation.state"])
+    d = d.filter(pc.equal(d["episode_index"], episode))
+    return row, np.asarray(d["action"].to_pylist()), np.asarray(d["observation.state"].to_pylist())
+
+
+def replay(root: Path, episode: int) -> Replay:
+    row, actions, state = episode_record(root, episode)
+    synth = json.loads((root / "meta" / "synth.json").read_text())
+    cfg, meta = synth["config"], json.loads(row["synth/meta"])
+    task = TASKS.build(synth["task"], cfg["task"])
+    rands = [RANDOMIZERS.build(n, node) for n, node in (cfg.get("randomizers") or {}).items()]
+    emb = load(cfg["embodiment"]["name"])
+    scene, _ = apply(rands, task.scene(), cfg["seed"], meta["attempt"])
+    slots = 1 + max([r.extra_objects() for r in rands] + [0])
+    model = build(scene, emb, slots, tuple(cfg["resolution"]))
+    lay = Layout(model, emb)
+    hz = float(cfg["control_hz"])
+    start = np.r_[emb.home, emb.gripper.stroke][None]
+    q0 = initial_qpos(model, emb, lay)[None]
+    out = run(MujocoCPU(), [model], q0, actions[None], start, substeps(model, hz), np.r_[np.ones(emb.dof), 0.5])
+    qpos = out["qpos"][0]
+    replayed = np.c_[qpos[:-1, lay.arm_qadr], qpos[:-1, lay.finger_qadr].sum(1)]
+    return Replay(model, qpos, state, replayed, hz, meta)
