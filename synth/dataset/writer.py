@@ -23,6 +23,8 @@ from synth.embodiment import load
 from synth.errors import ConfigError
 
 STATE = ".synth"
+ATTEMPTS_PATH = "meta/synth/attempts/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+PENDING = ".pending-"
 
 
 def write_atomic(path: Path, write) -> None:
@@ -46,6 +48,7 @@ class Store:
 
     def __init__(self, root: Path, s, progress: dict, tasks: dict[str, int]):
         self.root, self.s, self.p, self.tasks = root, s, progress, tasks
+        self._pending: list[tuple[Path, Path]] = []
         emb = load(s.embodiment)
         self.card = emb.card(s.control_hz, "joint_pos", s.cameras)
         self.features = fmt.features(
@@ -99,6 +102,7 @@ class Store:
                 "successes": 0,
                 "failures": {},
                 "last_attempt": -1,
+                "attempt_files": 0,
             }
         )
         tasks_path = root / "meta" / "tasks.parquet"
@@ -106,7 +110,11 @@ class Store:
         if tasks_path.exists():
             df = pd.read_parquet(tasks_path)
             tasks = {str(t): int(i) for t, i in zip(df.index, df["task_index"], strict=True)}
+        recover(root, progress)
+        tasks = {t: i for t, i in tasks.items() if i < progress.get("tasks", 0)}  # drop an interrupted commit's
         store = cls(root, s, progress, tasks)
+        if progress["episodes"]:
+            store._write_meta()
         store._write_synth_meta()
         return store
 
@@ -181,7 +189,7 @@ class Store:
                 task_index=pa.array(task_idx),
             )
             data = fmt.data_table({name: cols[name] for name in self.features if name in cols})
-            write_atomic(self.root / chunked(fmt.DATA_PATH, file_i), lambda p: pq.write_table(data, p))
+            self._stage(self.root / chunked(fmt.DATA_PATH, file_i), lambda p: pq.write_table(data, p))
             video_offsets = self._move_videos(path, file_i, take, skip, eps)
             start = self.p["frames"]
             for j, e in enumerate(take):
@@ -220,7 +228,7 @@ class Store:
                 rows.append(row)
                 start += length
             ep_table = fmt.episodes_table(rows)
-            write_atomic(self.root / chunked(fmt.EPISODES_PATH, file_i), lambda p: pq.write_table(ep_table, p))
+            self._stage(self.root / chunked(fmt.EPISODES_PATH, file_i), lambda p: pq.write_table(ep_table, p))
         if new_atts:
             ep_of = {e["attempt"]: self.p["episodes"] + j for j, e in enumerate(take)}
             att_table = pa.table(
@@ -233,9 +241,8 @@ class Store:
                     "draws": [json.dumps(a["draws"]) for a in new_atts],
                 }
             )
-            write_atomic(
-                self.root / chunked("meta/synth/attempts/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet", k),
-                lambda p: pq.write_table(att_table, p),
+            self._stage(
+                self.root / chunked(ATTEMPTS_PATH, self.p["attempt_files"]), lambda p: pq.write_table(att_table, p)
             )
         # bookkeeping: tasks, info, stats, then progress last
         p = self.p
@@ -248,11 +255,23 @@ class Store:
             if a["reason"]:
                 p["failures"][a["reason"]] = p["failures"].get(a["reason"], 0) + 1
         p["last_attempt"] = last_attempt
+        p["attempt_files"] += 1 if new_atts else 0
+        p["tasks"] = len(self.tasks)
+        for tmp, final in self._pending:  # all of this commit's files appear together
+            os.replace(tmp, final)
+        self._pending = []
         p["next_shard"], p["skip"] = (k, skip + len(take)) if partial else (k + 1, 0)
         self._write_meta()
         write_json(self.root / STATE / "progress.json", p)
         shutil.rmtree(path, ignore_errors=True)
         return len(take)
+
+    def _stage(self, final: Path, write) -> None:
+        """Write a file of this commit under a hidden name; the commit renames them all at its end."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(PENDING + final.name)
+        write(tmp)
+        self._pending.append((tmp, final))
 
     def _task(self, text: str) -> int:
         if text not in self.tasks:
@@ -265,8 +284,7 @@ class Store:
         offsets = list(before + np.cumsum([0] + [e["length"] for e in take[:-1]]))
         for cam in self.s.cameras:
             dst = self.root / chunked(fmt.VIDEO_PATH, file_i, video_key=f"observation.images.{cam}")
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path / f"{cam}.mp4", dst)
+            self._stage(dst, lambda p, cam=cam: os.replace(path / f"{cam}.mp4", p))
         return [int(o) for o in offsets]
 
     def _write_meta(self) -> None:
@@ -285,6 +303,26 @@ class Store:
         write_json(root / "meta" / "info.json", info)
         if p["episodes"]:
             write_json(root / "meta" / "stats.json", fmt.stats_to_json(self.acc.result()))
+
+
+def _file_number(path: Path) -> int:
+    return int(path.parent.name.split("-")[1]) * fmt.CHUNKS_SIZE + int(path.stem.split("-")[1])
+
+
+def recover(root: Path, progress: dict) -> None:
+    """Remove what a killed commit left beyond the last recorded one (pending files, files ahead of
+    `.synth/progress.json`), so the dataset is exactly as of its last completed commit."""
+    for f in root.glob(f"**/{PENDING}*"):
+        f.unlink()
+    for pattern, limit in (
+        ("data/chunk-*/file-*.parquet", progress["files"]),
+        ("meta/episodes/chunk-*/file-*.parquet", progress["files"]),
+        ("videos/*/chunk-*/file-*.mp4", progress["files"]),
+        ("meta/synth/attempts/chunk-*/file-*.parquet", progress.get("attempt_files", 0)),
+    ):
+        for f in root.glob(pattern):
+            if _file_number(f) >= limit:
+                f.unlink()
 
 
 def _np(col) -> np.ndarray:
