@@ -121,7 +121,16 @@ class Worker:
             "check": a.plan.check,
             "initial_state": res["state0"].tolist(),
         }
-        return Episode(a.index, a.instruction, state, a.plan.actions.astype(np.float32), labels, {}, meta)
+        images = {}
+        if self.cameras:
+            from synth.dataset.format import image_stats
+            from synth.render import render
+
+            images = render(a.model, q, list(self.cameras), *self.resolution)
+            meta["image_stats"] = {
+                c: {k: np.asarray(v).tolist() for k, v in image_stats(f).items()} for c, f in images.items()
+            }
+        return Episode(a.index, a.instruction, state, a.plan.actions.astype(np.float32), labels, images, meta)
 
     def block(self, indices: list[int]) -> tuple[list[Episode], list[dict]]:
         """Attempts `indices` -> (successful episodes in index order, one record per attempt)."""
@@ -130,6 +139,10 @@ class Worker:
         results = dict(zip([a.index for a in planned], self.execute(planned) if planned else [], strict=True))
         episodes, records = [], []
         for a in atts:
+            if a.plan is not None and not a.failure:
+                t0 = time.perf_counter()
+                episodes.append(self.episode(a, results[a.index]))
+                a.seconds["episode"] = time.perf_counter() - t0  # labels (+ rendering when cameras are on)
             records.append(
                 {
                     "attempt": a.index,
@@ -139,6 +152,4 @@ class Worker:
                     "draws": a.draws,
                 }
             )
-            if a.plan is not None and not a.failure:
-                episodes.append(self.episode(a, results[a.index]))
         return episodes, records

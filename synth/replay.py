@@ -47,7 +47,8 @@ def episode_record(root: Path, episode: int) -> tuple[dict, np.ndarray, np.ndarr
     return row, np.asarray(d["action"].to_pylist()), np.asarray(d["observation.state"].to_pylist())
 
 
-def replay(root: Path, episode: int) -> Replay:
+def replay(root: Path, episode: int, resolution: tuple[int, int] | None = None) -> Replay:
+    """Re-simulate an episode; `resolution` sizes the offscreen buffer for rendering it."""
     row, actions, state = episode_record(root, episode)
     synth = json.loads((root / "meta" / "synth.json").read_text())
     cfg, meta = synth["config"], json.loads(row["synth/meta"])
@@ -56,7 +57,7 @@ def replay(root: Path, episode: int) -> Replay:
     emb = load(cfg["embodiment"]["name"])
     scene, _ = apply(rands, task.scene(), cfg["seed"], meta["attempt"])
     slots = 1 + max([r.extra_objects() for r in rands] + [0])
-    model = build(scene, emb, slots, tuple(cfg["resolution"]))
+    model = build(scene, emb, slots, resolution or tuple(cfg["resolution"]))
     lay = Layout(model, emb)
     hz = float(cfg["control_hz"])
     start = np.r_[emb.home, emb.gripper.stroke][None]

@@ -88,9 +88,9 @@ class Camera:
     """A fixed camera looking at `lookat` from `pos` [m]; fovy [deg]."""
 
     name: str = "front"
-    pos: tuple[float, float, float] = (1.35, 0.0, 1.35)
-    lookat: tuple[float, float, float] = (0.45, 0.0, 0.75)
-    fovy: float = 45.0
+    pos: tuple[float, float, float] = (1.05, 0.0, 1.3)
+    lookat: tuple[float, float, float] = (0.45, 0.0, 0.72)
+    fovy: float = 50.0
 
 
 @dataclass(frozen=True)

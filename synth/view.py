@@ -35,7 +35,7 @@ def view(out: str, episode: int, camera: str | None = None, path: str | None = N
     else:
         from synth.render import render
 
-        rep = replay(root, episode)
+        rep = replay(root, episode, (256, 256))
         err = float(np.abs(rep.replayed_state - rep.recorded_state).max())
         print(
             f"replayed episode {episode} (attempt {rep.meta['attempt']}): max |state - recorded| = {err:.2e}",

@@ -53,7 +53,7 @@ APPLIED = {
         )
         and np.isclose(m.vis.headlight.ambient[0], d["ambient"], atol=1e-6)
     ),
-    "camera_jitter": lambda m, d: np.isclose(m.cam_fovy[m.camera("front").id], 45.0 + d["front"]["fovy"]),
+    "camera_jitter": lambda m, d: np.isclose(m.cam_fovy[m.camera("front").id], 50.0 + d["front"]["fovy"]),
     "object_physics": lambda m, d: all(
         np.isclose(m.geom_friction[_geom(m, o["object"]).id][0], o["friction"])
         and np.isclose(m.body(o["object"]).mass[0], o["mass"])
