@@ -82,8 +82,8 @@ def floor(out: Path, overrides: list[str], threads: int) -> tuple[float, int, in
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=200, help="episodes for the state-only run")
-    ap.add_argument("--n-rendered", type=int, default=40)
+    ap.add_argument("--n", type=int, default=1000, help="episodes for the state-only run")
+    ap.add_argument("--n-rendered", type=int, default=150)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--memory", action="store_true", help="peak RSS at n=1,000 and n=10,000")

@@ -40,7 +40,7 @@ def _kv(args: list[str], allowed: dict[str, str]) -> dict[str, str]:
 def list_tasks() -> str:
     from synth.registry import TASKS
 
-    return "\n".join(f"  {n:14s} {TASKS.get(n).description}" for n in TASKS.names())
+    return "\n".join(f"  {n:14s} {getattr(TASKS.get(n), 'description', '')}" for n in TASKS.names())
 
 
 def list_randomizers() -> str:

@@ -51,7 +51,7 @@ def run(
     return {
         "qpos": frames[..., sl["qpos"]],
         "qvel": frames[..., sl["qvel"]],
-        "sensordata": sens[:, ::steps][:, :T],
+        "sensordata": np.ascontiguousarray(sens[:, ::steps][:, :T]),  # a copy: let the full buffers go
         "state0": state0,
         "diverged": diverged(state, state0, models[0].opt.timestep),
     }

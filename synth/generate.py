@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing as mp
+import os
 import shutil
 import sys
 import time
@@ -74,30 +75,35 @@ def generate(s: Settings) -> dict:
     bar = tqdm(total=s.n, initial=store.episodes, unit="ep", disable=not s.progress, dynamic_ncols=True)
     t0, start_eps = time.time(), store.episodes
     staging = store.root / ".synth" / "staging"
-    staged = (
-        {int(p.name[6:]) for p in staging.glob("shard-[0-9]*") if p.name[6:].isdigit()} if staging.exists() else set()
+    staging = store.root / ".synth" / "staging"
+    on_disk = (
+        [int(p.name[6:]) for p in staging.glob("shard-[0-9]*") if p.name[6:].isdigit()] if staging.exists() else []
     )
-    staged = {k for k in staged if k >= store.next_shard}
+    # shards finished and not yet committed -> their (episodes, attempts), None when found on disk
+    staged: dict[int, tuple[int, int] | None] = {k: None for k in on_disk if k >= store.next_shard}
     nxt = store.next_shard
     inflight: dict[Future, int] = {}
     deaths: dict[int, int] = {}
     pool = _pool(s)
     try:
         while store.episodes < s.n:
-            rate = store.success_rate()
-            expected = store.episodes + sum(s.shard * rate for _ in staged) + len(inflight) * s.shard * rate
+            known = [c for c in staged.values() if c is not None]
+            seen = store.attempts + sum(a for _, a in known)
+            rate = (store.p["successes"] + sum(e for e, _ in known)) / seen if seen else 0.9
+            expected = store.episodes + sum(c[0] if c else s.shard * rate for c in staged.values())
+            expected += len(inflight) * s.shard * rate
             while len(inflight) < 2 * s.workers and expected < s.n:
                 if nxt not in staged:
                     inflight[pool.submit(run_shard, nxt)] = nxt
                     expected += s.shard * rate
                 nxt += 1
             if inflight:
-                done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
-                for f in done:
+                finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+                for f in finished:
                     k = inflight.pop(f)
                     try:
-                        f.result()
-                        staged.add(k)
+                        r = f.result()
+                        staged[k] = (r["episodes"], r["attempts"])
                     except BrokenProcessPool:
                         deaths[k] = deaths.get(k, 0) + 1
                         if deaths[k] > 2:
@@ -106,7 +112,7 @@ def generate(s: Settings) -> dict:
                         break
             while store.next_shard in staged and store.episodes < s.n:
                 k = store.next_shard
-                staged.discard(k)
+                del staged[k]
                 added = store.commit(k, shard_dir(store.root, k), s.n - store.episodes)
                 bar.update(added)
                 dt = max(time.time() - t0, 1e-9)
@@ -141,6 +147,7 @@ def adopt_shard(s: Settings) -> Settings:
 
 
 def _pool(s: Settings) -> ProcessPoolExecutor:
+    os.environ.setdefault("LP_NUM_THREADS", "1")  # llvmpipe: one thread per worker, the workers fill the cores
     return ProcessPoolExecutor(s.workers, mp_context=mp.get_context("spawn"), initializer=_init, initargs=(s,))
 
 

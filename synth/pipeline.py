@@ -33,6 +33,12 @@ class Attempt:
     failure: str = ""
     seconds: dict = field(default_factory=dict)
 
+    @property
+    def p(self) -> Plan:
+        """The plan of an attempt that has one."""
+        assert self.plan is not None, f"attempt {self.index} has no plan ({self.failure})"
+        return self.plan
+
 
 class Worker:
     """Holds the per-process tools (IK, backend) and turns attempt indices into episodes."""
@@ -78,16 +84,13 @@ class Worker:
     def execute(self, atts: list[Attempt]) -> list[dict]:
         """Run planned attempts in batches of similar length; judge each; returns per-attempt frames."""
         settle = round(self.task.settle * self.ctx.control_hz)
-        order = sorted(atts, key=lambda a: len(a.plan.actions))
+        order = sorted(atts, key=lambda a: len(a.p.actions))
         results = {}
         for k in range(0, len(order), self.batch):
             group = order[k : k + self.batch]
-            T = max(len(a.plan.actions) for a in group) + settle
+            T = max(len(a.p.actions) for a in group) + settle
             acts = np.stack(
-                [
-                    np.concatenate([a.plan.actions, np.repeat(a.plan.actions[-1:], T - len(a.plan.actions), 0)])
-                    for a in group
-                ]
+                [np.concatenate([a.p.actions, np.repeat(a.p.actions[-1:], T - len(a.p.actions), 0)]) for a in group]
             )
             models = [a.model for a in group]
             lay = Layout(models[0], self.emb)
@@ -97,28 +100,28 @@ class Worker:
             out = run(self.backend, models, qpos0, acts, start, substeps(models[0], self.ctx.control_hz), self.scale)
             dt = (time.perf_counter() - t0) / len(group)
             for w, a in enumerate(group):
-                n = len(a.plan.actions) + settle + 1  # this world's own frames; the padding comes after
+                n = len(a.p.actions) + settle + 1  # this world's own frames; the padding comes after
                 fr = Frames(out["qpos"][w, :n], out["qvel"][w, :n], out["sensordata"][w, : n - 1])
-                a.failure = "unstable" if out["diverged"][w] else self.task.judge(a.plan, fr, lay)
+                a.failure = "unstable" if out["diverged"][w] else self.task.judge(a.p, fr, lay)
                 a.seconds["physics"] = dt
                 results[a.index] = {"frames": fr, "state0": out["state0"][w], "layout": lay}
         return [results[a.index] for a in atts]
 
     def episode(self, a: Attempt, res: dict) -> Episode:
         """The written form of a successful attempt: T frames, observation before each action."""
-        lay, fr, T = res["layout"], res["frames"], len(a.plan.actions)
+        lay, fr, T = res["layout"], res["frames"], len(a.p.actions)
         q = fr.qpos[:T]
         state = np.c_[q[:, lay.arm_qadr], q[:, lay.finger_qadr].sum(1)].astype(np.float32)
         s = lay.sensor
         ee = np.c_[fr.sensordata[:T, s["tcp_pos"]] - self.base, fr.sensordata[:T, s["tcp_quat"]]].astype(np.float32)
         obj = np.c_[fr.sensordata[:T, s["obj_pos"]] - self.base, fr.sensordata[:T, s["obj_quat"]]].astype(np.float32)
-        labels = {"synth.phase": a.plan.phase, "observation.ee_pose": ee, "synth.object_pose": obj}
+        labels = {"synth.phase": a.p.phase, "observation.ee_pose": ee, "synth.object_pose": obj}
         meta = {
             "attempt": a.index,
             "seed": self.seed,
             "draws": a.draws,
-            "planner": a.plan.stats,
-            "check": a.plan.check,
+            "planner": a.p.stats,
+            "check": a.p.check,
             "initial_state": res["state0"].tolist(),
         }
         images = {}
@@ -126,14 +129,26 @@ class Worker:
             from synth.dataset.format import image_stats
             from synth.render import render
 
-            images = render(a.model, q, list(self.cameras), *self.resolution)
+            images = render(a.model, q, list(self.cameras), self.resolution[0], self.resolution[1])
             meta["image_stats"] = {
                 c: {k: np.asarray(v).tolist() for k, v in image_stats(f).items()} for c, f in images.items()
             }
-        return Episode(a.index, a.instruction, state, a.plan.actions.astype(np.float32), labels, images, meta)
+        return Episode(a.index, a.instruction, state, a.p.actions.astype(np.float32), labels, images, meta)
 
     def block(self, indices: list[int]) -> tuple[list[Episode], list[dict]]:
-        """Attempts `indices` -> (successful episodes in index order, one record per attempt)."""
+        """Attempts `indices` -> (successful episodes in index order, one record per attempt).
+
+        Works through them 4 physics batches at a time, so memory does not grow with the block.
+        """
+        chunk = 4 * self.batch
+        episodes, records = [], []
+        for k in range(0, len(indices), chunk):
+            e, r = self._chunk(indices[k : k + chunk])
+            episodes += e
+            records += r
+        return episodes, records
+
+    def _chunk(self, indices: list[int]) -> tuple[list[Episode], list[dict]]:
         atts = [self.prepare(i) for i in indices]
         planned = [a for a in atts if a.plan is not None]
         results = dict(zip([a.index for a in planned], self.execute(planned) if planned else [], strict=True))

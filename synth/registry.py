@@ -18,7 +18,8 @@ class Registry:
     """Named plugin classes (frozen dataclasses). `multi` groups select several at once, one node each."""
 
     def __init__(self, group: str, kind: str, multi: bool = False):
-        self.group, self.kind, self.multi, self.items = group, kind, multi, {}
+        self.group, self.kind, self.multi = group, kind, multi
+        self.items: dict[str, type] = {}
 
     def register(self, name: str):
         def deco(cls):
@@ -47,7 +48,7 @@ class Registry:
     def build(self, name: str, node: DictConfig | dict | None = None):
         """An instance from a config node; lists become tuples; unknown keys are refused."""
         cls = self.get(name)
-        raw = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node or {})
+        raw = dict(OmegaConf.to_container(node, resolve=True)) if isinstance(node, DictConfig) else dict(node or {})  # type: ignore[arg-type]
         hints = typing.get_type_hints(cls)
         fields = {f.name for f in dataclasses.fields(cls)}
         for key in raw:

@@ -41,3 +41,23 @@ def test_wrist_camera_moves_with_the_arm():
     q[1, :7] += [0.4, 0.2, 0, -0.2, 0, 0.2, 0]
     f = render(m, q, ["wrist", "front"], 64, 64)
     assert np.abs(f["wrist"][0].astype(int) - f["wrist"][1]).mean() > 5
+
+
+def test_reused_context_draws_the_new_models_meshes():
+    """Models with different mesh objects share a cached context; frames equal a fresh context's."""
+    import synth.render as r
+    from synth.scenes.objects import sample
+
+    rng = np.random.default_rng(0)
+    models = []
+    for _ in range(2):
+        o = sample(rng, "obj0", "mesh", "red", 1.3)
+        o = Obj(**{**o.__dict__, "xy": (0.45, 0.0)})
+        models.append(build(Scene(objects=(o,)), EMB, 2, (64, 64)))
+    frames = []
+    for m in models:
+        frames.append(render(m, _qpos(m, 1), ["front"], 64, 64)["front"])  # second one reuses the context
+    r._mjr.clear()
+    fresh = render(models[1], _qpos(models[1], 1), ["front"], 64, 64)["front"]
+    np.testing.assert_array_equal(frames[1], fresh)
+    assert not np.array_equal(frames[0], frames[1])

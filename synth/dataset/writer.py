@@ -89,7 +89,7 @@ class Store:
         if not cfg_path.exists():
             write_json(cfg_path, fp)
         prog_path = root / STATE / "progress.json"
-        progress = (
+        progress: dict = (
             json.loads(prog_path.read_text())
             if prog_path.exists()
             else {
@@ -111,7 +111,7 @@ class Store:
             df = pd.read_parquet(tasks_path)
             tasks = {str(t): int(i) for t, i in zip(df.index, df["task_index"], strict=True)}
         recover(root, progress)
-        tasks = {t: i for t, i in tasks.items() if i < progress.get("tasks", 0)}  # drop an interrupted commit's
+        tasks = {t: i for t, i in tasks.items() if i < int(progress.get("tasks", 0))}  # drop an interrupted commit's
         store = cls(root, s, progress, tasks)
         if progress["episodes"]:
             store._write_meta()
@@ -174,6 +174,7 @@ class Store:
         file_i = self.p["files"]
         rows = []
         if take:
+            assert frames is not None
             sel = pc.is_in(frames["episode"], pa.array(range(skip, skip + len(take)), pa.int64()))
             table = frames.filter(sel)
             local = table["episode"].to_numpy() - skip
