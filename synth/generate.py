@@ -72,6 +72,7 @@ def generate(s: Settings) -> dict:
     if store.episodes >= s.n:
         print(f"{s.out}: already has {store.episodes} episodes (n={s.n}); nothing to do", file=sys.stderr)
         return store.summary()
+    pool = _pool(s)  # before the progress bar: no thread of ours exists when the workers are forked
     bar = tqdm(total=s.n, initial=store.episodes, unit="ep", disable=not s.progress, dynamic_ncols=True)
     t0, start_eps = time.time(), store.episodes
     staging = store.root / ".synth" / "staging"
@@ -84,7 +85,6 @@ def generate(s: Settings) -> dict:
     nxt = store.next_shard
     inflight: dict[Future, int] = {}
     deaths: dict[int, int] = {}
-    pool = _pool(s)
     try:
         while store.episodes < s.n:
             known = [c for c in staged.values() if c is not None]
@@ -147,8 +147,13 @@ def adopt_shard(s: Settings) -> Settings:
 
 
 def _pool(s: Settings) -> ProcessPoolExecutor:
+    """Worker processes: forked on Linux (everything is imported already, so they start at once),
+    spawned elsewhere."""
     os.environ.setdefault("LP_NUM_THREADS", "1")  # llvmpipe: one thread per worker, the workers fill the cores
-    return ProcessPoolExecutor(s.workers, mp_context=mp.get_context("spawn"), initializer=_init, initargs=(s,))
+    method = "fork" if sys.platform.startswith("linux") else "spawn"
+    tqdm.monitor_interval = 0  # no monitor thread in a process that forks
+    pool = ProcessPoolExecutor(s.workers, mp_context=mp.get_context(method), initializer=_init, initargs=(s,))
+    return pool
 
 
 def _restart(pool: ProcessPoolExecutor, s: Settings, inflight: dict, k: int):

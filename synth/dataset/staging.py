@@ -62,16 +62,40 @@ def write_shard(
             writer.close()
     with open(tmp / "episodes.jsonl", "w") as f:
         for e in episodes:
-            f.write(
-                json.dumps({"attempt": e.attempt, "instruction": e.instruction, "length": e.length, "meta": e.meta})
-                + "\n"
-            )
+            rec = {"attempt": e.attempt, "instruction": e.instruction, "length": e.length, "meta": e.meta}
+            rec["stats"] = episode_stats(e, fps)
+            f.write(json.dumps(rec) + "\n")
     with open(tmp / "attempts.jsonl", "w") as f:
         for a in attempts:
             f.write(json.dumps(a) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return final
+
+
+OFFSET_COLUMNS = ("index", "episode_index", "task_index")  # zero-based here, shifted when committed
+
+
+def episode_stats(e: Episode, fps: float) -> dict:
+    """LeRobot per-episode stats of every per-frame column (JSON lists), computed in the worker.
+
+    index, episode_index and task_index are taken as 0-based; the commit adds their offsets.
+    """
+    from synth.dataset import format as fmt
+
+    T = e.length
+    arrays = {
+        "observation.state": np.asarray(e.state),
+        "action": np.asarray(e.action),
+        **{k: np.asarray(v) for k, v in e.labels.items()},
+        "timestamp": (np.arange(T) / fps).astype(np.float32),
+        "frame_index": np.arange(T),
+        "index": np.arange(T),
+        "episode_index": np.zeros(T, np.int64),
+        "task_index": np.zeros(T, np.int64),
+    }
+    stats = fmt.episode_stats(arrays, {})
+    return {k: {s: np.asarray(v).tolist() for s, v in st.items()} for k, st in stats.items()}
 
 
 def read_shard(path: Path) -> tuple[pa.Table | None, list[dict], list[dict]]:

@@ -195,7 +195,6 @@ class Store:
             start = self.p["frames"]
             for j, e in enumerate(take):
                 length = e["length"]
-                arrays = {name: _np(data[name].slice(start - self.p["frames"], length)) for name in data.column_names}
                 row = {
                     "episode_index": self.p["episodes"] + j,
                     "tasks": [e["instruction"]],
@@ -214,7 +213,16 @@ class Store:
                     row[f"videos/{key}/file_index"] = file_i % fmt.CHUNKS_SIZE
                     row[f"videos/{key}/from_timestamp"] = t0
                     row[f"videos/{key}/to_timestamp"] = t0 + length / fps
-                stats = fmt.episode_stats(arrays, {})
+                stats = {k: {st: np.asarray(v) for st, v in d.items()} for k, d in e["stats"].items()}
+                offsets = {
+                    "index": start,
+                    "episode_index": row["episode_index"],
+                    "task_index": self.tasks[e["instruction"]],
+                }
+                for key, off in offsets.items():
+                    for st in stats[key]:
+                        if st not in ("std", "count"):
+                            stats[key][st] = stats[key][st] + off
                 for cam in s.cameras:
                     stats[f"observation.images.{cam}"] = {
                         kk: np.asarray(v) for kk, v in e["meta"]["image_stats"][cam].items()
@@ -324,13 +332,6 @@ def recover(root: Path, progress: dict) -> None:
         for f in root.glob(pattern):
             if _file_number(f) >= limit:
                 f.unlink()
-
-
-def _np(col) -> np.ndarray:
-    arr = col.combine_chunks() if hasattr(col, "combine_chunks") else col
-    if pa.types.is_fixed_size_list(arr.type):
-        return arr.flatten().to_numpy().reshape(len(arr), arr.type.list_size)
-    return arr.to_numpy()
 
 
 def label_features(task) -> dict:
