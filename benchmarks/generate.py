@@ -82,7 +82,7 @@ def floor(out: Path, overrides: list[str], threads: int) -> tuple[float, int, in
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=1000, help="episodes for the state-only run")
+    ap.add_argument("--n", type=int, default=2000, help="episodes for the state-only run")
     ap.add_argument("--n-rendered", type=int, default=150)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
