@@ -149,7 +149,7 @@ def adopt_shard(s: Settings) -> Settings:
 def _pool(s: Settings) -> ProcessPoolExecutor:
     """Worker processes: forked on Linux (everything is imported already, so they start at once),
     spawned elsewhere."""
-    os.environ.setdefault("LP_NUM_THREADS", "1")  # llvmpipe: one thread per worker, the workers fill the cores
+    os.environ.setdefault("LP_NUM_THREADS", "0")  # llvmpipe draws in the calling thread: the workers fill the cores
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     tqdm.monitor_interval = 0  # no monitor thread in a process that forks
     pool = ProcessPoolExecutor(s.workers, mp_context=mp.get_context(method), initializer=_init, initargs=(s,))

@@ -1,10 +1,11 @@
 """Offscreen rendering on the CPU (Mesa llvmpipe through EGL or OSMesa), cheap by default.
 
 One GL context per process, made on first use. Each call makes a MuJoCo render context (mjrContext)
-for its model and frees it afterwards: ~2 ms with the cheap settings (~40 ms with MuJoCo's defaults,
-whose 4096² shadow map dominates), against ~60 ms for a new ``mujoco.Renderer``. A context is never
-reused for another model: it keeps copies of the model's materials, planes and fog, so a reused one
-would draw the previous episode's textures.
+for its model and frees it afterwards: with the scene and data, ~3 ms a call with the cheap settings
+(~40 ms with MuJoCo's defaults, whose 4096² shadow map dominates), against ~60 ms for a new
+``mujoco.Renderer`` (benchmarks/render.py). A render context is never reused for another model: it
+keeps copies of the model's material-texture table, planes and fog, so a reused one could draw the
+previous episode's textures.
 
 Backend: MUJOCO_GL if set (egl or osmesa here; other values go to MuJoCo's own GLContext), else the
 first of EGL and OSMesa whose libraries initialise; the choice is written to MUJOCO_GL for child
@@ -14,10 +15,11 @@ sizes, and a process that rendered can fork workers that render (with llvmpipe t
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import ctypes.util
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import mujoco
@@ -140,7 +142,8 @@ def _candidates(env: Mapping[str, str]) -> tuple[list[str], bool]:
     return ["egl", "osmesa"], False
 
 
-def _open(env: dict[str, str]) -> tuple[str, Any]:
+def _open(env: MutableMapping[str, str]) -> tuple[str, Any]:
+    """(backend name, current GL context), trying the candidates in order; records the choice in `env`."""
     names, chosen = _candidates(env)
     env.setdefault("LP_NUM_THREADS", "0")
     why = {}
@@ -152,8 +155,6 @@ def _open(env: dict[str, str]) -> tuple[str, Any]:
                 ctx.make_current()
                 env.setdefault("MUJOCO_GL", name)
                 if name == "osmesa":
-                    import atexit
-
                     atexit.register(_free_at_exit, ctx)
                 return name, ctx
             except Exception as e:  # a missing library shows up as many kinds of error
@@ -220,6 +221,6 @@ def _loads(lib: str) -> bool:
 
 def _free_at_exit(ctx: Any) -> None:
     """OSMesa contexts freed at interpreter shutdown print a traceback; free them before it."""
-    if _gl.get("context") is ctx and _gl.get("pid") == os.getpid():
-        ctx.free()
+    if _gl.get("pid") == os.getpid() and id(_gl.get("context")) == id(ctx):
         _gl.clear()
+        ctx.free()

@@ -32,7 +32,9 @@ def dropped_plugin():
 
 def test_readme_randomizer_is_found_and_configurable(dropped_plugin):
     assert "table_friction" in RANDOMIZERS.names()
-    s = settings(compose_config(["randomizers=[table_friction,object_pose]", "randomizers.table_friction.friction=[0.2,0.5]"]))
+    s = settings(
+        compose_config(["randomizers=[table_friction,object_pose]", "randomizers.table_friction.friction=[0.2,0.5]"])
+    )
     r = s.randomizers[0]
     assert r.name == "table_friction" and r.friction == (0.2, 0.5)
     scene, draws = apply(list(s.randomizers), TASKS.build("pick_place").scene(), 0, 3)

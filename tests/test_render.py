@@ -1,6 +1,5 @@
 import ctypes.util
 import json
-import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -112,16 +111,35 @@ def test_backend_choice_respects_the_user_and_names_the_packages(monkeypatch):
     assert "MUJOCO_GL" not in env  # nothing chosen, nothing recorded
 
 
-def _render_front(m, q):
-    return render(m, q, ["front"], 64, 64)["front"]
+_FORK = """
+import multiprocessing as mp
+import numpy as np
+from synth.embodiment import load
+from synth.render import render
+from synth.scenes.tabletop import build
+from synth.types import Obj, Scene
+m = build(Scene(objects=(Obj("obj0"),)), load("panda"), 2)
+def front():
+    return render(m, m.qpos0[None], ["front"], 64, 64)["front"]
+here = front()
+with mp.get_context("fork").Pool(1) as pool:
+    try:
+        print(np.array_equal(here, pool.apply_async(front).get(timeout=60)))
+    except RuntimeError as e:
+        print(e)
+"""
 
 
-def test_a_forked_worker_renders_after_its_parent_did():
-    m = _model()
-    here = _render_front(m, _qpos(m, 1))
-    with mp.get_context("fork").Pool(1) as pool:
-        there = pool.apply_async(_render_front, (m, _qpos(m, 1))).get(timeout=60)  # llvmpipe threads would hang
-    assert np.array_equal(here, there)
+@pytest.mark.parametrize("threads", [None, "2"])
+def test_a_worker_forked_after_its_parent_rendered(threads):
+    """Renders like its parent with the default LP_NUM_THREADS; with llvmpipe threads it would hang, and says so."""
+    env = {k: v for k, v in os.environ.items() if k != "LP_NUM_THREADS"}
+    if threads:
+        env["LP_NUM_THREADS"] = threads
+    out = subprocess.run([sys.executable, "-c", _FORK], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last == "True" if threads is None else "LP_NUM_THREADS=2" in last
 
 
 _CHILD = """
