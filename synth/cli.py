@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         raise
+    except BrokenPipeError:  # output piped into e.g. `head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume (finished episodes are kept)", file=sys.stderr)
         return 130
