@@ -47,7 +47,19 @@ def make_worker(s: Settings) -> Worker:
 
 def _init(s: Settings) -> None:
     global _worker, _settings
+    _fixed_mmap_threshold()
     _settings, _worker = s, make_worker(s)
+
+
+def _fixed_mmap_threshold(nbytes: int = 1 << 20) -> None:
+    """glibc raises its mmap threshold after large arrays are freed, so later ones come from a heap
+    that fragments and grows; a fixed threshold keeps a long run's memory flat."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-3, nbytes)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def run_shard(k: int) -> dict:

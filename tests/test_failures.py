@@ -1,18 +1,12 @@
 """Bad input and bad luck: one clear line, exit code 2, nothing already written lost or corrupted."""
 
 import errno
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
-
-import synth.randomizers
-from synth import cli, registry
+from synth import cli
 from synth.dataset.reader import LeRobotDir
 from synth.dataset.writer import Store
-from synth.registry import RANDOMIZERS
 
 GEN = [sys.executable, "-m", "synth.cli", "generate", "progress=false", "seed=2", "shard=4"]
 
@@ -82,20 +76,8 @@ class DieOnce(Randomizer):
 '''
 
 
-@pytest.fixture
-def killer_plugin():
-    path = Path(synth.randomizers.__path__[0]) / "zz_die_once.py"
-    path.write_text(KILLER)
-    registry._loaded = False
-    try:
-        yield
-    finally:
-        path.unlink()
-        RANDOMIZERS.items.pop("die_once", None)
-        shutil.rmtree(path.parent / "__pycache__", ignore_errors=True)
-
-
-def test_killed_worker_is_replaced_and_nothing_is_lost(tmp_path, killer_plugin):
+def test_killed_worker_is_replaced_and_nothing_is_lost(tmp_path, drop_plugin):
+    drop_plugin("die_once", KILLER)
     marker = tmp_path / "marker"
     args = ["n=8", "workers=2", "randomizers=[object_pose,die_once]", f"randomizers.die_once.marker={marker}"]
     r = run(f"out={tmp_path / 'a'}", *args)

@@ -2,13 +2,8 @@
 generation, with no other file edited. The file is README's own example."""
 
 import re
-import shutil
 from pathlib import Path
 
-import pytest
-
-import synth.randomizers
-from synth import registry
 from synth.config import compose_config, settings
 from synth.randomize import apply
 from synth.registry import RANDOMIZERS, TASKS
@@ -16,21 +11,8 @@ from synth.registry import RANDOMIZERS, TASKS
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-@pytest.fixture
-def dropped_plugin():
-    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
-    path = Path(synth.randomizers.__path__[0]) / "zz_readme_example.py"
-    path.write_text(code)
-    registry._loaded = False
-    try:
-        yield
-    finally:
-        path.unlink()
-        RANDOMIZERS.items.pop("table_friction", None)
-        shutil.rmtree(path.parent / "__pycache__", ignore_errors=True)
-
-
-def test_readme_randomizer_is_found_and_configurable(dropped_plugin):
+def test_readme_randomizer_is_found_and_configurable(drop_plugin):
+    drop_plugin("table_friction", re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1))
     assert "table_friction" in RANDOMIZERS.names()
     s = settings(
         compose_config(["randomizers=[table_friction,object_pose]", "randomizers.table_friction.friction=[0.2,0.5]"])

@@ -38,6 +38,13 @@ class MujocoCPU:
 
     def __init__(self, nthread: int = 1):
         self.nthread = nthread
+        self._bufs: dict[str, np.ndarray] = {}  # reused output memory: new large arrays per batch fragment the heap
+
+    def _out(self, key: str, *shape: int) -> np.ndarray:
+        size = int(np.prod(shape))
+        if self._bufs.get(key, np.empty(0)).size < size:
+            self._bufs[key] = np.empty(int(size * 1.25))
+        return self._bufs[key][:size].reshape(shape)
 
     def rollout(
         self, models: list[mujoco.MjModel], state0: np.ndarray, ctrl: np.ndarray
@@ -45,18 +52,24 @@ class MujocoCPU:
         """state0: (W, nstate); ctrl: (W, N, nu) per physics step.
 
         Returns state (W, N, nstate) after each step and sensordata (W, N, nsensordata), where
-        sensordata[:, k] was computed at the start of step k (for the state before it).
+        sensordata[:, k] was computed at the start of step k (for the state before it). The state array
+        arrays are this backend's reused buffers: valid until its next call.
         A world that diverges is reset by MuJoCo: its recorded time jumps back (see `diverged`).
         """
         W, N = ctrl.shape[:2]
-        state = np.empty((W, N, state0.shape[1]))
-        sens = np.empty((W, N, models[0].nsensordata))
+        state = self._out("state", W, N, state0.shape[1])
+        sens = self._out("sens", W, N, models[0].nsensordata)
         groups: dict[tuple, list[int]] = {}
         for w, m in enumerate(models):
             groups.setdefault(signature(m), []).append(w)
         for ws in groups.values():
             datas = [mujoco.MjData(models[ws[0]]) for _ in range(min(self.nthread, len(ws)))]
-            s, d = rollout.rollout([models[w] for w in ws], datas, state0[ws], ctrl[ws])
+            if len(ws) == W:  # one layout: write straight into the outputs
+                rollout.rollout(models, datas, state0, ctrl, state=state, sensordata=sens)
+                continue
+            s = self._out("group_state", len(ws), N, state0.shape[1])
+            d = self._out("group_sens", len(ws), N, models[0].nsensordata)
+            rollout.rollout([models[w] for w in ws], datas, state0[ws], ctrl[ws], state=s, sensordata=d)
             state[ws], sens[ws] = s, d
         return state, sens
 
