@@ -151,7 +151,7 @@ def main() -> None:
         for n in (1000, 10000):
             _, prog = run_generate(tmp / f"mem-{n}", [f"n={n}", f"workers={args.workers}", "shard=256"])
             peaks[n] = prog["peak_mib"]
-        print("\n| peak RSS (main + workers) n=1,000 | n=10,000 | ratio |\n|---|---|---|")
+        print("\n| peak memory (PSS, main + workers) n=1,000 | n=10,000 | ratio |\n|---|---|---|")
         print(f"| {peaks[1000]:.0f} MiB | {peaks[10000]:.0f} MiB | {peaks[10000] / peaks[1000]:.2f} |")
 
 
