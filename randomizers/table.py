@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from synth.palette import TABLE_COLOURS, rgba
+from synth.palette import DEFAULT_TABLE_COLOURS, TABLE_COLOURS, rgba
 from synth.randomize import SCENE, Randomizer, uniform
 from synth.registry import randomizer
 from synth.types import Scene, Table
@@ -23,7 +23,7 @@ class TableLook(Randomizer):
     height: tuple[float, float] = (0.72, 0.78)
     half_x: tuple[float, float] = (0.3, 0.4)
     half_y: tuple[float, float] = (0.42, 0.6)
-    colours: tuple[str, ...] = tuple(TABLE_COLOURS)
+    colours: tuple[str, ...] = DEFAULT_TABLE_COLOURS
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         h, hx, hy = uniform(rng, self.height), uniform(rng, self.half_x), uniform(rng, self.half_y)

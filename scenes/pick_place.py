@@ -244,3 +244,26 @@ class PickPlace(Task):
         inside = np.all(np.abs(pos[-1, :2] - np.asarray(c["target_xy"])) <= np.asarray(c["target_half"]))
         resting = abs(pos[-1, 2] - c["rest_z"]) < 0.015 and speed < 0.05
         return "" if inside and resting else "placed_outside"
+
+    def outcome(self, scene: Scene, frames: Frames, layout: Layout) -> str:
+        """The plan-free predicate (for policies): '' if at some frame after the object was lifted it rests
+        inside the target with the gripper opened wider than it held the object, else the failure reason."""
+        a = int(layout.obj_qadr[0])
+        pos = frames.qpos[:, a : a + 3]
+        if not np.isfinite(frames.qpos).all():
+            return "unstable"
+        lifted = np.flatnonzero(pos[:, 2] >= pos[0, 2] + 0.5 * self.lift)
+        if not len(lifted):
+            return "not_lifted"
+        t0 = int(lifted[0])
+        fingers = frames.qpos[:, layout.finger_qadr].sum(1)
+        d = int(layout.obj_dadr[0])
+        speed = np.linalg.norm(frames.qvel[:, d : d + 3], axis=1)
+        tg = scene.target
+        inside = np.all(np.abs(pos[:, :2] - np.asarray(tg.pos[:2])) <= np.asarray(tg.size[:2]), axis=1)
+        resting = (np.abs(pos[:, 2] - (surface_z(scene) + scene.objects[0].half_height)) < 0.015) & (speed < 0.05)
+        released = fingers > fingers[t0] + 0.004
+        after = np.arange(len(pos)) > t0
+        if (after & inside & resting & released).any():
+            return ""
+        return "not_released" if (after & inside & resting).any() else "placed_outside"

@@ -12,6 +12,8 @@ USAGE = """usage: synth <command> [key=value ...]
 
 commands:
   generate     make a dataset: synth generate task=pick_place n=1e6 out=data/pick_place
+  train        pretrain the bundled VLA: synth train data=<dir> out=runs/pp [steps= minutes= model=tiny|base]
+  eval         closed-loop success per variation axis: synth eval policy=runs/pp episodes=50
   inspect      counts, success rate, failure reasons, randomization coverage: synth inspect out=<dir>
   view         write an mp4 of one episode: synth view out=<dir> episode=3
   tasks        list tasks
@@ -35,6 +37,76 @@ def _kv(args: list[str], allowed: dict[str, str]) -> dict[str, str]:
             raise ConfigError(f"unknown key '{k}'{closest(k, list(allowed))}")
         out[k] = v
     return out
+
+
+def _options(cls, args: list[str]):
+    """key=value arguments -> an instance of the frozen dataclass `cls` (values typed by the defaults)."""
+    import dataclasses
+
+    import yaml
+
+    from synth.errors import closest
+
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kw = {}
+    for a in args:
+        if "=" not in a:
+            raise ConfigError(f"'{a}' is not key=value; keys: {', '.join(fields)}")
+        k, v = a.split("=", 1)
+        if k not in fields:
+            raise ConfigError(f"unknown key '{k}'{closest(k, list(fields))}")
+        default = _default(fields[k])
+        try:
+            val = yaml.safe_load(v) if v else ""
+            if isinstance(default, tuple):
+                items = val if isinstance(val, list) else [val]
+                kind = type(default[0]) if default else (float if k == "weights" else str)
+                val = tuple(kind(x) for x in items)
+            elif isinstance(default, bool):
+                if not isinstance(val, bool):
+                    raise ValueError
+            elif isinstance(default, int):
+                f = float(val)
+                if f != int(f):
+                    raise ValueError
+                val = int(f)
+            elif isinstance(default, float):
+                val = float(val)
+            else:
+                val = v
+        except (ValueError, TypeError):
+            raise ConfigError(f"{k}={v}: expected {type(default).__name__} like {default!r}") from None
+        kw[k] = val
+    return cls(**kw)
+
+
+def _keys_help(cls) -> str:
+    import dataclasses
+
+    return "keys (key=value):\n" + "\n".join(f"  {f.name}={_default(f)!r}" for f in dataclasses.fields(cls))
+
+
+def cmd_train(args: list[str]) -> int:
+    from synth.vla.train import TrainConfig, train
+
+    if {"-h", "--help"} & set(args):
+        print("synth train data=<dir> [data=[a,b] weights=[0.7,0.3]] out=runs/<name>\n" + _keys_help(TrainConfig))
+        return 0
+    train(_options(TrainConfig, args))
+    return 0
+
+
+def cmd_eval(args: list[str]) -> int:
+    from synth.vla.evaluate import EvalConfig, evaluate
+
+    if {"-h", "--help"} & set(args):
+        print(
+            "synth eval policy=runs/<name> [episodes=50 axes=[in_distribution,lighting]] | data=<dataset>\n"
+            + _keys_help(EvalConfig)
+        )
+        return 0
+    evaluate(_options(EvalConfig, args))
+    return 0
 
 
 def list_tasks() -> str:
@@ -128,6 +200,8 @@ def cmd_view(args: list[str]) -> int:
 
 COMMANDS = {
     "generate": cmd_generate,
+    "train": cmd_train,
+    "eval": cmd_eval,
     "inspect": cmd_inspect,
     "view": cmd_view,
     "tasks": lambda a: print(list_tasks()) or 0,

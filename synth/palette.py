@@ -24,7 +24,13 @@ TABLE_COLOURS: dict[str, tuple[float, float, float]] = {
     "grey": (0.45, 0.46, 0.48),
     "black": (0.12, 0.12, 0.13),
     "beige": (0.83, 0.76, 0.62),
+    # not drawn by default: kept for evaluation on unseen backgrounds
+    "green felt": (0.16, 0.42, 0.22),
+    "navy": (0.10, 0.14, 0.38),
+    "brick red": (0.58, 0.20, 0.14),
 }
+DEFAULT_TABLE_COLOURS = ("light wood", "dark wood", "white", "grey", "black", "beige")
+HELD_OUT_TABLE_COLOURS = ("green felt", "navy", "brick red")
 
 
 def rgba(rgb: tuple[float, float, float], alpha: float = 1.0) -> tuple[float, float, float, float]:

@@ -65,6 +65,10 @@ class Task:
         """'' if the physics shows success, else the failure reason."""
         raise NotImplementedError
 
+    def outcome(self, scene: Scene, frames: Frames, layout) -> str:
+        """Like judge, without a plan (for closed-loop policies): '' on success, else the failure reason."""
+        raise NotImplementedError
+
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
         raise NotImplementedError
 

@@ -1,0 +1,1 @@
+"""The bundled vision-language-action model: prompt, encoders, DiT flow-matching expert, training, evaluation."""

@@ -1,0 +1,43 @@
+"""Variation axes of evaluation: each is the training data's generator config with one thing changed.
+
+An axis names randomizer overrides (merged into the dataset's randomizer nodes, added when the dataset did
+not use that randomizer), the held-out instruction paraphrases, or a control-frequency factor. Ranges are
+chosen outside (or at the edge of) the defaults a dataset is generated with, so they are shifts, not resamples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from synth.palette import HELD_OUT_TABLE_COLOURS
+
+
+@dataclass(frozen=True)
+class Axis:
+    description: str
+    randomizers: dict = field(default_factory=dict)  # {randomizer: {field: value}}
+    held_out: bool = False  # the held-out paraphrases
+    control_hz_factor: float = 1.0
+
+
+AXES: dict[str, Axis] = {
+    "in_distribution": Axis("the training distribution, new seeds"),
+    "position": Axis("object placed beyond the trained x range (0.62-0.68 m)", {"object_pose": {"x": [0.62, 0.68]}}),
+    "object_instance": Axis("smaller, unseen object sizes (scale 0.7-0.85)", {"object_shape": {"scale": [0.7, 0.85]}}),
+    "lighting": Axis("dim, strongly tinted light", {"lighting": {"intensity": [0.15, 0.35], "tint": [-0.45, 0.45]}}),
+    "background": Axis("unseen table colours", {"table": {"colours": list(HELD_OUT_TABLE_COLOURS)}}),
+    "camera": Axis(
+        "camera drifted 3-6 cm and re-aimed", {"camera_jitter": {"position": [0.03, 0.06], "lookat": [0.03, 0.06]}}
+    ),
+    "paraphrase": Axis("held-out instruction paraphrases", held_out=True),
+    "distractors": Axis("more distractors (3-5)", {"distractors": {"count": [3, 5]}}),
+    "control_hz": Axis("control frequency x1.25 (the prompt says so)", control_hz_factor=1.25),
+}
+
+
+def randomizer_nodes(base: dict, axis: Axis) -> dict:
+    """The dataset's randomizer nodes {name: {field: value}} with the axis' overrides merged in."""
+    out = {k: dict(v or {}) for k, v in (base or {}).items()}
+    for name, over in axis.randomizers.items():
+        out.setdefault(name, {}).update(over)
+    return out

@@ -1,0 +1,97 @@
+"""Checkpoints without pickle: weights and optimizer moments in safetensors, everything else in JSON.
+
+A run directory holds checkpoints/step-NNNNNNN/{model,optimizer}.safetensors + state.json and a `latest`
+file naming the newest complete one; `latest` is replaced atomically after the checkpoint is whole, so a
+run killed mid-save resumes from the previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from synth.errors import ConfigError
+
+KEEP = 2  # checkpoints kept besides the newest
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """(flat tensors "param.key", JSON rest) of an optimizer's state_dict."""
+    sd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars[f"{pid}.{k}"] = v
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    state: dict[int, dict] = {}
+    for name, v in tensors.items():
+        pid, k = name.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    for name, v in meta["scalars"].items():
+        pid, k = name.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save(run: Path, step: int, model: torch.nn.Module, opt: torch.optim.Optimizer, state: dict) -> Path:
+    """Write checkpoint `step` and point `latest` at it; older ones beyond KEEP are removed."""
+    ckpts = run / "checkpoints"
+    final = ckpts / f"step-{step:07d}"
+    tmp = ckpts / f".step-{step:07d}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(tmp / "model.safetensors"))
+    tensors, meta = optimizer_tensors(opt)
+    save_file(tensors, str(tmp / "optimizer.safetensors"))
+    (tmp / "state.json").write_text(json.dumps({**state, "step": step, "optimizer": meta}, indent=1))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    _atomic_text(ckpts / "latest", final.name)
+    for old in sorted(ckpts.glob("step-*"))[: -(KEEP + 1)]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest(run: Path) -> Path | None:
+    """The newest complete checkpoint of a run directory, or None."""
+    pointer = Path(run) / "checkpoints" / "latest"
+    if not pointer.is_file():
+        return None
+    path = pointer.parent / pointer.read_text().strip()
+    return path if (path / "state.json").is_file() else None
+
+
+def load(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(model weights, state.json) of a checkpoint directory."""
+    if not (path / "model.safetensors").is_file():
+        raise ConfigError(f"policy={path}: no model.safetensors; give a run directory written by `synth train`")
+    return load_file(str(path / "model.safetensors")), json.loads((path / "state.json").read_text())
+
+
+def resolve(policy: str | Path) -> Path:
+    """A checkpoint directory from a run directory or a checkpoint directory."""
+    p = Path(policy)
+    if (p / "model.safetensors").is_file():
+        return p
+    found = latest(p)
+    if found is None:
+        raise ConfigError(f"policy={policy}: no checkpoint there; train one with `synth train data=... out={policy}`")
+    return found

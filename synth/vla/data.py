@@ -1,0 +1,268 @@
+"""Training data: LeRobot v3.0 datasets held as flat arrays, camera frames decoded once into a uint8 memmap
+cache at the model's resolution (nanoGPT style: prepared offline, memory-mapped), sampled by mixture weight.
+
+Per dataset: state (N, S) and action (N, A) as written, episode bounds per frame, the prompt id per frame.
+A sample is frame i: its state, its images, and the action chunk a[i : i + H] (steps past the episode end
+repeat the last action and are masked out of the loss).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+import torch.nn.functional as F
+
+from synth.dataset.reader import LeRobotDir
+from synth.errors import ConfigError
+
+
+def card_of(ds: LeRobotDir) -> dict:
+    """The dataset's embodiment card: synth writes one per dataset; other LeRobot datasets get a minimal one."""
+    path = ds.root / "meta" / "synth.json"
+    if path.is_file():
+        cards = list(json.loads(path.read_text()).get("embodiments", {}).values())
+        if cards:
+            return cards[0]
+    names = ds.features.get("action", {}).get("names") or []
+    return {
+        "robot": ds.info.get("robot_type") or "unknown",
+        "arm": "arm",
+        "dof": max(0, len(names) - 1),
+        "action": {"convention": "unknown", "names": names},
+        "control_hz": ds.fps,
+        "cameras": [k.split(".")[-1] for k in ds.video_keys],
+    }
+
+
+@dataclass
+class Source:
+    """One dataset in memory: arrays over its N frames in global `index` order."""
+
+    root: Path
+    card: dict
+    fps: float
+    state: np.ndarray  # (N, S) float32 [dataset units]
+    action: np.ndarray  # (N, A) float32
+    start: np.ndarray  # (N,) int64 first frame of the frame's episode
+    stop: np.ndarray  # (N,) int64 one past its last frame
+    episode: np.ndarray  # (N,) int64 episode index
+    task: np.ndarray  # (N,) int64 task_index
+    tasks: list[str]  # text by task_index
+    images: dict[str, np.ndarray]  # camera -> (N, R, R, 3) uint8 memmap
+    stats: dict[str, dict[str, np.ndarray]]  # {"state"|"action": {"mean", "std"}}
+
+    @property
+    def frames(self) -> int:
+        return len(self.state)
+
+
+def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Path) -> Source:
+    """Read a dataset's frames; decode `cameras` (short names: front, wrist) into the cache if not there yet."""
+    ds = LeRobotDir(root)
+    if not (ds.root / "meta" / "info.json").is_file():
+        raise ConfigError(f"data={root}: not a LeRobot v3.0 dataset (no meta/info.json); run `synth generate` first")
+    cols = ["index", "episode_index", "task_index", "observation.state", "action"]
+    t = pq.ParquetDataset([str(p) for p in ds.data_files()]).read(columns=cols).sort_by("index")
+    index = t["index"].to_numpy()
+    if not np.array_equal(index, np.arange(len(index))):
+        raise ConfigError(f"data={root}: frame indices are not 0..N-1; the dataset is incomplete or damaged")
+
+    def mat(name: str) -> np.ndarray:
+        col = t[name].combine_chunks()
+        return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), -1).astype(np.float32)
+
+    episode = t["episode_index"].to_numpy().astype(np.int64)
+    change = np.r_[True, episode[1:] != episode[:-1]]
+    first = np.flatnonzero(change)
+    lengths = np.diff(np.r_[first, len(episode)])
+    start = np.repeat(first, lengths)
+    stats = {
+        k: {s: np.asarray(ds.stats[name][s], np.float32).reshape(-1) for s in ("mean", "std")}
+        for k, name in (("state", "observation.state"), ("action", "action"))
+    }
+    images = {cam: _frames(ds, cam, resolution, cache) for cam in cameras}
+    return Source(
+        root=ds.root,
+        card=card_of(ds),
+        fps=ds.fps,
+        state=mat("observation.state"),
+        action=mat("action"),
+        start=start,
+        stop=start + np.repeat(lengths, lengths),
+        episode=episode,
+        task=t["task_index"].to_numpy().astype(np.int64),
+        tasks=[k for k, _ in sorted(ds.tasks.items(), key=lambda kv: kv[1])],
+        images=images,
+        stats=stats,
+    )
+
+
+def video_key(ds: LeRobotDir, camera: str) -> str:
+    keys = {k.split(".")[-1]: k for k in ds.video_keys}
+    if camera not in keys:
+        have = ", ".join(keys) or "none"
+        raise ConfigError(
+            f"data={ds.root}: no camera '{camera}' (it has: {have}); generate with cameras=[...] or train vision=false"
+        )
+    return keys[camera]
+
+
+def _frames(ds: LeRobotDir, camera: str, resolution: int, cache: Path) -> np.ndarray:
+    """(N, R, R, 3) uint8 memmap of one camera at `resolution`, built once per (dataset, camera, resolution)."""
+    key = video_key(ds, camera)
+    n = int(ds.info["total_frames"])
+    tag = hashlib.sha1(f"{ds.root.resolve()}|{n}|{ds.info.get('total_episodes')}".encode()).hexdigest()[:12]
+    path = cache / f"{tag}-{camera}-{resolution}.u8"
+    shape = (n, resolution, resolution, 3)
+    if path.is_file() and path.stat().st_size == int(np.prod(shape)):
+        return np.memmap(path, np.uint8, "r", shape=shape)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".partial")
+    out = np.memmap(tmp, np.uint8, "w+", shape=shape)
+    ep = ds.episodes
+    files = ep.groupby([f"videos/{key}/chunk_index", f"videos/{key}/file_index"], sort=True)
+    for (chunk, file), rows in files:
+        video = ds.root / ds.info["video_path"].format(video_key=key, chunk_index=int(chunk), file_index=int(file))
+        frames = _decode_all(video, resolution)
+        for _, row in rows.iterrows():
+            k0 = round(float(row[f"videos/{key}/from_timestamp"]) * ds.fps)
+            a, b = int(row["dataset_from_index"]), int(row["dataset_to_index"])
+            out[a:b] = frames[k0 : k0 + (b - a)]
+    out.flush()
+    del out
+    tmp.replace(path)
+    return np.memmap(path, np.uint8, "r", shape=shape)
+
+
+def _decode_all(path: Path, resolution: int) -> np.ndarray:
+    """Every frame of an mp4 resized to (R, R): (F, R, R, 3) uint8, in presentation order."""
+    frames = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            frames.append(frame.to_ndarray(format="rgb24"))
+    if not frames:
+        return np.zeros((0, resolution, resolution, 3), np.uint8)
+    x = np.stack(frames)
+    if x.shape[1:3] == (resolution, resolution):
+        return x
+    out = np.empty((len(x), resolution, resolution, 3), np.uint8)
+    for k in range(0, len(x), 512):
+        t = torch.from_numpy(x[k : k + 512]).permute(0, 3, 1, 2).float()
+        t = F.interpolate(t, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+        out[k : k + 512] = t.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    return out
+
+
+def resize(images: np.ndarray, resolution: int) -> np.ndarray:
+    """(..., H, W, 3) uint8 -> (..., R, R, 3) uint8, as the cache does it (for closed-loop frames)."""
+    if images.shape[-3:-1] == (resolution, resolution):
+        return images
+    lead = images.shape[:-3]
+    t = torch.from_numpy(np.ascontiguousarray(images.reshape(-1, *images.shape[-3:]))).permute(0, 3, 1, 2).float()
+    t = F.interpolate(t, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+    return t.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy().reshape(*lead, resolution, resolution, 3)
+
+
+# ---------------------------------------------------------------------------------------------- batches
+class Normalizer:
+    """Per-robot (mean, std) for state and action, padded to the model's sizes (padding: mean 0, std 1)."""
+
+    def __init__(self, stats: dict[str, dict[str, dict[str, list[float]]]]):
+        self.stats = stats  # {robot: {"state"|"action": {"mean": [...], "std": [...]}}}
+
+    def _ms(self, robot: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        s = self.stats[robot][kind]
+        return np.asarray(s["mean"], np.float32), np.maximum(np.asarray(s["std"], np.float32), 1e-3)
+
+    def normalize(self, robot: str, kind: str, x: np.ndarray) -> np.ndarray:
+        mean, std = self._ms(robot, kind)
+        return (x - mean) / std
+
+    def denormalize(self, robot: str, kind: str, x: np.ndarray) -> np.ndarray:
+        mean, std = self._ms(robot, kind)
+        return x[..., : len(mean)] * std + mean
+
+
+def pad(x: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad the last axis to `size`."""
+    if x.shape[-1] > size:
+        raise ConfigError(f"a body has {x.shape[-1]} action/state dimensions; the model takes at most {size}")
+    return np.concatenate([x, np.zeros((*x.shape[:-1], size - x.shape[-1]), x.dtype)], axis=-1)
+
+
+class Sampler:
+    """Random training batches from a weighted mixture of sources (numpy arrays; torch conversion by caller).
+
+    prompt_ids[s] maps source s's task_index to a row of the prompt table.
+    """
+
+    def __init__(
+        self,
+        sources: list[Source],
+        weights: list[float],
+        prompt_ids: list[np.ndarray],
+        norm: Normalizer,
+        horizon: int,
+        action_dim: int,
+        state_dim: int,
+        cameras: tuple[str, ...],
+        seed: int,
+    ):
+        self.sources, self.prompt_ids, self.norm = sources, prompt_ids, norm
+        w = np.asarray(weights, np.float64)
+        self.p = w / w.sum()
+        self.H, self.K, self.S, self.cameras = horizon, action_dim, state_dim, cameras
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int) -> dict[str, np.ndarray]:
+        """state (B, S), state_mask, action (B, H, K), action_mask (B, H, K), dims (B, K), prompt (B,),
+        images (B, C, R, R, 3) uint8 when cameras."""
+        which = self.rng.choice(len(self.sources), size=size, p=self.p)
+        parts = [self._from(s, int((which == s).sum())) for s in range(len(self.sources)) if (which == s).any()]
+        out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        order = self.rng.permutation(size)
+        return {k: v[order] for k, v in out.items()}
+
+    def _from(self, s: int, n: int) -> dict[str, np.ndarray]:
+        src, robot = self.sources[s], self.sources[s].card["robot"]
+        i = np.sort(self.rng.integers(0, src.frames, n))  # sorted: friendlier memmap reads
+        steps = i[:, None] + np.arange(self.H)[None]
+        valid = steps < src.stop[i, None]
+        steps = np.minimum(steps, src.stop[i, None] - 1)
+        A, S = src.action.shape[1], src.state.shape[1]
+        out = {
+            "state": pad(self.norm.normalize(robot, "state", src.state[i]), self.S),
+            "state_mask": np.broadcast_to(np.arange(self.S) < S, (n, self.S)).copy(),
+            "action": pad(self.norm.normalize(robot, "action", src.action[steps]), self.K),
+            "dims": np.broadcast_to(np.arange(self.K) < A, (n, self.K)).copy(),
+            "prompt": self.prompt_ids[s][src.task[i]],
+        }
+        out["action_mask"] = valid[:, :, None] & out["dims"][:, None, :]
+        if self.cameras:
+            out["images"] = np.stack([src.images[c][i] for c in self.cameras], axis=1)
+        return out
+
+
+def augment(images: torch.Tensor, shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random translation by up to `shift` px per image (replicate padding): (B, C, R, R, 3) uint8."""
+    if shift <= 0:
+        return images
+    B, C, R = images.shape[:3]
+    x = images.reshape(B * C, R, R, 3).permute(0, 3, 1, 2).float()
+    x = F.pad(x, (shift,) * 4, mode="replicate")
+    dx = torch.randint(0, 2 * shift + 1, (B * C,), generator=generator)
+    dy = torch.randint(0, 2 * shift + 1, (B * C,), generator=generator)
+    rows = (dy[:, None] + torch.arange(R)[None])[:, None, :, None].expand(-1, 3, -1, R + 2 * shift)
+    x = x.gather(2, rows)
+    cols = (dx[:, None] + torch.arange(R)[None])[:, None, None, :].expand(-1, 3, R, -1)
+    x = x.gather(3, cols)
+    return x.permute(0, 2, 3, 1).reshape(B, C, R, R, 3).to(torch.uint8)

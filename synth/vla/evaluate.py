@@ -1,0 +1,220 @@
+"""`synth eval`: closed-loop success of a policy per variation axis, with the scripted expert on the same cells;
+or (data=<dir>) open-loop action error per horizon step on any LeRobot v3.0 dataset.
+
+Closed loop: W worlds in lockstep on MuJoCo (CPU). Every `execute` control periods the policy sees each
+world's cameras and state and returns a chunk; the chunk's first `execute` actions are applied with the same
+first-order hold as generation. Success is the task's physics predicate (Task.outcome), never the policy's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from synth.embodiment import load as load_embodiment
+from synth.errors import ConfigError, closest
+from synth.execute import substeps
+from synth.pipeline import Attempt, Worker
+from synth.registry import RANDOMIZERS, TASKS
+from synth.scenes.tabletop import Layout, initial_qpos
+from synth.task import Frames
+from synth.vla import report
+from synth.vla.axes import AXES, Axis, randomizer_nodes
+from synth.vla.policy import Policy
+
+BACKENDS = ("mujoco",)  # cross-engine evaluation: pybullet joins when its backend exists
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    policy: str = ""  # a run directory (or checkpoint directory) written by `synth train`
+    task: str = ""  # default: the task of the policy's training data
+    episodes: int = 50  # per axis
+    axes: tuple[str, ...] = ()  # default: every axis
+    execute: int = 8  # chunk actions applied before the policy is asked again
+    sampling_steps: int = 10  # Euler steps of the flow
+    seed: int = 1_000_000  # evaluation seeds; must differ from the training data's seed
+    batch: int = 25  # worlds run in lockstep
+    max_seconds: float = 0.0  # episode time limit [s]; 0 = 1.5x the longest expert plan of the cell, at least 6 s
+    expert: bool = True  # also run the scripted expert on the same cells (the upper bound)
+    name: str = "default"  # report folder: <run>/eval/<name>/
+    data: str = ""  # open-loop mode: action error on this LeRobot v3.0 dataset
+    frames: int = 512  # open-loop mode: frames sampled from `data`
+    eval_backend: str = "mujoco"
+    device: str = "cpu"
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    if not cfg.policy:
+        raise ConfigError("policy= is required: synth eval policy=runs/pp")
+    if cfg.eval_backend not in BACKENDS:
+        raise ConfigError(
+            f"eval_backend={cfg.eval_backend}: not available{closest(cfg.eval_backend, list(BACKENDS))}; "
+            "the PyBullet backend is not built yet"
+        )
+    pol = Policy(cfg.policy, cfg.device)
+    if cfg.data:
+        from synth.vla.openloop import open_loop
+
+        return open_loop(pol, cfg)
+    gen = next((g for g in pol.meta["generate"] if g), None)
+    if gen is None:
+        raise ConfigError("closed-loop eval needs a policy trained on synth data; give data=<dir> for open-loop error")
+    unknown = [a for a in cfg.axes if a not in AXES]
+    if unknown:
+        raise ConfigError(f"axes: unknown '{unknown[0]}'{closest(unknown[0], list(AXES))}")
+    if cfg.episodes <= 0 or cfg.execute <= 0 or cfg.batch <= 0:
+        raise ConfigError("episodes, execute and batch must be positive")
+    train_cfg = gen["config"]
+    if int(train_cfg["seed"]) == cfg.seed:
+        raise ConfigError(f"seed={cfg.seed} is the training data's seed; evaluation must use other seeds")
+    task = cfg.task or gen["task"]
+    if task != gen["task"]:
+        raise ConfigError(f"task={task}: this policy was trained on {gen['task']} only")
+    out = checkpoint_run(pol) / "eval" / cfg.name
+    cells: dict[str, dict] = {}
+    rep = {
+        "policy": str(pol.dir),
+        "task": task,
+        "episodes": cfg.episodes,
+        "seed": cfg.seed,
+        "execute": cfg.execute,
+        "sampling_steps": cfg.sampling_steps,
+        "backend": cfg.eval_backend,
+        "config": asdict(cfg),
+        "axes": cells,
+    }
+    for name in cfg.axes or tuple(AXES):
+        t0 = time.perf_counter()
+        c = run_axis(pol, gen, AXES[name], cfg)
+        c["seconds"] = time.perf_counter() - t0
+        cells[name] = c
+        print(
+            f"{name:>16}: {100 * c['rate']:5.1f}%  (expert {100 * c.get('expert_rate', float('nan')):.0f}%)"
+            f"  [{c['seconds']:.0f}s]",
+            flush=True,
+        )
+    report.write(out, rep)
+    print(report.markdown(rep))
+    print(f"report: {out / 'report.md'}")
+    return rep
+
+
+def checkpoint_run(pol: Policy) -> Path:
+    """The run directory of a checkpoint (…/run/checkpoints/step-N -> …/run)."""
+    d = pol.dir
+    return d.parent.parent if d.parent.name == "checkpoints" else d
+
+
+def make_worker(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig) -> tuple[Worker, float]:
+    tc = gen["config"]
+    nodes = randomizer_nodes(tc.get("randomizers") or {}, axis)
+    rands = [RANDOMIZERS.build(n, node) for n, node in nodes.items()]
+    hz = float(tc["control_hz"]) * axis.control_hz_factor
+    emb = load_embodiment(tc["embodiment"]["name"])
+    res = tuple(tc["resolution"]) if tc.get("cameras") else (pol.cfg.resolution, pol.cfg.resolution)
+    w = Worker(
+        TASKS.build(gen["task"], tc["task"]),
+        rands,
+        emb,
+        cfg.seed,
+        hz,
+        pol.cameras,
+        res,
+        held_out=axis.held_out,
+        batch=16,
+    )
+    return w, hz
+
+
+def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig) -> dict:
+    """One cell: the policy (and the expert) on `cfg.episodes` scenes of this axis."""
+    worker, hz = make_worker(pol, gen, axis, cfg)
+    atts = [worker.prepare(i) for i in range(cfg.episodes)]
+    try:
+        substeps(atts[0].model, hz)  # type: ignore[arg-type]
+    except ValueError as e:
+        raise ConfigError(f"axis control rate: {e}") from None
+    expert = None
+    if cfg.expert:
+        planned = [a for a in atts if a.plan is not None]
+        if planned:
+            worker.execute(planned)
+        expert = sum(a.plan is not None and not a.failure for a in atts)
+    longest = max([len(a.plan.actions) for a in atts if a.plan is not None] + [0]) / hz
+    limit = cfg.max_seconds or max(6.0, 1.5 * longest)
+    reasons: Counter = Counter()
+    wins = 0
+    for k in range(0, len(atts), cfg.batch):
+        for r in rollout(pol, worker, atts[k : k + cfg.batch], hz, limit, cfg):
+            wins += r == ""
+            if r:
+                reasons[r] += 1
+    return report.cell(wins, len(atts), expert, len(atts) if cfg.expert else None, dict(reasons))
+
+
+def rollout(pol: Policy, worker: Worker, atts: list[Attempt], hz: float, limit: float, cfg: EvalConfig) -> list[str]:
+    """Closed-loop episodes of W worlds; returns per world '' (success) or the failure reason."""
+    from synth.render import render
+
+    emb, task = worker.emb, worker.task
+    models = [a.model for a in atts]
+    assert all(m is not None for m in models)
+    lay = Layout(models[0], emb)  # type: ignore[arg-type]
+    datas = [mujoco.MjData(m) for m in models]
+    start = np.r_[emb.home, emb.gripper.stroke]
+    for m, d in zip(models, datas, strict=True):
+        d.qpos[:] = initial_qpos(m, emb, lay)
+        d.ctrl[:] = start * worker.scale
+        mujoco.mj_forward(m, d)
+    W, T, n_sub = len(atts), round(limit * hz), substeps(models[0], hz)  # type: ignore[arg-type]
+    qpos = np.zeros((W, T + 1, models[0].nq))  # type: ignore[union-attr]
+    qvel = np.zeros((W, T + 1, models[0].nv))  # type: ignore[union-attr]
+    qpos[:, 0] = [d.qpos for d in datas]
+    qvel[:, 0] = [d.qvel for d in datas]
+    prev = np.tile(start, (W, 1))
+    card = pol.cards.get(emb.name) or next(iter(pol.cards.values()))
+    frac = (np.arange(1, n_sub + 1) / n_sub)[:, None]
+    done = np.zeros(W, bool)
+    result = ["timeout"] * W
+    chunk = np.zeros((W, pol.horizon, len(start)))
+    for t in range(T):
+        if t % cfg.execute == 0:
+            for w in np.flatnonzero(~done):  # success is absorbing: stop worlds that have made it
+                fr = Frames(qpos[w, : t + 1], qvel[w, : t + 1], np.zeros((t + 1, 0)))
+                if t > 0 and task.outcome(atts[w].scene, fr, lay) == "":
+                    done[w], result[w] = True, ""
+            if done.all():
+                break
+            state = np.c_[qpos[:, t][:, lay.arm_qadr], qpos[:, t][:, lay.finger_qadr].sum(1)]
+            images = None
+            if pol.cameras:
+                r, c = worker.resolution
+                per = [render(m, qpos[w, t][None], list(pol.cameras), r, c) for w, m in enumerate(models)]  # type: ignore[arg-type]
+                images = {cam: np.concatenate([p[cam] for p in per]) for cam in pol.cameras}
+            chunk = pol.act(
+                card, [a.instruction for a in atts], state, images, hz, cfg.sampling_steps, seed=cfg.seed + t
+            )
+        a = np.clip(chunk[:, t % cfg.execute], np.r_[emb.lower, 0.0], np.r_[emb.upper, emb.gripper.stroke])
+        ctrl = (prev[:, None] + frac[None] * (a - prev)[:, None]) * worker.scale  # (W, n_sub, A)
+        for w in np.flatnonzero(~done):
+            m, d = models[w], datas[w]
+            for k in range(n_sub):
+                d.ctrl[:] = ctrl[w, k]
+                mujoco.mj_step(m, d)
+            qpos[w, t + 1], qvel[w, t + 1] = d.qpos, d.qvel
+        prev = a
+    for w in np.flatnonzero(~done):
+        fr = Frames(qpos[w], qvel[w], np.zeros((len(qpos[w]), 0)))
+        result[w] = task.outcome(atts[w].scene, fr, lay)
+    return result
+
+
+def load_report(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())

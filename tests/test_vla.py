@@ -1,0 +1,248 @@
+"""The bundled VLA: prompts, flow matching, sampling, checkpoints, train + resume, eval reports."""
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("safetensors")
+
+from synth.embodiment import load as load_embodiment  # noqa: E402
+from synth.vla import checkpoint  # noqa: E402
+from synth.vla.model import VLA, ModelConfig  # noqa: E402
+from synth.vla.prompt import build as build_prompt  # noqa: E402
+
+SMALL = ModelConfig(
+    width=64,
+    depth=2,
+    heads=2,
+    cnn=(16, 32),
+    horizon=8,
+    action_dim=12,
+    state_dim=12,
+    text="hashed",
+    cameras=("front",),
+    resolution=32,
+)
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, "-m", "synth.cli", *args], capture_output=True, text=True)
+    if check:
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    return r
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vla") / "pp"
+    cli(
+        "generate",
+        f"out={out}",
+        "n=6",
+        "seed=3",
+        "workers=1",
+        "shard=8",
+        "progress=false",
+        "cameras=[front]",
+        "resolution=[48,48]",
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "r"
+    cli(
+        "train",
+        f"data={dataset}",
+        f"out={out}",
+        "steps=2",
+        "batch=4",
+        "resolution=32",
+        "horizon=8",
+        "text=hashed",
+        "save_every=1",
+        "log_every=1",
+    )
+    return out
+
+
+def batch(cfg: ModelConfig, B: int = 4, seed: int = 0) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    A = 8
+    dims = (torch.arange(cfg.action_dim) < A).expand(B, -1)
+    return {
+        "text": torch.randint(0, 4096, (B, 5), generator=g),
+        "text_mask": torch.ones(B, 5, dtype=torch.bool),
+        "state": torch.randn(B, cfg.state_dim, generator=g) * (torch.arange(cfg.state_dim) < A),
+        "state_mask": (torch.arange(cfg.state_dim) < A).expand(B, -1),
+        "images": torch.randint(0, 255, (B, 1, cfg.resolution, cfg.resolution, 3), generator=g, dtype=torch.uint8),
+        "action": torch.randn(B, cfg.horizon, cfg.action_dim, generator=g) * dims[:, None],
+        "action_mask": dims[:, None].expand(B, cfg.horizon, -1).clone(),
+        "dims": dims,
+    }
+
+
+def test_prompt_reflects_the_embodiment_card():
+    card = load_embodiment("panda").card(20.0, cameras=("front", "wrist"))
+    p = build_prompt(card, "put the red box in the blue tray", horizon=16)
+    assert "panda" in p and "7 dof" in p and "20 hz" in p and "16 steps" in p and "front, wrist" in p
+    assert p.endswith("task: put the red box in the blue tray")
+    assert build_prompt(card, "x", 16, control_hz=25.0) != build_prompt(card, "x", 16)
+    assert build_prompt(card, "x", 8) != build_prompt(card, "x", 16)
+    assert "joint pos" in p and "rad" in p
+
+
+def test_flow_matching_loss_decreases_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = VLA(SMALL)
+    b = batch(SMALL)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(200):
+        loss = model.loss(b)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-20:]) < 0.4 * np.mean(losses[:20]), losses[::20]
+    # and the sampled chunks approach the data (sampling integrates the learned velocity)
+    err = ((model.sample(b, steps=10) - b["action"]) ** 2).mean()
+    assert err < 0.25 * (b["action"] ** 2).mean(), float(err)
+
+
+def test_sampling_is_finite_shaped_and_masks_padding():
+    model = VLA(SMALL).eval()
+    b = batch(SMALL, B=3)
+    out = model.sample(b, steps=4)
+    assert out.shape == (3, SMALL.horizon, SMALL.action_dim)
+    assert torch.isfinite(out).all()
+    assert (out[..., 8:] == 0).all()
+    noise = torch.randn(3, SMALL.horizon, SMALL.action_dim)
+    assert torch.equal(model.sample(b, 4, noise), model.sample(b, 4, noise))
+
+
+def test_checkpoint_round_trip_is_exact(tmp_path):
+    torch.manual_seed(1)
+    model = VLA(SMALL)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model.loss(batch(SMALL)).backward()
+    opt.step()
+    path = checkpoint.save(tmp_path, 1, model, opt, {"model": SMALL.to_json()})
+    weights, state = checkpoint.load(path)
+    again = VLA(ModelConfig.from_json(state["model"]))
+    again.load_state_dict(weights)
+    for (k, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k
+    opt2 = torch.optim.AdamW(again.parameters(), lr=1e-3)
+    from safetensors.torch import load_file
+
+    checkpoint.load_optimizer(opt2, load_file(str(path / "optimizer.safetensors")), state["optimizer"])
+    s1, s2 = opt.state_dict()["state"], opt2.state_dict()["state"]
+    assert all(torch.equal(s1[i]["exp_avg_sq"], s2[i]["exp_avg_sq"]) for i in s1)
+    assert checkpoint.latest(tmp_path) == path
+    assert not list(path.glob("*.pt")) and not list(path.glob("*.pkl"))
+
+
+def test_train_writes_checkpoints_and_resumes(run, dataset):
+    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2] and all(np.isfinite(r["loss"]) for r in log)
+    assert checkpoint.latest(run).name == "step-0000002"
+    assert (run / "train.png").stat().st_size > 1000
+    r = cli(
+        "train",
+        f"data={dataset}",
+        f"out={run}",
+        "steps=3",
+        "batch=4",
+        "resolution=32",
+        "horizon=8",
+        "text=hashed",
+        "save_every=1",
+        "log_every=1",
+    )
+    assert "resuming from" in r.stdout and "step 2" in r.stdout
+    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3]
+    _, state = checkpoint.load(checkpoint.latest(run))
+    assert state["step"] == 3 and state["cards"]["panda"]["control_hz"] == 20.0
+
+
+def test_eval_runs_every_axis_and_writes_a_report(run):
+    cli("eval", f"policy={run}", "episodes=2", "batch=2", "max_seconds=0.6", "execute=4", "sampling_steps=2", "name=t")
+    out = run / "eval" / "t"
+    rep = json.loads((out / "report.json").read_text())
+    from synth.vla.axes import AXES
+
+    assert list(rep["axes"]) == list(AXES)
+    for c in rep["axes"].values():
+        assert c["episodes"] == 2 and 0 <= c["rate"] <= 1 and 0 <= c["ci95"][0] <= c["rate"] <= c["ci95"][1] <= 1
+        assert 0 <= c["expert_rate"] <= 1
+        assert c["successes"] + sum(c["failures"].values()) == 2
+    assert "| in_distribution |" in (out / "report.md").read_text()
+    assert (out / "success.png").stat().st_size > 1000
+
+
+def test_open_loop_error_on_a_dataset(run, dataset):
+    cli("eval", f"policy={run}", f"data={dataset}", "frames=20", "sampling_steps=2", "name=ol")
+    rep = json.loads((run / "eval" / "ol" / "openloop.json").read_text())
+    assert len(rep["mae_per_step"]) == 8 and np.isfinite(rep["nmse"]) and rep["frames"] == 20
+
+
+def test_held_out_paraphrases_never_reach_training_data(dataset):
+    from synth.registry import TASKS
+
+    task = TASKS.build("pick_place", {})
+
+    def pattern(t: str) -> re.Pattern:
+        parts = re.split(r"(\{obj\}|\{target\}|\{rel\})", t)
+        rx = {"{obj}": ".+", "{target}": ".+", "{rel}": "(?: .+)?"}
+        return re.compile("^" + "".join(rx.get(p, re.escape(p)) for p in parts) + "$")
+
+    held = [pattern(t) for t in task.held_out_templates]
+    train = [pattern(t.replace(" {rel}", "{rel}")) for t in task.templates]
+    tasks = json.loads((dataset / "meta" / "synth.json").read_text())
+    from synth.dataset.reader import LeRobotDir
+
+    texts = list(LeRobotDir(dataset).tasks)
+    assert texts and tasks["held_out_instructions"] is False
+    for text in texts:
+        assert not any(h.match(text) for h in held), text
+        assert any(t.match(text) for t in train), text
+
+
+def test_bad_train_input_is_one_line_with_exit_2(tmp_path):
+    r = cli("train", f"data={tmp_path}", f"out={tmp_path / 'r'}", check=False)
+    assert r.returncode == 2 and "no meta/info.json" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = cli("train", "data=x", "stepz=3", check=False)
+    assert r.returncode == 2 and "did you mean 'steps'" in r.stderr
+    r = cli("train", "data=x", "steps=many", check=False)
+    assert r.returncode == 2 and "steps=many" in r.stderr
+    assert cli("train", "--help").stdout.count("=") > 10
+
+
+def test_plan_free_outcome_agrees_with_the_judge():
+    """Task.outcome (used for policies) must call the expert's physics success the same as Task.judge."""
+    from synth.pipeline import Worker
+    from synth.registry import RANDOMIZERS, TASKS
+    from synth.task import Frames
+
+    rands = [RANDOMIZERS.build(n, {}) for n in ("object_shape", "object_pose", "target", "distractors")]
+    w = Worker(TASKS.build("pick_place", {}), rands, load_embodiment("panda"), seed=11)
+    atts = [w.prepare(i) for i in range(12)]
+    planned = [a for a in atts if a.plan is not None]
+    res = w.execute(planned)
+    assert sum(not a.failure for a in planned) >= 8
+    for a, r in zip(planned, res, strict=True):
+        fr: Frames = r["frames"]
+        assert (w.task.outcome(a.scene, fr, r["layout"]) == "") == (a.failure == ""), (a.index, a.failure)
+    # a world that never moves never succeeds
+    still = Frames(
+        np.repeat(res[0]["frames"].qpos[:1], 50, 0), np.zeros((50, res[0]["frames"].qvel.shape[1])), np.zeros((50, 0))
+    )
+    assert w.task.outcome(planned[0].scene, still, res[0]["layout"]) == "not_lifted"
