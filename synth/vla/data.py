@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,7 +125,7 @@ def _frames(ds: LeRobotDir, camera: str, resolution: int, cache: Path) -> np.nda
     if path.is_file() and path.stat().st_size == int(np.prod(shape)):
         return np.memmap(path, np.uint8, "r", shape=shape)
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".partial")
+    tmp = path.with_suffix(f".{os.getpid()}.partial")
     out = np.memmap(tmp, np.uint8, "w+", shape=shape)
     ep = ds.episodes
     files = ep.groupby([f"videos/{key}/chunk_index", f"videos/{key}/file_index"], sort=True)

@@ -100,7 +100,7 @@ def evaluate(cfg: EvalConfig) -> dict:
             f"  [{c['seconds']:.0f}s]",
             flush=True,
         )
-    report.write(out, rep)
+    report.write(out, rep, checkpoint_run(pol))
     print(report.markdown(rep))
     print(f"report: {out / 'report.md'}")
     return rep

@@ -16,7 +16,8 @@ def describe(card: dict, horizon: int, control_hz: float | None = None) -> str:
     cams = card.get("cameras") or []
     parts = [
         f"robot: {card.get('robot', 'unknown')}",
-        f"arm: {card.get('arm', 'arm')}, {card.get('dof', len(action.get('names', [])) - 1)} dof",
+        f"arm: {card.get('arm', 'arm')}",
+        f"dof: {card.get('dof', len(action.get('names', [])) - 1)}",
         f"control: {action.get('convention', 'joint_pos').replace('_', ' ')}"
         + (f" in {', '.join(units)}" if units else ""),
         f"gripper: {gripper.get('kind', 'none')}",

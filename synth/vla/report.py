@@ -56,11 +56,14 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(out: Path, report: dict) -> None:
+def write(out: Path, report: dict, run: Path | None = None) -> None:
+    """report.json, report.md, success.png and (from the run's log) training.png into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=1))
     (out / "report.md").write_text(markdown(report))
     plot_axes(out / "success.png", report)
+    if run is not None:
+        plot_training(run, out / "training.png")
 
 
 def _plt():
@@ -94,8 +97,8 @@ def plot_axes(path: Path, report: dict) -> None:
     plt.close(fig)
 
 
-def plot_training(run: Path) -> Path | None:
-    """train.png from a run's log.jsonl: loss (log scale) and learning rate against step."""
+def plot_training(run: Path, path: Path | None = None) -> Path | None:
+    """A plot (default <run>/train.png) of a run's log.jsonl: loss (log scale) and learning rate by step."""
     log = run / "log.jsonl"
     if not log.is_file():
         return None
@@ -112,7 +115,7 @@ def plot_training(run: Path) -> Path | None:
     ax2.plot([r["step"] for r in recs], [r["lr"] for r in recs], color="#dd8452", alpha=0.6)
     ax2.set_ylabel("learning rate")
     fig.tight_layout()
-    path = run / "train.png"
+    path = path or run / "train.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -48,12 +48,16 @@ class TrainConfig:
     save_every: int = 500
     device: str = "auto"  # auto | cpu | cuda
     threads: int = 0  # torch CPU threads; 0 = all cores
+    cache: str = ""  # where decoded camera frames are kept (default <out>/cache); shareable between runs
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
+def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to lr/10 over whichever budget (steps or minutes) ends first."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     frac = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    if cfg.minutes:
+        frac = max(frac, min(1.0, elapsed / (60 * cfg.minutes)))
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
@@ -149,7 +153,12 @@ def train(cfg: TrainConfig) -> Path:
                 f"data={cfg.data[0]} has no camera videos: train with vision=false, or generate "
                 "with cameras=[front,wrist]"
             )
-    sources = [load(d, cameras, cfg.resolution, run / "cache") for d in cfg.data]
+    if ddp and rank != 0:
+        torch.distributed.barrier()  # rank 0 fills the frame cache first
+    cache = Path(cfg.cache) if cfg.cache else run / "cache"
+    sources = [load(d, cameras, cfg.resolution, cache) for d in cfg.data]
+    if ddp and rank == 0:
+        torch.distributed.barrier()
     stats = norm_stats(sources)
     prompts, prompt_ids = prompt_table(sources, cfg.horizon)
 
@@ -174,7 +183,7 @@ def train(cfg: TrainConfig) -> Path:
         betas=(0.9, 0.95),
     )
     n_params = count_parameters(model)
-    meta = {
+    meta: dict = {
         "train": asdict(cfg),
         "model": mcfg.to_json(),
         "norm": stats,
@@ -196,6 +205,7 @@ def train(cfg: TrainConfig) -> Path:
 
         checkpoint.load_optimizer(opt, load_file(str(last / "optimizer.safetensors")), state["optimizer"])
         step = int(state["step"])
+        meta["elapsed_s"] = float(state.get("elapsed_s", 0.0))
         if rank == 0:
             print(f"resuming from {last} (step {step})")
     net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
@@ -221,14 +231,15 @@ def train(cfg: TrainConfig) -> Path:
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
-    t0, seen = time.perf_counter(), 0
+    t_start, seen = time.perf_counter(), 0
+    t0 = t_start - float(meta.get("elapsed_s", 0.0))  # the minutes= budget counts earlier runs too
     amp = device.type == "cuda"
     while step < cfg.steps:
         if cfg.minutes and time.perf_counter() - t0 > 60 * cfg.minutes:
             if rank == 0:
                 print(f"minutes={cfg.minutes:g} reached at step {step}")
             break
-        lr = lr_at(cfg, step)
+        lr = lr_at(cfg, step, time.perf_counter() - t0)
         for g in opt.param_groups:
             g["lr"] = lr
         batch = to_device(sampler.batch(cfg.batch), text, device, cfg.shift if cfg.vision else 0)
@@ -243,10 +254,10 @@ def train(cfg: TrainConfig) -> Path:
         if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
             rec = {
                 "step": step,
-                "loss": float(loss),
+                "loss": loss.item(),
                 "lr": lr,
                 "grad_norm": float(gnorm),
-                "samples_per_s": seen / (time.perf_counter() - t0),
+                "samples_per_s": seen / (time.perf_counter() - t_start),
                 "time_s": time.perf_counter() - t0,
             }
             assert log is not None
@@ -255,9 +266,11 @@ def train(cfg: TrainConfig) -> Path:
             bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f"{lr:.1e}")
         bar.update(1)
         if rank == 0 and step % cfg.save_every == 0:
-            checkpoint.save(run, step, model, opt, meta)
+            checkpoint.save(run, step, model, opt, {**meta, "elapsed_s": time.perf_counter() - t0})
     bar.close()
-    final = checkpoint.save(run, step, model, opt, meta) if rank == 0 else run
+    final = (
+        checkpoint.save(run, step, model, opt, {**meta, "elapsed_s": time.perf_counter() - t0}) if rank == 0 else run
+    )
     if rank == 0:
         from synth.vla.report import plot_training
 
