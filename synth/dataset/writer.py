@@ -27,12 +27,23 @@ ATTEMPTS_PATH = "meta/synth/attempts/chunk-{chunk_index:03d}/file-{file_index:03
 PENDING = ".pending-"
 
 
+def fsync(path: Path) -> None:
+    """Flush a file's (or a directory's entries') data to the disk, so a power loss cannot undo a rename."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path: Path, write) -> None:
-    """Call write(tmp_path), then rename onto `path`."""
+    """Call write(tmp_path), flush it, rename it onto `path`, flush the directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     write(tmp)
+    fsync(tmp)
     os.replace(tmp, path)
+    fsync(path.parent)
 
 
 def write_json(path: Path, obj) -> None:
@@ -268,6 +279,8 @@ class Store:
         p["tasks"] = len(self.tasks)
         for tmp, final in self._pending:  # all of this commit's files appear together
             os.replace(tmp, final)
+        for d in {final.parent for _, final in self._pending}:
+            fsync(d)
         self._pending = []
         p["next_shard"], p["skip"] = (k, skip + len(take)) if partial else (k + 1, 0)
         self._write_meta()
@@ -280,6 +293,7 @@ class Store:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(PENDING + final.name)
         write(tmp)
+        fsync(tmp)
         self._pending.append((tmp, final))
 
     def _task(self, text: str) -> int:
