@@ -19,7 +19,8 @@ from synth.errors import ConfigError, closest
 
 @dataclass(frozen=True)
 class Joint:
-    """One revolute joint from a modified-DH row (Craig): a_{i-1} [m], alpha_{i-1} [rad], d_i [m]."""
+    """One revolute joint from a modified-DH row (Craig): a_{i-1} [m], alpha_{i-1} [rad], d_i [m], and a
+    constant offset theta [rad] between the joint's zero and the DH zero (0 for most published tables)."""
 
     name: str
     a: float
@@ -33,6 +34,7 @@ class Joint:
     kp: float  # [N m/rad] position gain
     mass: float  # [kg] of the link this joint moves
     radius: float  # [m] capsule radius of that link
+    theta: float = 0.0  # [rad] constant offset of this row's rotation
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class Embodiment:
     description: str
     arm: str
     joints: tuple[Joint, ...]
-    flange: tuple[float, float, float]  # (a, alpha, d) of the flange row
+    flange: tuple[float, float, float, float]  # (a, alpha, d, theta) of the flange row
     home: tuple[float, ...]  # [rad]
     gripper: Gripper
     base_pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -146,7 +148,7 @@ def load(name: str) -> Embodiment:
             description=raw["description"],
             arm=raw["arm"],
             joints=tuple(Joint(**j) for j in raw["joints"]),
-            flange=(fl["a"], fl["alpha"], fl["d"]),
+            flange=(fl["a"], fl["alpha"], fl["d"], fl.get("theta", 0.0)),
             home=tuple(float(q) for q in raw["home"]),
             gripper=Gripper(**raw["gripper"]),
             base_pos=tuple(raw.get("base_pos", (0.0, 0.0, 0.0))),

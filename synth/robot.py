@@ -25,9 +25,10 @@ def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return q
 
 
-def dh_offset(a: float, alpha: float, d: float) -> tuple[np.ndarray, np.ndarray]:
-    """Child-frame pose of a modified-DH row: Rx(alpha) Tx(a) Tz(d); the joint turns about the child's z."""
-    return np.array([a, -d * np.sin(alpha), d * np.cos(alpha)]), _quat_x(alpha)
+def dh_offset(a: float, alpha: float, d: float, theta: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Child-frame pose of a modified-DH row: Rx(alpha) Tx(a) Rz(theta) Tz(d); the joint turns about the
+    child's z, and `theta` is the row's constant offset (the joint's zero differs from the DH zero)."""
+    return np.array([a, -d * np.sin(alpha), d * np.cos(alpha)]), _quat_mul(_quat_x(alpha), _quat_z(theta))
 
 
 def _link_geom(body: mujoco.MjsBody, to: np.ndarray, radius: float, mass: float, rgba) -> None:
@@ -50,7 +51,7 @@ def add_robot(spec: mujoco.MjSpec, emb: Embodiment, base_pos=(0.0, 0.0, 0.0), pr
     assert not spec.compiler.degree, "synth builds specs in radians"
     white, grey = [0.92, 0.92, 0.95, 1], [0.25, 0.25, 0.28, 1]
     base = spec.worldbody.add_body(name=f"{prefix}base", pos=list(base_pos))
-    rows = [(j.a, j.alpha, j.d) for j in emb.joints] + [emb.flange]
+    rows = [(j.a, j.alpha, j.d, j.theta) for j in emb.joints] + [emb.flange]
     offsets = [dh_offset(*r) for r in rows]
     _link_geom(base, offsets[0][0], emb.joints[0].radius, 4.0, grey)
     parent = base

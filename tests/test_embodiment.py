@@ -77,3 +77,17 @@ def test_ur5e_flange_matches_universal_robots_standard_dh():
         # the hand body sits on the flange, turned by mount_yaw (0 for ur5e)
         np.testing.assert_allclose(d.body("hand").xpos, want[:3, 3], atol=1e-6)
         np.testing.assert_allclose(d.body("hand").xmat.reshape(3, 3), want[:3, :3], atol=1e-6)
+
+
+def test_dh_row_with_a_theta_offset_is_rx_tx_rz_tz():
+    from synth.robot import dh_offset
+
+    a, alpha, d, theta = 0.25, -1.2, 0.13, 0.7
+    pos, quat = dh_offset(a, alpha, d, theta)
+    R = np.zeros(9)
+    mujoco.mju_quat2Mat(R, quat)
+    ca, sa, ct, st = np.cos(alpha), np.sin(alpha), np.cos(theta), np.sin(theta)
+    Rx = np.array([[1, 0, 0], [0, ca, -sa], [0, sa, ca]])
+    Rz = np.array([[ct, -st, 0], [st, ct, 0], [0, 0, 1]])
+    np.testing.assert_allclose(R.reshape(3, 3), Rx @ Rz, atol=1e-12)
+    np.testing.assert_allclose(pos, np.array([a, 0, 0]) + Rx @ Rz @ np.array([0, 0, d]), atol=1e-12)
