@@ -217,11 +217,12 @@ class Sampler:
         state_dim: int,
         cameras: tuple[str, ...],
         seed: int,
+        relative: bool = False,
     ):
         self.sources, self.prompt_ids, self.norm = sources, prompt_ids, norm
         w = np.asarray(weights, np.float64)
         self.p = w / w.sum()
-        self.H, self.K, self.S, self.cameras = horizon, action_dim, state_dim, cameras
+        self.H, self.K, self.S, self.cameras, self.relative = horizon, action_dim, state_dim, cameras, relative
         self.rng = np.random.default_rng(seed)
 
     def batch(self, size: int) -> dict[str, np.ndarray]:
@@ -240,10 +241,11 @@ class Sampler:
         valid = steps < src.stop[i, None]
         steps = np.minimum(steps, src.stop[i, None] - 1)
         A, S = src.action.shape[1], src.state.shape[1]
+        chunk = chunk_of(src, i, steps, self.relative)
         out = {
             "state": pad(self.norm.normalize(robot, "state", src.state[i]), self.S),
             "state_mask": np.broadcast_to(np.arange(self.S) < S, (n, self.S)).copy(),
-            "action": pad(self.norm.normalize(robot, "action", src.action[steps]), self.K),
+            "action": pad(self.norm.normalize(robot, "action", chunk), self.K),
             "dims": np.broadcast_to(np.arange(self.K) < A, (n, self.K)).copy(),
             "prompt": self.prompt_ids[s][src.task[i]],
         }
@@ -251,6 +253,21 @@ class Sampler:
         if self.cameras:
             out["images"] = np.stack([src.images[c][i] for c in self.cameras], axis=1)
         return out
+
+
+def chunk_of(src: Source, i: np.ndarray, steps: np.ndarray, relative: bool) -> np.ndarray:
+    """Action chunks (n, H, A) at frames i; relative: minus the state at frame i (same layout as the action)."""
+    chunk = src.action[steps]
+    return chunk - src.state[i][:, None] if relative else chunk
+
+
+def relative_stats(src: Source, horizon: int, samples: int = 20000, seed: int = 0) -> dict[str, np.ndarray]:
+    """Mean and std (A,) of a[t+h] - s[t] over a sample of frames and every h < horizon."""
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, src.frames, min(samples, src.frames))
+    steps = np.minimum(i[:, None] + np.arange(horizon)[None], src.stop[i, None] - 1)
+    d = chunk_of(src, i, steps, True).reshape(-1, src.action.shape[1])
+    return {"mean": d.mean(0), "std": d.std(0)}
 
 
 def augment(images: torch.Tensor, shift: int, generator: torch.Generator | None = None) -> torch.Tensor:

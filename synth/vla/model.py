@@ -30,6 +30,7 @@ class ModelConfig:
     text_dim: int = 384  # feature size of the frozen encoder
     cameras: tuple[str, ...] = ()  # empty: no vision (the text-to-action stage)
     resolution: int = 96  # R
+    relative: bool = False  # chunks are a[t+h] - s[t] (the policy adds the state back)
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:

