@@ -14,10 +14,14 @@ from synth.scenes.layout import sample_free
 from synth.types import Scene
 
 
+KINDS = ("region", "tray", "bin")
+
+
 @randomizer("target")
 @dataclass(frozen=True)
 class Target(Randomizer):
-    """Place target: kind from `kinds`, inner half size [m], colour (never the object's), centre x, y [m]."""
+    """Place target: kind from `kinds`, inner half size [m], colour (never the object's), centre x, y [m].
+    A task whose own target kind is not in `kinds` (place_in_container's bin) keeps its kind."""
 
     stage = PLACE
     kinds: tuple[str, ...] = ("region", "tray")
@@ -29,12 +33,13 @@ class Target(Randomizer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not set(self.kinds) <= {"region", "tray"} or not self.kinds:
-            raise ConfigError(f"randomizers.target.kinds: {list(self.kinds)}; choose from ['region', 'tray']")
+        if not set(self.kinds) <= set(KINDS) or not self.kinds:
+            raise ConfigError(f"randomizers.target.kinds: {list(self.kinds)}; choose from {list(KINDS)}")
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         obj = scene.objects[0]
-        kind = str(rng.choice(self.kinds))
+        drawn = str(rng.choice(self.kinds))
+        kind = drawn if scene.target.kind in self.kinds else scene.target.kind
         need = obj.footprint + 0.012  # the object must fit inside: shift the range up if it does not
         half = uniform(rng, (max(self.half_size[0], need), max(self.half_size[1], need)))
         colours = [c for c in self.colours if c != obj.colour] or list(self.colours)

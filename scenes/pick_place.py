@@ -62,12 +62,12 @@ HELD_OUT = (
 
 
 def target_phrase(tg: Target) -> str:
-    return f"{tg.colour} {'tray' if tg.kind == 'tray' else 'square'}"
+    return f"{tg.colour} {'square' if tg.kind == 'region' else tg.kind}"
 
 
 def surface_z(scene: Scene) -> float:
     """Height of the surface inside the target [m]."""
-    return scene.table.height + (0.006 if scene.target.kind == "tray" else 0.0008)
+    return scene.table.height + (0.006 if scene.target.walled else 0.0008)
 
 
 @task("pick_place")
@@ -101,6 +101,15 @@ class PickPlace(Task):
         if "{rel}" in template and not rel:
             template = template.replace(" {rel}", "")
         return template.format(obj=refer(scene, 0), target=target_phrase(scene.target), rel=rel)
+
+    def rest_band(self, scene: Scene) -> tuple[float, float]:
+        """Heights of the object's centre [m] that count as resting on the target's surface."""
+        z = surface_z(scene) + scene.objects[0].half_height
+        return z - 0.015, z + 0.015
+
+    def release_z(self, scene: Scene) -> float:
+        """Height of the object's centre when the gripper opens [m]."""
+        return surface_z(scene) + scene.objects[0].half_height + self.release_clearance
 
     # ---------------------------------------------------------------- planning
     def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
@@ -161,10 +170,7 @@ class PickPlace(Task):
         """Joint configurations of the key poses, each solved from the previous one, or None."""
         z = g.rot[:, 2]
         offset = centre - g.pos  # object centre relative to the TCP, carried unchanged
-        place_centre = np.array(
-            [*scene.target.pos, surface_z(scene) + scene.objects[0].half_height + self.release_clearance]
-        )
-        place = place_centre - offset
+        place = np.array([*scene.target.pos, self.release_z(scene)]) - offset
         poses = [
             ("hover", g.pos - self.hover * z, q_home),
             ("pre", g.pos - self.pre_grasp * z, None),
@@ -219,7 +225,7 @@ class PickPlace(Task):
             "transit_end": int(ends[PHASES.index("transit")]),
             "target_xy": list(tg.pos),
             "target_half": list(tg.size),
-            "rest_z": surface_z(scene) + scene.objects[0].half_height,
+            "rest_band": list(self.rest_band(scene)),
             "grasp_width": float(width),
         }
         stats["duration_s"] = len(actions) / hz
@@ -242,7 +248,7 @@ class PickPlace(Task):
         d = int(layout.obj_dadr[0])
         speed = float(np.linalg.norm(frames.qvel[-1, d : d + 3]))
         inside = np.all(np.abs(pos[-1, :2] - np.asarray(c["target_xy"])) <= np.asarray(c["target_half"]))
-        resting = abs(pos[-1, 2] - c["rest_z"]) < 0.015 and speed < 0.05
+        resting = c["rest_band"][0] < pos[-1, 2] < c["rest_band"][1] and speed < 0.05
         return "" if inside and resting else "placed_outside"
 
     def outcome(self, scene: Scene, frames: Frames, layout: Layout) -> str:
@@ -261,7 +267,8 @@ class PickPlace(Task):
         speed = np.linalg.norm(frames.qvel[:, d : d + 3], axis=1)
         tg = scene.target
         inside = np.all(np.abs(pos[:, :2] - np.asarray(tg.pos[:2])) <= np.asarray(tg.size[:2]), axis=1)
-        resting = (np.abs(pos[:, 2] - (surface_z(scene) + scene.objects[0].half_height)) < 0.015) & (speed < 0.05)
+        lo, hi = self.rest_band(scene)
+        resting = (lo < pos[:, 2]) & (pos[:, 2] < hi) & (speed < 0.05)
         released = fingers > fingers[t0] + 0.004
         after = np.arange(len(pos)) > t0
         if (after & inside & resting & released).any():

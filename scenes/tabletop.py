@@ -128,7 +128,7 @@ def _add_object(spec: mujoco.MjSpec, i: int, obj: Obj | None, table_height: floa
 def _add_target(spec: mujoco.MjSpec, scene: Scene) -> None:
     """Base plate + four walls, always five geoms; a flat region has no walls and no collisions."""
     tg, z = scene.target, scene.table.height
-    tray = tg.kind == "tray"
+    tray = tg.walled
     base_h = 0.006 if tray else 0.0008
     w = 0.006  # wall thickness [m]
     hx, hy = tg.size

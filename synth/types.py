@@ -66,14 +66,19 @@ class Table:
 
 @dataclass(frozen=True)
 class Target:
-    """Where the object goes: a flat coloured region, or a low tray with walls."""
+    """Where the object goes: a flat coloured region, a low tray, or a bin with tall walls."""
 
-    kind: str = "region"  # region | tray
+    kind: str = "region"  # region | tray | bin
     pos: tuple[float, float] = (0.5, -0.2)  # centre x, y [m]
     size: tuple[float, float] = (0.07, 0.07)  # inner half extents [m]
-    wall: float = 0.025  # tray wall height [m]
+    wall: float = 0.025  # wall height of a tray or bin [m]
     colour: str = "green"
     rgba: tuple[float, float, float, float] = (0.15, 0.7, 0.2, 1.0)
+
+    @property
+    def walled(self) -> bool:
+        """A container (tray or bin) with a base plate and walls, rather than a flat region."""
+        return self.kind in ("tray", "bin")
 
 
 @dataclass(frozen=True)

@@ -95,3 +95,9 @@ def resolve(policy: str | Path) -> Path:
     if found is None:
         raise ConfigError(f"policy={policy}: no checkpoint there; train one with `synth train data=... out={policy}`")
     return found
+
+
+def run_of(path: Path) -> Path:
+    """The run directory of a checkpoint directory (run/checkpoints/step-N -> run)."""
+    path = Path(path)
+    return path.parent.parent if path.parent.name == "checkpoints" else path

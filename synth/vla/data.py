@@ -153,14 +153,7 @@ def _decode_all(path: Path, resolution: int) -> np.ndarray:
     if not frames:
         return np.zeros((0, resolution, resolution, 3), np.uint8)
     x = np.stack(frames)
-    if x.shape[1:3] == (resolution, resolution):
-        return x
-    out = np.empty((len(x), resolution, resolution, 3), np.uint8)
-    for k in range(0, len(x), 512):
-        t = torch.from_numpy(x[k : k + 512]).permute(0, 3, 1, 2).float()
-        t = F.interpolate(t, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
-        out[k : k + 512] = t.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-    return out
+    return np.concatenate([resize(x[k : k + 512], resolution) for k in range(0, len(x), 512)])
 
 
 def resize(images: np.ndarray, resolution: int) -> np.ndarray:

@@ -24,7 +24,7 @@ from synth.pipeline import Attempt, Worker
 from synth.registry import RANDOMIZERS, TASKS
 from synth.scenes.tabletop import Layout, initial_qpos
 from synth.task import Frames
-from synth.vla import report
+from synth.vla import checkpoint, report
 from synth.vla.axes import AXES, Axis, randomizer_nodes
 from synth.vla.policy import Policy
 
@@ -77,7 +77,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     task = cfg.task or gen["task"]
     if task != gen["task"]:
         raise ConfigError(f"task={task}: this policy was trained on {gen['task']} only")
-    out = checkpoint_run(pol) / "eval" / cfg.name
+    out = checkpoint.run_of(pol.dir) / "eval" / cfg.name
     cells: dict[str, dict] = {}
     rep = {
         "policy": str(pol.dir),
@@ -100,16 +100,10 @@ def evaluate(cfg: EvalConfig) -> dict:
             f"  [{c['seconds']:.0f}s]",
             flush=True,
         )
-    report.write(out, rep, checkpoint_run(pol))
+    report.write(out, rep, checkpoint.run_of(pol.dir))
     print(report.markdown(rep))
     print(f"report: {out / 'report.md'}")
     return rep
-
-
-def checkpoint_run(pol: Policy) -> Path:
-    """The run directory of a checkpoint (…/run/checkpoints/step-N -> …/run)."""
-    d = pol.dir
-    return d.parent.parent if d.parent.name == "checkpoints" else d
 
 
 def make_worker(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig) -> tuple[Worker, float]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from synth.dataset.reader import LeRobotDir
 from synth.errors import ConfigError
-from synth.vla import report
+from synth.vla import checkpoint, report
 from synth.vla.data import card_of, video_key
 
 
@@ -71,8 +71,7 @@ def open_loop(pol, cfg) -> dict:
         "nmse_per_step": nmse.mean(1).tolist(),  # (H,) [squared, in units of the dataset's action std]
         "nmse": float(nmse.mean()),
     }
-    run = Path(pol.dir).parent.parent if Path(pol.dir).parent.name == "checkpoints" else Path(pol.dir)
-    out = run / "eval" / cfg.name
+    out = checkpoint.run_of(pol.dir) / "eval" / cfg.name
     out.mkdir(parents=True, exist_ok=True)
     (out / "openloop.json").write_text(json.dumps(rep, indent=1))
     lines = [

@@ -138,7 +138,8 @@ def train(cfg: TrainConfig) -> Path:
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // local))
     torch.manual_seed(cfg.seed + rank)
     run = Path(cfg.out)
     run.mkdir(parents=True, exist_ok=True)
