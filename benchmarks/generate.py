@@ -84,7 +84,7 @@ def floor(out: Path, overrides: list[str], threads: int) -> tuple[float, int, in
     for e in eps:
         meta = json.loads(e["synth/meta"])
         scene, _ = apply(list(s.randomizers), s.task.scene(), s.seed, meta["attempt"])
-        m = build(scene, emb, slots, s.resolution)
+        m = build(scene, emb, slots, s.resolution, s.control_hz)
         a = actions[e["dataset_from_index"] : e["dataset_to_index"]]
         a = np.vstack([a, np.repeat(a[-1:], settle, 0)])
         jobs.append(

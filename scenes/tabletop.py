@@ -7,6 +7,8 @@ stepped together by ``mujoco.rollout``.
 
 from __future__ import annotations
 
+import math
+
 import mujoco
 import numpy as np
 
@@ -51,15 +53,27 @@ def camera_xyaxes(cam: Camera) -> list[float]:
     return [*x, *y]
 
 
-def build(scene: Scene, emb: Embodiment, slots: int, resolution: tuple[int, int] = (128, 128)) -> mujoco.MjModel:
-    """Compile `scene` with `slots` object bodies (objects beyond those given are parked)."""
+def timestep_for(control_hz: float) -> float:
+    """The physics step [s]: the largest at most TIMESTEP that divides one control period evenly."""
+    return 1.0 / (control_hz * math.ceil(1.0 / (control_hz * TIMESTEP) - 1e-9))
+
+
+def build(
+    scene: Scene,
+    emb: Embodiment,
+    slots: int,
+    resolution: tuple[int, int] = (128, 128),
+    control_hz: float = 20.0,
+) -> mujoco.MjModel:
+    """Compile `scene` with `slots` object bodies (objects beyond those given are parked); the physics
+    step divides the control period `control_hz` evenly (2 ms at 10, 20, 25 or 50 Hz)."""
     if len(scene.objects) > slots:
         raise ValueError(f"scene has {len(scene.objects)} objects but only {slots} slots")
     spec = mujoco.MjSpec()
     spec.compiler.degree = False
     spec.modelname = "synth_tabletop"
     opt = spec.option
-    opt.timestep = TIMESTEP
+    opt.timestep = timestep_for(control_hz)
     opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     opt.impratio = 10.0

@@ -69,7 +69,7 @@ class Worker:
         t0 = time.perf_counter()
         scene, draws = apply(self.randomizers, self.task.scene(), self.seed, i)
         text = self.task.instruction(scene, stream(self.seed, i, "instruction"), self.held_out)
-        model = build(scene, self.emb, self.slots, self.resolution)
+        model = build(scene, self.emb, self.slots, self.resolution, self.ctx.control_hz)
         t1 = time.perf_counter()
         plan_seed = int(stream(self.seed, i, "planner").integers(2**31 - 2))
         out = self.task.plan(self.ctx, scene, model, plan_seed)

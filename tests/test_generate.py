@@ -163,3 +163,15 @@ def test_episode_stats_match_the_written_frames(reference):
             again = fmt.array_stats(ep[key])
             for st in ("min", "max", "mean", "std", "q01", "q50", "q99"):
                 np.testing.assert_allclose(written[key][st], again[st], rtol=1e-6, atol=1e-6, err_msg=f"{key} {st}")
+
+
+def test_any_control_rate_replays_exactly(tmp_path):
+    """15 Hz is not a whole number of 2 ms steps: the physics step shrinks to divide the period evenly."""
+    from synth.replay import replay
+
+    out = tmp_path / "d"
+    gen(out, "n=2", "shard=4", "workers=1", "control_hz=15")
+    assert LeRobotDir(out).info["fps"] == 15 and LeRobotDir(out).validate() == []
+    r = replay(out, 1)
+    assert r.model.opt.timestep == pytest.approx(1 / (15 * 34))
+    np.testing.assert_allclose(r.replayed_state, r.recorded_state, atol=1e-5)

@@ -131,10 +131,6 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig) -> dict:
     """One cell: the policy (and the expert) on `cfg.episodes` scenes of this axis."""
     worker, hz = make_worker(pol, gen, axis, cfg)
     atts = [worker.prepare(i) for i in range(cfg.episodes)]
-    try:
-        substeps(atts[0].model, hz)  # type: ignore[arg-type]
-    except ValueError as e:
-        raise ConfigError(f"axis control rate: {e}") from None
     expert = None
     if cfg.expert:
         planned = [a for a in atts if a.plan is not None]
