@@ -13,7 +13,6 @@ from synth.registry import randomizer
 from synth.scenes.layout import sample_free
 from synth.types import Scene
 
-
 KINDS = ("region", "tray", "bin")
 
 
