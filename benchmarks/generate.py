@@ -79,7 +79,8 @@ def floor(out: Path, overrides: list[str], threads: int) -> tuple[float, int, in
     start = np.r_[emb.home, emb.gripper.stroke][None]
     eps = [r for f in sorted((out / "meta" / "episodes").glob("*/*.parquet")) for r in pq.read_table(f).to_pylist()]
     data = pa.concat_tables([pq.read_table(f) for f in sorted((out / "data").glob("*/*.parquet"))])
-    actions = np.asarray(data["action"].to_pylist(), np.float64)
+    executed = "synth.joint_target" if "synth.joint_target" in data.column_names else "action"
+    actions = np.asarray(data[executed].to_pylist(), np.float64)
     jobs = []
     for e in eps:
         meta = json.loads(e["synth/meta"])

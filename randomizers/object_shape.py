@@ -19,7 +19,8 @@ from synth.types import Scene
 @dataclass(frozen=True)
 class ObjectShape(Randomizer):
     """objects[0]: shape from `shapes`, sizes from the shape family x `scale`, colour from `colours`.
-    The shape "file" draws an instance from the mesh files (.obj .stl .ply .off .glb) in `mesh_dir`."""
+    The shape "file" draws an instance from the mesh files (.obj .stl .ply .off .glb) in `mesh_dir`.
+    A task that limits its object's shapes (push: nothing that rolls) draws from the shapes both allow."""
 
     stage = SCENE
     shapes: tuple[str, ...] = ("box", "cylinder", "sphere", "capsule", "mesh")
@@ -56,7 +57,8 @@ class ObjectShape(Randomizer):
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         old = scene.objects[0]
-        shape = str(rng.choice(self.shapes))
+        allowed = [s for s in self.shapes if not scene.shapes or s in scene.shapes]
+        shape = str(rng.choice(allowed or [s for s in scene.shapes if s != "file"]))
         colour = str(rng.choice(self.colours))
         scale = uniform(rng, self.scale)
         draws: dict = {"shape": shape, "colour": colour, "scale": scale}

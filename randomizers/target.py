@@ -20,7 +20,8 @@ KINDS = ("region", "tray", "bin")
 @dataclass(frozen=True)
 class Target(Randomizer):
     """Place target: kind from `kinds`, inner half size [m], colour (never the object's), centre x, y [m].
-    A task whose own target kind is not in `kinds` (place_in_container's bin) keeps its kind."""
+    A task whose own target kind is not in `kinds` (place_in_container's bin) keeps its kind; a task that
+    lists `Scene.target_kinds` (push: a flat region) draws only from the kinds both allow."""
 
     stage = PLACE
     kinds: tuple[str, ...] = ("region", "tray")
@@ -37,8 +38,12 @@ class Target(Randomizer):
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         obj = scene.objects[0]
-        drawn = str(rng.choice(self.kinds))
-        kind = drawn if scene.target.kind in self.kinds else scene.target.kind
+        if scene.target_kinds:
+            allowed = [k for k in self.kinds if k in scene.target_kinds]
+        else:
+            allowed = list(self.kinds) if scene.target.kind in self.kinds else []
+        drawn = str(rng.choice(allowed or self.kinds))
+        kind = drawn if allowed else scene.target.kind
         need = obj.footprint + 0.012  # the object must fit inside: shift the range up if it does not
         half = uniform(rng, (max(self.half_size[0], need), max(self.half_size[1], need)))
         colours = [c for c in self.colours if c != obj.colour] or list(self.colours)

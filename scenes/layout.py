@@ -12,7 +12,19 @@ def occupied(scene: Scene, skip: int | None = None) -> list[tuple[np.ndarray, fl
     discs = [(np.asarray(o.xy), o.footprint) for i, o in enumerate(scene.objects) if o.active and i != skip]
     tg = scene.target
     discs.append((np.asarray(tg.pos), float(np.hypot(*tg.size)) + 0.01))
+    if scene.sweep and scene.objects and skip != 0:
+        discs += swept(scene)
     return discs
+
+
+def swept(scene: Scene) -> list[tuple[np.ndarray, float]]:
+    """Discs along the lane objects[0] is pushed through to the target, with the hand's run-up behind it."""
+    obj = scene.objects[0]
+    a, b = np.asarray(obj.xy, float), np.asarray(scene.target.pos, float)
+    d = (b - a) / max(np.linalg.norm(b - a), 1e-9)
+    a = a - d * (obj.footprint + 0.05)
+    n = int(np.ceil(np.linalg.norm(b - a) / 0.02)) + 1
+    return [(a + t * (b - a), obj.footprint + 0.04) for t in np.linspace(0.0, 1.0, n)]
 
 
 def sample_free(

@@ -16,6 +16,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from synth import embodiment
+from synth.actions import CONVENTIONS
 from synth.errors import ConfigError, closest
 from synth.registry import RANDOMIZERS, TASKS, load_plugins
 
@@ -34,6 +35,7 @@ class GenerateConfig:
     cameras: list[str] = field(default_factory=list)  # [] = state only; e.g. [front,wrist]
     resolution: list[int] = field(default_factory=lambda: [128, 128])  # [height, width] of rendered frames
     control_hz: float = 20.0  # control (and frame) rate [Hz]; the physics step divides its period evenly
+    action: str = "joint_pos"  # how `action` is written: joint_pos | joint_delta | ee_pose | ee_delta
     shard: Any = "auto"  # attempts per shard (unit of work, of files, and of resuming)
     batch: int = 16  # worlds stepped together by the physics
     overwrite: bool = False  # replace an `out` made with another config
@@ -50,6 +52,7 @@ KEY_DOCS = {
     "cameras": "[] for state only, or e.g. [front,wrist]",
     "resolution": "[height,width] of rendered frames",
     "control_hz": "control and frame rate [Hz]",
+    "action": "action convention written: joint_pos, joint_delta, ee_pose or ee_delta",
     "shard": "attempts per shard: unit of work, files and resuming (auto from n)",
     "batch": "worlds stepped together by the physics",
     "overwrite": "replace an existing dataset made with another config",
@@ -73,6 +76,7 @@ class Settings:
     cameras: tuple[str, ...]
     resolution: tuple[int, int]
     control_hz: float
+    action: str
     shard: int
     batch: int
     overwrite: bool
@@ -96,7 +100,10 @@ class Settings:
             "held_out",
             "codec",
         )
-        return {"task_name": self.task.name, **{k: self.raw[k] for k in keep}}
+        fp = {"task_name": self.task.name, **{k: self.raw[k] for k in keep}}
+        if self.action != "joint_pos":  # datasets written before `action=` existed keep their fingerprint
+            fp["action"] = self.action
+        return fp
 
 
 _registered = False
@@ -181,6 +188,8 @@ def settings(cfg: DictConfig) -> Settings:
     hz = float(raw["control_hz"])
     if not 0 < hz <= 500:
         raise ConfigError(f"control_hz={hz}: give a control rate in (0, 500] Hz, e.g. 5, 15, 20 or 30")
+    if raw["action"] not in CONVENTIONS:
+        raise ConfigError(f"action={raw['action']!r}: choose one of {', '.join(CONVENTIONS)}")
     shard = raw["shard"]
     shard_auto = shard == "auto"
     if shard_auto:
@@ -203,6 +212,7 @@ def settings(cfg: DictConfig) -> Settings:
         cameras=tuple(raw["cameras"]),
         resolution=(int(res[0]), int(res[1])),
         control_hz=hz,
+        action=raw["action"],
         shard=shard,
         batch=int(raw["batch"]),
         overwrite=bool(raw["overwrite"]),

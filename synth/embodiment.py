@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from synth import actions
 from synth.errors import ConfigError, closest
 
 
@@ -94,6 +95,7 @@ class Embodiment:
     def card(self, control_hz: float, action: str = "joint_pos", cameras: tuple[str, ...] = ()) -> dict:
         """The embodiment card: what a policy must know about this body, as plain JSON data."""
         units = ["rad"] * self.dof + ["m"]
+        joints = [j.name for j in self.joints]
         return {
             "robot": self.name,
             "description": self.description,
@@ -101,10 +103,10 @@ class Embodiment:
             "dof": self.dof,
             "action": {
                 "convention": action,
-                "names": self.action_names,
-                "units": units,
-                "meaning": "absolute joint position targets; each held by first-order hold "
-                "(linear ramp from the previous target) over one control period",
+                "names": actions.names(action, joints),
+                "units": actions.units(action, self.dof),
+                "meaning": actions.MEANING[action] + "; the joint targets the physics runs are each reached by "
+                "first-order hold (a linear ramp from the previous target) over one control period",
             },
             "state": {
                 "names": self.action_names,

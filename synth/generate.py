@@ -42,6 +42,7 @@ def make_worker(s: Settings) -> Worker:
         s.resolution,
         held_out=s.held_out,
         batch=s.batch,
+        action=s.action,
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
+from synth.actions import convert, tcp_poses
 from synth.backends.mujoco_cpu import MujocoCPU
 from synth.embodiment import Embodiment
 from synth.execute import run, substeps
@@ -55,8 +56,9 @@ class Worker:
         held_out: bool = False,
         batch: int = 16,
         backend=None,
+        action: str = "joint_pos",
     ):
-        self.task, self.randomizers, self.emb, self.seed = task, randomizers, emb, seed
+        self.task, self.randomizers, self.emb, self.seed, self.action = task, randomizers, emb, seed, action
         self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
         self.ctx = PlanContext(emb=emb, control_hz=control_hz, ik=IK(emb))
         self.slots = 1 + max([r.extra_objects() for r in randomizers] + [0])
@@ -124,6 +126,11 @@ class Worker:
         ee = np.c_[fr.sensordata[:T, s["tcp_pos"]] - self.base, fr.sensordata[:T, s["tcp_quat"]]].astype(np.float32)
         obj = np.c_[fr.sensordata[:T, s["obj_pos"]] - self.base, fr.sensordata[:T, s["obj_quat"]]].astype(np.float32)
         labels = {"synth.phase": a.p.phase, "observation.ee_pose": ee, "synth.object_pose": obj}
+        action = a.p.actions.astype(np.float32)
+        if self.action != "joint_pos":
+            target = tcp_poses(a.model, lay.arm_qadr, a.p.actions[:, : self.emb.dof], self.base)
+            labels["synth.joint_target"] = action  # what the physics executed (replay reads it)
+            action = convert(self.action, a.p.actions, state, target, ee)
         meta = {
             "attempt": a.index,
             "seed": self.seed,
@@ -141,7 +148,7 @@ class Worker:
             meta["image_stats"] = {
                 c: {k: np.asarray(v).tolist() for k, v in image_stats(f).items()} for c, f in images.items()
             }
-        return Episode(a.index, a.instruction, state, a.p.actions.astype(np.float32), labels, images, meta)
+        return Episode(a.index, a.instruction, state, action, labels, images, meta)
 
     def block(self, indices: list[int]) -> tuple[list[Episode], list[dict]]:
         """Attempts `indices` -> (successful episodes in index order, one record per attempt).

@@ -31,7 +31,7 @@ class Replay:
 
 
 def episode_record(root: Path, episode: int) -> tuple[dict, np.ndarray, np.ndarray]:
-    """(episodes-table row, actions (T, A), observation.state (T, S)) of one episode."""
+    """(episodes-table row, executed joint targets (T, A), observation.state (T, S)) of one episode."""
     info = json.loads((root / "meta" / "info.json").read_text())
     if not 0 <= episode < info["total_episodes"]:
         raise ConfigError(f"episode={episode}: the dataset has episodes 0..{info['total_episodes'] - 1}")
@@ -42,9 +42,10 @@ def episode_record(root: Path, episode: int) -> tuple[dict, np.ndarray, np.ndarr
             row = hit.to_pylist()[0]
             break
     data = root / info["data_path"].format(chunk_index=row["data/chunk_index"], file_index=row["data/file_index"])
-    d = pq.read_table(data, columns=["episode_index", "action", "observation.state"])
+    executed = "synth.joint_target" if "synth.joint_target" in info["features"] else "action"
+    d = pq.read_table(data, columns=["episode_index", executed, "observation.state"])
     d = d.filter(pc.equal(d["episode_index"], episode))
-    return row, np.asarray(d["action"].to_pylist()), np.asarray(d["observation.state"].to_pylist())
+    return row, np.asarray(d[executed].to_pylist()), np.asarray(d["observation.state"].to_pylist())
 
 
 def replay(root: Path, episode: int, resolution: tuple[int, int] | None = None) -> Replay:

@@ -108,6 +108,9 @@ class Scene:
     light: Light = field(default_factory=Light)
     cameras: tuple[Camera, ...] = (Camera(),)
     workspace: tuple[float, float, float, float] = (0.33, 0.66, -0.28, 0.28)  # x0, x1, y0, y1 [m]
+    shapes: tuple[str, ...] = ()  # the task's object may only take these shapes (empty: any)
+    target_kinds: tuple[str, ...] = ()  # the target may only take these kinds (empty: the randomizer's)
+    sweep: bool = False  # objects[0] travels along the table to the target: keep that lane free of clutter
 
     def replace(self, **kw) -> Scene:
         return dataclasses.replace(self, **kw)

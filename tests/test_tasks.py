@@ -67,7 +67,8 @@ def test_task_generates_valid_honest_episodes(name, emb):
 @pytest.mark.parametrize(("name", "emb"), PAIRS)
 def test_success_is_decided_by_the_physics(name, emb):
     """Re-simulating a written episode's actions from its recorded initial state succeeds; the same
-    episode with the gripper never closing is judged a failure by the same predicate."""
+    episode with the arm stopping after its first phase (or the gripper never closing) is judged a failure
+    by the same predicates."""
     body = load(emb)
     w = _worker(name, emb, seed=1)
     for i in range(8):  # the first attempt the generator would write
@@ -82,15 +83,34 @@ def test_success_is_decided_by_the_physics(name, emb):
     again = _resimulate(att.model, state0, att.plan.actions, w.ctx.control_hz, w.task.settle, w.scale, body)
     assert w.task.judge(att.plan, again, lay) == ""
     np.testing.assert_allclose(again.qpos[-1], res["frames"].qpos[-1], atol=2e-3)
-    sabotaged = att.plan.actions.copy()
-    sabotaged[:, -1] = body.gripper.stroke  # never close
-    bad = _resimulate(att.model, state0, sabotaged, w.ctx.control_hz, w.task.settle, w.scale, body)
-    assert w.task.judge(att.plan, bad, lay) != ""
+    stopped = att.plan.actions.copy()  # the arm stops where its first phase ends
+    first = int(np.argmax(att.plan.phase != 0))
+    stopped[first:] = stopped[first - 1]
+    sabotage = [stopped]
+    if "close" in w.task.phases:
+        never_close = att.plan.actions.copy()
+        never_close[:, -1] = body.gripper.stroke
+        sabotage.append(never_close)
+    for acts in sabotage:
+        bad = _resimulate(att.model, state0, acts, w.ctx.control_hz, w.task.settle, w.scale, body)
+        assert w.task.judge(att.plan, bad, lay) != ""
+        assert w.task.outcome(att.scene, bad, lay) != ""
 
 
-@pytest.mark.parametrize("emb", names())
-def test_pick_place_success_rate_on_a_sample(emb):
-    w = _worker("pick_place", emb, seed=11)
+@pytest.mark.parametrize(("name", "emb"), PAIRS)
+def test_success_rate_on_a_sample(name, emb):
+    w = _worker(name, emb, seed=11)
     _, recs = w.block(list(range(24)))
     ok = np.mean([r["success"] for r in recs])
     assert ok >= 0.8, [r["reason"] for r in recs]
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_plan_free_outcome_agrees_with_the_judge(name):
+    """Task.outcome (what judges a policy) calls the expert's episodes the same as Task.judge does."""
+    w = _worker(name, seed=5)
+    planned = [a for a in (w.prepare(i) for i in range(10)) if a.plan is not None]
+    res = w.execute(planned)
+    assert sum(not a.failure for a in planned) >= 6
+    for a, r in zip(planned, res, strict=True):
+        assert (w.task.outcome(a.scene, r["frames"], r["layout"]) == "") == (a.failure == ""), (a.index, a.failure)

@@ -61,11 +61,11 @@ class Store:
         self.root, self.s, self.p, self.tasks = root, s, progress, tasks
         self._pending: list[tuple[Path, Path]] = []
         emb = load(s.embodiment)
-        self.card = emb.card(s.control_hz, "joint_pos", s.cameras)
+        self.card = emb.card(s.control_hz, s.action, s.cameras)
         self.features = fmt.features(
             state_names=emb.action_names,
-            action_names=emb.action_names,
-            labels=label_features(s.task),
+            action_names=self.card["action"]["names"],
+            labels=label_features(s.task, s.action, emb.action_names),
             cameras={c: s.resolution for c in s.cameras},
             fps=s.control_hz,
             codec=s.codec,
@@ -348,14 +348,19 @@ def recover(root: Path, progress: dict) -> None:
                 f.unlink()
 
 
-def label_features(task) -> dict:
-    """Per-frame labels synth writes beside state and action: (dtype, shape, names)."""
+def label_features(task, action: str = "joint_pos", joint_names: list[str] | None = None) -> dict:
+    """Per-frame labels synth writes beside state and action: (dtype, shape, names). The executed joint
+    targets are a label of their own when the action column holds another convention."""
     pose = ["x", "y", "z", "qw", "qx", "qy", "qz"]
-    return {
+    out = {
         "observation.ee_pose": ("float32", (7,), pose),
         "synth.object_pose": ("float32", (7,), pose),
         "synth.phase": ("int64", (1,), list(task.phases)),
     }
+    if action != "joint_pos":
+        names = list(joint_names or [])
+        out["synth.joint_target"] = ("float32", (len(names),), names)
+    return out
 
 
 def _wipe(root: Path) -> None:

@@ -170,6 +170,12 @@ def rollout(pol: Policy, worker: Worker, atts: list[Attempt], hz: float, limit: 
     qvel[:, 0] = [d.qvel for d in datas]
     prev = np.tile(start, (W, 1))
     card = pol.cards.get(emb.name) or next(iter(pol.cards.values()))
+    convention = card.get("action", {}).get("convention", "joint_pos")
+    if convention not in ("joint_pos", "joint_delta"):
+        raise ConfigError(
+            f"the policy predicts {convention} actions; closed-loop eval runs joint_pos and joint_delta policies "
+            "(train on data generated with action=joint_pos or action=joint_delta)"
+        )
     frac = (np.arange(1, n_sub + 1) / n_sub)[:, None]
     done = np.zeros(W, bool)
     result = ["timeout"] * W
@@ -191,7 +197,10 @@ def rollout(pol: Policy, worker: Worker, atts: list[Attempt], hz: float, limit: 
             chunk = pol.act(
                 card, [a.instruction for a in atts], state, images, hz, cfg.sampling_steps, seed=cfg.seed + t
             )
-        a = np.clip(chunk[:, t % cfg.execute], np.r_[emb.lower, 0.0], np.r_[emb.upper, emb.gripper.stroke])
+        a = chunk[:, t % cfg.execute].copy()
+        if convention == "joint_delta":  # a delta on the joints measured now
+            a[:, : emb.dof] += qpos[:, t][:, lay.arm_qadr]
+        a = np.clip(a, np.r_[emb.lower, 0.0], np.r_[emb.upper, emb.gripper.stroke])
         ctrl = (prev[:, None] + frac[None] * (a - prev)[:, None]) * worker.scale  # (W, n_sub, A)
         for w in np.flatnonzero(~done):
             m, d = models[w], datas[w]

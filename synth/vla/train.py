@@ -164,8 +164,9 @@ def train(cfg: TrainConfig) -> Path:
     sources = [load(d, cameras, cfg.resolution, cache) for d in cfg.data]
     if ddp and rank == 0:
         torch.distributed.barrier()
-    relative = cfg.relative and all(
-        s.card.get("state", {}).get("names") == s.card.get("action", {}).get("names")
+    relative = cfg.relative and all(  # absolute joint targets only (a joint_delta is relative already)
+        s.card.get("action", {}).get("convention") in ("joint_pos", "unknown")
+        and s.card.get("state", {}).get("names") == s.card.get("action", {}).get("names")
         and s.state.shape[1] == s.action.shape[1]
         for s in sources
     )

@@ -1,0 +1,64 @@
+"""Generation rate and success rate of every (task, embodiment) pair, measured in the same run.
+
+    python benchmarks/tasks.py                 # n=200 state-only episodes per pair, 2 workers
+    python benchmarks/tasks.py --n 500 --tasks push place_in_container
+
+Each pair is one `synth generate` in a fresh process, followed by its own physics floor (the written
+episodes' physics alone, by `mujoco.rollout`; see generate.py). Columns: successful trajectories/s,
+actual/floor, the rate relative to pick_place on panda measured in the same run, and the success rate
+over all attempts with the most common failure reasons.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from generate import floor, run_generate  # noqa: E402
+
+from synth.embodiment import names as embodiments  # noqa: E402
+from synth.registry import TASKS  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200, help="successful episodes per pair")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--tasks", nargs="*", default=TASKS.names())
+    ap.add_argument("--embodiments", nargs="*", default=embodiments())
+    args = ap.parse_args()
+    pairs = [("pick_place", "panda")] + [
+        (t, e) for t in args.tasks for e in args.embodiments if (t, e) != ("pick_place", "panda")
+    ]
+    tmp = Path(tempfile.mkdtemp(prefix="synth-bench-tasks-"))
+    rows = []
+    for task, emb in pairs:
+        out = tmp / f"{task}-{emb}"
+        ov = [f"task={task}", f"embodiment={emb}", f"n={args.n}", f"workers={args.workers}", "seed=1"]
+        dt, prog = run_generate(out, ov)
+        fl, n_eps, _ = floor(out, ov, args.workers)
+        attempts = max(1, int(prog.get("attempts", 0)))
+        written = int(prog.get("episodes", n_eps))
+        reasons = sorted(((v, k) for k, v in (prog.get("failures") or {}).items() if v), reverse=True)[:3]
+        rows.append((task, emb, written, written / dt, n_eps / fl, written / attempts, reasons))
+        print(f"{task:>20} {emb:>6}: {written / dt:6.1f} traj/s, success {written / attempts:.1%}", flush=True)
+    ref = rows[0][3]
+    print(
+        "\n| task | embodiment | n | successful traj/s | floor traj/s | actual/floor | vs pick_place/panda "
+        "| success rate | main failures |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for task, emb, n, rate, fl_rate, ok, reasons in rows:
+        why = ", ".join(f"{k} {v}" for v, k in reasons) or "-"
+        print(
+            f"| {task} | {emb} | {n} | {rate:.1f} | {fl_rate:.1f} | {rate / fl_rate:.2f} | {rate / ref:.2f} "
+            f"| {ok:.1%} | {why} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""push: slide one object across the table into a coloured square without grasping it.
+
+Skill script: approach -> descend -> push -> retreat. The fingers are closed into one flat face (an
+object pushed by open pads can wedge between them and be carried off); the hand leans into the push so the palm
+trails the fingertips above taller objects. The push is a straight line in Cartesian space (IK every
+2 cm, joined by one time-optimal spline). Success is judged on the physics only: the object rests
+upright inside the square, never lifted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from synth.language import refer, relation
+from synth.planners import transit
+from synth.planners.collision import Checker
+from synth.planners.grasps import FINGER_TIP_BELOW_TCP
+from synth.planners.timing import through
+from synth.registry import task
+from synth.scenes.pick_place import target_phrase
+from synth.scenes.tabletop import ROBOT_BASE_Z, Layout, initial_qpos
+from synth.task import Frames, Plan, PlanContext, Task
+from synth.types import Obj, Scene, Target
+
+PHASES = ("approach", "descend", "push", "retreat")
+SPEEDS = {"approach": (0.9, 0.7), "descend": (0.5, 0.5), "push": (0.18, 0.3), "retreat": (0.6, 0.6)}
+PAD_HALF_X = 0.011  # [m] half the pads' extent along the hand's x (the push direction)
+TRAIN = (
+    "push the {obj} into the {target}",
+    "push the {obj} to the {target}",
+    "slide the {obj} into the {target}",
+    "slide the {obj} over to the {target}",
+    "shove the {obj} into the {target}",
+    "nudge the {obj} into the {target}",
+    "push the {obj} {rel} into the {target}",
+    "without picking it up, move the {obj} to the {target}",
+    "move the {obj} to the {target} by pushing it",
+    "slide the {obj} {rel} to the {target}",
+    "push the {obj} along the table into the {target}",
+    "get the {obj} into the {target} by sliding it",
+    "could you push the {obj} into the {target}",
+    "push the {obj} until it is in the {target}",
+    "slide the {obj} across to the {target}",
+    "use the gripper to push the {obj} into the {target}",
+    "keep the {obj} on the table and push it to the {target}",
+    "push the {obj} onto the {target}",
+    "slide the {obj} onto the {target}, please",
+    "shove the {obj} {rel} over to the {target}",
+)
+HELD_OUT = (
+    "sweep the {obj} into the {target}",
+    "the {obj} should be pushed into the {target}",
+    "drag the {obj} across the table to the {target} without lifting it",
+    "scoot the {obj} over to the {target}",
+    "I want the {obj} slid into the {target}",
+    "bump the {obj} into the {target}",
+)
+
+
+def extent(obj: Obj, direction: np.ndarray) -> float:
+    """How far the object's footprint reaches from its centre along a unit xy direction [m]."""
+    if obj.shape in ("cylinder", "sphere"):
+        return obj.size[0]
+    if obj.shape == "mesh":
+        pts = np.asarray(obj.mesh, float)[:, :2]
+    else:
+        sx, sy = obj.size[0], obj.size[1]
+        if obj.shape == "capsule":
+            sx, sy = obj.size[0] + obj.size[1], obj.size[0]
+        pts = np.array([[sx, sy], [sx, -sy], [-sx, sy], [-sx, -sy]])
+    c, s = np.cos(obj.yaw), np.sin(obj.yaw)
+    return float(np.max(pts @ np.array([[c, s], [-s, c]]) @ direction))
+
+
+def push_frame(d: np.ndarray, lean: float, sign: float) -> np.ndarray:
+    """Hand frame (3, 3) with x along sign * d, the fingers pointing down and leaning by `lean` [rad]
+    towards d (so the palm trails the fingertips)."""
+    d3 = np.array([d[0], d[1], 0.0])
+    z = np.sin(lean) * d3 + np.array([0.0, 0.0, -np.cos(lean)])
+    x = sign * (np.cos(lean) * d3 + np.array([0.0, 0.0, np.sin(lean)]))
+    return np.stack([x, np.cross(z, x), z], 1)
+
+
+@task("push")
+@dataclass(frozen=True)
+class Push(Task):
+    """Push the object into the target square."""
+
+    description = "slide one object into a coloured square by pushing it, without grasping"
+    phases = PHASES
+    templates = TRAIN
+    held_out_templates = HELD_OUT
+    lean: float = 0.3  # [rad] the fingers lean into the push
+    clearance: float = 0.008  # [m] lowest pad corner above the table while pushing
+    run_up: float = 0.025  # [m] the push starts this far behind the object
+    hover: float = 0.08  # [m] the descent starts this high above the push height
+    overshoot: float = 0.0  # [m] the object's centre is pushed this far past the target's centre
+    step: float = 0.02  # [m] Cartesian spacing of the IK waypoints along the push
+    settle: float = 0.4  # [s]
+
+    def scene(self) -> Scene:
+        return Scene(
+            objects=(Obj(name="obj0", shape="box", size=(0.025, 0.02, 0.025), xy=(0.5, 0.12)),),
+            target=Target(kind="region", pos=(0.5, -0.15), size=(0.07, 0.07), colour="blue"),
+            shapes=("box", "cylinder", "mesh", "file"),  # nothing that rolls away
+            target_kinds=("region",),  # no lip to push over
+            sweep=True,  # distractors stay out of the lane
+        )
+
+    def failure_reasons(self) -> tuple[str, ...]:
+        return ("ik_failure", "no_path", "missed", "lifted", "toppled", "placed_outside", "unstable")
+
+    def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
+        template = str(rng.choice(self.held_out_templates if held_out else self.templates))
+        rel = relation(scene, 0)
+        if "{rel}" in template and not rel:
+            template = template.replace(" {rel}", "")
+        return template.format(obj=refer(scene, 0), target=target_phrase(scene.target), rel=rel)
+
+    # ---------------------------------------------------------------- planning
+    def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
+        emb, ik = ctx.emb, ctx.ik
+        lay = Layout(model, emb)
+        base = np.array([emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]])
+        q_home = np.array(emb.home)
+        checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
+        qpos0 = initial_qpos(model, emb, lay)
+        checker.set_state(qpos0)
+        obj, geom = scene.objects[0], int(lay.obj_geom[0])
+        centre = qpos0[lay.obj_qadr[0] : lay.obj_qadr[0] + 3]
+        goal = np.asarray(scene.target.pos, float)
+        d = goal - centre[:2]
+        dist = float(np.linalg.norm(d))
+        d /= dist
+        grip = 0.0  # closed fingers: one flat face, nothing to wedge between the pads
+        c, s = np.cos(self.lean), np.sin(self.lean)
+        lead = PAD_HALF_X * c + FINGER_TIP_BELOW_TCP * s  # the pads' front edge ahead of the TCP
+        z = scene.table.height + self.clearance + FINGER_TIP_BELOW_TCP * c + PAD_HALF_X * s  # TCP height
+        back = extent(obj, -d) + lead
+        start = np.r_[centre[:2] - d * (back + self.run_up), z]
+        end = np.r_[goal + d * self.overshoot - d * back, z]
+        n = max(2, int(np.ceil(np.linalg.norm(end - start) / self.step)) + 1)
+        line = start + np.linspace(0, 1, n)[:, None] * (end - start)
+        stats: dict = {"ik_iterations_start": ik.iterations, "push_distance": dist, "grip_width": grip}
+        reason = "ik_failure"
+        for sign in (1.0, -1.0):  # the hand is symmetric about z: try both ways round
+            rot = push_frame(d, self.lean, sign)
+            q_hover = ik.solve(start + [0, 0, self.hover] - base, rot, q_home)
+            if q_hover is None:
+                continue
+            path, prev = [q_hover], q_hover
+            for p in line:
+                sol = ik.solve(p - base, rot, prev)
+                if sol is None or np.abs(sol - prev).max() > (1.0 if len(path) == 1 else 0.35):  # no wrist flips
+                    break
+                path.append(prev := sol)
+            if len(path) != n + 1:
+                continue
+            q_up = ik.solve(line[-1] + [0, 0, self.hover] - base, rot, prev)
+            if q_up is None or np.abs(q_up - prev).max() > 1.0:
+                continue
+            checker.margin(0.003)
+            clear = checker.segment(q_hover, path[1])  # down behind the object, not touching it
+            checker.allow([geom, *lay.target_geoms])
+            clear = clear and all(checker.segment(a, b) for a, b in zip(path[1:-1], path[2:], strict=True))
+            clear = clear and checker.segment(path[-1], q_up)
+            checker.margin(0.01)
+            checker.allow([])
+            if not clear:
+                reason = "no_path"
+                continue
+            approach, st_a = transit.plan(q_home, q_hover, checker, emb.lower, emb.upper, seed)
+            if approach is None:
+                reason = "no_path"
+                continue
+            stats.update(approach=st_a, hand_sign=sign)
+            stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
+            stats["collision_checks"] = checker.checks
+            return self._timed(ctx, approach, np.stack(path[1:]), q_hover, q_up, grip, centre, scene, stats)
+        return reason
+
+    def _timed(self, ctx, approach, push, q_hover, q_up, grip, centre, scene, stats) -> Plan:
+        emb, hz = ctx.emb, ctx.control_hz
+        segs: list[tuple[str, np.ndarray]] = []
+
+        def move(phase, path):
+            v, a = SPEEDS[phase]
+            segs.append((phase, through(path, emb.vmax * v, emb.amax * a, hz)))
+
+        move("approach", approach)
+        move("descend", np.stack([q_hover, push[0]]))
+        move("push", push)
+        move("retreat", np.stack([push[-1], q_up]))
+        arm = np.concatenate([s for _, s in segs])
+        actions = np.c_[arm, np.full(len(arm), grip)]
+        phase = np.concatenate([np.full(len(s), PHASES.index(p)) for p, s in segs])
+        tg = scene.target
+        check = {
+            "start_xy": [float(centre[0]), float(centre[1])],
+            "z0": float(centre[2]),
+            "target_xy": list(tg.pos),
+            "target_half": list(tg.size),
+        }
+        stats["duration_s"] = len(actions) / hz
+        return Plan(actions=actions, phase=phase.astype(np.int64), check=check, stats=stats)
+
+    # ---------------------------------------------------------------- judging
+    def _verdict(self, pos: np.ndarray, speed: np.ndarray, z0: float, start, target_xy, target_half) -> str:
+        """'' if at the last frame the object rests upright inside the square and it was never lifted."""
+        if not np.isfinite(pos).all():
+            return "unstable"
+        if pos[:, 2].max() > z0 + 0.03:
+            return "lifted"
+        moved = np.linalg.norm(pos[-1, :2] - np.asarray(start))
+        if moved < 0.3 * np.linalg.norm(np.asarray(target_xy) - np.asarray(start)):
+            return "missed"
+        if abs(pos[-1, 2] - z0) > 0.012:
+            return "toppled"
+        inside = np.all(np.abs(pos[-1, :2] - np.asarray(target_xy)) <= np.asarray(target_half))
+        return "" if inside and speed[-1] < 0.05 else "placed_outside"
+
+    def judge(self, plan: Plan, frames: Frames, layout: Layout) -> str:
+        c = plan.check
+        a, d = int(layout.obj_qadr[0]), int(layout.obj_dadr[0])
+        if not np.isfinite(frames.qpos).all():
+            return "unstable"
+        speed = np.linalg.norm(frames.qvel[:, d : d + 3], axis=1)
+        return self._verdict(frames.qpos[:, a : a + 3], speed, c["z0"], c["start_xy"], c["target_xy"], c["target_half"])
+
+    def outcome(self, scene: Scene, frames: Frames, layout: Layout) -> str:
+        """The plan-free predicate (for policies): the same test from the first frame's object pose."""
+        a, d = int(layout.obj_qadr[0]), int(layout.obj_dadr[0])
+        if not np.isfinite(frames.qpos).all():
+            return "unstable"
+        pos = frames.qpos[:, a : a + 3]
+        speed = np.linalg.norm(frames.qvel[:, d : d + 3], axis=1)
+        tg = scene.target
+        return self._verdict(pos, speed, float(pos[0, 2]), pos[0, :2], tg.pos, tg.size[:2])
