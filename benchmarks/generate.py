@@ -31,7 +31,7 @@ from mujoco import rollout
 from synth.config import compose_config, settings
 from synth.embodiment import load
 from synth.execute import controls, substeps
-from synth.randomize import apply
+from synth.randomize import apply, slots
 from synth.scenes.tabletop import build
 
 
@@ -73,7 +73,7 @@ def floor(out: Path, overrides: list[str], threads: int) -> tuple[float, int, in
     (which releases the GIL) on `threads` threads."""
     s = settings(compose_config([f"out={out}", *overrides]))
     emb = load(s.embodiment)
-    slots = 1 + max([r.extra_objects() for r in s.randomizers] + [0])
+    n_slots = slots(s.task.scene(), list(s.randomizers))
     scale = np.r_[np.ones(emb.dof), 0.5]
     settle = round(s.task.settle * s.control_hz)
     start = np.r_[emb.home, emb.gripper.stroke][None]
@@ -85,7 +85,7 @@ def floor(out: Path, overrides: list[str], threads: int) -> tuple[float, int, in
     for e in eps:
         meta = json.loads(e["synth/meta"])
         scene, _ = apply(list(s.randomizers), s.task.scene(), s.seed, meta["attempt"])
-        m = build(scene, emb, slots, s.resolution, s.control_hz)
+        m = build(scene, emb, n_slots, s.resolution, s.control_hz)
         a = actions[e["dataset_from_index"] : e["dataset_to_index"]]
         a = np.vstack([a, np.repeat(a[-1:], settle, 0)])
         jobs.append(
@@ -120,6 +120,7 @@ def main() -> None:
         if args.memory_only
         else [("state-only", args.n, []), ("1 camera 128x128", args.n_rendered, ["cameras=[front]"])]
     )
+    runs = [r for r in runs if r[1] > 0]  # --n-rendered 0: state-only alone
     for label, n, extra in runs:
         rates, floors, ratios, succ = [], [], [], []
         for r in range(args.repeats):

@@ -19,6 +19,10 @@ class Checker:
         self.model = copy.copy(model)
         robot_geom = np.isin(self.model.geom_bodyid, robot_bodies)
         self.model.geom_margin[robot_geom] = margin
+        # In this copy only moving-vs-still pairs collide: contacts among the still world (the object on
+        # the table) or within the arm are never generated, so most checks find no contact at all.
+        self._solid = (self.model.geom_contype | self.model.geom_conaffinity) != 0
+        self._collide_as(robot_geom)
         self.data = mujoco.MjData(self.model)
         self.arm_qadr = arm_qadr
         self.robot_geom = robot_geom
@@ -50,11 +54,20 @@ class Checker:
         self._attached = (obj_qadr, np.linalg.inv(T_hand) @ _pose(p, mat), hand_body)
         self._moving = self.robot_geom.copy()
         self._moving[obj_geom] = True
+        self._collide_as(self._moving)
         self.model.geom_margin[obj_geom] = self.model.geom_margin[self.robot_geom].max()
 
     def detach(self) -> None:
         self._attached = None
         self._moving = self.robot_geom.copy()
+        self._collide_as(self._moving)
+
+    def _collide_as(self, moving: np.ndarray) -> None:
+        """Moving solid geoms: contype 1, conaffinity 0; still ones: 0 and 1. A pair collides iff one
+        side's contype meets the other's conaffinity, i.e. iff exactly one of them moves."""
+        m = self.model
+        m.geom_contype[:] = np.where(self._solid & moving, 1, 0)
+        m.geom_conaffinity[:] = np.where(self._solid & ~moving, 1, 0)
 
     def __call__(self, q: np.ndarray) -> bool:
         self.checks += 1

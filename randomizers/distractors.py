@@ -18,7 +18,7 @@ from synth.types import Scene
 @randomizer("distractors")
 @dataclass(frozen=True)
 class Distractors(Randomizer):
-    """`count` (low, high) extra objects; colours differ from the task object's so language stays unambiguous."""
+    """`count` (low, high) extra objects; colours differ from the task objects' so language stays unambiguous."""
 
     stage = CLUTTER
     count: tuple[int, int] = (0, 3)
@@ -32,11 +32,12 @@ class Distractors(Randomizer):
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         n = int(rng.integers(self.count[0], self.count[1] + 1))
-        colours = [c for c in OBJECT_COLOURS if c != scene.objects[0].colour]
-        objs, placed = list(scene.objects[:1]), []
+        k = scene.task_objects
+        colours = [c for c in OBJECT_COLOURS if c not in {o.colour for o in scene.objects[:k]}]
+        objs, placed = list(scene.objects[:k]), []
         for i in range(n):
             o = objects.sample(
-                rng, f"obj{i + 1}", str(rng.choice(self.shapes)), str(rng.choice(colours)), uniform(rng, self.scale)
+                rng, f"obj{k + i}", str(rng.choice(self.shapes)), str(rng.choice(colours)), uniform(rng, self.scale)
             )
             xy = sample_free(rng, (*self.x, *self.y), o.footprint, occupied(scene.replace(objects=tuple(objs))))
             if xy is None:

@@ -16,7 +16,8 @@ from synth.types import Scene
 @randomizer("object_pose")
 @dataclass(frozen=True)
 class ObjectPose(Randomizer):
-    """objects[0] centre in x, y [m] (world; the robot base is at the origin) and yaw [rad], clear of the rest."""
+    """Centre in x, y [m] (world; the robot base is at the origin) and yaw [rad] of each of the task's
+    objects, clear of the rest. Draws of objects[0] at the top level, of objects[i] under "obj<i>"."""
 
     stage = PLACE
     x: tuple[float, float] = (0.38, 0.62)
@@ -24,10 +25,14 @@ class ObjectPose(Randomizer):
     yaw: tuple[float, float] = (-math.pi, math.pi)
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
-        obj = scene.objects[0]
-        xy = sample_free(rng, (*self.x, *self.y), obj.footprint, occupied(scene, skip=0))
-        if xy is None:  # nothing free: keep the nominal place, recorded as such
-            xy = np.asarray(obj.xy)
-        yaw = uniform(rng, self.yaw)
-        scene = scene.with_object(0, xy=(float(xy[0]), float(xy[1])), yaw=yaw)
-        return scene, {"x": float(xy[0]), "y": float(xy[1]), "yaw": yaw}
+        draws: dict = {}
+        for i in range(scene.task_objects):
+            obj = scene.objects[i]
+            xy = sample_free(rng, (*self.x, *self.y), obj.footprint, occupied(scene, skip=i))
+            if xy is None:  # nothing free: keep the nominal place, recorded as such
+                xy = np.asarray(obj.xy)
+            yaw = uniform(rng, self.yaw)
+            scene = scene.with_object(i, xy=(float(xy[0]), float(xy[1])), yaw=yaw)
+            d = {"x": float(xy[0]), "y": float(xy[1]), "yaw": yaw}
+            draws.update(d) if i == 0 else draws.update({f"obj{i}": d})
+        return scene, draws

@@ -18,7 +18,9 @@ from synth.types import Scene
 @randomizer("object_shape")
 @dataclass(frozen=True)
 class ObjectShape(Randomizer):
-    """objects[0]: shape from `shapes`, sizes from the shape family x `scale`, colour from `colours`.
+    """Each of the task's objects: shape from `shapes`, sizes from the shape family x `scale`, colour from
+    `colours` (the task's objects never share one). Draws of objects[0] at the top level, of objects[i]
+    under "obj<i>".
     The shape "file" draws an instance from the mesh files (.obj .stl .ply .off .glb) in `mesh_dir`.
     A task that limits its object's shapes (push: nothing that rolls) draws from the shapes both allow."""
 
@@ -56,10 +58,18 @@ class ObjectShape(Randomizer):
             )
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
-        old = scene.objects[0]
+        draws: dict = {}
+        for i in range(scene.task_objects):
+            taken = [o.colour for o in scene.objects[:i]]
+            scene, d = self._one(scene, i, [c for c in self.colours if c not in taken] or list(self.colours), rng)
+            draws.update(d) if i == 0 else draws.update({f"obj{i}": d})
+        return scene, draws
+
+    def _one(self, scene: Scene, i: int, colours: list[str], rng: np.random.Generator) -> tuple[Scene, dict]:
+        old = scene.objects[i]
         allowed = [s for s in self.shapes if not scene.shapes or s in scene.shapes]
         shape = str(rng.choice(allowed or [s for s in scene.shapes if s != "file"]))
-        colour = str(rng.choice(self.colours))
+        colour = str(rng.choice(colours))
         scale = uniform(rng, self.scale)
         draws: dict = {"shape": shape, "colour": colour, "scale": scale}
         if shape == "file":
@@ -68,5 +78,5 @@ class ObjectShape(Randomizer):
             draws["file"] = Path(path).name
         else:
             new = objects.sample(rng, old.name, shape, colour, scale, mass=old.mass, friction=old.friction)
-        scene = scene.with_object(0, shape=new.shape, size=new.size, colour=colour, rgba=new.rgba, mesh=new.mesh)
+        scene = scene.with_object(i, shape=new.shape, size=new.size, colour=colour, rgba=new.rgba, mesh=new.mesh)
         return scene, {**draws, "size": list(new.size)}

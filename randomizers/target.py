@@ -21,7 +21,8 @@ KINDS = ("region", "tray", "bin")
 class Target(Randomizer):
     """Place target: kind from `kinds`, inner half size [m], colour (never the object's), centre x, y [m].
     A task whose own target kind is not in `kinds` (place_in_container's bin) keeps its kind; a task that
-    lists `Scene.target_kinds` (push: a flat region) draws only from the kinds both allow."""
+    lists `Scene.target_kinds` (push: a flat region) draws only from the kinds both allow; a task whose
+    target is an object (stack: target_kinds ("none",)) is left as it is."""
 
     stage = PLACE
     kinds: tuple[str, ...] = ("region", "tray")
@@ -37,6 +38,8 @@ class Target(Randomizer):
             raise ConfigError(f"randomizers.target.kinds: {list(self.kinds)}; choose from {list(KINDS)}")
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
+        if scene.target_kinds == ("none",):  # the task places onto an object (stack): no target to draw
+            return scene, {"kind": "none"}
         obj = scene.objects[0]
         if scene.target_kinds:
             allowed = [k for k in self.kinds if k in scene.target_kinds]

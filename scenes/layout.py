@@ -11,7 +11,8 @@ def occupied(scene: Scene, skip: int | None = None) -> list[tuple[np.ndarray, fl
     """Discs (centre (2,) [m], radius [m]) taken by the active objects and the place target."""
     discs = [(np.asarray(o.xy), o.footprint) for i, o in enumerate(scene.objects) if o.active and i != skip]
     tg = scene.target
-    discs.append((np.asarray(tg.pos), float(np.hypot(*tg.size)) + 0.01))
+    if tg.kind != "none":
+        discs.append((np.asarray(tg.pos), float(np.hypot(*tg.size)) + 0.01))
     if scene.sweep and scene.objects and skip != 0:
         discs += swept(scene)
     return discs

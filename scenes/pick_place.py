@@ -107,6 +107,19 @@ class PickPlace(Task):
         z = surface_z(scene) + scene.objects[0].half_height
         return z - 0.015, z + 0.015
 
+    def place_xy(self, scene: Scene) -> tuple[float, float]:
+        """Where the object's centre goes, x, y [m]."""
+        return scene.target.pos
+
+    def place_geoms(self, layout: Layout) -> list[int]:
+        """Geoms the object may touch while it is set down."""
+        return [layout.table_geom, *layout.target_geoms]
+
+    def place_check(self, scene: Scene) -> dict:
+        """What judge needs to know of the place target (JSON-able)."""
+        tg = scene.target
+        return {"target_xy": list(tg.pos), "target_half": list(tg.size), "rest_band": list(self.rest_band(scene))}
+
     def release_z(self, scene: Scene) -> float:
         """Height of the object's centre when the gripper opens [m]."""
         return surface_z(scene) + scene.objects[0].half_height + self.release_clearance
@@ -151,7 +164,7 @@ class PickPlace(Task):
                 continue
             checker.allow([])
             carry, st_t = transit.plan(q["lift"], q["above"], checker, emb.lower, emb.upper, seed + 1)
-            checker.allow([lay.table_geom, *lay.target_geoms])
+            checker.allow(self.place_geoms(lay))
             checker.margin(0.003)
             placeable = carry is not None and checker.segment(q["above"], q["place"])
             checker.margin(0.01)
@@ -170,7 +183,7 @@ class PickPlace(Task):
         """Joint configurations of the key poses, each solved from the previous one, or None."""
         z = g.rot[:, 2]
         offset = centre - g.pos  # object centre relative to the TCP, carried unchanged
-        place = np.array([*scene.target.pos, self.release_z(scene)]) - offset
+        place = np.array([*self.place_xy(scene), self.release_z(scene)]) - offset
         poses = [
             ("hover", g.pos - self.hover * z, q_home),
             ("pre", g.pos - self.pre_grasp * z, None),
@@ -218,14 +231,11 @@ class PickPlace(Task):
         actions = np.concatenate([np.c_[arm, grip] for _, arm, grip in segs])
         phase = np.concatenate([np.full(len(arm), PHASES.index(p)) for p, arm, _ in segs])
         ends = np.cumsum([len(arm) for _, arm, _ in segs])
-        tg = scene.target
         check = {
             "z0": float(centre[2]),
             "lift_end": int(ends[PHASES.index("lift")]),
             "transit_end": int(ends[PHASES.index("transit")]),
-            "target_xy": list(tg.pos),
-            "target_half": list(tg.size),
-            "rest_band": list(self.rest_band(scene)),
+            **self.place_check(scene),
             "grasp_width": float(width),
         }
         stats["duration_s"] = len(actions) / hz

@@ -160,7 +160,7 @@ def _add_target(spec: mujoco.MjSpec, scene: Scene) -> None:
     for name, (px, py, pz), size in parts:
         g = spec.worldbody.add_geom(name=f"target_{name}", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(size))
         g.pos = [tg.pos[0] + px, tg.pos[1] + py, z + pz]
-        visible = tray or name == "base"
+        visible = (tray or name == "base") and tg.kind != "none"
         g.rgba = list(tg.rgba) if visible else [0, 0, 0, 0]
         g.contype = g.conaffinity = WORLD_CONTYPE if tray else 0
 

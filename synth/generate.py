@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import multiprocessing as mp
 import os
 import shutil
@@ -63,11 +64,15 @@ def _fixed_mmap_threshold(nbytes: int = 1 << 20) -> None:
         pass
 
 
-def run_shard(k: int) -> dict:
-    """Worker side: run the attempts of shard k and stage them. Returns counts for the progress bar."""
+def run_shard(k: int, need: int | None = None) -> dict:
+    """Worker side: run the attempts of shard k and stage them. Returns counts for the progress bar.
+
+    With `need` (the dataset's last shards), the shard stops once it holds that many episodes: a
+    truncated shard, which the store commits as partial, so a later, larger n redoes it whole.
+    """
     assert _worker is not None and _settings is not None
     s = _settings
-    episodes, attempts = _worker.block(list(range(k * s.shard, (k + 1) * s.shard)))
+    episodes, attempts = _worker.block(list(range(k * s.shard, (k + 1) * s.shard)), need)
     video = None
     if s.cameras:
         from synth.dataset.video import VideoWriter
@@ -89,31 +94,42 @@ def generate(s: Settings) -> dict:
     bar = tqdm(total=s.n, initial=store.episodes, unit="ep", disable=not s.progress, dynamic_ncols=True)
     t0, start_eps = time.time(), store.episodes
     staging = store.root / ".synth" / "staging"
-    staging = store.root / ".synth" / "staging"
     on_disk = (
         [int(p.name[6:]) for p in staging.glob("shard-[0-9]*") if p.name[6:].isdigit()] if staging.exists() else []
     )
     # shards finished and not yet committed -> their (episodes, attempts), None when found on disk
     staged: dict[int, tuple[int, int] | None] = {k: None for k in on_disk if k >= store.next_shard}
     nxt = store.next_shard
-    inflight: dict[Future, int] = {}
+    inflight: dict[Future, tuple[int, int | None]] = {}  # -> (shard, episodes it stops at or None)
     deaths: dict[int, int] = {}
+
+    def skip(j: int) -> int:
+        """Episodes of shard j already in the dataset (a shard committed in part)."""
+        return store.p["skip"] if j == store.next_shard else 0
+
     try:
         while store.episodes < s.n:
             known = [c for c in staged.values() if c is not None]
             seen = store.attempts + sum(a for _, a in known)
             rate = (store.p["successes"] + sum(e for e, _ in known)) / seen if seen else 0.9
-            expected = store.episodes + sum(c[0] if c else s.shard * rate for c in staged.values())
-            expected += len(inflight) * s.shard * rate
-            while len(inflight) < 2 * s.workers and expected < s.n:
-                if nxt not in staged:
-                    inflight[pool.submit(run_shard, nxt)] = nxt
-                    expected += s.shard * rate
+            full = s.shard * rate  # expected episodes of a whole shard
+
+            # episodes each shard staged or running is expected to add to the dataset
+            coming = {j: (c[0] if c else full) - skip(j) for j, c in staged.items()}
+            coming.update({j: (full if need is None else min(need, full)) - skip(j) for j, need in inflight.values()})
+            while len(inflight) < 2 * s.workers:
+                if nxt not in coming:
+                    missing = s.n - store.episodes - sum(c for j, c in coming.items() if j < nxt)
+                    if missing <= 0:
+                        break
+                    need = _need(missing, full, skip(nxt))
+                    inflight[pool.submit(run_shard, nxt, need)] = (nxt, need)
+                    coming[nxt] = (full if need is None else min(need, full)) - skip(nxt)
                 nxt += 1
             if inflight:
                 finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
                 for f in finished:
-                    k = inflight.pop(f)
+                    k, need = inflight.pop(f)
                     try:
                         r = f.result()
                         staged[k] = (r["episodes"], r["attempts"])
@@ -121,12 +137,14 @@ def generate(s: Settings) -> dict:
                         deaths[k] = deaths.get(k, 0) + 1
                         if deaths[k] > 2:
                             raise RuntimeError(f"shard {k} killed its worker 3 times; rerun to resume") from None
-                        pool, inflight = _restart(pool, s, inflight, k)
+                        pool, inflight = _restart(pool, s, inflight, k, need)
                         break
             while store.next_shard in staged and store.episodes < s.n:
                 k = store.next_shard
                 del staged[k]
                 added = store.commit(k, shard_dir(store.root, k), s.n - store.episodes)
+                if store.next_shard == k and store.episodes < s.n:
+                    nxt = min(nxt, k)  # a truncated shard fell short of the estimate: run it again, further
                 bar.update(added)
                 dt = max(time.time() - t0, 1e-9)
                 bar.set_postfix(
@@ -169,13 +187,22 @@ def _pool(s: Settings) -> ProcessPoolExecutor:
     return pool
 
 
-def _restart(pool: ProcessPoolExecutor, s: Settings, inflight: dict, k: int):
+def _need(missing: float, full: float, skip: int) -> int | None:
+    """Episodes a shard may stop at when the dataset lacks only `missing` (expected) beyond it: None
+    (run it whole) unless that is clearly less than a whole shard's `full`. A 10% margin plus two makes
+    falling short (and running the shard again) rare; `skip` counts its episodes committed already."""
+    if missing > 0.8 * full:
+        return None
+    return skip + math.ceil(1.1 * missing) + 2
+
+
+def _restart(pool: ProcessPoolExecutor, s: Settings, inflight: dict, k: int, need: int | None):
     """A worker died (killed, out of memory): start a new pool and resubmit every unfinished shard."""
     print(f"a worker process died while running shard {k}; restarting the workers", file=sys.stderr)
     pool.shutdown(wait=False, cancel_futures=True)
     new = _pool(s)
-    shards = sorted(set(inflight.values()) | {k})
-    return new, {new.submit(run_shard, j): j for j in shards}
+    shards = dict(sorted({**dict(inflight.values()), k: need}.items()))
+    return new, {new.submit(run_shard, j, nd): (j, nd) for j, nd in shards.items()}
 
 
 def check_out(out: str) -> None:

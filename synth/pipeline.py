@@ -17,7 +17,7 @@ from synth.backends.mujoco_cpu import MujocoCPU
 from synth.embodiment import Embodiment
 from synth.execute import run, substeps
 from synth.planners.ik import IK
-from synth.randomize import Randomizer, apply, stream
+from synth.randomize import Randomizer, apply, slots, stream
 from synth.scenes.tabletop import ROBOT_BASE_Z, Layout, build, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Episode, Scene
@@ -61,7 +61,7 @@ class Worker:
         self.task, self.randomizers, self.emb, self.seed, self.action = task, randomizers, emb, seed, action
         self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
         self.ctx = PlanContext(emb=emb, control_hz=control_hz, ik=IK(emb))
-        self.slots = 1 + max([r.extra_objects() for r in randomizers] + [0])
+        self.slots = slots(task.scene(), randomizers)
         self.backend = backend or MujocoCPU()
         self.scale = np.r_[np.ones(emb.dof), 0.5]  # action -> ctrl: the gripper actuator takes width per finger
         self.base = np.array([emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]])
@@ -150,17 +150,21 @@ class Worker:
             }
         return Episode(a.index, a.instruction, state, action, labels, images, meta)
 
-    def block(self, indices: list[int]) -> tuple[list[Episode], list[dict]]:
+    def block(self, indices: list[int], need: int | None = None) -> tuple[list[Episode], list[dict]]:
         """Attempts `indices` -> (successful episodes in index order, one record per attempt).
 
-        Works through them 4 physics batches at a time, so memory does not grow with the block.
+        Works through them 4 physics batches at a time, so memory does not grow with the block. With
+        `need`, stops (one physics batch at a time) once that many episodes succeeded: the records then
+        cover a prefix of `indices`.
         """
-        chunk = 4 * self.batch
+        chunk = 4 * self.batch if need is None else self.batch
         episodes, records = [], []
         for k in range(0, len(indices), chunk):
             e, r = self._chunk(indices[k : k + chunk])
             episodes += e
             records += r
+            if need is not None and len(episodes) >= need:
+                break
         return episodes, records
 
     def _chunk(self, indices: list[int]) -> tuple[list[Episode], list[dict]]:

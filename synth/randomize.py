@@ -42,6 +42,11 @@ class Randomizer:
         return 0
 
 
+def slots(scene: Scene, randomizers: list[Randomizer]) -> int:
+    """Object bodies a compiled model needs: the task's nominal objects and any a randomizer may add."""
+    return len(scene.objects) + max([r.extra_objects() for r in randomizers] + [0])
+
+
 def stream(seed: int, attempt: int, key: str) -> np.random.Generator:
     """The random stream of one (seed, attempt, purpose)."""
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(attempt, zlib.crc32(key.encode()))))

@@ -15,7 +15,7 @@ from synth.backends.mujoco_cpu import MujocoCPU
 from synth.embodiment import load
 from synth.errors import ConfigError
 from synth.execute import run, substeps
-from synth.randomize import apply
+from synth.randomize import apply, slots
 from synth.registry import RANDOMIZERS, TASKS
 from synth.scenes.tabletop import Layout, build, initial_qpos
 
@@ -57,8 +57,9 @@ def replay(root: Path, episode: int, resolution: tuple[int, int] | None = None) 
     rands = [RANDOMIZERS.build(n, node) for n, node in (cfg.get("randomizers") or {}).items()]
     emb = load(cfg["embodiment"]["name"])
     scene, _ = apply(rands, task.scene(), cfg["seed"], meta["attempt"])
-    slots = 1 + max([r.extra_objects() for r in rands] + [0])
-    model = build(scene, emb, slots, resolution or tuple(cfg["resolution"]), float(cfg["control_hz"]))
+    model = build(
+        scene, emb, slots(task.scene(), rands), resolution or tuple(cfg["resolution"]), float(cfg["control_hz"])
+    )
     lay = Layout(model, emb)
     hz = float(cfg["control_hz"])
     start = np.r_[emb.home, emb.gripper.stroke][None]

@@ -66,9 +66,10 @@ class Table:
 
 @dataclass(frozen=True)
 class Target:
-    """Where the object goes: a flat coloured region, a low tray, or a bin with tall walls."""
+    """Where the object goes: a flat coloured region, a low tray, or a bin with tall walls; "none" for a
+    task whose place target is another object (stack): then nothing is shown and nothing collides."""
 
-    kind: str = "region"  # region | tray | bin
+    kind: str = "region"  # region | tray | bin | none
     pos: tuple[float, float] = (0.5, -0.2)  # centre x, y [m]
     size: tuple[float, float] = (0.07, 0.07)  # inner half extents [m]
     wall: float = 0.025  # wall height of a tray or bin [m]
@@ -111,6 +112,7 @@ class Scene:
     shapes: tuple[str, ...] = ()  # the task's object may only take these shapes (empty: any)
     target_kinds: tuple[str, ...] = ()  # the target may only take these kinds (empty: the randomizer's)
     sweep: bool = False  # objects[0] travels along the table to the target: keep that lane free of clutter
+    task_objects: int = 1  # objects[:task_objects] are the task's own (randomized as such); clutter follows
 
     def replace(self, **kw) -> Scene:
         return dataclasses.replace(self, **kw)

@@ -83,6 +83,40 @@ def test_resume_with_a_larger_n_appends_exactly(reference, tmp_path):
     assert content(out) == content(reference)
 
 
+def attempts(out: Path) -> list[int]:
+    t = pa.concat_tables([pq.read_table(f) for f in sorted((out / "meta" / "synth" / "attempts").glob("*/*.parquet"))])
+    return t["attempt"].to_pylist()
+
+
+@pytest.fixture(scope="module")
+def early(tmp_path_factory):
+    """Shards of 12 attempts, physics batches of 2: the last shard may stop once it has enough."""
+    out = tmp_path_factory.mktemp("early") / "d"
+    gen(out, "n=8", "shard=12", "batch=2", "workers=1")
+    return out
+
+
+def test_last_shard_stops_early_and_appends_exactly(early, tmp_path):
+    recorded = attempts(early)
+    assert recorded == sorted(set(recorded)) and len(recorded) < 12, "the shard stopped before its 12 attempts"
+    out = tmp_path / "d"
+    gen(out, "n=3", "shard=12", "batch=2", "workers=1")
+    gen(out, "n=8", "shard=12", "batch=2", "workers=2")  # continues the truncated shard: runs it again, further
+    assert content(out) == content(early)
+    assert attempts(out) == recorded, "each attempt counted once"
+
+
+def test_a_shard_that_stops_too_early_is_run_again(early, tmp_path, monkeypatch):
+    from synth import cli
+    from synth import generate as g
+
+    monkeypatch.setattr(g, "_need", lambda missing, full, skip: skip + 1)  # always one episode short
+    out = tmp_path / "d"
+    assert cli.main(["generate", f"out={out}", *BASE, "n=8", "shard=12", "batch=2", "workers=1"]) == 0
+    assert content(out) == content(early)
+    assert attempts(out) == attempts(early)
+
+
 def test_killed_run_resumes_without_loss_or_duplicates(reference, tmp_path):
     out = tmp_path / "d"
     cmd = [sys.executable, "-m", "synth.cli", "generate", f"out={out}", *BASE, "n=10", "shard=4", "workers=2"]

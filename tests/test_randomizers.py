@@ -121,3 +121,24 @@ def test_bad_range_is_refused_with_the_fix():
         RANDOMIZERS.build("lighting", {"intensity": [0.9, 0.2]})
     with pytest.raises(ConfigError, match="has no key 'intensty'.*did you mean 'intensity'"):
         RANDOMIZERS.build("lighting", {"intensty": [0.1, 0.2]})
+
+
+def test_every_task_object_is_randomized_and_clutter_comes_after():
+    """stack has two task objects: both get drawn poses and shapes (distinct colours, recorded under obj1),
+    distractors are added after them, and a task without a place target keeps none."""
+    from synth.randomize import slots
+
+    task = TASKS.build("stack")
+    rs = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names()]
+    for attempt in range(12):
+        scene, draws = apply(rs, task.scene(), 0, attempt)
+        a, b = scene.objects[:2]
+        assert a.colour != b.colour and a.shape == b.shape == "box"
+        assert draws["object_pose"]["obj1"]["x"] == b.xy[0] and draws["object_shape"]["obj1"]["colour"] == b.colour
+        assert scene.target.kind == "none" and draws["target"] == {"kind": "none"}
+        m = build(scene, EMB, slots(task.scene(), rs))
+        assert np.allclose(m.body("obj1").pos[:2], b.xy)
+        assert all(not np.any(m.geom_rgba[m.geom(f"target_{p}").id][3]) for p in ("base", "wall0"))
+        for i, o in enumerate(draws["distractors"]["objects"]):
+            assert np.allclose(m.body(f"obj{i + 2}").pos[:2], [o["x"], o["y"]])
+            assert o["colour"] not in (a.colour, b.colour)

@@ -178,8 +178,12 @@ class Store:
         frames, eps, atts = read_shard(path)
         skip = self.p["skip"]
         take = eps[skip : skip + limit]
-        partial = skip + len(take) < len(eps)
-        last_attempt = take[-1]["attempt"] if partial else (k + 1) * self.s.shard - 1
+        truncated = bool(atts) and atts[-1]["attempt"] < (k + 1) * self.s.shard - 1  # stopped at enough episodes
+        partial = skip + len(take) < len(eps) or truncated
+        if partial:  # the next commit of this shard continues after the last episode taken
+            last_attempt = take[-1]["attempt"] if take else self.p["last_attempt"]
+        else:
+            last_attempt = (k + 1) * self.s.shard - 1
         new_atts = [a for a in atts if self.p["last_attempt"] < a["attempt"] <= last_attempt]
         fps, s = self.s.control_hz, self.s
         file_i = self.p["files"]
