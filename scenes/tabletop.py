@@ -14,6 +14,7 @@ import numpy as np
 
 from synth.embodiment import Embodiment
 from synth.robot import WORLD_CONTYPE, add_robot
+from synth.scenes.surfaces import add_surfaces
 from synth.types import Camera, Obj, Scene
 
 TIMESTEP = 0.002  # [s]
@@ -84,10 +85,12 @@ def build(
     floor = wb.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.05], rgba=[0.5, 0.5, 0.52, 1])
     floor.contype, floor.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
     _add_table(spec, scene)
-    add_robot(spec, emb, base_pos=(emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]))
+    base = (emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2])
+    add_robot(spec, emb, base_pos=base, damping=scene.arm.damping, gain=scene.arm.gain)
     for i in range(slots):
         _add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
     _add_target(spec, scene)
+    add_surfaces(spec, scene)
     light = wb.add_light(
         name="sun", pos=[0.5, 0, 2.5], dir=list(scene.light.direction), diffuse=list(scene.light.diffuse)
     )

@@ -42,12 +42,22 @@ def _link_geom(body: mujoco.MjsBody, to: np.ndarray, radius: float, mass: float,
     g.contype, g.conaffinity = ROBOT_CONTYPE, WORLD_CONTYPE
 
 
-def add_robot(spec: mujoco.MjSpec, emb: Embodiment, base_pos=(0.0, 0.0, 0.0), prefix: str = "") -> None:
+def add_robot(
+    spec: mujoco.MjSpec,
+    emb: Embodiment,
+    base_pos=(0.0, 0.0, 0.0),
+    prefix: str = "",
+    damping: tuple[float, ...] = (),
+    gain: tuple[float, ...] = (),
+) -> None:
     """Add the arm, gripper, actuators (one per joint + one gripper) and the `tcp` site to `spec`.
 
-    Actuator order is the action order: joints, then gripper width/2 per finger [m].
+    Actuator order is the action order: joints, then gripper width/2 per finger [m]. `damping` and
+    `gain` scale each arm joint's damping and position gain (empty: 1).
     The spec must use radians (``spec.compiler.degree = False``).
     """
+    damping = tuple(damping) + (1.0,) * max(0, emb.dof - len(damping))
+    gain = tuple(gain) + (1.0,) * max(0, emb.dof - len(gain))
     assert not spec.compiler.degree, "synth builds specs in radians"
     white, grey = [0.92, 0.92, 0.95, 1], [0.25, 0.25, 0.28, 1]
     base = spec.worldbody.add_body(name=f"{prefix}base", pos=list(base_pos))
@@ -60,13 +70,13 @@ def add_robot(spec: mujoco.MjSpec, emb: Embodiment, base_pos=(0.0, 0.0, 0.0), pr
         body = parent.add_body(name=f"{prefix}link{i + 1}", pos=pos, quat=quat, gravcomp=1.0)
         j = body.add_joint(name=f"{prefix}{jnt.name}", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 0, 1])
         j.range, j.limited = [jnt.lower, jnt.upper], True
-        j.armature, j.damping = 0.1, [1.0, 0, 0]
+        j.armature, j.damping = 0.1, [1.0 * damping[i], 0, 0]
         _link_geom(body, offsets[i + 1][0], jnt.radius, jnt.mass, white if i % 2 == 0 else grey)
         parent = body
-    for jnt in emb.joints:
+    for i, jnt in enumerate(emb.joints):
         act = spec.add_actuator(name=f"{prefix}{jnt.name}", target=f"{prefix}{jnt.name}")
         act.trntype = mujoco.mjtTrn.mjTRN_JOINT
-        act.set_to_position(kp=jnt.kp, dampratio=1.0)
+        act.set_to_position(kp=jnt.kp * gain[i], dampratio=1.0)
         act.ctrlrange, act.ctrllimited = [jnt.lower, jnt.upper], True
         act.forcerange, act.forcelimited = [-jnt.effort, jnt.effort], True
     _add_gripper(spec, emb, parent, offsets[-1], prefix)

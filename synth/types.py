@@ -82,6 +82,30 @@ class Target:
         return self.kind in ("tray", "bin")
 
 
+PATTERNS = ("plain", "checker", "stripes", "noise")
+SURFACES = ("table", "floor", "walls")
+
+
+@dataclass(frozen=True)
+class Texture:
+    """A procedural pattern: "plain" | "checker" | "stripes" | "noise", blending colour rgb1 and rgb2 (each
+    (3,) in [0, 1]) with `cells` periods across the texture; `seed` draws the noise."""
+
+    pattern: str = "plain"
+    rgb1: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    rgb2: tuple[float, float, float] = (0.4, 0.4, 0.4)
+    cells: int = 4
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ArmDynamics:
+    """Per-joint scales on the arm's joint damping and actuator position gains (empty: the embodiment's own)."""
+
+    damping: tuple[float, ...] = ()
+    gain: tuple[float, ...] = ()
+
+
 @dataclass(frozen=True)
 class Light:
     direction: tuple[float, float, float] = (0.3, 0.2, -1.0)
@@ -112,6 +136,8 @@ class Scene:
     shapes: tuple[str, ...] = ()  # the task's object may only take these shapes (empty: any)
     target_kinds: tuple[str, ...] = ()  # the target may only take these kinds (empty: the randomizer's)
     sweep: bool = False  # objects[0] travels along the table to the target: keep that lane free of clutter
+    textures: tuple[tuple[str, Texture], ...] = ()  # (surface, texture): table, floor, walls (added if listed)
+    arm: ArmDynamics = field(default_factory=ArmDynamics)
     task_objects: int = 1  # objects[:task_objects] are the task's own (randomized as such); clutter follows
 
     def replace(self, **kw) -> Scene:

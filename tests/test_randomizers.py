@@ -12,7 +12,9 @@ from synth.embodiment import load
 from synth.errors import ConfigError
 from synth.randomize import apply, stream
 from synth.registry import RANDOMIZERS, TASKS
+from synth.scenes.surfaces import TEXTURE_SIZE, image
 from synth.scenes.tabletop import build
+from synth.types import Texture
 
 EMB = load("panda")
 
@@ -54,6 +56,24 @@ APPLIED = {
         and np.isclose(m.vis.headlight.ambient[0], d["ambient"], atol=1e-6)
     ),
     "camera_jitter": lambda m, d: np.isclose(m.cam_fovy[m.camera("front").id], 50.0 + d["front"]["fovy"]),
+    "textures": lambda m, d: (
+        all(
+            np.array_equal(
+                m.tex_data[m.tex_adr[m.texture(f"tex_{s}").id] :][: TEXTURE_SIZE**2 * 3],
+                image(Texture(t["pattern"], tuple(t["rgb1"]), tuple(t["rgb2"]), t["cells"], t["seed"])).ravel(),
+            )
+            and 2 <= t["cells"] <= 10
+            for s, t in d.items()
+        )
+        and m.geom_matid[m.geom("table").id] == m.material("mat_table").id
+        and m.geom("wall_back").contype == 0
+    ),
+    "arm_dynamics": lambda m, d: (
+        np.allclose(m.dof_damping[[m.joint(j.name).dofadr[0] for j in EMB.joints]], d["damping"][: EMB.dof])
+        and np.allclose(
+            m.actuator_gainprm[: EMB.dof, 0], [j.kp * g for j, g in zip(EMB.joints, d["gain"], strict=False)]
+        )
+    ),
     "object_physics": lambda m, d: all(
         np.isclose(m.geom_friction[_geom(m, o["object"]).id][0], o["friction"])
         and np.isclose(m.body(o["object"]).mass[0], o["mass"])

@@ -26,6 +26,10 @@ AXES: dict[str, Axis] = {
     "object_instance": Axis("smaller, unseen object sizes (scale 0.7-0.85)", {"object_shape": {"scale": [0.7, 0.85]}}),
     "lighting": Axis("dim, strongly tinted light", {"lighting": {"intensity": [0.15, 0.35], "tint": [-0.45, 0.45]}}),
     "background": Axis("unseen table colours", {"table": {"colours": list(HELD_OUT_TABLE_COLOURS)}}),
+    "texture": Axis(
+        "fine checker and stripe textures on table, floor and walls",
+        {"textures": {"patterns": ["checker", "stripes"], "cells": [12, 20]}},
+    ),
     "camera": Axis(
         "camera drifted 3-6 cm and re-aimed", {"camera_jitter": {"position": [0.03, 0.06], "lookat": [0.03, 0.06]}}
     ),

@@ -1,0 +1,30 @@
+"""Joint damping and actuator position gains of the arm, per joint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.randomize import PHYSICS, Randomizer
+from synth.registry import randomizer
+from synth.types import ArmDynamics as Arm
+from synth.types import Scene
+
+
+@randomizer("arm_dynamics")
+@dataclass(frozen=True)
+class ArmDynamics(Randomizer):
+    """Per arm joint: a scale on its viscous damping in `damping` and on its actuator's position gain
+    (stiffness, with the damping ratio kept at 1) in `gain`, drawn independently; 1 is the embodiment's
+    own. Lower gains track the planned trajectory more loosely."""
+
+    stage = PHYSICS
+    damping: tuple[float, float] = (0.5, 2.0)
+    gain: tuple[float, float] = (0.7, 1.3)
+    joints: int = 7  # draws per episode: the most arm joints of any embodiment (a 6-DoF arm uses the first 6)
+
+    def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
+        d = [float(v) for v in rng.uniform(*self.damping, self.joints)]
+        g = [float(v) for v in rng.uniform(*self.gain, self.joints)]
+        return scene.replace(arm=Arm(damping=tuple(d), gain=tuple(g))), {"damping": d, "gain": g}
