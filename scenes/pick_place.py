@@ -125,22 +125,48 @@ class PickPlace(Task):
         return surface_z(scene) + scene.objects[0].half_height + self.release_clearance
 
     # ---------------------------------------------------------------- planning
+    def moves(self, scene: Scene, layout: Layout) -> list[tuple[int, tuple[float, float], float, list[int]]]:
+        """The pick-and-places of the skill script, in order: (object index, where its centre goes x, y [m],
+        its centre's height when released [m], geoms it may touch while set down). One for pick_place."""
+        return [(0, self.place_xy(scene), self.release_z(scene), self.place_geoms(layout))]
+
     def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
-        emb, ik = ctx.emb, ctx.ik
+        emb = ctx.emb
         lay = Layout(model, emb)
+        checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
+        checker.set_state(initial_qpos(model, emb, lay))
+        ik_start = ctx.ik.iterations
+        done: list[dict] = []
+        q_start = np.array(emb.home)
+        for k, (i, xy, z, geoms) in enumerate(self.moves(scene, lay)):
+            move = self._move(ctx, lay, checker, scene, i, xy, z, geoms, q_start, seed + 2 * k)
+            if isinstance(move, str):
+                return move
+            done.append(move)
+            q_start = move["q"]["above"]  # the retreat ends above the place pose
+        stats = dict(done[0]["stats"])
+        if len(done) > 1:
+            stats["moves"] = [m["stats"] for m in done[1:]]
+        stats["ik_iterations"] = ctx.ik.iterations - ik_start
+        stats["collision_checks"] = checker.checks
+        return self._timed(ctx, done, scene, stats)
+
+    def _move(self, ctx, lay, checker, scene, i, place_xy, release_z, place_geoms, q_start, seed) -> dict | str:
+        """One pick-and-place of objects[i] from where the checker holds it, starting at joints q_start:
+        {"q": key configurations, "approach", "carry": waypoints, "grasp", "stats"}, or the failure reason.
+        On success the checker holds the object where it is released."""
+        emb, ik = ctx.emb, ctx.ik
         base = np.array([emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]])
         q_home = np.array(emb.home)
-        checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
-        qpos0 = initial_qpos(model, emb, lay)
-        checker.set_state(qpos0)
-        obj, geom = scene.objects[0], int(lay.obj_geom[0])
-        centre = qpos0[lay.obj_qadr[0] : lay.obj_qadr[0] + 3]
+        obj, geom, qadr = scene.objects[i], int(lay.obj_geom[i]), int(lay.obj_qadr[i])
+        resting = checker.data.qpos[qadr : qadr + 7].copy()
+        centre = resting[:3]
         max_depth = emb.gripper.tcp_offset - emb.gripper.finger_offset - 0.008
-        stats: dict = {"ik_iterations_start": ik.iterations}
         reason = "ik_failure"
         max_width = emb.gripper.stroke - 0.012
+        place = np.array([*place_xy, release_z])
         for g in grasps.candidates(obj, scene.table.height, base[:2], max_depth, max_width):
-            chain = self._ik_chain(ik, g, centre, scene, base, q_home, emb.gripper.stroke)
+            chain = self._ik_chain(ik, g, centre, place, base, q_home)
             if chain is None:
                 continue
             q = chain
@@ -152,38 +178,46 @@ class PickPlace(Task):
                 reason = "no_path"
                 continue
             checker.allow([])
-            approach, st_a = transit.plan(q_home, q["hover"], checker, emb.lower, emb.upper, seed)
+            approach, st_a = transit.plan(q_start, q["hover"], checker, emb.lower, emb.upper, seed)
             if approach is None:
                 reason = "no_path"
                 continue
-            checker.attach(geom, int(lay.obj_qadr[0]), lay.hand_body, q["grasp"])
+            checker.attach(geom, qadr, lay.hand_body, q["grasp"])
             checker.allow([lay.table_geom])
             if not checker.segment(q["grasp"], q["lift"]):
                 checker.detach()
+                checker.data.qpos[qadr : qadr + 7] = resting
                 reason = "no_path"
                 continue
             checker.allow([])
             carry, st_t = transit.plan(q["lift"], q["above"], checker, emb.lower, emb.upper, seed + 1)
-            checker.allow(self.place_geoms(lay))
+            checker.allow(place_geoms)
             checker.margin(0.003)
-            placeable = carry is not None and checker.segment(q["above"], q["place"])
+            placeable = carry is not None and checker.segment(q["above"], q["place"])  # ends at q["place"]
             checker.margin(0.01)
+            checker.detach()
             if not placeable:
-                checker.detach()
+                checker.data.qpos[qadr : qadr + 7] = resting
                 reason = "no_path"
                 continue
-            checker.detach()
-            stats.update(grasp=g.kind, grasp_width=g.width, approach=st_a, transit=st_t)
-            stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
-            stats["collision_checks"] = checker.checks
-            return self._timed(ctx, q, approach, carry, g.width, centre, scene, stats)
+            checker.allow([])
+            stats = {"grasp": g.kind, "grasp_width": g.width, "approach": st_a, "transit": st_t}
+            return {
+                "q": q,
+                "approach": approach,
+                "carry": carry,
+                "grasp": g,
+                "stats": stats,
+                "object": i,
+                "z0": float(centre[2]),
+            }
         return reason
 
-    def _ik_chain(self, ik, g, centre, scene, base, q_home, stroke) -> dict | None:
+    def _ik_chain(self, ik, g, centre, place_centre, base, q_home) -> dict | None:
         """Joint configurations of the key poses, each solved from the previous one, or None."""
         z = g.rot[:, 2]
         offset = centre - g.pos  # object centre relative to the TCP, carried unchanged
-        place = np.array([*self.place_xy(scene), self.release_z(scene)]) - offset
+        place = place_centre - offset
         poses = [
             ("hover", g.pos - self.hover * z, q_home),
             ("pre", g.pos - self.pre_grasp * z, None),
@@ -202,7 +236,7 @@ class PickPlace(Task):
             q[name] = prev = sol
         return q
 
-    def _timed(self, ctx, q, approach, carry, width, centre, scene, stats) -> Plan:
+    def _timed(self, ctx, moves: list[dict], scene: Scene, stats: dict) -> Plan:
         emb, hz = ctx.emb, ctx.control_hz
         vmax, amax = emb.vmax, emb.amax
         open_w = emb.gripper.stroke
@@ -219,25 +253,34 @@ class PickPlace(Task):
             grip = np.r_[np.linspace(g0, g1, k + 1)[1:], np.full(n - k, g1)]
             segs.append((phase, np.tile(qh, (n, 1)), grip))
 
-        move("approach", approach, open_w)
-        move("pre_grasp", np.stack([q["hover"], q["pre"]]), open_w)
-        move("grasp", np.stack([q["pre"], q["grasp"]]), open_w)
-        hold("close", q["grasp"], open_w, 0.0, self.close_time, 0.6)
-        move("lift", np.stack([q["grasp"], q["lift"]]), 0.0)
-        move("transit", carry, 0.0)
-        move("place", np.stack([q["above"], q["place"]]), 0.0)
-        hold("open", q["place"], 0.0, open_w, self.open_time, 0.5)
-        move("retreat", np.stack([q["place"], q["above"]]), open_w)
+        lift_ends, transit_ends = [], []
+        for m in moves:
+            q = m["q"]
+            move("approach", m["approach"], open_w)
+            move("pre_grasp", np.stack([q["hover"], q["pre"]]), open_w)
+            move("grasp", np.stack([q["pre"], q["grasp"]]), open_w)
+            hold("close", q["grasp"], open_w, 0.0, self.close_time, 0.6)
+            move("lift", np.stack([q["grasp"], q["lift"]]), 0.0)
+            lift_ends.append(sum(len(s[1]) for s in segs))
+            move("transit", m["carry"], 0.0)
+            transit_ends.append(sum(len(s[1]) for s in segs))
+            move("place", np.stack([q["above"], q["place"]]), 0.0)
+            hold("open", q["place"], 0.0, open_w, self.open_time, 0.5)
+            move("retreat", np.stack([q["place"], q["above"]]), open_w)
         actions = np.concatenate([np.c_[arm, grip] for _, arm, grip in segs])
         phase = np.concatenate([np.full(len(arm), PHASES.index(p)) for p, arm, _ in segs])
-        ends = np.cumsum([len(arm) for _, arm, _ in segs])
         check = {
-            "z0": float(centre[2]),
-            "lift_end": int(ends[PHASES.index("lift")]),
-            "transit_end": int(ends[PHASES.index("transit")]),
+            "z0": moves[-1]["z0"],
+            "lift_end": lift_ends[-1],
+            "transit_end": transit_ends[-1],
             **self.place_check(scene),
-            "grasp_width": float(width),
+            "grasp_width": float(moves[-1]["grasp"].width),
         }
+        if len(moves) > 1:  # per pick-and-place, in order
+            check["moves"] = [
+                {"object": m["object"], "z0": m["z0"], "lift_end": le, "transit_end": te}
+                for m, le, te in zip(moves, lift_ends, transit_ends, strict=True)
+            ]
         stats["duration_s"] = len(actions) / hz
         return Plan(actions=actions, phase=phase.astype(np.int64), check=check, stats=stats)
 

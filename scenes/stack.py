@@ -1,10 +1,10 @@
-"""stack: pick one block up and set it on top of another.
+"""stack: build a tower of `levels` blocks (2 or 3): objects[levels-1] stays, each block above it is
+picked up and set on the one below, from the bottom up.
 
-The skill script is pick_place's, with the lower block as the place target: the upper block is
-released just above the lower one's top face, and the lower block is an obstacle for every motion
-until then. Success is judged on the physics only: the upper block was lifted, rests on the lower
-block's top face (inside its outline, in contact height), the gripper is open, and the lower block
-still stands where it stood.
+Each pick-and-place is pick_place's skill script, with the block below as the place target: the block is
+released just above that block's top face, and every other block is an obstacle. Success is judged on
+the physics only: each block was lifted, each rests on the one below (inside its outline, at contact
+height), the gripper is open, and the bottom block still stands where it stood.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.errors import ConfigError
 from synth.language import refer
 from synth.registry import task
 from synth.scenes.pick_place import PickPlace
@@ -50,6 +51,36 @@ HELD_OUT = (
     "make a stack with the {obj} above the {base}",
     "load the {obj} onto the {base}",
 )
+TRAIN3 = (
+    "stack the {mid} on the {base}, then the {obj} on top",
+    "build a tower: the {base} at the bottom, then the {mid}, then the {obj}",
+    "put the {mid} on the {base} and the {obj} on the {mid}",
+    "stack the three blocks: {base} below, {mid} in the middle, {obj} on top",
+    "place the {mid} onto the {base}, then put the {obj} on top of it",
+    "make a tower of three with the {obj} at the top and the {base} at the bottom, the {mid} between",
+    "first put the {mid} on the {base}, then stack the {obj} on the {mid}",
+    "build a three block tower on the {base}: the {mid} first, the {obj} last",
+    "set the {mid} on the {base}, then set the {obj} on the {mid}",
+    "stack the {mid} and then the {obj} on the {base}",
+    "could you stack the {mid} on the {base} and the {obj} on top of that",
+    "pile the {mid} onto the {base} and finish with the {obj}",
+    "put the {mid} on top of the {base}, then the {obj} on top of the {mid}",
+    "the {base} stays; stack the {mid} on it and the {obj} on the {mid}",
+    "make a stack: {base}, {mid}, {obj}, from the bottom up",
+    "lift the {mid} onto the {base}, then lift the {obj} onto the {mid}",
+    "stack all three blocks with the {obj} highest and the {base} lowest",
+    "build a tower from the {base}, the {mid} and the {obj}, in that order",
+    "put the {mid} on the {base}; then the {obj} goes on the {mid}",
+    "three high, please: the {mid} on the {base}, then the {obj}",
+)
+HELD_OUT3 = (
+    "I want a tower with the {obj} on the {mid} on the {base}",
+    "balance the {mid} on the {base} and the {obj} on the {mid}",
+    "the {base} should end up under the {mid}, and the {mid} under the {obj}",
+    "make a three block stack topped by the {obj}, with the {mid} under it and the {base} at the base",
+    "load the {mid} onto the {base}, then the {obj} onto the {mid}",
+    "assemble a tower: {base} first, {mid} second, {obj} third",
+)
 FLAT = ("box",)  # faces a block can rest on and be grasped by: the lower block needs a flat top
 
 
@@ -79,19 +110,29 @@ class Stack(PickPlace):
     held_out_templates = HELD_OUT
     above_place: float = 0.06
     release_clearance: float = 0.006
-    rest_tol: float = 0.01  # [m] the upper block's height above the lower one's centre
-    base_shift: float = 0.03  # [m] the lower block may be nudged this far and still count as standing
+    levels: int = 2  # blocks in the tower: 2 or 3
+    rest_tol: float = 0.01  # [m] a block's height above the centre of the one below it
+    base_shift: float = 0.03  # [m] the bottom block may be nudged this far and still count as standing
+
+    def __post_init__(self) -> None:
+        if self.levels not in (2, 3):
+            raise ConfigError(f"task.levels={self.levels}: give 2 or 3 blocks")
+        if self.levels == 3:  # the instruction names all three blocks
+            object.__setattr__(self, "templates", TRAIN3)
+            object.__setattr__(self, "held_out_templates", HELD_OUT3)
 
     def scene(self) -> Scene:
+        nominal = (
+            Obj(name="obj0", shape="box", size=(0.02, 0.02, 0.02), xy=(0.5, 0.12)),
+            Obj(name="obj1", shape="box", size=(0.03, 0.03, 0.02), colour="blue", xy=(0.5, -0.12)),
+            Obj(name="obj2", shape="box", size=(0.03, 0.03, 0.02), colour="green", xy=(0.45, 0.0)),
+        )
         return Scene(
-            objects=(
-                Obj(name="obj0", shape="box", size=(0.02, 0.02, 0.02), xy=(0.5, 0.12)),
-                Obj(name="obj1", shape="box", size=(0.03, 0.03, 0.02), colour="blue", xy=(0.5, -0.12)),
-            ),
+            objects=nominal[: self.levels],
             target=Target(kind="none"),
             target_kinds=("none",),
             shapes=FLAT,
-            task_objects=2,
+            task_objects=self.levels,
         )
 
     def failure_reasons(self) -> tuple[str, ...]:
@@ -99,62 +140,76 @@ class Stack(PickPlace):
 
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
         template = str(rng.choice(self.held_out_templates if held_out else self.templates))
+        if self.levels == 3:
+            return template.format(obj=refer(scene, 0), mid=refer(scene, 1), base=refer(scene, 2))
         return template.format(obj=refer(scene, 0), base=refer(scene, 1))
 
-    # ------------------------------------------------------------ the place target is the lower block
-    def place_xy(self, scene: Scene) -> tuple[float, float]:
-        return scene.objects[1].xy
-
-    def place_geoms(self, layout: Layout) -> list[int]:
-        return [layout.table_geom, int(layout.obj_geom[1])]
-
-    def height(self, scene: Scene) -> float:
-        """The upper block's centre above the lower block's centre when stacked [m]."""
-        return scene.objects[1].half_height + scene.objects[0].half_height
-
-    def release_z(self, scene: Scene) -> float:
-        return (
-            scene.table.height
-            + 2 * scene.objects[1].half_height
-            + scene.objects[0].half_height
-            + self.release_clearance
-        )
+    # ------------------------------------------------------------ the place target is the block below
+    def moves(self, scene: Scene, layout: Layout) -> list[tuple[int, tuple[float, float], float, list[int]]]:
+        """Block levels-2 onto the bottom one, ..., block 0 onto block 1; all onto the bottom block's x, y."""
+        bottom = scene.objects[self.levels - 1]
+        out, top = [], scene.table.height + 2 * bottom.half_height  # the tower's top face [m]
+        for i in range(self.levels - 2, -1, -1):
+            obj = scene.objects[i]
+            out.append(
+                (
+                    i,
+                    bottom.xy,
+                    top + obj.half_height + self.release_clearance,
+                    [layout.table_geom, int(layout.obj_geom[i + 1])],
+                )
+            )
+            top += 2 * obj.half_height
+        return out
 
     def place_check(self, scene: Scene) -> dict:
-        base = scene.objects[1]
-        return {
-            "base_xy": list(base.xy),
-            "base_half": [base.size[0], base.size[1]],
-            "height": self.height(scene),
-        }
+        pairs = [
+            {
+                "upper": i,
+                "lower": i + 1,
+                "half": [scene.objects[i + 1].size[0], scene.objects[i + 1].size[1]],
+                "height": scene.objects[i + 1].half_height + scene.objects[i].half_height,
+            }
+            for i in range(self.levels - 1)
+        ]
+        return {"pairs": pairs, "base_xy": list(scene.objects[self.levels - 1].xy)}
 
     # ------------------------------------------------------------ judging
-    def _stacked(self, scene_or_check, frames: Frames, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
-        """(F,) frames where the upper block rests on the lower one; (F,) where the lower one still stands
-        near where it started."""
-        c = scene_or_check
-        a, b = int(layout.obj_qadr[0]), int(layout.obj_qadr[1])
-        q = frames.qpos
-        pos, bpos, bquat = q[:, a : a + 3], q[:, b : b + 3], q[:, b + 3 : b + 7]
-        da, db = int(layout.obj_dadr[0]), int(layout.obj_dadr[1])
-        still = (np.linalg.norm(frames.qvel[:, da : da + 3], axis=1) < 0.05) & (
-            np.linalg.norm(frames.qvel[:, db : db + 3], axis=1) < 0.05
-        )
-        rests = on_top(pos, bpos, bquat, np.asarray(c["base_half"]), c["height"], self.rest_tol) & still
-        standing = np.linalg.norm(bpos[:, :2] - np.asarray(c["base_xy"]), axis=1) <= self.base_shift
-        standing &= np.abs(bpos[:, 2] - bpos[0, 2]) < 0.005
-        return rests, standing
+    def _stacked(self, c: dict, frames: Frames, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+        """(F,) frames where every block rests on the one below it, all still; (F,) where the bottom block
+        stands near where it started."""
+        q, v = frames.qpos, frames.qvel
+        ok = np.ones(len(q), bool)
+        for pair in c["pairs"]:
+            a, b = int(layout.obj_qadr[pair["upper"]]), int(layout.obj_qadr[pair["lower"]])
+            ok &= on_top(
+                q[:, a : a + 3],
+                q[:, b : b + 3],
+                q[:, b + 3 : b + 7],
+                np.asarray(pair["half"]),
+                pair["height"],
+                self.rest_tol,
+            )
+        for i in range(len(c["pairs"]) + 1):
+            d = int(layout.obj_dadr[i])
+            ok &= np.linalg.norm(v[:, d : d + 3], axis=1) < 0.05
+        b = int(layout.obj_qadr[len(c["pairs"])])
+        standing = np.linalg.norm(q[:, b : b + 2] - np.asarray(c["base_xy"]), axis=1) <= self.base_shift
+        standing &= np.abs(q[:, b + 2] - q[0, b + 2]) < 0.005
+        return ok, standing
 
     def judge(self, plan: Plan, frames: Frames, layout: Layout) -> str:
         c = plan.check
         if not np.isfinite(frames.qpos).all():
             return "unstable"
-        a = int(layout.obj_qadr[0])
-        z = frames.qpos[:, a + 2]
-        if z[c["lift_end"]] < c["z0"] + 0.5 * self.lift:
-            return "grasp_slip"
-        if z[c["transit_end"]] < c["z0"] + 0.5 * self.lift:
-            return "dropped"
+        for m in c.get("moves") or [
+            {"object": 0, "z0": c["z0"], "lift_end": c["lift_end"], "transit_end": c["transit_end"]}
+        ]:
+            z = frames.qpos[:, int(layout.obj_qadr[m["object"]]) + 2]
+            if z[m["lift_end"]] < m["z0"] + 0.5 * self.lift:
+                return "grasp_slip"
+            if z[m["transit_end"]] < m["z0"] + 0.5 * self.lift:
+                return "dropped"
         if frames.qpos[-1, layout.finger_qadr].sum() < c["grasp_width"] + 0.004:
             return "not_released"
         rests, standing = self._stacked(c, frames, layout)
@@ -163,8 +218,8 @@ class Stack(PickPlace):
         return "" if rests[-1] else "placed_outside"
 
     def outcome(self, scene: Scene, frames: Frames, layout: Layout) -> str:
-        """'' if at some frame after the upper block was lifted it rests on the standing lower block with
-        the gripper opened wider than it held the block, else the failure reason."""
+        """'' if at some frame after the top block was lifted the tower stands complete with the gripper
+        opened wider than it held that block, else the failure reason."""
         if not np.isfinite(frames.qpos).all():
             return "unstable"
         a = int(layout.obj_qadr[0])
