@@ -2,6 +2,7 @@
 
     python benchmarks/tasks.py                 # n=200 state-only episodes per pair, 2 workers
     python benchmarks/tasks.py --n 500 --tasks push place_in_container
+    python benchmarks/tasks.py --tasks stack --set task.levels=3    # overrides for the measured pairs
 
 Each pair is one `synth generate` in a fresh process, followed by its own physics floor (the written
 episodes' physics alone, by `mujoco.rollout`; see generate.py). Columns: successful trajectories/s,
@@ -30,15 +31,19 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--tasks", nargs="*", default=TASKS.names())
     ap.add_argument("--embodiments", nargs="*", default=embodiments())
+    ap.add_argument("--set", nargs="*", default=[], help="overrides of the measured pairs (not the reference)")
     args = ap.parse_args()
     pairs = [("pick_place", "panda")] + [
         (t, e) for t in args.tasks for e in args.embodiments if (t, e) != ("pick_place", "panda")
     ]
     tmp = Path(tempfile.mkdtemp(prefix="synth-bench-tasks-"))
     rows = []
-    for task, emb in pairs:
-        out = tmp / f"{task}-{emb}"
+    for k, (task, emb) in enumerate(pairs):
+        out = tmp / f"{task}-{emb}-{k}"
         ov = [f"task={task}", f"embodiment={emb}", f"n={args.n}", f"workers={args.workers}", "seed=1"]
+        if k and args.set:
+            ov += args.set
+            task = f"{task} {' '.join(args.set)}"
         dt, prog = run_generate(out, ov)
         fl, n_eps, _ = floor(out, ov, args.workers)
         attempts = max(1, int(prog.get("attempts", 0)))
