@@ -25,11 +25,15 @@ def plan(
     """Waypoints (K, dof) [rad] from q0 to q1 whose straight segments are valid, or None.
 
     OMPL's random generators are reseeded from `seed`, the planner is made afresh and it stops after
-    `max_checks` validity checks (not after a time), so the result depends on the arguments only:
+    `max_checks` validity checks or 10x as many polls of its stop condition (not after a time), so the
+    result depends on the arguments only:
     not on the machine's speed nor on what this process planned before.
     """
     n = len(q0)
     stats = {"rrt": False, "rrt_states": 0, "waypoints": 2}
+    if not (valid(q0) and valid(q1)):  # OMPL would wait for a valid goal to be sampled (sleeping, not checking)
+        stats["status"] = "invalid start" if not valid(q0) else "invalid goal"
+        return None, stats
     space = ob.RealVectorStateSpace(n)
     bounds = ob.RealVectorBounds(n)
     for i in range(n):
@@ -59,7 +63,13 @@ def plan(
     planner.setProblemDefinition(pdef)
     planner.setup()
     stats["rrt"] = True
-    status = planner.solve(ob.PlannerTerminationCondition(lambda: checks[0] > max_checks))
+    polls = [0]
+
+    def stop() -> bool:  # by counts, never by time; polls bound a planner that stops checking states
+        polls[0] += 1
+        return checks[0] > max_checks or polls[0] > 10 * max_checks
+
+    status = planner.solve(ob.PlannerTerminationCondition(stop))
     if not pdef.hasExactSolution():
         stats["status"] = str(status)
         return None, stats

@@ -23,12 +23,14 @@ class ObjectPose(Randomizer):
     x: tuple[float, float] = (0.38, 0.62)
     y: tuple[float, float] = (-0.22, 0.22)
     yaw: tuple[float, float] = (-math.pi, math.pi)
+    task_gap: float = 0.05  # [m] between the footprints of a task's own objects (stack, pick_place_multi)
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         draws: dict = {}
         for i in range(scene.task_objects):
             obj = scene.objects[i]
-            xy = sample_free(rng, (*self.x, *self.y), obj.footprint, occupied(scene, skip=i))
+            gap = 0.02 if i == 0 else self.task_gap  # room for open fingers between the task's own objects
+            xy = sample_free(rng, (*self.x, *self.y), obj.footprint, occupied(scene, skip=i), gap=gap)
             if xy is None:  # nothing free: keep the nominal place, recorded as such
                 xy = np.asarray(obj.xy)
             yaw = uniform(rng, self.yaw)

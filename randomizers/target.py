@@ -14,6 +14,7 @@ from synth.scenes.layout import sample_free
 from synth.types import Scene
 
 KINDS = ("region", "tray", "bin")
+FINGER_REACH = 0.06  # [m] open fingers reach this far from a held object's centre (either side, with pads)
 
 
 @randomizer("target")
@@ -47,13 +48,17 @@ class Target(Randomizer):
             allowed = list(self.kinds) if scene.target.kind in self.kinds else []
         drawn = str(rng.choice(allowed or self.kinds))
         kind = drawn if allowed else scene.target.kind
-        need = obj.footprint + 0.012  # the object must fit inside: shift the range up if it does not
+        # the task's objects must fit inside (side by side when there are several): shift the range up if not
+        fp = max(o.footprint for o in scene.objects[: scene.task_objects])
+        # (pick_place_multi's slots: neighbours at least a finger's reach, FINGER_REACH, apart)
+        need = fp + 0.012 if scene.task_objects == 1 else max(2 * fp + 0.012, 1.5 * fp + FINGER_REACH / 2 + 0.006)
         half = uniform(rng, (max(self.half_size[0], need), max(self.half_size[1], need)))
         colours = [c for c in self.colours if c != obj.colour] or list(self.colours)
         colour = str(rng.choice(colours))
         taken = [(np.asarray(obj.xy), self.min_distance - half)]
         taken += [(np.asarray(o.xy), o.footprint) for o in scene.objects[1:] if o.active]
-        xy = sample_free(rng, (*self.x, *self.y), half, taken, gap=0.0)
+        # the square's corners (and a tray's walls) reach half * sqrt(2) + 6 mm from its centre
+        xy = sample_free(rng, (*self.x, *self.y), half * 2**0.5 + 0.006, taken, gap=0.0)
         if xy is None:
             xy = np.asarray(scene.target.pos)
         tg = scene.target.__class__(
