@@ -285,19 +285,30 @@ class PickPlace(Task):
         return Plan(actions=actions, phase=phase.astype(np.int64), check=check, stats=stats)
 
     # ---------------------------------------------------------------- judging
-    def judge(self, plan: Plan, frames: Frames, layout: Layout) -> str:
-        c = plan.check
-        a = int(layout.obj_qadr[0])
-        pos = frames.qpos[:, a : a + 3]
+    def carried(self, check: dict, frames: Frames, layout: Layout) -> str:
+        """'' if every pick-and-place of the plan lifted its object and still held it at the end of its
+        transit, else "unstable", "grasp_slip" or "dropped"; then "not_released" if the gripper ended
+        closed on the last object."""
         if not np.isfinite(frames.qpos).all():
             return "unstable"
-        if pos[c["lift_end"], 2] < c["z0"] + 0.5 * self.lift:
-            return "grasp_slip"
-        if pos[c["transit_end"], 2] < c["z0"] + 0.5 * self.lift:
-            return "dropped"
-        fingers = frames.qpos[-1, layout.finger_qadr].sum()
-        if fingers < c["grasp_width"] + 0.004:
+        c = check
+        for m in c.get("moves") or [{"object": 0, **{k: c[k] for k in ("z0", "lift_end", "transit_end")}}]:
+            z = frames.qpos[:, int(layout.obj_qadr[m["object"]]) + 2]
+            if z[m["lift_end"]] < m["z0"] + 0.5 * self.lift:
+                return "grasp_slip"
+            if z[m["transit_end"]] < m["z0"] + 0.5 * self.lift:
+                return "dropped"
+        if frames.qpos[-1, layout.finger_qadr].sum() < c["grasp_width"] + 0.004:
             return "not_released"
+        return ""
+
+    def judge(self, plan: Plan, frames: Frames, layout: Layout) -> str:
+        c = plan.check
+        why = self.carried(c, frames, layout)
+        if why:
+            return why
+        a = int(layout.obj_qadr[0])
+        pos = frames.qpos[:, a : a + 3]
         d = int(layout.obj_dadr[0])
         speed = float(np.linalg.norm(frames.qvel[-1, d : d + 3]))
         inside = np.all(np.abs(pos[-1, :2] - np.asarray(c["target_xy"])) <= np.asarray(c["target_half"]))

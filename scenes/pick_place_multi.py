@@ -130,17 +130,7 @@ class PickPlaceMulti(PickPlace):
 
     def judge(self, plan: Plan, frames: Frames, layout: Layout) -> str:
         c = plan.check
-        if not np.isfinite(frames.qpos).all():
-            return "unstable"
-        for m in c["moves"]:
-            z = frames.qpos[:, int(layout.obj_qadr[m["object"]]) + 2]
-            if z[m["lift_end"]] < m["z0"] + 0.5 * self.lift:
-                return "grasp_slip"
-            if z[m["transit_end"]] < m["z0"] + 0.5 * self.lift:
-                return "dropped"
-        if frames.qpos[-1, layout.finger_qadr].sum() < c["grasp_width"] + 0.004:
-            return "not_released"
-        return "" if self._placed(c, frames, layout)[-1] else "placed_outside"
+        return self.carried(c, frames, layout) or ("" if self._placed(c, frames, layout)[-1] else "placed_outside")
 
     def outcome(self, scene: Scene, frames: Frames, layout: Layout) -> str:
         """'' if at some frame after the last object was lifted every object rests inside the target with

@@ -105,7 +105,7 @@ def on_top(
 class Stack(PickPlace):
     """Pick the upper block up and set it on the lower block."""
 
-    description = "pick one block up and stack it on top of another block"
+    description = "stack one block on another, or build a tower of three (task.levels=3)"
     templates = TRAIN
     held_out_templates = HELD_OUT
     above_place: float = 0.06
@@ -200,18 +200,9 @@ class Stack(PickPlace):
 
     def judge(self, plan: Plan, frames: Frames, layout: Layout) -> str:
         c = plan.check
-        if not np.isfinite(frames.qpos).all():
-            return "unstable"
-        for m in c.get("moves") or [
-            {"object": 0, "z0": c["z0"], "lift_end": c["lift_end"], "transit_end": c["transit_end"]}
-        ]:
-            z = frames.qpos[:, int(layout.obj_qadr[m["object"]]) + 2]
-            if z[m["lift_end"]] < m["z0"] + 0.5 * self.lift:
-                return "grasp_slip"
-            if z[m["transit_end"]] < m["z0"] + 0.5 * self.lift:
-                return "dropped"
-        if frames.qpos[-1, layout.finger_qadr].sum() < c["grasp_width"] + 0.004:
-            return "not_released"
+        why = self.carried(c, frames, layout)
+        if why:
+            return why
         rests, standing = self._stacked(c, frames, layout)
         if not standing[-1]:
             return "knocked_over"

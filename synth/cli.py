@@ -112,7 +112,8 @@ def cmd_eval(args: list[str]) -> int:
 def list_tasks() -> str:
     from synth.registry import TASKS
 
-    return "\n".join(f"  {n:14s} {getattr(TASKS.get(n), 'description', '')}" for n in TASKS.names())
+    w = max(map(len, TASKS.names()), default=0)
+    return "\n".join(f"  {n:{w}s}  {getattr(TASKS.get(n), 'description', '')}" for n in TASKS.names())
 
 
 def list_randomizers() -> str:
