@@ -122,6 +122,10 @@ class Worker:
         lay, fr, T = res["layout"], res["frames"], len(a.p.actions)
         q = fr.qpos[:T]
         state = np.c_[q[:, lay.arm_qadr], q[:, lay.finger_qadr].sum(1)].astype(np.float32)
+        std = np.r_[np.full(self.emb.dof, a.scene.state_noise[0]), a.scene.state_noise[1]]
+        if std.any():  # what a policy observes is noisy; the physics (and synth.joint_target) is not
+            noise = stream(self.seed, a.index, "state_noise").normal(size=state.shape) * std
+            state = (state + noise).astype(np.float32)
         s = lay.sensor
         ee = np.c_[fr.sensordata[:T, s["tcp_pos"]] - self.base, fr.sensordata[:T, s["tcp_quat"]]].astype(np.float32)
         obj = np.c_[fr.sensordata[:T, s["obj_pos"]] - self.base, fr.sensordata[:T, s["obj_quat"]]].astype(np.float32)

@@ -138,6 +138,7 @@ class Scene:
     sweep: bool = False  # objects[0] travels along the table to the target: keep that lane free of clutter
     textures: tuple[tuple[str, Texture], ...] = ()  # (surface, texture): table, floor, walls (added if listed)
     arm: ArmDynamics = field(default_factory=ArmDynamics)
+    state_noise: tuple[float, float] = (0.0, 0.0)  # std of the noise on written joint [rad] and gripper [m] state
     task_objects: int = 1  # objects[:task_objects] are the task's own (randomized as such); clutter follows
 
     def replace(self, **kw) -> Scene:

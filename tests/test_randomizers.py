@@ -162,3 +162,23 @@ def test_every_task_object_is_randomized_and_clutter_comes_after():
         for i, o in enumerate(draws["distractors"]["objects"]):
             assert np.allclose(m.body(f"obj{i + 2}").pos[:2], [o["x"], o["y"]])
             assert o["colour"] not in (a.colour, b.colour)
+
+
+def test_state_noise_is_on_the_written_state_only():
+    """With state_noise, the written state differs from the noise-free one by noise of the recorded size;
+    the actions are the same and the noise is reproducible."""
+    from synth.pipeline import Worker
+
+    task = TASKS.build("pick_place")
+    base = [RANDOMIZERS.build(n) for n in ("object_shape", "object_pose", "target")]
+    noisy = base + [RANDOMIZERS.build("state_noise", {"joints": [0.01, 0.02], "gripper": [0.001, 0.002]})]
+    clean_eps, _ = Worker(task, base, EMB, seed=3).block([0, 1])
+    noisy_eps, _ = Worker(task, noisy, EMB, seed=3).block([0, 1])
+    again, _ = Worker(task, noisy, EMB, seed=3).block([0, 1])
+    for c, n, a in zip(clean_eps, noisy_eps, again, strict=True):
+        np.testing.assert_array_equal(c.action, n.action)
+        np.testing.assert_array_equal(n.state, a.state)
+        d = n.meta["draws"]["state_noise"]
+        err = n.state - c.state
+        assert 0.6 * d["joints"] < err[:, : EMB.dof].std() < 1.4 * d["joints"]
+        assert 0.6 * d["gripper"] < err[:, -1].std() < 1.4 * d["gripper"]

@@ -1,0 +1,28 @@
+"""Observation noise on the written state: Gaussian, with a standard deviation drawn per episode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.randomize import VISUAL, Randomizer, uniform
+from synth.registry import randomizer
+from synth.types import Scene
+
+
+@randomizer("state_noise")
+@dataclass(frozen=True)
+class StateNoise(Randomizer):
+    """Per episode, standard deviations of independent Gaussian noise added to every frame of the written
+    `observation.state`: `joints` [rad] on each arm joint, `gripper` [m] on the gripper width. The physics,
+    the actions and `synth.joint_target` stay noise-free; the noise itself is drawn from the stream of
+    (seed, attempt, "state_noise"), so an episode's noise is reproducible."""
+
+    stage = VISUAL
+    joints: tuple[float, float] = (0.0, 0.004)
+    gripper: tuple[float, float] = (0.0, 0.001)
+
+    def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
+        j, g = uniform(rng, self.joints), uniform(rng, self.gripper)
+        return scene.replace(state_noise=(j, g)), {"joints": j, "gripper": g}
