@@ -53,7 +53,8 @@ def test_task_generates_valid_honest_episodes(name, emb):
         ph = e.labels["synth.phase"]
         assert np.all((np.diff(ph) >= 0) | (ph[1:] == 0)), "phases run in order (each pick-and-place anew)"
         assert e.instruction and e.meta["draws"] and e.meta["planner"]
-        np.testing.assert_allclose(e.state[0, : body.dof], body.home, atol=1e-6)
+        noise = e.meta["draws"].get("state_noise", {}).get("joints", 0.0)  # the written state may be noisy
+        np.testing.assert_allclose(e.state[0, : body.dof], body.home, atol=1e-6 + 5 * noise)
     # determinism: the same attempts again, in another order and batch size
     w2 = _worker(name, emb)
     w2.batch = 1
