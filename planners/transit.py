@@ -31,9 +31,10 @@ def plan(
     """
     n = len(q0)
     stats = {"rrt": False, "rrt_states": 0, "waypoints": 2}
-    if not (valid(q0) and valid(q1)):  # OMPL would wait for a valid goal to be sampled (sleeping, not checking)
-        stats["status"] = "invalid start" if not valid(q0) else "invalid goal"
-        return None, stats
+    for end, q in (("start", q0), ("goal", q1)):  # OMPL would wait, asleep, for a valid goal to be sampled
+        if not valid(q):
+            stats["status"] = f"invalid {end}"
+            return None, stats
     space = ob.RealVectorStateSpace(n)
     bounds = ob.RealVectorBounds(n)
     for i in range(n):

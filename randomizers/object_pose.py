@@ -36,5 +36,5 @@ class ObjectPose(Randomizer):
             yaw = uniform(rng, self.yaw)
             scene = scene.with_object(i, xy=(float(xy[0]), float(xy[1])), yaw=yaw)
             d = {"x": float(xy[0]), "y": float(xy[1]), "yaw": yaw}
-            draws.update(d) if i == 0 else draws.update({f"obj{i}": d})
+            draws.update(d if i == 0 else {f"obj{i}": d})
         return scene, draws

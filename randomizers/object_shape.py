@@ -62,7 +62,7 @@ class ObjectShape(Randomizer):
         for i in range(scene.task_objects):
             taken = [o.colour for o in scene.objects[:i]]
             scene, d = self._one(scene, i, [c for c in self.colours if c not in taken] or list(self.colours), rng)
-            draws.update(d) if i == 0 else draws.update({f"obj{i}": d})
+            draws.update(d if i == 0 else {f"obj{i}": d})
         return scene, draws
 
     def _one(self, scene: Scene, i: int, colours: list[str], rng: np.random.Generator) -> tuple[Scene, dict]:

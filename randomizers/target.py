@@ -10,11 +10,10 @@ from synth.errors import ConfigError
 from synth.palette import OBJECT_COLOURS, rgba
 from synth.randomize import PLACE, Randomizer, uniform
 from synth.registry import randomizer
-from synth.scenes.layout import sample_free
+from synth.scenes.layout import sample_free, slot_spacing
 from synth.types import Scene
 
 KINDS = ("region", "tray", "bin")
-FINGER_REACH = 0.06  # [m] open fingers reach this far from a held object's centre (either side, with pads)
 
 
 @randomizer("target")
@@ -48,10 +47,9 @@ class Target(Randomizer):
             allowed = list(self.kinds) if scene.target.kind in self.kinds else []
         drawn = str(rng.choice(allowed or self.kinds))
         kind = drawn if allowed else scene.target.kind
-        # the task's objects must fit inside (side by side when there are several): shift the range up if not
+        # the task's objects must fit inside (in their slots when there are several): shift the range up if not
         fp = max(o.footprint for o in scene.objects[: scene.task_objects])
-        # (pick_place_multi's slots: neighbours at least a finger's reach, FINGER_REACH, apart)
-        need = fp + 0.012 if scene.task_objects == 1 else max(2 * fp + 0.012, 1.5 * fp + FINGER_REACH / 2 + 0.006)
+        need = fp + 0.012 if scene.task_objects == 1 else slot_spacing(fp) + fp + 0.006
         half = uniform(rng, (max(self.half_size[0], need), max(self.half_size[1], need)))
         colours = [c for c in self.colours if c != obj.colour] or list(self.colours)
         colour = str(rng.choice(colours))

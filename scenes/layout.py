@@ -6,6 +6,14 @@ import numpy as np
 
 from synth.types import Scene
 
+FINGER_REACH = 0.06  # [m] open fingers reach this far from a held object's centre (either side, with pads)
+
+
+def slot_spacing(footprint: float, gap: float = 0.006) -> float:
+    """Distance [m] from a target's centre to each of several objects' slots in it (pick_place_multi):
+    their footprints keep `gap` apart, and open fingers around one never reach its neighbour."""
+    return max(footprint + gap, (footprint + FINGER_REACH) / 2)
+
 
 def occupied(scene: Scene, skip: int | None = None) -> list[tuple[np.ndarray, float]]:
     """Discs (centre (2,) [m], radius [m]) taken by the active objects and the place target."""

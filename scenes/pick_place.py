@@ -102,9 +102,9 @@ class PickPlace(Task):
             template = template.replace(" {rel}", "")
         return template.format(obj=refer(scene, 0), target=target_phrase(scene.target), rel=rel)
 
-    def rest_band(self, scene: Scene) -> tuple[float, float]:
-        """Heights of the object's centre [m] that count as resting on the target's surface."""
-        z = surface_z(scene) + scene.objects[0].half_height
+    def rest_band(self, scene: Scene, i: int = 0) -> tuple[float, float]:
+        """Heights of objects[i]'s centre [m] that count as resting on the target's surface."""
+        z = surface_z(scene) + scene.objects[i].half_height
         return z - 0.015, z + 0.015
 
     def place_xy(self, scene: Scene) -> tuple[float, float]:

@@ -15,8 +15,8 @@ import numpy as np
 
 from synth.errors import ConfigError
 from synth.language import refer
-from synth.randomizers.target import FINGER_REACH
 from synth.registry import task
+from synth.scenes.layout import slot_spacing
 from synth.scenes.pick_place import PickPlace, surface_z, target_phrase
 from synth.scenes.tabletop import Layout
 from synth.task import Frames, Plan
@@ -94,8 +94,7 @@ class PickPlaceMulti(PickPlace):
     # ------------------------------------------------------------ one slot of the target per object
     def slots(self, scene: Scene) -> np.ndarray:
         """(count, 2) centres [m] in the world: side by side for 2, a triangle for 3."""
-        fp = max(o.footprint for o in scene.objects[: self.count])
-        d = max(fp + self.gap, (fp + FINGER_REACH) / 2)  # the open fingers must not reach a neighbour
+        d = slot_spacing(max(o.footprint for o in scene.objects[: self.count]), self.gap)
         offsets = [(0.0, -d), (0.0, d)] if self.count == 2 else [(-d, -d), (-d, d), (d, 0.0)]
         return np.asarray(scene.target.pos) + np.asarray(offsets)
 
@@ -108,10 +107,7 @@ class PickPlaceMulti(PickPlace):
 
     def place_check(self, scene: Scene) -> dict:
         tg = scene.target
-        bands = [
-            [surface_z(scene) + o.half_height - 0.015, surface_z(scene) + o.half_height + 0.015]
-            for o in scene.objects[: self.count]
-        ]
+        bands = [list(self.rest_band(scene, i)) for i in range(self.count)]
         if tg.walled:  # inside a tray an object may lean on a wall or a neighbour
             bands = [[lo - 0.01, hi + 0.02] for lo, hi in bands]
         return {"target_xy": list(tg.pos), "target_half": list(tg.size), "rest_bands": bands}

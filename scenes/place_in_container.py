@@ -72,6 +72,6 @@ class PlaceInContainer(PickPlace):
     def release_z(self, scene: Scene) -> float:
         return surface_z(scene) + scene.target.wall + self.rim_clearance + scene.objects[0].half_height
 
-    def rest_band(self, scene: Scene) -> tuple[float, float]:
+    def rest_band(self, scene: Scene, i: int = 0) -> tuple[float, float]:
         """Anywhere below the rim, lying in any orientation."""
         return surface_z(scene), surface_z(scene) + scene.target.wall
