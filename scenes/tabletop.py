@@ -84,8 +84,8 @@ def build(
     wb = spec.worldbody
     floor = wb.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.05], rgba=[0.5, 0.5, 0.52, 1])
     floor.contype, floor.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
-    _add_table(spec, scene)
     base = (emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2])
+    _add_table(spec, scene, base)
     add_robot(spec, emb, base_pos=base, damping=scene.arm.damping, gain=scene.arm.gain)
     for i in range(slots):
         _add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
@@ -107,17 +107,16 @@ def build(
     return spec.compile()
 
 
-def _add_table(spec: mujoco.MjSpec, scene: Scene) -> None:
+def _add_table(spec: mujoco.MjSpec, scene: Scene, base: tuple[float, float, float]) -> None:
+    """The table top (a collider) and the robot's pedestal from the floor up to its base (visual only)."""
     t = scene.table
     thick = 0.04
     top = spec.worldbody.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX)
     top.size, top.pos = [t.size[0], t.size[1], thick / 2], [t.centre[0], t.centre[1], t.height - thick / 2]
     top.rgba, top.friction = list(t.rgba), [t.friction, 0.005, 0.0001]
     top.contype, top.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
-    ped = spec.worldbody.add_geom(
-        name="pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.09, ROBOT_BASE_Z / 2, 0]
-    )
-    ped.pos, ped.rgba, ped.contype, ped.conaffinity = [0, 0, ROBOT_BASE_Z / 2], [0.2, 0.2, 0.22, 1], 0, 0
+    ped = spec.worldbody.add_geom(name="pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.09, base[2] / 2, 0])
+    ped.pos, ped.rgba, ped.contype, ped.conaffinity = [base[0], base[1], base[2] / 2], [0.2, 0.2, 0.22, 1], 0, 0
 
 
 def _add_object(spec: mujoco.MjSpec, i: int, obj: Obj | None, table_height: float) -> None:

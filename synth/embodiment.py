@@ -36,6 +36,7 @@ class Joint:
     mass: float  # [kg] of the link this joint moves
     radius: float  # [m] capsule radius of that link
     theta: float = 0.0  # [rad] constant offset of this row's rotation
+    armature: float = 0.1  # [kg m^2] reflected rotor inertia of the joint's drive
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Gripper:
     kp: float  # [N/m] per-finger position gain
     hand_mass: float  # [kg]
     finger_mass: float  # [kg] each
+    palm: tuple[float, float, float] = (0.025, 0.095, 0.026)  # [m] half extents of the palm's collision box
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def load(name: str) -> Embodiment:
             joints=tuple(Joint(**j) for j in raw["joints"]),
             flange=(fl["a"], fl["alpha"], fl["d"], fl.get("theta", 0.0)),
             home=tuple(float(q) for q in raw["home"]),
-            gripper=Gripper(**raw["gripper"]),
+            gripper=Gripper(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw["gripper"].items()}),
             base_pos=tuple(raw.get("base_pos", (0.0, 0.0, 0.0))),
             wrist_camera=(tuple(wrist["pos"]), float(wrist["fovy"])),
         )

@@ -70,7 +70,7 @@ def add_robot(
         body = parent.add_body(name=f"{prefix}link{i + 1}", pos=pos, quat=quat, gravcomp=1.0)
         j = body.add_joint(name=f"{prefix}{jnt.name}", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 0, 1])
         j.range, j.limited = [jnt.lower, jnt.upper], True
-        j.armature, j.damping = 0.1, [1.0 * damping[i], 0, 0]
+        j.armature, j.damping = jnt.armature, [1.0 * damping[i], 0, 0]
         _link_geom(body, offsets[i + 1][0], jnt.radius, jnt.mass, white if i % 2 == 0 else grey)
         parent = body
     for i, jnt in enumerate(emb.joints):
@@ -89,7 +89,7 @@ def _add_gripper(spec: mujoco.MjSpec, emb: Embodiment, flange_parent, flange_off
         name=f"{prefix}hand", pos=pos, quat=_quat_mul(quat, _quat_z(gr.mount_yaw)), gravcomp=1.0
     )
     palm = hand.add_geom(name=f"{prefix}palm", type=mujoco.mjtGeom.mjGEOM_BOX)
-    palm.size, palm.pos = [0.025, 0.095, 0.026], [0, 0, 0.03]
+    palm.size, palm.pos = list(gr.palm), [0, 0, 0.004 + gr.palm[2]]
     palm.mass, palm.rgba = gr.hand_mass, [0.92, 0.92, 0.95, 1]
     palm.contype, palm.conaffinity = ROBOT_CONTYPE, WORLD_CONTYPE
     hand.add_site(name=f"{prefix}tcp", pos=[0, 0, gr.tcp_offset], size=[0.005, 0, 0], rgba=[1, 0, 0, 0])
@@ -120,8 +120,9 @@ def _add_gripper(spec: mujoco.MjSpec, emb: Embodiment, flange_parent, flange_off
 
 
 def robot_only(emb: Embodiment) -> mujoco.MjModel:
-    """The arm alone (no world, no objects): the model mink solves IK on."""
+    """The arm alone (no world, no objects) with its base at the origin: the model mink solves IK on, in
+    the robot base frame."""
     spec = mujoco.MjSpec()
     spec.compiler.degree = False
-    add_robot(spec, emb, base_pos=emb.base_pos)
+    add_robot(spec, emb)
     return spec.compile()

@@ -91,3 +91,62 @@ def test_dh_row_with_a_theta_offset_is_rx_tx_rz_tz():
     Rz = np.array([[ct, -st, 0], [st, ct, 0], [0, 0, 1]])
     np.testing.assert_allclose(R.reshape(3, 3), Rx @ Rz, atol=1e-12)
     np.testing.assert_allclose(pos, np.array([a, 0, 0]) + Rx @ Rz @ np.array([0, 0, d]), atol=1e-12)
+
+
+def _screw_fk(q, screws, home):
+    """Product of exponentials: exp([S1] q1) ... exp([Sn] qn) M, screws (n, 6) as (w, v) in the base frame."""
+    T = np.eye(4)
+    for qi, s in zip(q, screws, strict=True):
+        w, v = s[:3], s[3:]
+        W = np.array([[0, -w[2], w[1]], [w[2], 0, -w[0]], [-w[1], w[0], 0]])
+        R = np.eye(3) + np.sin(qi) * W + (1 - np.cos(qi)) * W @ W
+        p = (np.eye(3) * qi + (1 - np.cos(qi)) * W + (qi - np.sin(qi)) * W @ W) @ v
+        T = T @ np.block([[R, p[:, None]], [np.zeros((1, 3)), np.ones((1, 1))]])
+    return T @ home
+
+
+def test_widowx250_matches_interbotix_screw_axes():
+    """The widowx250 file's modified-DH rows (with constant offsets) reproduce Interbotix's published
+    wx250s home configuration M and screw axes: the point between the fingers and the approach axis."""
+    emb = load("widowx250")
+    screws = np.array(
+        [
+            [0, 0, 1, 0, 0, 0],
+            [0, 1, 0, -0.11065, 0, 0],
+            [0, 1, 0, -0.36065, 0, 0.04975],
+            [1, 0, 0, 0, 0.36065, 0],
+            [0, 1, 0, -0.36065, 0, 0.29975],
+            [1, 0, 0, 0, 0.36065, 0],
+        ],
+        float,
+    )
+    home = np.eye(4)
+    home[:3, 3] = [0.458325, 0.0, 0.36065]  # ee_gripper_link; its x axis points out of the gripper
+    m = robot_only(emb)
+    d = mujoco.MjData(m)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        q = rng.uniform(emb.lower, emb.upper)
+        d.qpos[:6] = q
+        mujoco.mj_kinematics(m, d)
+        want = _screw_fk(q, screws, home)
+        np.testing.assert_allclose(d.site("tcp").xpos, want[:3, 3], atol=1e-4)  # published to 0.1 mm
+        np.testing.assert_allclose(d.site("tcp").xmat.reshape(3, 3)[:, 2], want[:3, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", names())
+def test_ik_model_is_in_the_base_frame(name):
+    """IK solves in the robot base frame even when the embodiment stands off the origin (widowx250)."""
+    from synth.scenes.tabletop import ROBOT_BASE_Z, Layout, build
+    from synth.types import Obj, Scene
+
+    emb = load(name)
+    scene = Scene(objects=(Obj(name="obj0"),))
+    world = build(scene, emb, 1)
+    dw, dr = mujoco.MjData(world), mujoco.MjData(robot_only(emb))
+    lay = Layout(world, emb)
+    dw.qpos[lay.arm_qadr], dr.qpos[: emb.dof] = emb.home, emb.home
+    mujoco.mj_kinematics(world, dw)
+    mujoco.mj_kinematics(robot_only(emb), dr)
+    base = np.array(emb.base_pos) + [0, 0, ROBOT_BASE_Z]
+    np.testing.assert_allclose(dw.site("tcp").xpos - base, dr.site("tcp").xpos, atol=1e-9)

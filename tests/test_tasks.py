@@ -29,7 +29,7 @@ def _resimulate(model, state0, actions, hz, settle_s, scale, body):
     qpos, qvel = [d.qpos.copy()], [d.qvel.copy()]
     for a in acts:
         for k in range(1, steps + 1):
-            d.ctrl[:] = (prev + (a - prev) * k / steps) * scale
+            d.ctrl[:] = (prev + (k / steps) * (a - prev)) * scale  # the same rounding as execute.controls
             mujoco.mj_step(model, d)
         prev = a
         qpos.append(d.qpos.copy())
