@@ -154,7 +154,7 @@ def load(name: str) -> Embodiment:
             joints=tuple(Joint(**j) for j in raw["joints"]),
             flange=(fl["a"], fl["alpha"], fl["d"], fl.get("theta", 0.0)),
             home=tuple(float(q) for q in raw["home"]),
-            gripper=Gripper(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw["gripper"].items()}),
+            gripper=Gripper(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw["gripper"].items()}),  # type: ignore[arg-type]
             base_pos=tuple(raw.get("base_pos", (0.0, 0.0, 0.0))),
             wrist_camera=(tuple(wrist["pos"]), float(wrist["fovy"])),
         )
