@@ -23,6 +23,20 @@ def occupied(scene: Scene, skip: int | None = None) -> list[tuple[np.ndarray, fl
         discs.append((np.asarray(tg.pos), float(np.hypot(*tg.size)) + 0.01))
     if scene.sweep and scene.objects and skip != 0:
         discs += swept(scene)
+    if scene.drawer is not None:
+        discs += cabinet(scene)
+    return discs
+
+
+def cabinet(scene: Scene) -> list[tuple[np.ndarray, float]]:
+    """Discs over a drawer's cabinet and the lane in front of it that the drawer and the hand sweep."""
+    dr = scene.drawer
+    assert dr is not None
+    c, u = np.asarray(dr.pos, float), np.asarray(dr.out, float)
+    discs = [(c, float(np.hypot(dr.size[0], dr.size[1])))]
+    reach = dr.size[0] + dr.travel + dr.standoff + 0.08  # the drawer fully out, the handle, the hand
+    for t in np.arange(dr.size[0], reach + 1e-9, 0.04):
+        discs.append((c + t * u, dr.size[1] + 0.02))
     return discs
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from synth.embodiment import Embodiment
 from synth.robot import WORLD_CONTYPE, add_robot
+from synth.scenes.cabinet import add_drawer
 from synth.scenes.surfaces import add_surfaces
 from synth.types import Camera, Obj, Scene
 
@@ -90,6 +91,8 @@ def build(
     for i in range(slots):
         _add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
     _add_target(spec, scene)
+    if scene.drawer is not None:
+        add_drawer(spec, scene.drawer, scene.table.height)
     add_surfaces(spec, scene)
     light = wb.add_light(
         name="sun", pos=[0.5, 0, 2.5], dir=list(scene.light.direction), diffuse=list(scene.light.diffuse)
@@ -100,7 +103,9 @@ def build(
         c = wb.add_camera(name=cam.name, pos=list(cam.pos), fovy=cam.fovy)
         c.alt.type = mujoco.mjtOrientation.mjORIENTATION_XYAXES
         c.alt.xyaxes = camera_xyaxes(cam)
-    for kind, name, typ in (("tcp", "tcp", mujoco.mjtObj.mjOBJ_SITE), ("obj", "obj0", mujoco.mjtObj.mjOBJ_BODY)):
+    # "obj" sensors follow the task's object: objects[0], or the drawer of a drawer task
+    obj = ("drawer", mujoco.mjtObj.mjOBJ_BODY) if scene.drawer is not None else ("obj0", mujoco.mjtObj.mjOBJ_BODY)
+    for kind, name, typ in (("tcp", "tcp", mujoco.mjtObj.mjOBJ_SITE), ("obj", *obj)):
         for sens, dim in (("pos", mujoco.mjtSensor.mjSENS_FRAMEPOS), ("quat", mujoco.mjtSensor.mjSENS_FRAMEQUAT)):
             s = spec.add_sensor(name=f"{kind}_{sens}", type=dim, objname=name)
             s.objtype = typ
@@ -188,6 +193,8 @@ class Layout:
         self.robot_bodies = np.flatnonzero(root == root[base])
         self.hand_body = name2id(model, B, "hand")
         self.table_geom = name2id(model, G, "table")
+        drawer = name2id(model, J, "drawer")
+        self.drawer_qadr = int(model.jnt_qposadr[drawer]) if drawer >= 0 else -1  # -1: no drawer
         self.target_geoms = np.array(
             [g for g in range(model.ngeom) if (model.geom(g).name or "").startswith("target_")]
         )
@@ -198,8 +205,10 @@ class Layout:
 
 
 def initial_qpos(model: mujoco.MjModel, emb: Embodiment, layout: Layout) -> np.ndarray:
-    """(nq,) the arm at home with the gripper open; objects as built."""
+    """(nq,) the arm at home with the gripper open; objects as built; a drawer at its start opening."""
     q = model.qpos0.copy()
+    if layout.drawer_qadr >= 0:  # a drawer starts as far out as its scene says
+        q[layout.drawer_qadr] = model.numeric("drawer_opening").data[0]
     q[layout.arm_qadr] = emb.home
     q[layout.finger_qadr] = emb.gripper.stroke / 2
     return q

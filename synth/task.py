@@ -51,6 +51,7 @@ class Task:
     phases: ClassVar[tuple[str, ...]] = ()
     templates: ClassVar[tuple[str, ...]] = ()  # training paraphrases
     held_out_templates: ClassVar[tuple[str, ...]] = ()  # for evaluation only
+    grip_needed: ClassVar[bool] = True  # success needs the fingers to close (False: pushing also does it)
     settle: float = 0.5  # [s] the last action is held this long before success is judged (not written)
 
     def scene(self) -> Scene:

@@ -8,6 +8,7 @@ Positions are world-frame metres; the world's z = 0 is the floor; angles are rad
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 SHAPES = ("box", "cylinder", "sphere", "capsule", "mesh")
@@ -107,6 +108,34 @@ class ArmDynamics:
 
 
 @dataclass(frozen=True)
+class Drawer:
+    """A cabinet standing on the table with one drawer that slides out of its front towards the robot.
+
+    pos: cabinet centre x, y [m]; yaw [rad] turns it about z (0: the front faces -x, the robot); size:
+    cabinet half extents (depth, width, height) [m]; travel: how far the drawer slides out at most [m];
+    opening: how far it is out at the start [m]; damping [N s/m] and friction [N] of its slide; the handle
+    is a bar `handle` [m] half long, standing `standoff` [m] off the drawer's front near its top.
+    """
+
+    pos: tuple[float, float] = (0.62, 0.0)
+    yaw: float = 0.0
+    size: tuple[float, float, float] = (0.12, 0.14, 0.07)
+    travel: float = 0.14
+    opening: float = 0.0
+    damping: float = 8.0
+    friction: float = 1.0
+    handle: float = 0.05
+    standoff: float = 0.045
+    colour: str = "white"
+    rgba: tuple[float, float, float, float] = (0.9, 0.9, 0.9, 1.0)
+
+    @property
+    def out(self) -> tuple[float, float]:
+        """The unit xy direction the drawer slides out."""
+        return (-math.cos(self.yaw), -math.sin(self.yaw))
+
+
+@dataclass(frozen=True)
 class Light:
     direction: tuple[float, float, float] = (0.3, 0.2, -1.0)
     diffuse: tuple[float, float, float] = (0.7, 0.7, 0.7)
@@ -140,6 +169,7 @@ class Scene:
     arm: ArmDynamics = field(default_factory=ArmDynamics)
     state_noise: tuple[float, float] = (0.0, 0.0)  # std of the noise on written joint [rad] and gripper [m] state
     task_objects: int = 1  # objects[:task_objects] are the task's own (randomized as such); clutter follows
+    drawer: Drawer | None = None  # a cabinet with a drawer (open_drawer, close_drawer)
 
     def replace(self, **kw) -> Scene:
         return dataclasses.replace(self, **kw)

@@ -38,6 +38,9 @@ def test_instructions_name_the_right_object_and_never_use_held_out_paraphrases(n
             phrase = refer(scene, k)
             assert phrase in text
             assert matches(scene, phrase) == [k], (text, [(o.colour, o.shape) for o in scene.objects])
+        if scene.drawer is not None:  # the one drawer, by its own colour if any
+            said = re.search(r"(\w+) drawer", text)
+            assert said and said.group(1) in (scene.drawer.colour, "the", "open", "a"), text
         held_text = task.instruction(scene, stream(0, i, "instruction"), held_out=True)
         assert any(re.match(r, held_text) for r in held), held_text
 

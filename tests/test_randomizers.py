@@ -20,8 +20,8 @@ EMB = load("panda")
 
 
 def _scene_with(name):
-    """The nominal pick_place scene after `name` (and the randomizers it needs before it)."""
-    task = TASKS.build("pick_place")
+    """The nominal scene of a task `name` acts on (pick_place; open_drawer for the drawer)."""
+    task = TASKS.build("open_drawer" if name == "drawer" else "pick_place")
     r = RANDOMIZERS.build(name)
     return task, r
 
@@ -73,6 +73,16 @@ APPLIED = {
         and np.allclose(
             m.actuator_gainprm[: EMB.dof, 0], [j.kp * g for j, g in zip(EMB.joints, d["gain"], strict=False)]
         )
+    ),
+    "drawer": lambda m, d: (
+        np.allclose(m.body("cabinet").pos[:2], [d["x"], d["y"]])
+        and np.allclose(m.body("cabinet").quat, [np.cos(d["heading"] / 2), 0, 0, np.sin(d["heading"] / 2)])
+        and np.allclose(m.jnt_range[m.joint("drawer").id], [0, d["travel"]])
+        and np.isclose(m.numeric("drawer_opening").data[0], d["opening"])
+        and np.isclose(m.dof_damping[m.joint("drawer").dofadr[0]], d["damping"])
+        and np.isclose(m.dof_frictionloss[m.joint("drawer").dofadr[0]], d["friction"])
+        and np.allclose(m.geom("cabinet_top").size[:2], [d["depth"], d["width"]])
+        and np.isclose(m.geom("cabinet_left").size[2], d["height"])
     ),
     "object_physics": lambda m, d: all(
         np.isclose(m.geom_friction[_geom(m, o["object"]).id][0], o["friction"])

@@ -89,7 +89,7 @@ def test_success_is_decided_by_the_physics(name, emb):
     first = int(np.argmax(att.plan.phase != 0))
     stopped[first:] = stopped[first - 1]
     sabotage = [stopped]
-    if "close" in w.task.phases:
+    if "close" in w.task.phases and w.task.grip_needed:
         never_close = att.plan.actions.copy()
         never_close[:, -1] = body.gripper.stroke
         sabotage.append(never_close)

@@ -1,0 +1,77 @@
+"""The cabinet of a drawer task: where it stands and which way it faces, its size, colour, how far the
+drawer slides, how far it is out at the start, and how stiff its slide is. Scenes without a drawer are
+left as they are."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.palette import OBJECT_COLOURS, rgba
+from synth.randomize import SCENE, Randomizer, uniform
+from synth.registry import randomizer
+from synth.types import Scene
+
+
+@randomizer("drawer")
+@dataclass(frozen=True)
+class DrawerLook(Randomizer):
+    """Cabinet centre x, y [m] and yaw [rad] (0: its front faces the robot's base; recorded with the
+    resulting world heading), half depth/width/height [m], colour;
+    travel [m]; the start opening as a fraction of the travel, (closed, open) for tasks that start closed
+    (open_drawer) or open (close_drawer); slide damping [N s/m] and friction [N]."""
+
+    stage = SCENE
+    x: tuple[float, float] = (0.6, 0.68)
+    y: tuple[float, float] = (-0.15, 0.15)
+    yaw: tuple[float, float] = (-0.35, 0.35)
+    depth: tuple[float, float] = (0.1, 0.13)
+    width: tuple[float, float] = (0.12, 0.16)
+    height: tuple[float, float] = (0.055, 0.075)
+    travel: tuple[float, float] = (0.1, 0.15)
+    start_closed: tuple[float, float] = (0.0, 0.1)  # start opening / travel when the task opens the drawer
+    start_open: tuple[float, float] = (0.6, 0.9)  # start opening / travel when the task closes it
+    damping: tuple[float, float] = (4.0, 12.0)
+    friction: tuple[float, float] = (0.5, 2.0)
+    colours: tuple[str, ...] = tuple(OBJECT_COLOURS)
+
+    def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
+        dr = scene.drawer
+        if dr is None:
+            return scene, {}
+        x, y, turn = uniform(rng, self.x), uniform(rng, self.y), uniform(rng, self.yaw)
+        heading = float(math.atan2(y, x) + turn)  # face the robot's base, then turn by the drawn yaw
+        depth, width, height = uniform(rng, self.depth), uniform(rng, self.width), uniform(rng, self.height)
+        travel = min(uniform(rng, self.travel), 1.6 * depth)
+        start = uniform(rng, self.start_open if dr.opening > 0 else self.start_closed) * travel
+        damping, friction = uniform(rng, self.damping), uniform(rng, self.friction)
+        colour = str(rng.choice(self.colours))
+        new = dr.__class__(
+            pos=(x, y),
+            yaw=heading,
+            size=(depth, width, height),
+            travel=travel,
+            opening=start,
+            damping=damping,
+            friction=friction,
+            handle=min(dr.handle, width - 0.03),
+            standoff=dr.standoff,
+            colour=colour,
+            rgba=rgba(OBJECT_COLOURS[colour]),
+        )
+        return scene.replace(drawer=new), {
+            "x": x,
+            "y": y,
+            "yaw": turn,
+            "heading": heading,
+            "depth": depth,
+            "width": width,
+            "height": height,
+            "travel": travel,
+            "opening": start,
+            "damping": damping,
+            "friction": friction,
+            "colour": colour,
+        }
