@@ -240,8 +240,9 @@ def cmd_export_usd(args: list[str]) -> int:
             rest.append(a)
     try:
         attempt = int(own.get("attempt", "0"))
-        assert attempt >= 0
-    except (ValueError, AssertionError):
+        if attempt < 0:
+            raise ValueError
+    except ValueError:
         raise ConfigError(f"attempt={own['attempt']!r}: give an attempt index >= 0, e.g. attempt=0") from None
     out = own.get("out", "scene.usda")
     if not out.endswith((".usda", ".usd", ".usdc")):
