@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import sys
+from pathlib import Path
 
 from synth.errors import ConfigError
 
@@ -16,6 +18,7 @@ commands:
   eval         closed-loop success per variation axis: synth eval policy=runs/pp episodes=50
   inspect      counts, success rate, failure reasons, randomization coverage: synth inspect out=<dir>
   view         write an mp4 of one episode: synth view out=<dir> episode=3
+  export-usd   one attempt's scene as a USD stage for Isaac Sim: synth export-usd task=pick_place seed=3 attempt=0
   tasks        list tasks
   randomizers  list randomizers and their ranges
   embodiments  list embodiments
@@ -199,12 +202,98 @@ def cmd_view(args: list[str]) -> int:
     return 0
 
 
+EXPORT_KEYS = {
+    "attempt": "attempt index: the scene of attempt i of `synth generate` with the same keys (default 0)",
+    "out": "the stage to write, .usda (text) or .usd/.usdc (binary) (default scene.usda)",
+    "plan": "also write <out>.plan.json, the planned joint targets and MuJoCo's outcome (default true)",
+    "backend": "none, or isaac: replay the plan in Isaac Sim after exporting (needs isaacsim)",
+}
+# generate keys that do not change the scene or its plan: refused rather than silently ignored
+_NOT_FOR_EXPORT = ("n", "workers", "shard", "batch", "overwrite", "codec", "progress", "cameras", "action")
+
+
+def export_usd_help() -> str:
+    keys = "\n".join(f"  {k:8s} {v}" for k, v in EXPORT_KEYS.items())
+    return (
+        "usage: synth export-usd [task=... embodiment=... randomizers=[...] seed=... control_hz=...] "
+        "attempt=0 out=scene.usda\n\n"
+        f"keys:\n{keys}\n"
+        "  and the scene keys of `synth generate` (task, embodiment, randomizers, task.<p>=, randomizers.<n>.<p>=,\n"
+        "  seed, control_hz, resolution, held_out), composed the same way: the stage is that attempt's scene.\n"
+        'Needs usd-core (pip install usd-core, or pip install -e ".[usd]").'
+    )
+
+
+def cmd_export_usd(args: list[str]) -> int:
+    if any(a in ("-h", "--help", "help") for a in args):
+        print(export_usd_help())
+        return 0
+    own: dict[str, str] = {}
+    rest = []
+    for a in args:
+        k = a.split("=", 1)[0].lstrip("+~")
+        if k in EXPORT_KEYS and "=" in a:
+            own[k] = a.split("=", 1)[1]
+        elif k in _NOT_FOR_EXPORT:
+            raise ConfigError(f"{k}= does nothing for export-usd; keys: {', '.join(EXPORT_KEYS)} and the scene keys")
+        else:
+            rest.append(a)
+    try:
+        attempt = int(own.get("attempt", "0"))
+        if attempt < 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"attempt={own['attempt']!r}: give an attempt index >= 0, e.g. attempt=0") from None
+    out = own.get("out", "scene.usda")
+    if not out.endswith((".usda", ".usd", ".usdc")):
+        raise ConfigError(f"out={out!r}: give a stage path ending in .usda, .usd or .usdc")
+    plan = own.get("plan", "true").lower()
+    if plan not in ("true", "false"):
+        raise ConfigError(f"plan={own['plan']!r}: give plan=true or plan=false")
+    backend = own.get("backend", "none")
+    if backend not in ("none", "isaac"):
+        raise ConfigError(f"backend={backend!r}: give backend=none (export only) or backend=isaac")
+    from synth.usd import export_attempt, require_pxr
+
+    require_pxr()
+    if backend == "isaac":
+        from synth.backends.isaac import require_isaac
+
+        require_isaac()
+        if plan != "true":
+            raise ConfigError("backend=isaac replays the plan: drop plan=false")
+    from synth.config import compose_config, settings
+
+    s = settings(compose_config(rest))
+    parent = Path(out).resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot write out={out} ({e.strerror}); choose a writable path") from None
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"cannot write out={out} (no write permission in {parent}); choose a writable path")
+    summary = export_attempt(s, attempt, out, plan == "true")
+    print(f"{summary['stage']}: {s.task.name}, seed {s.seed}, attempt {attempt}: {summary['instruction']!r}")
+    if summary["plan"]:
+        print(f"{summary['plan']}: planned joint targets; MuJoCo: {summary['mujoco']}")
+    elif summary["mujoco"]:
+        print(f"no plan: the attempt failed to plan ({summary['mujoco']})")
+    if backend == "isaac":
+        if not summary["plan"]:
+            raise ConfigError(f"attempt {attempt} has no plan to replay; try another attempt=")
+        from synth.backends.isaac import replay
+
+        print(json.dumps(replay(Path(summary["plan"]))))
+    return 0
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "train": cmd_train,
     "eval": cmd_eval,
     "inspect": cmd_inspect,
     "view": cmd_view,
+    "export-usd": cmd_export_usd,
     "tasks": lambda a: print(list_tasks()) or 0,
     "randomizers": lambda a: print(list_randomizers()) or 0,
     "embodiments": lambda a: print(list_embodiments()) or 0,
