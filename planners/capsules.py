@@ -40,12 +40,19 @@ def _cover(p0: np.ndarray, p1: np.ndarray, r: float) -> tuple[np.ndarray, np.nda
 class Body:
     """The robot's spheres: link (S,) index into Chain.frames (-1 the base, dof the hand), centre (S, 3)
     in that frame, radius (S,), finger (S,) +1/-1 for the left/right pad (slides by half the width along
-    the hand's y), 0 otherwise."""
+    the hand's y), 0 otherwise. The spheres of one part (a link, the palm, a pad) form a group: members
+    (G, K) sphere indices (the last repeated to fill K), and a bounding sphere per group: link (G,),
+    centre (G, 3), radius (G,), finger (G,)."""
 
     link: np.ndarray
     centre: np.ndarray
     radius: np.ndarray
     finger: np.ndarray
+    members: np.ndarray
+    g_link: np.ndarray
+    g_centre: np.ndarray
+    g_radius: np.ndarray
+    g_finger: np.ndarray
 
     @staticmethod
     def of(emb: Embodiment) -> Body:
@@ -62,24 +69,49 @@ class Body:
             parts.append(
                 (emb.dof, np.array([0, y, z0]), np.array([0, y, z0 + gr.finger_length]), np.hypot(*PAD_HALF_XY), sign)
             )
-        link, centre, radius, finger = [], [], [], []
+        link, centre, radius, finger, members, groups = [], [], [], [], [], []
         for k, p0, p1, rad, f in parts:
             c, rr = _cover(np.asarray(p0, float), np.asarray(p1, float), float(rad))
+            members.append(list(range(len(link), len(link) + len(c))))
+            mid = (np.asarray(p0, float) + np.asarray(p1, float)) / 2
+            groups.append((k, mid, float(np.max(np.linalg.norm(c - mid, axis=1) + rr)), f))
             link += [k] * len(c)
             centre.append(c)
             radius.append(rr)
             finger += [f] * len(c)
-        return Body(np.array(link), np.concatenate(centre), np.concatenate(radius), np.array(finger, float))
+        K = max(len(m) for m in members)
+        return Body(
+            np.array(link),
+            np.concatenate(centre),
+            np.concatenate(radius),
+            np.array(finger, float),
+            np.array([m + [m[-1]] * (K - len(m)) for m in members]),
+            np.array([g[0] for g in groups]),
+            np.array([g[1] for g in groups]),
+            np.array([g[2] for g in groups]),
+            np.array([g[3] for g in groups], float),
+        )
 
     def centres(self, ch: Chain, base: np.ndarray, width: np.ndarray | float) -> np.ndarray:
         """(W, S, 3) sphere centres in the world for link frames `ch`, the base pose (4, 4) and the
         gripper opening width (W,) or scalar [m]."""
-        W = len(ch.tcp)
-        frames = np.concatenate([np.broadcast_to(base, (W, 1, 4, 4)), ch.frames, ch.hand[:, None]], axis=1)
-        T = frames[:, self.link + 1]  # (W, S, 4, 4)
-        local = np.broadcast_to(self.centre, (W, *self.centre.shape)).copy()
-        local[:, :, 1] += self.finger * np.broadcast_to(np.asarray(width, float), (W,))[:, None] / 2
-        return np.einsum("wsij,wsj->wsi", T[:, :, :3, :3], local) + T[:, :, :3, 3]
+        return _place(_frames(ch, base), self.link, self.centre, self.finger, width)
+
+
+def _frames(ch: Chain, base: np.ndarray) -> np.ndarray:
+    """(W, dof + 2, 4, 4): the base, the links, the hand."""
+    W = len(ch.tcp)
+    return np.concatenate([np.broadcast_to(base, (W, 1, 4, 4)), ch.frames, ch.hand[:, None]], axis=1)
+
+
+def _place(frames: np.ndarray, link: np.ndarray, centre: np.ndarray, finger: np.ndarray, width) -> np.ndarray:
+    """(W, S, 3) world positions of points `centre` (S, 3) fixed in frames[:, link + 1], the pads' moved
+    by half the opening `width` (W,) or scalar [m] along the hand's y."""
+    W = len(frames)
+    T = frames[:, link + 1]
+    local = np.broadcast_to(centre, (W, *centre.shape)).copy()
+    local[:, :, 1] += finger * np.broadcast_to(np.asarray(width, float), (W,))[:, None] / 2
+    return np.einsum("wsij,wsj->wsi", T[:, :, :3, :3], local) + T[:, :, :3, 3]
 
 
 @dataclass
@@ -140,7 +172,7 @@ def obstacles(scenes: list[Scene]) -> Obstacles:
     O = max(len(r) for r in per)
     pad = ((100.0, 100.0, 100.0), 0.0, (0.0, 0.0, 0.0), 0.0, False, PAD)
     rows = [r + [pad] * (O - len(r)) for r in per]
-    col = list(zip(*[list(zip(*r)) for r in rows], strict=True))  # per field: W tuples of O values
+    col = list(zip(*[list(zip(*r, strict=True)) for r in rows], strict=True))  # per field: W tuples of O values
     yaw = np.array(col[1], float)
     return Obstacles(
         centre=np.array(col[0], float),
@@ -153,34 +185,95 @@ def obstacles(scenes: list[Scene]) -> Obstacles:
     )
 
 
+def sdf(p: np.ndarray, centre, cos, sin, half, rounding, cylinder) -> np.ndarray:
+    """Signed distance [m] of points p (..., 3) to obstacles given by broadcastable fields (see Obstacles;
+    centre and half (..., 3), the rest (...)); negative inside."""
+    d = p - centre
+    x = np.abs(cos * d[..., 0] + sin * d[..., 1])
+    y = np.abs(-sin * d[..., 0] + cos * d[..., 1])
+    z = np.abs(d[..., 2])
+    radial = np.where(cylinder, np.hypot(x, y) - half[..., 0], x - half[..., 0])
+    qy = np.where(cylinder, -np.inf, y - half[..., 1])
+    qz = z - half[..., 2]
+    out = np.sqrt(np.maximum(radial, 0) ** 2 + np.maximum(qy, 0) ** 2 + np.maximum(qz, 0) ** 2)
+    return out + np.minimum(np.maximum(np.maximum(radial, qy), qz), 0.0) - rounding
+
+
 def distance(points: np.ndarray, obs: Obstacles) -> np.ndarray:
     """(W, N, O) signed distance [m] from points (W, N, 3) to each obstacle's surface (negative inside)."""
-    d = points[:, :, None, :] - obs.centre[:, None]  # (W, N, O, 3)
-    c, s = obs.cos[:, None], obs.sin[:, None]
-    x = np.abs(c * d[..., 0] + s * d[..., 1])
-    y = np.abs(-s * d[..., 0] + c * d[..., 1])
-    z = np.abs(d[..., 2])
-    h = obs.half[:, None]
-    radial = np.where(obs.cylinder[:, None], np.hypot(x, y) - h[..., 0], x - h[..., 0])
-    qy = np.where(obs.cylinder[:, None], -np.inf, y - h[..., 1])
-    qz = z - h[..., 2]
-    out = np.sqrt(np.maximum(radial, 0) ** 2 + np.maximum(qy, 0) ** 2 + np.maximum(qz, 0) ** 2)
-    inside = np.minimum(np.maximum(np.maximum(radial, qy), qz), 0.0)
-    return out + inside - obs.rounding[:, None]
+    o = obs
+    return sdf(
+        points[:, :, None, :],
+        o.centre[:, None],
+        o.cos[:, None],
+        o.sin[:, None],
+        o.half[:, None],
+        o.rounding[:, None],
+        o.cylinder[:, None],
+    )
+
+
+def _fields(obs: Obstacles, w: np.ndarray, o: np.ndarray) -> dict:
+    """Obstacle fields of the pairs (world w, obstacle o), each with a trailing axis to broadcast over."""
+    return {k: getattr(obs, k)[w, o][:, None] for k in ("centre", "cos", "sin", "half", "rounding", "cylinder")}
 
 
 def clearance(
-    centres: np.ndarray, radius: np.ndarray, obs: Obstacles, allowed: np.ndarray, chunk: int = 64
+    centres: np.ndarray, radius: np.ndarray, obs: Obstacles, allowed: np.ndarray, margin: float
 ) -> np.ndarray:
-    """(W,) smallest clearance [m] between spheres (W, N, 3) of radii (N,) or (W, N) and the obstacles
-    not `allowed` ((W, O) bool); +inf where everything is allowed. Done `chunk` spheres at a time."""
-    W, N = centres.shape[:2]
-    rad = np.broadcast_to(radius, (W, N))
-    best = np.full(W, np.inf)
-    for k in range(0, N, chunk):
-        d = distance(centres[:, k : k + chunk], obs) - rad[:, k : k + chunk, None]
-        d = np.where(allowed[:, None, :], np.inf, d)
-        best = np.minimum(best, d.min(axis=(1, 2)))
+    """(W,) smallest clearance [m] between spheres (W, N, 3) of radii (W, N) and the obstacles not `allowed`
+    ((W, O) bool); exact below `margin`, above it a lower bound; +inf where everything is allowed.
+
+    One bounding sphere per world first: only the (world, obstacle) pairs it comes within `margin` of are
+    computed sphere by sphere."""
+    c0 = centres.mean(1)
+    r0 = (np.linalg.norm(centres - c0[:, None], axis=2) + radius).max(1)
+    lb = np.where(allowed, np.inf, distance(c0[:, None], obs)[:, 0] - r0[:, None])  # (W, O)
+    near = lb < margin
+    best = np.where(near, np.inf, lb).min(1)
+    w, o = np.nonzero(near)
+    if len(w):
+        d = sdf(centres[w], **_fields(obs, w, o)) - radius[w]
+        np.minimum.at(best, w, d.min(1))
+    return best
+
+
+def robot_clearance(
+    body: Body, frames: np.ndarray, width: np.ndarray, obs: Obstacles, allowed: np.ndarray, margin: float
+) -> np.ndarray:
+    """(W,) smallest clearance [m] of the robot over n configurations per world, frames (W, n, dof + 2, 4, 4)
+    (see _frames), gripper width (W,) [m], to the obstacles not `allowed` (W, O). Exact (to the sphere
+    cover) below `margin`; above it a lower bound.
+
+    Three levels, each computing only what the previous one found within `margin`: a part's bounding
+    sphere over all n configurations, then over each configuration, then the part's spheres."""
+    W, n = frames.shape[:2]
+    flat = frames.reshape(W * n, *frames.shape[2:])
+    wid = np.repeat(width, n)
+    G = len(body.g_link)
+    gp = _place(flat, body.g_link, body.g_centre, body.g_finger, wid).reshape(W, n, G, 3)
+    c0 = gp.mean(1)  # (W, G, 3): each part's sweep
+    r0 = np.linalg.norm(gp - c0[:, None], axis=3).max(1) + body.g_radius
+    lb0 = np.where(allowed[:, None, :], np.inf, distance(c0, obs) - r0[..., None])  # (W, G, O)
+    near0 = lb0 < margin
+    best = np.where(near0, np.inf, lb0).min(axis=(1, 2))
+    w, g, o = np.nonzero(near0)
+    if not len(w):
+        return best
+    lb1 = sdf(gp[w, :, g], **_fields(obs, w, o)) - body.g_radius[g][:, None]  # (M, n): per configuration
+    near1 = lb1 < margin
+    np.minimum.at(best, w, np.where(near1, np.inf, lb1).min(1))
+    m, j = np.nonzero(near1)
+    if not len(m):
+        return best
+    w, g, o, config = w[m], g[m], o[m], w[m] * n + j
+    spheres = body.members[g]  # (M, K)
+    T = flat[config[:, None], body.link[spheres] + 1]  # (M, K, 4, 4)
+    local = body.centre[spheres].copy()
+    local[..., 1] += body.finger[spheres] * wid[config][:, None] / 2
+    pts = np.einsum("mkij,mkj->mki", T[..., :3, :3], local) + T[..., :3, 3]
+    d = sdf(pts, **_fields(obs, w, o)) - body.radius[spheres]
+    np.minimum.at(best, w, d.min(1))
     return best
 
 

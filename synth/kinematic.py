@@ -20,8 +20,8 @@ from synth.embodiment import Embodiment
 from synth.kinematics import Kinematics
 from synth.planners import capsules, grasps
 from synth.planners.capsules import OBJECT, TABLE, TARGET, Body, Obstacles
-from synth.scenes.pick_place import PHASES, SPEEDS, PickPlace, surface_z
-from synth.scenes.tabletop import ROBOT_BASE_Z, object_quat
+from synth.scenes.pick_place import PickPlace
+from synth.scenes.tabletop import ROBOT_BASE_Z
 from synth.types import Scene
 
 SUPPORTED = ("pick_place", "place_in_container")
@@ -55,7 +55,9 @@ def quat_from_mat(R: np.ndarray) -> np.ndarray:
     r00, r01, r02 = m[:, 0, 0], m[:, 0, 1], m[:, 0, 2]
     r10, r11, r12 = m[:, 1, 0], m[:, 1, 1], m[:, 1, 2]
     r20, r21, r22 = m[:, 2, 0], m[:, 2, 1], m[:, 2, 2]
-    big = 0.5 * np.sqrt(np.maximum(1.0 + np.stack([r00 + r11 + r22, r00 - r11 - r22, r11 - r00 - r22, r22 - r00 - r11]), 1e-12))
+    big = 0.5 * np.sqrt(
+        np.maximum(1.0 + np.stack([r00 + r11 + r22, r00 - r11 - r22, r11 - r00 - r22, r22 - r00 - r11]), 1e-12)
+    )
     case = np.argmax(big, 0)
     f = 0.25 / big
     cand = np.stack(
@@ -150,7 +152,7 @@ class Planner:
         q[:, 0] = self.kin.home
         ok = t.has.copy()
         for k, name in enumerate(KEYS):
-            sol, conv = self.kin.ik(t.pos[:, k], t.rot, q[:, k], iters=80 if k == 0 else 40)
+            sol, conv = self.kin.ik(t.pos[:, k], t.rot, q[:, k], iters=30)
             ok &= conv
             if name in ("pre", "grasp", "lift", "place"):
                 ok &= np.abs(sol - q[:, k]).max(1) <= FLIP
@@ -177,15 +179,15 @@ class Planner:
         s = np.minimum(np.arange(1, N + 1)[None, :] / n[:, None], 1.0)  # (W, N); a world's own samples
         qs = (q0[:, None] + s[..., None] * (q1 - q0)[:, None]).reshape(W * N, dof)
         ch = self.kin.fk(qs)
-        pts = self.body.centres(ch, self.base_T, np.repeat(width, N)).reshape(W, -1, 3)
-        rad = np.broadcast_to(np.tile(self.body.radius, N), (W, pts.shape[1]))
+        frames = capsules._frames(ch, self.base_T).reshape(W, N, dof + 2, 4, 4)
+        clear = capsules.robot_clearance(self.body, frames, width, obs, allowed, margin)
         if carry is not None:
             local, r = carry
             hand = ch.hand.reshape(W, N, 4, 4)
             obj = np.einsum("wnij,wkj->wnki", hand[..., :3, :3], local) + hand[:, :, None, :3, 3]
-            pts = np.concatenate([pts, obj.reshape(W, -1, 3)], 1)
-            rad = np.concatenate([rad, np.repeat(r, N, axis=0).reshape(W, -1)], 1)
-        return capsules.clearance(pts, rad, obs, allowed, chunk=2048) - margin
+            rad = np.repeat(r[:, None], N, axis=1).reshape(W, -1)
+            clear = np.minimum(clear, capsules.clearance(obj.reshape(W, -1, 3), rad, obs, allowed, margin))
+        return clear - margin
 
     def check(self, q: np.ndarray, t: Targets, scenes: list[Scene], obs: Obstacles) -> dict[str, np.ndarray]:
         """Clearance [m] beyond the required margin per checked phase, each (W,); negative = collision."""
@@ -213,7 +215,9 @@ class Planner:
             "place": self.segment_clear(
                 q[:, k["above"]], q[:, k["place"]], obs, obj0 | table | target, 0.003, t.width, carry
             ),
-            "retreat": self.segment_clear(q[:, k["place"]], q[:, k["above"]], obs, obj0 | table | target, 0.003, open_w),
+            "retreat": self.segment_clear(
+                q[:, k["place"]], q[:, k["above"]], obs, obj0 | table | target, 0.003, open_w
+            ),
         }
         return out
 
@@ -227,7 +231,9 @@ class Planner:
         width, rot = np.zeros(W), np.tile(np.eye(3), (W, 1, 1))
         ok, option = np.zeros(W, bool), np.full(W, -1)
         reason = np.array(["ik_failure"] * W, dtype=object)
-        clear = {p: np.full(W, np.nan) for p in ("approach", "pre_grasp", "grasp", "lift", "transit", "place", "retreat")}
+        clear = {
+            p: np.full(W, np.nan) for p in ("approach", "pre_grasp", "grasp", "lift", "transit", "place", "retreat")
+        }
         for opt in range(OPTIONS):
             idx = np.flatnonzero(~ok)
             if not len(idx):
@@ -250,4 +256,12 @@ class Planner:
             w_ok = w[free]
             ok[w_ok], option[w_ok] = True, opt
             q[w_ok], width[w_ok], rot[w_ok] = qs[keep][free], t.width[keep][free], t.rot[keep][free]
-        return {"ok": ok, "reason": list(reason), "q": q, "width": width, "rot": rot, "clearance": clear, "option": option}
+        return {
+            "ok": ok,
+            "reason": list(reason),
+            "q": q,
+            "width": width,
+            "rot": rot,
+            "clearance": clear,
+            "option": option,
+        }

@@ -79,7 +79,7 @@ class KinematicWorker:
         seed: int,
         control_hz: float = 20.0,
         held_out: bool = False,
-        batch: int = 64,
+        batch: int = 128,
         action: str = "joint_pos",
     ):
         self.task, self.randomizers, self.emb, self.seed = task, randomizers, emb, seed

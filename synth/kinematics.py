@@ -79,7 +79,7 @@ class Kinematics:
         """(W, 6, dof) geometric Jacobian of the TCP in the world: linear rows, then angular."""
         z = ch.frames[:, :, :3, 2]  # (W, dof, 3) joint axes
         p = ch.frames[:, :, :3, 3]
-        lin = np.cross(z, ch.tcp[:, None, :] - p)
+        lin = cross(z, ch.tcp[:, None, :] - p)
         return np.concatenate([lin, z], axis=2).transpose(0, 2, 1)
 
     def ik(
@@ -94,20 +94,35 @@ class Kinematics:
         max_step: float = 0.4,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Damped least squares towards TCP poses pos (W, 3) [m], rot (W, 3, 3), from q0 (W, dof), within
-        the joint limits. Returns (q (W, dof), converged (W,) bool); worlds stop moving once converged."""
+        the joint limits. Returns (q (W, dof), converged (W,) bool); a world stops once it converged, so
+        its result does not depend on the other worlds of the batch."""
         q = np.array(q0, float)
         done = np.zeros(len(q), bool)
+        active = np.arange(len(q))
         eye = (damping**2) * np.eye(6)
+        rot_t = rot.transpose(0, 2, 1)  # rows are the target's axes
         for _ in range(iters):
-            ch = self.fk(q)
-            e = np.concatenate([pos - ch.tcp, 0.5 * np.cross(ch.tcp_rot, rot, axis=1).sum(2)], axis=1)
-            done = (np.linalg.norm(e[:, :3], axis=1) < tol_pos) & (np.linalg.norm(e[:, 3:], axis=1) < tol_rot)
-            if done.all():
+            ch = self.fk(q[active])
+            e = np.concatenate(
+                [pos[active] - ch.tcp, 0.5 * cross(ch.tcp_rot.transpose(0, 2, 1), rot_t[active]).sum(1)], axis=1
+            )
+            conv = (np.linalg.norm(e[:, :3], axis=1) < tol_pos) & (np.linalg.norm(e[:, 3:], axis=1) < tol_rot)
+            done[active[conv]] = True
+            if conv.all():
                 break
-            J = self.jacobian(ch)
-            dq = (J.transpose(0, 2, 1) @ np.linalg.solve(J @ J.transpose(0, 2, 1) + eye, e[:, :, None]))[..., 0]
+            keep = ~conv
+            active, e = active[keep], e[keep]
+            J = self.jacobian(Chain(ch.frames[keep], ch.hand[keep], ch.tcp[keep]))
+            Jt = J.transpose(0, 2, 1)
+            dq = (Jt @ np.linalg.solve(J @ Jt + eye, e[:, :, None]))[..., 0]
             step = np.abs(dq).max(1, keepdims=True)
             dq *= np.minimum(1.0, max_step / np.maximum(step, 1e-12))
-            dq[done] = 0.0
-            q = np.clip(q + dq, self.lower, self.upper)
+            q[active] = np.clip(q[active] + dq, self.lower, self.upper)
         return q, done
+
+
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross products along the last axis (np.cross without its overhead)."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
