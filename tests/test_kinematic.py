@@ -233,3 +233,22 @@ def test_place_in_container_plans_kinematically():
     assert out["ok"].mean() >= 0.8
     assert out["q"].shape == (16, 1 + len(KEYS), 7)
     assert np.allclose(base_position(load("panda")), [0, 0, 0.75])
+
+
+def test_shard_stats_equal_per_episode_stats():
+    """The writer's batched per-episode stats are lerobot's per-episode stats, number for number."""
+    from synth.dataset.staging import episode_stats, shard_stats
+    from synth.types import Episode
+
+    rng = np.random.default_rng(0)
+    eps = [
+        Episode(
+            i,
+            "x",
+            rng.normal(size=(n, 8)).astype(np.float32),
+            np.round(rng.normal(size=(n, 8)), 1).astype(np.float32),
+            {"synth.phase": rng.integers(0, 9, n), "observation.ee_pose": rng.normal(size=(n, 7)).astype(np.float32)},
+        )
+        for i, n in enumerate([1, 2, 50, 130])
+    ]
+    assert json.dumps(shard_stats(eps, 20.0)) == json.dumps([episode_stats(e, 20.0) for e in eps])
