@@ -26,13 +26,24 @@ from synth.dataset.staging import clean_partial, shard_dir, write_shard
 from synth.dataset.writer import Store
 from synth.embodiment import load
 from synth.errors import ConfigError
+from synth.kinematic_worker import KinematicWorker
 from synth.pipeline import Worker
 
-_worker: Worker | None = None
+_worker: Worker | KinematicWorker | None = None
 _settings: Settings | None = None
 
 
-def make_worker(s: Settings) -> Worker:
+def make_worker(s: Settings) -> Worker | KinematicWorker:
+    if s.mode == "kinematic":
+        return KinematicWorker(
+            s.task,
+            list(s.randomizers),
+            load(s.embodiment),
+            s.seed,
+            s.control_hz,
+            held_out=s.held_out,
+            action=s.action,
+        )
     return Worker(
         s.task,
         list(s.randomizers),

@@ -23,6 +23,7 @@ gravity compensation (disableGravity) and MuJoCo's friction rule (combine mode m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
@@ -242,10 +243,12 @@ def export_attempt(s, attempt: int, out: str | Path, plan: bool = True) -> dict:
     joint targets (what an Isaac runner replays) and MuJoCo's outcome of them. Returns a summary."""
     require_pxr()
     from synth.generate import make_worker
+    from synth.pipeline import Worker
     from synth.scenes.tabletop import Layout, initial_qpos
 
     out = Path(out)
-    w = make_worker(s)
+    w = make_worker(dataclasses.replace(s, mode="physics"))  # the stage is the physics scene, whatever mode
+    assert isinstance(w, Worker)
     a = w.prepare(attempt)
     m = a.model
     assert m is not None

@@ -160,6 +160,43 @@ def _weighted_stats(x: np.ndarray, w: np.ndarray, count: int) -> dict[str, np.nd
     return out
 
 
+def episodes_array_stats(values: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
+    """array_stats of every episode at once: values (N, ...) are E episodes' frames concatenated, lengths (E,).
+
+    Returns {stat: (E, D)} (count (E, 1)), equal to array_stats per episode (to float rounding): the same
+    min/max/mean/std and the same histogram quantiles, found from each episode's sorted bin indices
+    instead of a HIST_BINS-long cumulative histogram per episode.
+    """
+    x = np.asarray(values).reshape(len(values), -1).astype(np.float64)
+    lengths = np.asarray(lengths, np.int64)
+    L = int(lengths.max())
+    t = np.arange(L)
+    valid = (t[None, :] < lengths[:, None])[..., None]  # (E, L, 1)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    X = x[np.minimum(starts[:, None] + t[None, :], len(x) - 1)]  # (E, L, D), padded with other frames
+    n = lengths[:, None].astype(np.float64)
+    mn, mx = np.where(valid, X, np.inf).min(1), np.where(valid, X, -np.inf).max(1)
+    mean = np.where(valid, X, 0.0).sum(1) / n
+    std = np.sqrt(np.maximum(np.where(valid, (X - mean[:, None]) ** 2, 0.0).sum(1) / n, 0.0))
+    out = {"min": mn, "max": mx, "mean": mean, "std": std, "count": lengths[:, None].copy()}
+    lo, hi = mn - 1e-10, mx + 1e-10
+    width = (hi - lo) / HIST_BINS
+    scale = np.divide(HIST_BINS, hi - lo, out=np.zeros_like(width), where=hi > lo)
+    idx = np.clip(((X - lo[:, None]) * scale[:, None]).astype(np.int64), 0, HIST_BINS - 1)
+    s = np.sort(np.where(valid, idx, 2 * HIST_BINS), axis=1)  # padding sorts last, counted nowhere
+    for key, q in QUANTILES.items():
+        target = q * n  # (E, 1)
+        rank = np.clip(np.ceil(target).astype(np.int64), 1, L)  # the first bin whose cumulative count >= target
+        i = np.take_along_axis(s, np.broadcast_to(rank - 1, (len(n), s.shape[2]))[:, None], axis=1)[:, 0]
+        j = np.clip(i, 1, HIST_BINS - 1)
+        before = (s < j[:, None]).sum(1).astype(np.float64)
+        in_bin = (s <= j[:, None]).sum(1) - before
+        frac = np.divide(target - before, in_bin, out=np.zeros_like(before), where=in_bin > 0)
+        val = lo + j * width + frac * width
+        out[key] = np.where(n < 2, mean, np.where(i == 0, lo, np.where(i >= HIST_BINS, hi, val)))
+    return out
+
+
 def sample_indices(length: int) -> np.ndarray:
     """Frames lerobot samples for image stats: 100 (or all if fewer) up to 10,000 as length**0.75."""
     num = max(min(100, length), min(int(length**0.75), 10_000))

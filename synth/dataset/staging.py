@@ -60,10 +60,11 @@ def write_shard(
             for e in episodes:
                 writer.write(e.images[cam])
             writer.close()
+    stats = shard_stats(episodes, fps)
     with open(tmp / "episodes.jsonl", "w") as f:
-        for e in episodes:
+        for e, st in zip(episodes, stats, strict=True):
             rec = {"attempt": e.attempt, "instruction": e.instruction, "length": e.length, "meta": e.meta}
-            rec["stats"] = episode_stats(e, fps)
+            rec["stats"] = st
             f.write(json.dumps(rec) + "\n")
     with open(tmp / "attempts.jsonl", "w") as f:
         for a in attempts:
@@ -96,6 +97,29 @@ def episode_stats(e: Episode, fps: float) -> dict:
     }
     stats = fmt.episode_stats(arrays, {})
     return {k: {s: np.asarray(v).tolist() for s, v in st.items()} for k, st in stats.items()}
+
+
+def shard_stats(episodes: list[Episode], fps: float) -> list[dict]:
+    """episode_stats of every episode of a shard, computed for all of them at once (the same numbers)."""
+    from synth.dataset import format as fmt
+
+    if not episodes:
+        return []
+    lengths = np.array([e.length for e in episodes])
+    frame = np.concatenate([np.arange(n) for n in lengths])
+    zeros = np.zeros(len(frame), np.int64)
+    arrays = {
+        "observation.state": np.concatenate([np.asarray(e.state) for e in episodes]),
+        "action": np.concatenate([np.asarray(e.action) for e in episodes]),
+        **{k: np.concatenate([np.asarray(e.labels[k]) for e in episodes]) for k in episodes[0].labels},
+        "timestamp": (frame / fps).astype(np.float32),
+        "frame_index": frame,
+        "index": frame,
+        "episode_index": zeros,
+        "task_index": zeros,
+    }
+    per = {k: fmt.episodes_array_stats(v, lengths) for k, v in arrays.items() if v.dtype.kind in "biuf"}
+    return [{k: {s: v[j].tolist() for s, v in st.items()} for k, st in per.items()} for j in range(len(episodes))]
 
 
 def read_shard(path: Path) -> tuple[pa.Table | None, list[dict], list[dict]]:

@@ -62,6 +62,9 @@ class Store:
         self._pending: list[tuple[Path, Path]] = []
         emb = load(s.embodiment)
         self.card = emb.card(s.control_hz, s.action, s.cameras)
+        if s.mode != "physics":
+            self.card["mode"] = s.mode
+            self.card["state"]["meaning"] = "planned joint positions and gripper width (kinematic: no physics)"
         self.features = fmt.features(
             state_names=emb.action_names,
             action_names=self.card["action"]["names"],
@@ -141,6 +144,7 @@ class Store:
                 "failure_reasons": list(t.failure_reasons()),
                 "embodiments": {self.card["robot"]: self.card},
                 "held_out_instructions": self.s.held_out,
+                "mode": self.s.mode,
                 "config": self.s.raw,
             },
         )

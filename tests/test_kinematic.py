@@ -1,0 +1,254 @@
+"""mode=kinematic: numpy kinematics against MuJoCo, the sphere-cover collision check against MuJoCo's contacts,
+the written dataset against physics mode's, determinism across workers, and success honesty under physics."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from synth.config import compose_config, settings
+from synth.embodiment import load, names
+from synth.errors import ConfigError
+from synth.kinematic import KEYS, Planner, base_position, quat_from_mat
+from synth.kinematics import Kinematics
+from synth.planners import capsules
+from synth.randomize import apply
+from synth.robot import robot_only
+from synth.scenes.tabletop import Layout, build, initial_qpos
+
+
+@pytest.mark.parametrize("name", names())
+def test_forward_kinematics_and_jacobian_match_mujoco(name):
+    emb = load(name)
+    m = robot_only(emb)
+    d = mujoco.MjData(m)
+    kin = Kinematics(emb, np.array(emb.base_pos))
+    q = np.random.default_rng(0).uniform(emb.lower, emb.upper, (20, emb.dof))
+    ch = kin.fk(q)
+    J = kin.jacobian(ch)
+    site = m.site("tcp").id
+    for w in range(len(q)):
+        d.qpos[: emb.dof] = q[w]
+        mujoco.mj_forward(m, d)
+        np.testing.assert_allclose(ch.tcp[w], d.site_xpos[site], atol=1e-6)
+        np.testing.assert_allclose(ch.tcp_rot[w], d.site_xmat[site].reshape(3, 3), atol=1e-6)
+        for i in range(emb.dof):
+            np.testing.assert_allclose(ch.frames[w, i, :3, 3], d.body(f"link{i + 1}").xpos, atol=1e-6)
+        jp, jr = np.zeros((3, m.nv)), np.zeros((3, m.nv))
+        mujoco.mj_jacSite(m, d, jp, jr, site)
+        np.testing.assert_allclose(J[w], np.r_[jp, jr][:, : emb.dof], atol=1e-6)
+        mq = np.empty(4)
+        mujoco.mju_mat2Quat(mq, d.site_xmat[site])
+        assert min(np.abs(quat_from_mat(ch.tcp_rot[w : w + 1])[0] - s * mq).max() for s in (1, -1)) < 1e-6
+
+
+def test_ik_reaches_poses_within_limits():
+    emb = load("panda")
+    kin = Kinematics(emb, np.zeros(3))
+    rng = np.random.default_rng(1)
+    goal = np.clip(np.array(emb.home) + rng.normal(0, 0.3, (32, emb.dof)), emb.lower, emb.upper)
+    ch = kin.fk(goal)
+    q, ok = kin.ik(ch.tcp, ch.tcp_rot, np.tile(emb.home, (32, 1)), iters=60)
+    assert ok.mean() > 0.9
+    np.testing.assert_allclose(kin.fk(q[ok]).tcp, ch.tcp[ok], atol=1e-3)
+    assert np.all(q >= emb.lower) and np.all(q <= emb.upper)
+    q1, ok1 = kin.ik(ch.tcp[:5], ch.tcp_rot[:5], np.tile(emb.home, (5, 1)), iters=60)  # batch-independent
+    np.testing.assert_array_equal(q1, q[:5])
+
+
+def _scenes(n: int, overrides=()):
+    s = settings(compose_config(["progress=false", *overrides]))
+    return s, [apply(list(s.randomizers), s.task.scene(), 3, i)[0] for i in range(n)]
+
+
+def _mujoco_contact(model, data, lay, q) -> bool:
+    """Does MuJoCo find a robot-world contact (distance < 0) at arm configuration q?"""
+    data.qpos[lay.arm_qadr] = q
+    mujoco.mj_forward(model, data)
+    robot = set(np.flatnonzero(np.isin(model.geom_bodyid, lay.robot_bodies)))
+    for c in data.contact[: data.ncon]:
+        if (c.geom1 in robot) != (c.geom2 in robot) and c.dist < 0:
+            return True
+    return False
+
+
+def test_collision_check_agrees_with_mujoco_contacts():
+    """Sampled configurations reaching down into the workspace: every MuJoCo contact is found (the cover
+    contains the geoms), and what the cover calls clear by more than its overshoot MuJoCo calls clear."""
+    s, scenes = _scenes(4, ["randomizers=[object_shape,object_pose,target,distractors]"])
+    emb = load("panda")
+    planner = Planner(s.task, emb, 20.0)
+    rng = np.random.default_rng(0)
+    found, agree, total = 0, 0, 0
+    for scene in scenes:
+        model = build(scene, emb, 4)
+        data = mujoco.MjData(model)
+        lay = Layout(model, emb)
+        data.qpos[:] = initial_qpos(model, emb, lay)
+        q = np.clip(np.array(emb.home) + rng.normal(0, 0.5, (150, emb.dof)), emb.lower, emb.upper)
+        q[:, 1] = rng.uniform(0.0, 1.2, 150)  # lean forward towards the table
+        obs = capsules.obstacles([scene] * len(q))
+        ch = planner.kin.fk(q)
+        frames = capsules._frames(ch, planner.base_T)[:, None]
+        none = np.zeros(obs.role.shape, bool)
+        clear = capsules.robot_clearance(planner.body, frames, np.full(len(q), emb.gripper.stroke), obs, none, 0.05)
+        for w in range(len(q)):
+            hit = _mujoco_contact(model, data, lay, q[w])
+            total += 1
+            if hit:
+                found += 1
+                assert clear[w] < 0, f"MuJoCo contact missed at {q[w]} (clearance {clear[w]:.4f})"
+            if clear[w] > 0.04:
+                assert not hit
+            agree += hit == (clear[w] < 0)
+    assert found >= 20  # the sample really exercises contacts
+    assert agree / total > 0.85
+
+
+def test_a_segment_through_the_table_is_rejected():
+    s, scenes = _scenes(1, ["randomizers=[]"])
+    emb = load("panda")
+    planner = Planner(s.task, emb, 20.0)
+    h = scenes[0].table.height
+    down = np.array([[0, 1, 0], [1, 0, 0], [0, 0, -1.0]])  # fingers close along x, away from the object
+    above, _ = planner.kin.ik(np.array([[0.45, -0.05, h + 0.2]]), down[None], np.array([emb.home]))
+    below, ok = planner.kin.ik(np.array([[0.45, -0.05, h - 0.05]]), down[None], above)
+    assert ok.all()
+    obs = capsules.obstacles(scenes)
+    none = np.zeros(obs.role.shape, bool)
+    width = np.array([emb.gripper.stroke])
+    assert planner.segment_clear(np.array(emb.home)[None], above, obs, none, 0.01, width)[0] > 0
+    assert planner.segment_clear(above, below, obs, none, 0.01, width)[0] < 0
+    table = obs.role == capsules.TABLE
+    assert planner.segment_clear(above, below, obs, table, 0.01, width)[0] > 0  # allowed: clear
+
+
+def gen(out: Path, *overrides: str) -> None:
+    cmd = [sys.executable, "-m", "synth.cli", "generate", f"out={out}", "progress=false", "seed=5", *overrides]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture(scope="module")
+def kin_ref(tmp_path_factory):
+    out = tmp_path_factory.mktemp("kin") / "d"
+    gen(out, "mode=kinematic", "n=12", "shard=8", "workers=1")
+    return out
+
+
+def _frames(out: Path):
+    return pq.read_table(sorted((out / "data").glob("*/*.parquet"))[0])
+
+
+def test_kinematic_dataset_has_physics_mode_schema_and_marks(kin_ref, tmp_path):
+    phys = tmp_path / "p"
+    gen(phys, "n=2", "workers=1")
+    info_k = json.loads((kin_ref / "meta" / "info.json").read_text())
+    info_p = json.loads((phys / "meta" / "info.json").read_text())
+    assert info_k["features"] == info_p["features"] and info_k["total_episodes"] == 12
+    assert _frames(kin_ref).schema == _frames(phys).schema
+    eps = pq.read_table(sorted((kin_ref / "meta" / "episodes").glob("*/*.parquet"))[0]).to_pylist()
+    meta, card = json.loads(eps[0]["synth/meta"]), json.loads(eps[0]["synth/embodiment_card"])
+    assert meta["mode"] == "kinematic" and card["mode"] == "kinematic"
+    assert meta["check"]["kinematic"]["inside"] and min(meta["check"]["kinematic"]["clearance_m"].values()) >= 0
+    assert json.loads((kin_ref / "meta" / "synth.json").read_text())["mode"] == "kinematic"
+    t = _frames(kin_ref).to_pydict()
+    ep0 = np.array(t["episode_index"]) == 0
+    state, action = np.array(t["observation.state"])[ep0], np.array(t["action"])[ep0]
+    np.testing.assert_allclose(state[1:, :7], action[:-1, :7], atol=1e-6)  # the state is the planned target
+    phases = np.array(t["synth.phase"])[ep0]
+    assert list(dict.fromkeys(phases)) == list(range(9))  # every phase, in order
+
+
+def test_kinematic_episodes_do_not_depend_on_workers(kin_ref, tmp_path):
+    out = tmp_path / "d"
+    gen(out, "mode=kinematic", "n=12", "shard=8", "workers=2")
+    for col in ("action", "observation.state", "synth.object_pose", "task_index"):
+        assert _frames(out)[col].to_pylist() == _frames(kin_ref)[col].to_pylist()
+
+
+def test_kinematic_scene_and_instruction_equal_physics_mode(kin_ref, tmp_path):
+    phys = tmp_path / "p"
+    gen(phys, "n=2", "workers=1")
+    read = lambda d: pq.read_table(sorted((d / "meta" / "episodes").glob("*/*.parquet"))[0]).to_pylist()  # noqa: E731
+    k = {json.loads(r["synth/meta"])["attempt"]: r for r in read(kin_ref)}
+    for r in read(phys):
+        a = json.loads(r["synth/meta"])["attempt"]
+        if a in k:
+            assert r["tasks"] == k[a]["tasks"]
+            assert json.loads(r["synth/meta"])["draws"] == json.loads(k[a]["synth/meta"])["draws"]
+
+
+def test_kinematic_plans_succeed_under_physics():
+    """Success honesty: kinematic plans executed by the physics path are judged successful by its judge."""
+    from synth.kinematic_worker import KinematicWorker
+    from synth.pipeline import Attempt, Worker
+    from synth.task import Plan
+
+    s = settings(compose_config(["progress=false", "mode=kinematic", "seed=2"]))
+    emb = load(s.embodiment)
+    kw = KinematicWorker(s.task, list(s.randomizers), emb, s.seed, batch=16)
+    eps, _ = kw.block(list(range(12)))
+    pw = Worker(s.task, list(s.randomizers), emb, s.seed)
+    atts = []
+    for e in eps:
+        scene, draws = apply(pw.randomizers, s.task.scene(), s.seed, e.attempt)
+        model = build(scene, emb, pw.slots)
+        plan = Plan(
+            e.labels.get("synth.joint_target", e.action).astype(float), e.labels["synth.phase"], e.meta["check"]
+        )
+        atts.append(Attempt(e.attempt, scene, draws, e.instruction, model, plan))
+    pw.execute(atts)
+    ok = [a.failure == "" for a in atts]
+    assert len(eps) >= 10 and sum(ok) >= 0.8 * len(ok), [a.failure for a in atts]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (["mode=kinematic", "cameras=[front]"], "renders nothing"),
+        (["mode=kinematic", "task=push"], "supports task=pick_place"),
+        (["mode=dynamic"], "choose physics or kinematic"),
+    ],
+)
+def test_bad_kinematic_config_is_one_clear_error(override, message):
+    with pytest.raises(ConfigError, match=message):
+        settings(compose_config(override))
+
+
+def test_physics_fingerprint_unchanged_and_kinematic_distinct():
+    phys = settings(compose_config(["shard=16"])).fingerprint()
+    assert "mode" not in phys
+    assert settings(compose_config(["shard=16", "mode=kinematic"])).fingerprint()["mode"] == "kinematic"
+
+
+def test_place_in_container_plans_kinematically():
+    s, scenes = _scenes(16, ["task=place_in_container", "mode=kinematic"])
+    out = Planner(s.task, load("panda"), 20.0).plan(scenes)
+    assert out["ok"].mean() >= 0.8
+    assert out["q"].shape == (16, 1 + len(KEYS), 7)
+    assert np.allclose(base_position(load("panda")), [0, 0, 0.75])
+
+
+def test_shard_stats_equal_per_episode_stats():
+    """The writer's batched per-episode stats are lerobot's per-episode stats, number for number."""
+    from synth.dataset.staging import episode_stats, shard_stats
+    from synth.types import Episode
+
+    rng = np.random.default_rng(0)
+    eps = [
+        Episode(
+            i,
+            "x",
+            rng.normal(size=(n, 8)).astype(np.float32),
+            np.round(rng.normal(size=(n, 8)), 1).astype(np.float32),
+            {"synth.phase": rng.integers(0, 9, n), "observation.ee_pose": rng.normal(size=(n, 7)).astype(np.float32)},
+        )
+        for i, n in enumerate([1, 2, 50, 130])
+    ]
+    assert json.dumps(shard_stats(eps, 20.0)) == json.dumps([episode_stats(e, 20.0) for e in eps])
