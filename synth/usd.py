@@ -212,16 +212,19 @@ def write_stage(
         if tree == [r] and r in free:
             info.bodies[name] = parents[r] = _body(shapes, "/World/Objects", r, d)
             continue
-        if free & set(tree) or m.body_jntnum[r] or info.articulation:
-            raise ValueError(f"body {name}: only free bodies and one fixed-base articulation are exported")
-        info.articulation = "/World/Robot"
-        UsdPhysics.ArticulationRootAPI.Apply(UsdGeom.Xform.Define(stage, info.articulation).GetPrim())
-        UsdGeom.Scope.Define(stage, f"{info.articulation}/joints")
+        if free & set(tree) or m.body_jntnum[r]:
+            raise ValueError(f"body {name}: only free bodies and fixed-base articulations are exported")
+        # the robot (rooted at "base") and any other fixed-base mechanism (a drawer's cabinet) as articulations
+        art = "/World/Robot" if name == "base" else f"/World/{prim_name(m, BODY, r, 'body').capitalize()}"
+        if name == "base":
+            info.articulation = art
+        UsdPhysics.ArticulationRootAPI.Apply(UsdGeom.Xform.Define(stage, art).GetPrim())
+        UsdGeom.Scope.Define(stage, f"{art}/joints")
         for b in tree:
-            info.bodies[mujoco.mj_id2name(m, BODY, b)] = parents[b] = _body(shapes, info.articulation, b, d)
+            info.bodies[mujoco.mj_id2name(m, BODY, b)] = parents[b] = _body(shapes, art, b, d)
         for b in tree:
             k = int(m.body_jntadr[b]) if m.body_jntnum[b] else -1
-            jpath = f"{info.articulation}/joints/" + (
+            jpath = f"{art}/joints/" + (
                 prim_name(m, JOINT, k, "joint") if k >= 0 else prim_name(m, BODY, b, "body") + "_fixed"
             )
             q = float(d.qpos[m.jnt_qposadr[k]]) if k >= 0 else 0.0
