@@ -22,7 +22,6 @@ from synth.types import Obj, Scene
 
 FLOOR, TABLE, TARGET, PAD = -1, 0, 1, -2
 OBJECT = 2  # role of objects[i] is OBJECT + i
-PALM_HALF, PALM_Z = (0.025, 0.095, 0.026), 0.03  # synth/robot.py's palm box [m] in the hand frame
 PAD_HALF_XY, PAD_Y = (0.011, 0.006), 0.006  # finger pad half extents and offset [m]
 
 
@@ -57,12 +56,12 @@ class Body:
     @staticmethod
     def of(emb: Embodiment) -> Body:
         rows = [_row(j.a, j.alpha, j.d, j.theta)[:3, 3] for j in emb.joints] + [_row(*emb.flange)[:3, 3]]
-        parts = [(-1, np.zeros(3), rows[0], emb.joints[0].radius, 0)]
-        parts += [(i, np.zeros(3), rows[i + 1], j.radius, 0) for i, j in enumerate(emb.joints)]
+        # the base's own link never moves (MuJoCo makes no contacts between static bodies): not checked
+        parts = [(i, np.zeros(3), rows[i + 1], j.radius, 0) for i, j in enumerate(emb.joints)]
         gr = emb.gripper
-        hx, hy, hz = PALM_HALF
-        r = float(np.hypot(hx, hz))
-        parts.append((emb.dof, np.array([0, -hy, PALM_Z]), np.array([0, hy, PALM_Z]), r, 0))
+        hx, hy, hz = gr.palm  # synth/robot.py's palm box in the hand frame, its centre 4 mm + hz up
+        r, z = float(np.hypot(hx, hz)), 0.004 + hz
+        parts.append((emb.dof, np.array([0, -hy, z]), np.array([0, hy, z]), r, 0))
         for sign in (1, -1):
             y = sign * PAD_Y
             z0 = gr.finger_offset
