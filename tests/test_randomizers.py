@@ -74,6 +74,21 @@ APPLIED = {
             m.actuator_gainprm[: EMB.dof, 0], [j.kp * g for j, g in zip(EMB.joints, d["gain"], strict=False)]
         )
     ),
+    "lights": lambda m, d: (
+        m.nlight == 3
+        and int(m.light_active.sum()) == d["count"]
+        and all(np.allclose(m.light_pos[k + 1], f["pos"]) for k, f in enumerate(d["fill"]))
+    ),
+    "robot_base": lambda m, d: (
+        np.allclose(m.body("base").pos, [d["x"], d["y"], 0.75])
+        and np.allclose(m.body("base").quat, [np.cos(d["yaw"] / 2), 0, 0, np.sin(d["yaw"] / 2)])
+        and np.allclose(m.geom("pedestal").pos[:2], [d["x"], d["y"]])
+    ),
+    "restitution": lambda m, d: (
+        all(np.allclose(m.geom_solref[_geom(m, o["object"]).id], [0.02, o["dampratio"]]) for o in d["objects"])
+        and np.allclose(m.geom_solref[_geom(m, "table").id], [0.02, d["table"]["dampratio"]])
+        and np.allclose(m.geom_solref[_geom(m, "pad_left").id], [0.02, 1.0])
+    ),
     "object_physics": lambda m, d: all(
         np.isclose(m.geom_friction[_geom(m, o["object"]).id][0], o["friction"])
         and np.isclose(m.body(o["object"]).mass[0], o["mass"])
@@ -182,3 +197,156 @@ def test_state_noise_is_on_the_written_state_only():
         err = n.state - c.state
         assert 0.6 * d["joints"] < err[:, : EMB.dof].std() < 1.4 * d["joints"]
         assert 0.6 * d["gripper"] < err[:, -1].std() < 1.4 * d["gripper"]
+
+
+# ------------------------------------------------------------------ lights, robot_base, restitution, action_noise
+
+
+def test_lights_add_fill_lights_beside_the_key_light():
+    """lighting draws the key light, lights adds fill lights around the table; the model always holds count[1]
+    lights (unused ones off); the key light is the same whether lights is on or not."""
+    task = TASKS.build("pick_place")
+    key, fill = RANDOMIZERS.build("lighting"), RANDOMIZERS.build("lights", {"count": [1, 4]})
+    counts = set()
+    for attempt in range(16):
+        alone, _ = apply([key], task.scene(), 2, attempt)
+        scene, draws = apply([key, fill], task.scene(), 2, attempt)
+        assert scene.lights[0] == alone.lights[0]
+        m = _model(scene)
+        d = draws["lights"]
+        counts.add(d["count"])
+        assert m.nlight == 4 and int(m.light_active.sum()) == d["count"] == len(d["fill"]) + 1
+        for k, f in enumerate(d["fill"], start=1):
+            assert np.allclose(m.light_pos[k], f["pos"]) and m.light_active[k]
+            assert m.light_type[k] == {"spot": 0, "point": 2}[f["kind"]]
+            aim = np.array([scene.table.centre[0], scene.table.centre[1], scene.table.height]) - m.light_pos[k]
+            assert np.allclose(m.light_dir[k], aim / np.linalg.norm(aim))
+            assert f["kind"] == "point" or np.isclose(m.light_cutoff[k], f["cutoff"])
+            assert 0.4 <= np.linalg.norm(aim[:2]) <= 1.2 and 0.5 <= -aim[2] <= 1.4
+    assert counts == {1, 2, 3, 4}
+    with pytest.raises(ConfigError, match="randomizers.lights.count"):
+        RANDOMIZERS.build("lights", {"count": [0, 2]})
+
+
+def _drop(e: float, h0: float = 0.1) -> float:
+    """Rebound speed / impact speed of a ball dropped h0 [m] onto the table, both of restitution e."""
+    from dataclasses import replace
+
+    from synth.scenes.tabletop import Layout, initial_qpos
+    from synth.types import Obj, Scene
+
+    scene = Scene(objects=(Obj("obj0", "sphere", (0.03, 0, 0), xy=(0.5, 0.2), restitution=e),))
+    m = build(scene.replace(table=replace(scene.table, restitution=e)), EMB, 1)
+    lay = Layout(m, EMB)
+    d = mujoco.MjData(m)
+    d.qpos[:] = initial_qpos(m, EMB, lay)
+    d.ctrl[:] = np.r_[EMB.home, EMB.gripper.stroke / 2]
+    d.qpos[lay.obj_qadr[0] + 2] += h0
+    vz = []
+    for _ in range(int(0.6 / m.opt.timestep)):
+        mujoco.mj_step(m, d)
+        vz.append(d.qvel[lay.obj_dadr[0] + 2])
+    vz = np.array(vz)
+    hit = int(np.argmax(vz > 0))  # the first step moving up: the bounce (0 if it never leaves)
+    return float(vz[hit:].max() / -vz[:hit].min()) if hit else 0.0
+
+
+def test_restitution_makes_a_dropped_ball_bounce_as_recorded():
+    """MuJoCo has no restitution: the randomizer's coefficient becomes the solref damping ratio. A ball dropped
+    on the table rebounds higher the higher the coefficient, at about the coefficient's speed ratio."""
+    from synth.scenes.tabletop import dampratio
+
+    ratios = [_drop(e) for e in (0.0, 0.2, 0.45, 0.7)]
+    assert ratios[0] < 0.15 and all(a < b for a, b in zip(ratios, ratios[1:], strict=False)), ratios
+    for e, r in zip((0.2, 0.45, 0.7), ratios[1:], strict=True):  # soft contacts give back ~0.1 even at e = 0
+        assert abs(r - e) < (0.12 if e < 0.4 else 0.08), (e, r)
+    assert dampratio(0.0) == 1.0
+    for e in (1e-6, 0.1, 0.5, 0.7):  # the damped spring's rebound: e = exp(-pi z / sqrt(1 - z^2))
+        z = dampratio(e)
+        assert np.isclose(np.exp(-np.pi * z / np.sqrt(1 - z * z)), e)
+    with pytest.raises(ConfigError, match=r"randomizers.restitution.objects.*within \[0, 0.7\]"):
+        RANDOMIZERS.build("restitution", {"objects": [0.2, 0.9]})
+
+
+def test_robot_base_moves_the_arm_and_the_robot_frame_with_it():
+    """A shifted and turned base: planning still succeeds, and the robot-frame outputs are in the moved base's
+    frame: observation.ee_pose and ee_pose actions equal forward kinematics of the joints on the robot alone."""
+    from synth.pipeline import Worker
+    from synth.planners.ik import IK
+
+    task = TASKS.build("pick_place")
+    base = [RANDOMIZERS.build(n) for n in ("object_shape", "object_pose", "target")]
+    shift = {"x": [0.03, 0.03], "y": [-0.03, -0.03], "yaw": [0.08, 0.08]}
+    moved = base + [RANDOMIZERS.build("robot_base", shift)]
+    eps, _ = Worker(task, moved, EMB, seed=4, action="ee_pose").block([0, 1, 2, 3])
+    still, _ = Worker(task, base, EMB, seed=4).block([0, 1, 2, 3])
+    assert len(eps) >= 3, "planning around a moved base mostly succeeds"
+    ik = IK(EMB)  # the robot alone, its base at the origin: the base frame
+    c, s = np.cos(0.08), np.sin(0.08)
+    turn = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    for e in eps:
+        assert e.meta["draws"]["robot_base"] == {"x": 0.03, "y": -0.03, "yaw": 0.08}
+        for t in range(0, e.length, 7):
+            pos, rot = ik.fk(e.state[t, : EMB.dof].astype(float))
+            np.testing.assert_allclose(e.labels["observation.ee_pose"][t, :3], pos, atol=2e-4)
+            quat = np.empty(4)
+            mujoco.mju_mat2Quat(quat, rot.ravel())
+            assert abs(abs(np.dot(e.labels["observation.ee_pose"][t, 3:], quat)) - 1) < 1e-5
+            target, _ = ik.fk(e.labels["synth.joint_target"][t, : EMB.dof].astype(float))
+            np.testing.assert_allclose(e.action[t, :3], target, atol=2e-4)
+        clean = next(c for c in still if c.attempt == e.attempt)  # the same object, seen from the moved base
+        world = clean.labels["synth.object_pose"][0, :3] + [0.0, 0.0, 0.75]
+        expect = turn.T @ (world - [0.03, -0.03, 0.75])
+        np.testing.assert_allclose(e.labels["synth.object_pose"][0, :3], expect, atol=2e-3)
+
+
+def test_action_noise_runs_noisy_late_targets_and_writes_the_commanded_ones():
+    """The physics runs the commanded targets with the recorded noise, `latency` periods late; the written action
+    is the commanded one; the noise comes from the attempt's own stream, whatever the batch size."""
+    from synth.backends.mujoco_cpu import MujocoCPU
+    from synth.execute import perturb, run, substeps
+    from synth.pipeline import Worker
+    from synth.scenes.tabletop import Layout, initial_qpos
+
+    task = TASKS.build("pick_place")
+    base = [RANDOMIZERS.build(n) for n in ("object_shape", "object_pose", "target")]
+    late = base + [RANDOMIZERS.build("action_noise", {"joints": [0.0, 0.0], "latency": [2, 2]})]
+    clean, _ = Worker(task, base, EMB, seed=3).block([0, 1])
+    lagged, _ = Worker(task, late, EMB, seed=3).block([0, 1])
+    for c, g in zip(clean, lagged, strict=True):
+        np.testing.assert_array_equal(c.action, g.action)
+        np.testing.assert_allclose(g.state[2:, : EMB.dof], c.state[:-2, : EMB.dof], atol=2e-4)  # two periods late
+        assert np.abs(g.state[2:, : EMB.dof] - c.state[2:, : EMB.dof]).max() > 1e-2
+
+    noisy = base + [RANDOMIZERS.build("action_noise", {"joints": [0.01, 0.02], "latency": [0, 1]})]
+    one = Worker(task, noisy, EMB, seed=3, batch=1)
+    eps, _ = one.block([0, 1, 2])
+    again, _ = Worker(task, noisy, EMB, seed=3, batch=16).block([0, 1, 2])
+    assert eps, "small noise still leaves successful episodes"
+    for e, a in zip(eps, again, strict=True):
+        np.testing.assert_array_equal(e.state, a.state)  # independent of the batch
+        d = e.meta["draws"]["action_noise"]
+        att = one.prepare(e.attempt)
+        np.testing.assert_array_equal(e.action, att.p.actions.astype(np.float32))  # the commanded targets
+        ex = perturb(att.p.actions, one.start, EMB.dof, d["joints"], d["latency"], stream(3, e.attempt, "action_noise"))
+        k = d["latency"]
+        assert len(ex) == e.length + k and np.all(ex[:k] == one.start)
+        err = ex[k:] - att.p.actions
+        assert 0.8 * d["joints"] < err[:, : EMB.dof].std() < 1.2 * d["joints"] and not err[:, -1].any()
+        lay = Layout(att.model, EMB)
+        out = run(MujocoCPU(), [att.model], initial_qpos(att.model, EMB, lay)[None], ex[None], one.start[None],
+                  substeps(att.model, 20.0), one.scale)  # fmt: skip
+        q = out["qpos"][0, : e.length]
+        np.testing.assert_array_equal(e.state, np.c_[q[:, lay.arm_qadr], q[:, lay.finger_qadr].sum(1)].astype("f4"))
+
+
+def test_large_action_noise_fails_honestly():
+    """Success stays a physics verdict: with large noise some grasps miss, and the failures are physical."""
+    from synth.pipeline import Worker
+
+    task = TASKS.build("pick_place")
+    rs = [RANDOMIZERS.build(n) for n in ("object_shape", "object_pose", "target")]
+    rs.append(RANDOMIZERS.build("action_noise", {"joints": [0.06, 0.06], "latency": [0, 0]}))
+    _, records = Worker(task, rs, EMB, seed=1).block(list(range(8)))
+    failed = [r["reason"] for r in records if not r["success"]]
+    assert failed and set(failed) <= {"grasp_slip", "dropped", "placed_outside", "not_released", "unstable"}
