@@ -15,9 +15,9 @@ from synth.types import Scene
 @randomizer("action_noise")
 @dataclass(frozen=True)
 class ActionNoise(Randomizer):
-    """Per episode: the standard deviation `joints` [rad] of independent Gaussian noise added to every arm joint
-    target at every control period, and a `latency` (low, high) of whole control periods by which the physics
-    executes the targets late (the arm holds its start targets meanwhile). The written `action` stays the
+    """Noise std `joints` [rad] on the executed joint targets and a `latency` [control periods], per episode.
+    Independent Gaussian noise is added to every arm joint target at every control period, and the physics runs
+    the targets `latency` periods late (the arm holds its start targets meanwhile). The written `action` stays the
     commanded one; the noise is drawn from the stream of (seed, attempt, "action_noise"), so it is the same
     whatever the batch (synth.execute.perturb). Success is still judged on the physics."""
 

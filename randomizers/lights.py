@@ -16,8 +16,9 @@ from synth.types import Light, Scene
 @randomizer("lights")
 @dataclass(frozen=True)
 class Lights(Randomizer):
-    """`count` lights in all (low, high), the key light included: the key light (Scene.lights[0], drawn by
-    `lighting` when that is on) is kept, and count - 1 fill lights are added. Each fill light is of a kind
+    """Light count and placement: `count` lights in all (low, high), the key light included.
+    The key light (Scene.lights[0], drawn by `lighting` when that is on) is kept, and count - 1 fill lights are
+    added. Each fill light is of a kind
     from `kinds` ("spot" aimed at the table's centre, with cone half angle `cutoff` [deg], or "point"), placed
     at an azimuth [rad] around the table's centre, a horizontal `distance` [m] from it and a `height` [m]
     above the table top, with white diffuse `intensity` in [0, 1]. The model always holds count[1] lights

@@ -16,10 +16,11 @@ from synth.types import Scene
 @randomizer("restitution")
 @dataclass(frozen=True)
 class Restitution(Randomizer):
-    """Coefficient of restitution (rebound speed / impact speed) of each object in `objects` and of the table
-    top in `table`, drawn independently, at most 0.7. MuJoCo has none: each becomes the geom's solref damping
-    ratio (scenes/tabletop.dampratio, recorded beside it); a contact of two geoms uses the mean of their ratios,
-    so an object bounces off the table with a coefficient between the two. The fingers' pads keep theirs."""
+    """Coefficient of restitution of each object (`objects`) and of the table top (`table`), at most 0.7.
+    Restitution is rebound speed / impact speed, drawn independently per object. MuJoCo has none: each becomes
+    the geom's solref damping ratio (scenes/tabletop.dampratio, recorded beside it); a contact of two geoms uses
+    the mean of their ratios, so an object bounces off the table with a coefficient between the two. The
+    fingers' pads keep theirs."""
 
     stage = PHYSICS
     objects: tuple[float, float] = (0.0, 0.5)

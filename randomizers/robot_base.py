@@ -15,8 +15,8 @@ from synth.types import Scene
 @randomizer("robot_base")
 @dataclass(frozen=True)
 class RobotBase(Randomizer):
-    """Offsets of the robot base from the embodiment's own pose: `x`, `y` [m] in the world and `yaw` [rad] about
-    the vertical. The arm, its pedestal and wrist camera move; the table, objects and fixed cameras stay. The
+    """Robot base offsets from the embodiment's own pose: `x`, `y` [m] and `yaw` [rad] about the vertical.
+    The arm, its pedestal and wrist camera move; the table, objects and fixed cameras stay. The
     planners solve in the moved base's frame, and the robot-frame outputs (observation.ee_pose,
     synth.object_pose, ee actions) are expressed in it."""
 

@@ -46,8 +46,9 @@ def names(n: str) -> set[str]:
 @randomizer("synonyms")
 @dataclass(frozen=True)
 class Synonyms(Randomizer):
-    """Each word class (an object noun, a target word, a verb) is replaced with probability `rate` by one of its
-    synonyms, drawn uniformly, in the whole instruction. An object noun is kept when its synonym also names
+    """Instruction synonyms: each word class in `classes` is replaced with probability `rate`.
+    A class (an object noun, a target word, a verb) is replaced by one of its synonyms, drawn uniformly, in the
+    whole instruction. An object noun is kept when its synonym also names
     another active object of the same colour (say "block" for a red cube beside a red brick-shaped block), so
     every referring expression stays unique in its scene. Draws: the replacements applied and the classes
     kept for that reason. Applied to the instruction text by the worker (synth.language.substitute)."""

@@ -3,6 +3,7 @@ different across attempts, JSON-able, and the recorded draw is what the compiled
 
 import dataclasses
 import json
+import re
 
 import mujoco
 import numpy as np
@@ -350,3 +351,121 @@ def test_large_action_noise_fails_honestly():
     _, records = Worker(task, rs, EMB, seed=1).block(list(range(8)))
     failed = [r["reason"] for r in records if not r["success"]]
     assert failed and set(failed) <= {"grasp_slip", "dropped", "placed_outside", "not_released", "unstable"}
+
+
+# ------------------------------------------------------------------ synonyms
+
+
+def _words(templates) -> set[str]:
+    return {w for t in templates for w in re.sub(r"\{\w+\}|[,:;]", " ", t).split()}
+
+
+def test_synonyms_never_use_a_held_out_word():
+    """No replacement is a word that only a task's held-out paraphrases use, so the split stays held out."""
+    from synth.randomizers.synonyms import CLASSES, NOUNS, TARGETS
+
+    replacements = {w for alts in CLASSES.values() for p in alts for w in p.split()}
+    for name in TASKS.names():
+        t = TASKS.build(name)
+        only_held = _words(t.held_out_templates) - _words(t.templates)
+        assert not replacements & only_held, (name, replacements & only_held)
+    object_words = set(NOUNS) | {w for alts in NOUNS.values() for w in alts}
+    assert not object_words & ({w for alts in TARGETS.values() for w in alts} | set(TARGETS))
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_synonyms_keep_every_referring_expression_unique(name):
+    """With synonyms on (rate 0.8), every task object's phrase is in the instruction, no other active object of
+    its colour can be called by its noun word unless the two share a noun (then refer()'s size or place words
+    tell them apart), the recorded replacements are the applied ones, and no held-out paraphrase appears."""
+    from synth.language import refer, substitute
+    from synth.randomizers.synonyms import names
+    from synth.scenes.objects import noun
+
+    task = TASKS.build(name)
+    rs = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n != "synonyms"]
+    rs.append(RANDOMIZERS.build("synonyms", {"rate": 0.8}))
+    held = [re.compile(_template_regex(t)) for t in task.held_out_templates]
+    changed = 0
+    for i in range(40):
+        scene, draws = apply(rs, task.scene(), 0, i)
+        applied = draws["synonyms"]["words"]
+        assert {k: v for k, v in scene.words if k != v} == applied
+        raw = task.instruction(scene, stream(0, i, "instruction"))
+        text = substitute(raw, scene.words)
+        changed += text != raw
+        for word, new in applied.items():
+            if re.search(rf"\b{word}\b", raw):
+                assert re.search(rf"\b{new}\b", text), (raw, text, applied)
+        assert not any(h.match(text) for h in held), text
+        shown = {k: substitute(noun(o), scene.words) for k, o in enumerate(scene.objects) if o.active}
+        for k in range(scene.task_objects):
+            obj = scene.objects[k]
+            assert substitute(refer(scene, k), scene.words) in text
+            for j, o in enumerate(scene.objects):
+                if j != k and o.active and o.colour == obj.colour and noun(o) != noun(obj):
+                    assert shown[k] not in names(noun(o)) | {shown[j]}, (text, shown)
+    assert changed > 30
+
+
+def _template_regex(template):
+    parts = re.split(r"\{\w+\}", template.replace(" {rel}", "{rel}"))
+    return "^" + "(.+?)".join(re.escape(p) for p in parts) + "$"
+
+
+def test_synonyms_keep_a_noun_that_would_name_two_objects():
+    """'block' may name a red cube only when no red brick-shaped block is in the scene; the worker writes the
+    substituted instruction; a kept phrase ('put away') is left alone."""
+    from synth.language import refer, substitute
+    from synth.pipeline import Worker
+    from synth.types import Obj, Scene
+
+    cube = Obj("obj0", "box", (0.02, 0.02, 0.02), "red", xy=(0.5, 0.1))
+    brick = Obj("obj1", "box", (0.04, 0.02, 0.02), "red", xy=(0.5, -0.1))
+    syn = RANDOMIZERS.build("synonyms", {"rate": 1.0, "classes": ["cube", "put"]})
+    scene, d = syn(Scene(objects=(cube, brick)), np.random.default_rng(0))
+    assert d["words"] == {"put": "place"} and d["kept"] == ["cube"]
+    scene, d = syn(Scene(objects=(cube, dataclasses.replace(brick, colour="blue"))), np.random.default_rng(0))
+    assert d == {"words": {"cube": "block", "put": "place"}, "kept": []}
+    said = substitute(f"put the {refer(scene, 0)} next to the {refer(scene, 1)}", scene.words)
+    assert said == "place the red block next to the blue block"
+    assert substitute("put away the red cube", scene.words) == "put away the red block"
+
+    task = TASKS.build("pick_place")
+    rs = [RANDOMIZERS.build(n) for n in ("object_shape", "object_pose", "target")]
+    w = Worker(task, [*rs, RANDOMIZERS.build("synonyms", {"rate": 1.0})], EMB, seed=2)
+    for i in range(3):
+        a = w.prepare(i)
+        raw = task.instruction(a.scene, stream(2, i, "instruction"))
+        assert a.instruction == substitute(raw, a.scene.words) != raw
+
+
+def test_replay_reruns_a_moved_noisy_late_episode(tmp_path):
+    """synth view's replay rebuilds the moved base from the record and reruns the same noisy, late targets, so it
+    reproduces the written states; the commanded targets alone do not."""
+    import subprocess
+    import sys
+
+    from synth.backends.mujoco_cpu import MujocoCPU
+    from synth.execute import run, substeps
+    from synth.replay import episode_record, replay
+    from synth.scenes.tabletop import Layout, initial_qpos
+
+    out = tmp_path / "d"
+    rands = "randomizers=[object_shape,object_pose,target,robot_base,restitution,action_noise,lights,synonyms]"
+    noise = ["randomizers.action_noise.joints=[0.01,0.02]", "randomizers.action_noise.latency=[1,2]"]
+    cmd = [sys.executable, "-m", "synth.cli", "generate", f"out={out}", "n=2", "workers=1", "progress=false"]
+    r = subprocess.run([*cmd, rands, *noise], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rep = replay(out, 1)
+    assert rep.meta["draws"]["action_noise"]["latency"] in (1, 2)
+    assert len(rep.qpos) == len(rep.recorded_state) + 1
+    np.testing.assert_allclose(rep.replayed_state, rep.recorded_state, atol=1e-5)
+    assert np.allclose(rep.model.body("base").pos[:2], [rep.meta["draws"]["robot_base"][k] for k in "xy"])
+
+    _, commanded, _ = episode_record(out, 1)
+    lay, start, scale = Layout(rep.model, EMB), np.r_[EMB.home, EMB.gripper.stroke], np.r_[np.ones(EMB.dof), 0.5]
+    q0 = initial_qpos(rep.model, EMB, lay)[None]
+    plain = run(MujocoCPU(), [rep.model], q0, commanded[None], start[None], substeps(rep.model, 20.0), scale)
+    q = plain["qpos"][0, :-1]
+    assert np.abs(q[:, lay.arm_qadr] - rep.recorded_state[:, : EMB.dof]).max() > 1e-3
