@@ -130,7 +130,7 @@ class Worker:
             return self.ctx
         pos, yaw = base_pose(scene, self.emb)
         emb = dataclasses.replace(self.emb, base_pos=(float(pos[0]), float(pos[1]), self.emb.base_pos[2]))
-        return PlanContext(emb=emb, control_hz=self.ctx.control_hz, ik=TurnedIK(self.ctx.ik, yaw))  # type: ignore[arg-type]
+        return PlanContext(emb=emb, control_hz=self.ctx.control_hz, ik=TurnedIK(self.ctx.ik, yaw))
 
     def executed(self, a: Attempt) -> np.ndarray:
         """(T + latency, A) the joint targets the physics runs for attempt `a`: its plan's actions, perturbed
@@ -190,7 +190,7 @@ class Worker:
         action = a.p.actions.astype(np.float32)
         if self.action != "joint_pos":
             target = in_base(tcp_poses(a.model, lay.arm_qadr, a.p.actions[:, : self.emb.dof], base), yaw)
-            labels["synth.joint_target"] = action  # what the physics executed (replay reads it)
+            labels["synth.joint_target"] = action  # the commanded joint targets (replay reads them, adds any noise)
             action = convert(self.action, a.p.actions, state, target, ee)
         meta = {
             "attempt": a.index,
