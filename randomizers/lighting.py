@@ -1,4 +1,4 @@
-"""Directional light: direction, intensity, colour; and the ambient level."""
+"""The key light (Scene.lights[0], directional): direction, intensity, colour; and the ambient level."""
 
 from __future__ import annotations
 
@@ -34,4 +34,10 @@ class Lighting(Randomizer):
             diffuse=(i * (1 + t), i, i * (1 - t)),
             ambient=(a, a, a),
         )
-        return scene.replace(light=light), {"azimuth": az, "elevation": el, "intensity": i, "tint": t, "ambient": a}
+        return scene.replace(lights=(light, *scene.lights[1:])), {
+            "azimuth": az,
+            "elevation": el,
+            "intensity": i,
+            "tint": t,
+            "ambient": a,
+        }

@@ -20,6 +20,13 @@ from synth.types import Camera, Obj, Scene
 
 TIMESTEP = 0.002  # [s]
 ROBOT_BASE_Z = 0.75  # [m] the arm stands on a pedestal; the table's height varies around it
+CONTACT_TIMECONST = 0.02  # [s] MuJoCo's default solref time constant, kept when a restitution is set
+MAX_RESTITUTION = 0.7  # above this the contact spring is too stiff for the ~2 ms step to keep the bounce honest
+_LIGHT = {
+    "directional": mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
+    "spot": mujoco.mjtLightType.mjLIGHT_SPOT,
+    "point": mujoco.mjtLightType.mjLIGHT_POINT,
+}
 _GEOM = {
     "box": mujoco.mjtGeom.mjGEOM_BOX,
     "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
@@ -55,6 +62,41 @@ def camera_xyaxes(cam: Camera) -> list[float]:
     return [*x, *y]
 
 
+def dampratio(restitution: float) -> float:
+    """The contact damping ratio whose bounce has coefficient of restitution `restitution` (in [0, 1)).
+
+    MuJoCo has no restitution coefficient: a contact is a spring-damper set by solref = (timeconst, dampratio).
+    A damped spring with damping ratio z releases a body after half a period with its speed scaled by
+    e = exp(-pi z / sqrt(1 - z^2)); inverted, z = -ln e / sqrt(pi^2 + ln^2 e). e = 0 gives z = 1 (critical
+    damping, MuJoCo's default: no bounce). Measured with the 2 ms step (a ball, a box and a cylinder dropped 3-30
+    cm on the table): the soft contact always gives back ~0.11 of the impact speed (a rise of ~1 mm from 10 cm), so
+    the rebound speed ratio runs above e for small e (e = 0.2: 0.27-0.31) and is within ~0.06 of it from e = 0.4
+    to 0.7 (tests/test_randomizers.py drops a ball). Above 0.7 the contact is too springy for the step.
+    A contact mixes the two geoms' solref by their solmix weights (1 each here): its damping ratio is the mean.
+    """
+    if restitution <= 0.0:
+        return 1.0
+    ln = math.log(restitution)
+    return -ln / math.sqrt(math.pi**2 + ln**2)
+
+
+def solref(restitution: float) -> list[float]:
+    """(2,) MuJoCo solref (timeconst [s], dampratio) of a geom with this coefficient of restitution."""
+    return [CONTACT_TIMECONST, dampratio(restitution)]
+
+
+def base_pose(scene: Scene, emb: Embodiment) -> tuple[np.ndarray, float]:
+    """The robot base's world position (3,) [m] and yaw about z [rad]: the embodiment's base on its pedestal,
+    offset by the scene's `base` (x, y [m], yaw [rad])."""
+    dx, dy, yaw = scene.base
+    return np.array([emb.base_pos[0] + dx, emb.base_pos[1] + dy, ROBOT_BASE_Z + emb.base_pos[2]]), float(yaw)
+
+
+def yaw_quat(yaw: float) -> np.ndarray:
+    """(4,) quaternion (w, x, y, z) of a turn by `yaw` [rad] about z."""
+    return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
+
+
 def timestep_for(control_hz: float) -> float:
     """The physics step [s]: the largest at most TIMESTEP that divides one control period evenly."""
     return 1.0 / (control_hz * math.ceil(1.0 / (control_hz * TIMESTEP) - 1e-9))
@@ -80,25 +122,31 @@ def build(
     opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     opt.impratio = 10.0
     spec.visual.global_.offwidth, spec.visual.global_.offheight = max(resolution[1], 64), max(resolution[0], 64)
-    spec.visual.headlight.ambient = list(scene.light.ambient)
+    spec.visual.headlight.ambient = list(scene.lights[0].ambient)
     spec.visual.headlight.diffuse = [0.2, 0.2, 0.2]
     wb = spec.worldbody
     floor = wb.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.05], rgba=[0.5, 0.5, 0.52, 1])
     floor.contype, floor.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
-    base = (emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2])
+    base, yaw = base_pose(scene, emb)
     _add_table(spec, scene, base)
-    add_robot(spec, emb, base_pos=base, damping=scene.arm.damping, gain=scene.arm.gain)
+    add_robot(spec, emb, base_pos=base.tolist(), damping=scene.arm.damping, gain=scene.arm.gain)
+    if yaw:
+        spec.body("base").quat = yaw_quat(yaw).tolist()
     for i in range(slots):
         _add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
     _add_target(spec, scene)
     if scene.drawer is not None:
         add_drawer(spec, scene.drawer, scene.table.height)
     add_surfaces(spec, scene)
-    light = wb.add_light(
-        name="sun", pos=[0.5, 0, 2.5], dir=list(scene.light.direction), diffuse=list(scene.light.diffuse)
-    )
-    light.castshadow = False
-    light.type = mujoco.mjtLightType.mjLIGHT_DIRECTIONAL
+    for k, lt in enumerate(scene.lights):  # the key light keeps its old name
+        light = wb.add_light(
+            name="sun" if k == 0 else f"light{k}", pos=list(lt.pos), dir=list(lt.direction), diffuse=list(lt.diffuse)
+        )
+        light.castshadow = False
+        light.type = _LIGHT[lt.kind]
+        light.active = lt.active
+        if lt.kind == "spot":
+            light.cutoff = lt.cutoff
     for cam in scene.cameras:
         c = wb.add_camera(name=cam.name, pos=list(cam.pos), fovy=cam.fovy)
         c.alt.type = mujoco.mjtOrientation.mjORIENTATION_XYAXES
@@ -112,7 +160,7 @@ def build(
     return spec.compile()
 
 
-def _add_table(spec: mujoco.MjSpec, scene: Scene, base: tuple[float, float, float]) -> None:
+def _add_table(spec: mujoco.MjSpec, scene: Scene, base: np.ndarray) -> None:
     """The table top (a collider) and the robot's pedestal from the floor up to its base (visual only)."""
     t = scene.table
     thick = 0.04
@@ -120,6 +168,8 @@ def _add_table(spec: mujoco.MjSpec, scene: Scene, base: tuple[float, float, floa
     top.size, top.pos = [t.size[0], t.size[1], thick / 2], [t.centre[0], t.centre[1], t.height - thick / 2]
     top.rgba, top.friction = list(t.rgba), [t.friction, 0.005, 0.0001]
     top.contype, top.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
+    if t.restitution > 0:
+        top.solref = solref(t.restitution)
     ped = spec.worldbody.add_geom(name="pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.09, base[2] / 2, 0])
     ped.pos, ped.rgba, ped.contype, ped.conaffinity = [base[0], base[1], base[2] / 2], [0.2, 0.2, 0.22, 1], 0, 0
 
@@ -144,6 +194,8 @@ def _add_object(spec: mujoco.MjSpec, i: int, obj: Obj | None, table_height: floa
     g.rgba, g.mass = list(obj.rgba), obj.mass
     g.friction, g.condim = [obj.friction, 0.005, 0.0001], 4
     g.contype, g.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
+    if obj.restitution > 0:  # the fingers' pads have priority: their contacts keep the default
+        g.solref = solref(obj.restitution)
 
 
 def _add_target(spec: mujoco.MjSpec, scene: Scene) -> None:

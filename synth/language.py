@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from synth.scenes.objects import noun
@@ -56,3 +58,14 @@ def relation(scene: Scene, i: int) -> str:
     me = np.asarray(scene.objects[i].xy)
     k, near = min(others, key=lambda ko: float(np.linalg.norm(np.asarray(ko[1].xy) - me)))
     return f"next to the {refer(scene, k)}"
+
+
+def substitute(text: str, words: tuple[tuple[str, str], ...]) -> str:
+    """`text` with every whole-word occurrence of each word (or phrase) replaced by its replacement, in one pass
+    (so swapped pairs do not chain), longer phrases first: substitute("put the red block", (("put", "place"),))."""
+    table = dict(words)
+    if not table:
+        return text
+    keys = sorted(table, key=len, reverse=True)
+    pattern = re.compile(r"\b(" + "|".join(re.escape(k) for k in keys) + r")\b")
+    return pattern.sub(lambda m: table[m.group(1)], text)

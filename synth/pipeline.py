@@ -6,6 +6,8 @@ same whichever worker runs it and whichever attempts share its physics batch.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -15,10 +17,11 @@ import numpy as np
 from synth.actions import convert, tcp_poses
 from synth.backends.mujoco_cpu import MujocoCPU
 from synth.embodiment import Embodiment
-from synth.execute import run, substeps
+from synth.execute import perturb, run, substeps
+from synth.language import substitute
 from synth.planners.ik import IK
 from synth.randomize import Randomizer, apply, slots, stream
-from synth.scenes.tabletop import ROBOT_BASE_Z, Layout, build, initial_qpos
+from synth.scenes.tabletop import Layout, base_pose, build, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Episode, Scene
 
@@ -39,6 +42,41 @@ class Attempt:
         """The plan of an attempt that has one."""
         assert self.plan is not None, f"attempt {self.index} has no plan ({self.failure})"
         return self.plan
+
+
+class TurnedIK:
+    """The worker's IK for a base turned by `yaw` [rad] about z. The skill scripts give targets as world-aligned
+    offsets from the base position and world rotations; they are turned into the base's own frame here."""
+
+    def __init__(self, ik: IK, yaw: float):
+        self.ik, self.emb = ik, ik.emb
+        c, s = math.cos(yaw), math.sin(yaw)
+        self.rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])  # base frame -> world
+
+    @property
+    def iterations(self) -> int:
+        return self.ik.iterations
+
+    def solve(self, pos: np.ndarray, rot: np.ndarray, q_init: np.ndarray, max_step: float = 0.6) -> np.ndarray | None:
+        return self.ik.solve(self.rot.T @ pos, self.rot.T @ rot, q_init, max_step)
+
+    def fk(self, q_arm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos, rot = self.ik.fk(q_arm)
+        return self.rot @ pos, self.rot @ rot
+
+
+def in_base(pose: np.ndarray, yaw: float) -> np.ndarray:
+    """(T, 7) poses [m; quaternion w x y z] given as world-aligned offsets from the base and world orientations,
+    turned into the frame of a base turned by `yaw` [rad] about z (unchanged when yaw is 0)."""
+    if not yaw:
+        return pose
+    c, s = math.cos(yaw), math.sin(yaw)
+    p, q = pose[:, :3], pose[:, 3:]
+    pos = np.c_[c * p[:, 0] + s * p[:, 1], -s * p[:, 0] + c * p[:, 1], p[:, 2]]
+    a, b = math.cos(yaw / 2), -math.sin(yaw / 2)  # the inverse turn (a, 0, 0, b), applied on the left
+    w, x, y, z = q.T
+    quat = np.c_[a * w - b * z, a * x - b * y, a * y + b * x, a * z + b * w]
+    return np.c_[pos, quat]
 
 
 class Worker:
@@ -64,17 +102,19 @@ class Worker:
         self.slots = slots(task.scene(), randomizers)
         self.backend = backend or MujocoCPU()
         self.scale = np.r_[np.ones(emb.dof), 0.5]  # action -> ctrl: the gripper actuator takes width per finger
-        self.base = np.array([emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]])
+        self.start = np.r_[emb.home, emb.gripper.stroke]  # the targets before the first action
 
     def prepare(self, i: int) -> Attempt:
         """Scene, draws, instruction, compiled model and plan of attempt i (CPU, one world)."""
         t0 = time.perf_counter()
         scene, draws = apply(self.randomizers, self.task.scene(), self.seed, i)
         text = self.task.instruction(scene, stream(self.seed, i, "instruction"), self.held_out)
+        if scene.words:
+            text = substitute(text, scene.words)
         model = build(scene, self.emb, self.slots, self.resolution, self.ctx.control_hz)
         t1 = time.perf_counter()
         plan_seed = int(stream(self.seed, i, "planner").integers(2**31 - 2))
-        out = self.task.plan(self.ctx, scene, model, plan_seed)
+        out = self.task.plan(self.context(scene), scene, model, plan_seed)
         t2 = time.perf_counter()
         att = Attempt(i, scene, draws, text, model, seconds={"build": t1 - t0, "plan": t2 - t1})
         if isinstance(out, str):
@@ -83,24 +123,40 @@ class Worker:
             att.plan = out
         return att
 
+    def context(self, scene: Scene) -> PlanContext:
+        """The planning context of a scene: the worker's own, or for a moved robot base (`robot_base`) one whose
+        embodiment stands where the scene puts it and whose IK works in the turned base's frame."""
+        if scene.base == (0.0, 0.0, 0.0):
+            return self.ctx
+        pos, yaw = base_pose(scene, self.emb)
+        emb = dataclasses.replace(self.emb, base_pos=(float(pos[0]), float(pos[1]), self.emb.base_pos[2]))
+        return PlanContext(emb=emb, control_hz=self.ctx.control_hz, ik=TurnedIK(self.ctx.ik, yaw))
+
+    def executed(self, a: Attempt) -> np.ndarray:
+        """(T + latency, A) the joint targets the physics runs for attempt `a`: its plan's actions, perturbed
+        when the scene has action noise (from the attempt's own stream, whatever the batch)."""
+        std, latency = a.scene.action_noise
+        if not std and not latency:
+            return a.p.actions
+        return perturb(a.p.actions, self.start, self.emb.dof, std, latency, stream(self.seed, a.index, "action_noise"))
+
     def execute(self, atts: list[Attempt]) -> list[dict]:
         """Run planned attempts in batches of similar length; judge each; returns per-attempt frames."""
         settle = round(self.task.settle * self.ctx.control_hz)
         results = {}
         for group in self._batches(atts):
-            T = max(len(a.p.actions) for a in group) + settle
-            acts = np.stack(
-                [np.concatenate([a.p.actions, np.repeat(a.p.actions[-1:], T - len(a.p.actions), 0)]) for a in group]
-            )
+            runs = [self.executed(a) for a in group]
+            T = max(len(r) for r in runs) + settle
+            acts = np.stack([np.concatenate([r, np.repeat(r[-1:], T - len(r), 0)]) for r in runs])
             models = [a.model for a in group]
             lay = Layout(models[0], self.emb)
             qpos0 = np.stack([initial_qpos(m, self.emb, lay) for m in models])
-            start = np.tile(np.r_[self.emb.home, self.emb.gripper.stroke], (len(group), 1))
+            start = np.tile(self.start, (len(group), 1))
             t0 = time.perf_counter()
             out = run(self.backend, models, qpos0, acts, start, substeps(models[0], self.ctx.control_hz), self.scale)
             dt = (time.perf_counter() - t0) / len(group)
             for w, a in enumerate(group):
-                n = len(a.p.actions) + settle + 1  # this world's own frames; the padding comes after
+                n = len(runs[w]) + settle + 1  # this world's own frames (a latency delays its end); padding after
                 fr = Frames(out["qpos"][w, :n], out["qvel"][w, :n], out["sensordata"][w, : n - 1])
                 a.failure = "unstable" if out["diverged"][w] else self.task.judge(a.p, fr, lay)
                 a.seconds["physics"] = dt
@@ -126,14 +182,15 @@ class Worker:
         if std.any():  # what a policy observes is noisy; the physics (and synth.joint_target) is not
             noise = stream(self.seed, a.index, "state_noise").normal(size=state.shape) * std
             state = (state + noise).astype(np.float32)
-        s = lay.sensor
-        ee = np.c_[fr.sensordata[:T, s["tcp_pos"]] - self.base, fr.sensordata[:T, s["tcp_quat"]]].astype(np.float32)
-        obj = np.c_[fr.sensordata[:T, s["obj_pos"]] - self.base, fr.sensordata[:T, s["obj_quat"]]].astype(np.float32)
+        s, (base, yaw) = lay.sensor, base_pose(a.scene, self.emb)  # robot-frame outputs: in this episode's base frame
+        ee = in_base(np.c_[fr.sensordata[:T, s["tcp_pos"]] - base, fr.sensordata[:T, s["tcp_quat"]]], yaw)
+        obj = in_base(np.c_[fr.sensordata[:T, s["obj_pos"]] - base, fr.sensordata[:T, s["obj_quat"]]], yaw)
+        ee, obj = ee.astype(np.float32), obj.astype(np.float32)
         labels = {"synth.phase": a.p.phase, "observation.ee_pose": ee, "synth.object_pose": obj}
         action = a.p.actions.astype(np.float32)
         if self.action != "joint_pos":
-            target = tcp_poses(a.model, lay.arm_qadr, a.p.actions[:, : self.emb.dof], self.base)
-            labels["synth.joint_target"] = action  # what the physics executed (replay reads it)
+            target = in_base(tcp_poses(a.model, lay.arm_qadr, a.p.actions[:, : self.emb.dof], base), yaw)
+            labels["synth.joint_target"] = action  # the commanded joint targets (replay reads them, adds any noise)
             action = convert(self.action, a.p.actions, state, target, ee)
         meta = {
             "attempt": a.index,

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 from synth.backends.mujoco_cpu import MujocoCPU
 from synth.embodiment import load
 from synth.errors import ConfigError
-from synth.execute import run, substeps
-from synth.randomize import apply, slots
+from synth.execute import perturb, run, substeps
+from synth.randomize import apply, slots, stream
 from synth.registry import RANDOMIZERS, TASKS
 from synth.scenes.tabletop import Layout, build, initial_qpos
 
@@ -64,7 +64,11 @@ def replay(root: Path, episode: int, resolution: tuple[int, int] | None = None) 
     hz = float(cfg["control_hz"])
     start = np.r_[emb.home, emb.gripper.stroke][None]
     q0 = initial_qpos(model, emb, lay)[None]
-    out = run(MujocoCPU(), [model], q0, actions[None], start, substeps(model, hz), np.r_[np.ones(emb.dof), 0.5])
-    qpos = out["qpos"][0]
+    executed = actions
+    if scene.action_noise != (0.0, 0):  # the same noisy, late targets the generator ran
+        rng = stream(cfg["seed"], meta["attempt"], "action_noise")
+        executed = perturb(actions, start[0], emb.dof, *scene.action_noise, rng)
+    out = run(MujocoCPU(), [model], q0, executed[None], start, substeps(model, hz), np.r_[np.ones(emb.dof), 0.5])
+    qpos = out["qpos"][0][: len(actions) + 1]
     replayed = np.c_[qpos[:-1, lay.arm_qadr], qpos[:-1, lay.finger_qadr].sum(1)]
     return Replay(model, qpos, state, replayed, hz, meta)

@@ -32,6 +32,7 @@ class Obj:
     yaw: float = 0.0  # [rad] about the vertical
     mass: float = 0.1  # [kg]
     friction: float = 1.0  # sliding coefficient
+    restitution: float = 0.0  # coefficient of restitution in [0, 0.7] (0: MuJoCo's default, critically damped)
     mesh: tuple[tuple[float, float, float], ...] = ()  # vertices [m] in the object frame (shape == "mesh")
     active: bool = True  # unused slots of the fixed-size scene are parked and inert
 
@@ -63,6 +64,7 @@ class Table:
     colour: str = "wood"
     rgba: tuple[float, float, float, float] = (0.62, 0.48, 0.33, 1.0)
     friction: float = 0.8
+    restitution: float = 0.0  # coefficient of restitution of the top (see Obj.restitution)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,9 @@ class ArmDynamics:
     gain: tuple[float, ...] = ()
 
 
+LIGHT_KINDS = ("directional", "spot", "point")
+
+
 @dataclass(frozen=True)
 class Drawer:
     """A cabinet standing on the table with one drawer that slides out of its front towards the robot.
@@ -137,9 +142,18 @@ class Drawer:
 
 @dataclass(frozen=True)
 class Light:
+    """A light: "directional" (parallel rays along `direction`), "spot" (a cone of half angle `cutoff` [deg]
+    from `pos` [m] along `direction`) or "point" (from `pos` in every direction). diffuse: (3,) rgb in [0, 1].
+    ambient: (3,) the scene's ambient level; read from the key light (Scene.lights[0]) only. An inactive light
+    is compiled but off (a fixed light count keeps the models of a batch alike)."""
+
     direction: tuple[float, float, float] = (0.3, 0.2, -1.0)
     diffuse: tuple[float, float, float] = (0.7, 0.7, 0.7)
     ambient: tuple[float, float, float] = (0.3, 0.3, 0.3)
+    kind: str = "directional"
+    pos: tuple[float, float, float] = (0.5, 0.0, 2.5)
+    cutoff: float = 45.0
+    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -159,7 +173,7 @@ class Scene:
     table: Table = field(default_factory=Table)
     objects: tuple[Obj, ...] = ()
     target: Target = field(default_factory=Target)
-    light: Light = field(default_factory=Light)
+    lights: tuple[Light, ...] = (Light(),)  # lights[0] is the key light (`lighting`); fill lights follow (`lights`)
     cameras: tuple[Camera, ...] = (Camera(),)
     workspace: tuple[float, float, float, float] = (0.33, 0.66, -0.28, 0.28)  # x0, x1, y0, y1 [m]
     shapes: tuple[str, ...] = ()  # the task's object may only take these shapes (empty: any)
@@ -168,6 +182,9 @@ class Scene:
     textures: tuple[tuple[str, Texture], ...] = ()  # (surface, texture): table, floor, walls (added if listed)
     arm: ArmDynamics = field(default_factory=ArmDynamics)
     state_noise: tuple[float, float] = (0.0, 0.0)  # std of the noise on written joint [rad] and gripper [m] state
+    action_noise: tuple[float, int] = (0.0, 0)  # std of the noise on executed joint targets [rad]; latency [periods]
+    base: tuple[float, float, float] = (0.0, 0.0, 0.0)  # robot base offset x, y [m] and yaw [rad] (`robot_base`)
+    words: tuple[tuple[str, str], ...] = ()  # (word, replacement) applied to the instruction (`synonyms`)
     task_objects: int = 1  # objects[:task_objects] are the task's own (randomized as such); clutter follows
     drawer: Drawer | None = None  # a cabinet with a drawer (open_drawer, close_drawer)
 

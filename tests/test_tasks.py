@@ -13,13 +13,15 @@ from synth.task import Frames
 PAIRS = [(t, e) for t in TASKS.names() for e in names()]  # every (task, embodiment)
 
 
-def _worker(name, emb="panda", seed=0):
-    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names()]
+def _worker(name, emb="panda", seed=0, without=()):
+    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in without]
     return Worker(TASKS.build(name), rands, load(emb), seed=seed)
 
 
 def _resimulate(model, state0, actions, hz, settle_s, scale, body):
-    """An independent re-run: mj_step from Python with first-order-hold targets, frames at the control rate."""
+    """An independent re-run: mj_step from Python with first-order-hold targets, frames at the control rate.
+    The targets are interpolated with the same float operations as synth.execute.controls: a springy contact
+    (restitution) can turn last-bit differences into millimetres."""
     d = mujoco.MjData(model)
     mujoco.mj_setState(model, d, state0, mujoco.mjtState.mjSTATE_FULLPHYSICS)
     mujoco.mj_forward(model, d)
@@ -82,7 +84,8 @@ def test_success_is_decided_by_the_physics(name, emb):
     assert att.plan is not None and att.failure == "", att.failure
     lay = Layout(att.model, body)
     state0 = res["state0"]
-    again = _resimulate(att.model, state0, att.plan.actions, w.ctx.control_hz, w.task.settle, w.scale, body)
+    ran = w.executed(att)  # the targets the physics ran (noisy and late under action_noise)
+    again = _resimulate(att.model, state0, ran, w.ctx.control_hz, w.task.settle, w.scale, body)
     assert w.task.judge(att.plan, again, lay) == ""
     np.testing.assert_allclose(again.qpos[-1], res["frames"].qpos[-1], atol=2e-3)
     stopped = att.plan.actions.copy()  # the arm stops where its first phase ends
@@ -109,8 +112,10 @@ def test_success_rate_on_a_sample(name, emb):
 
 @pytest.mark.parametrize("name", TASKS.names())
 def test_plan_free_outcome_agrees_with_the_judge(name):
-    """Task.outcome (what judges a policy) calls the expert's episodes the same as Task.judge does."""
-    w = _worker(name, seed=5)
+    """Task.outcome (what judges a policy) calls the expert's episodes the same as Task.judge does. Without
+    action noise: a noisy arm can set an object rolling after it rested inside the target, and then outcome (at
+    some frame) and judge (at the end) rightly differ."""
+    w = _worker(name, seed=5, without=("action_noise",))
     planned = [a for a in (w.prepare(i) for i in range(10)) if a.plan is not None]
     res = w.execute(planned)
     assert sum(not a.failure for a in planned) >= 6
@@ -121,7 +126,7 @@ def test_plan_free_outcome_agrees_with_the_judge(name):
 def test_three_high_stack():
     """stack with task.levels=3: two pick-and-places from the bottom up, the instruction names all three
     blocks, and the judge wants both blocks on the one below (stopping after the first one fails)."""
-    from synth.language import refer
+    from synth.language import refer, substitute
 
     body = load("panda")
     rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names()]
@@ -132,7 +137,7 @@ def test_three_high_stack():
     good = [(a, r) for a, r in zip(planned, res, strict=True) if a.failure == ""]
     assert len(good) >= 4, [a.failure for a in atts]
     a, r = good[0]
-    assert all(refer(a.scene, k) in a.instruction for k in range(3)), a.instruction
+    assert all(substitute(refer(a.scene, k), a.scene.words) in a.instruction for k in range(3)), a.instruction
     assert [m["object"] for m in a.plan.check["moves"]] == [1, 0]
     assert np.sum(np.diff(a.plan.phase) < 0) == 1, "two pick-and-places"
     assert w.task.outcome(a.scene, r["frames"], r["layout"]) == ""

@@ -1,0 +1,46 @@
+"""Bounciness of the objects and the table top: a coefficient of restitution, compiled into MuJoCo's solref."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from synth.errors import ConfigError
+from synth.randomize import PHYSICS, Randomizer, uniform
+from synth.registry import randomizer
+from synth.scenes.tabletop import MAX_RESTITUTION, dampratio
+from synth.types import Scene
+
+
+@randomizer("restitution")
+@dataclass(frozen=True)
+class Restitution(Randomizer):
+    """Coefficient of restitution of each object (`objects`) and of the table top (`table`), at most 0.7.
+    Restitution is rebound speed / impact speed, drawn independently per object. MuJoCo has none: each becomes
+    the geom's solref damping ratio (scenes/tabletop.dampratio, recorded beside it); a contact of two geoms uses
+    the mean of their ratios, so an object bounces off the table with a coefficient between the two. The
+    fingers' pads keep theirs."""
+
+    stage = PHYSICS
+    objects: tuple[float, float] = (0.0, 0.5)
+    table: tuple[float, float] = (0.0, 0.3)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key in ("objects", "table"):
+            lo, hi = getattr(self, key)
+            if lo < 0 or hi > MAX_RESTITUTION:
+                raise ConfigError(
+                    f"randomizers.restitution.{key}: [{lo}, {hi}]; give a range within [0, {MAX_RESTITUTION}]"
+                )
+
+    def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
+        draws = []
+        for i, o in enumerate(scene.objects):
+            e = uniform(rng, self.objects)
+            scene = scene.with_object(i, restitution=e)
+            draws.append({"object": o.name, "restitution": e, "dampratio": dampratio(e)})
+        e = uniform(rng, self.table)
+        scene = scene.replace(table=replace(scene.table, restitution=e))
+        return scene, {"objects": draws, "table": {"restitution": e, "dampratio": dampratio(e)}}

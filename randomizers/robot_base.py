@@ -1,0 +1,30 @@
+"""Where the robot stands: its base shifted in x, y and turned about the vertical, relative to the table."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.randomize import SCENE, Randomizer, uniform
+from synth.registry import randomizer
+from synth.types import Scene
+
+
+@randomizer("robot_base")
+@dataclass(frozen=True)
+class RobotBase(Randomizer):
+    """Robot base offsets from the embodiment's own pose: `x`, `y` [m] and `yaw` [rad] about the vertical.
+    The arm, its pedestal and wrist camera move; the table, objects and fixed cameras stay. The
+    planners solve in the moved base's frame, and the robot-frame outputs (observation.ee_pose,
+    synth.object_pose, ee actions) are expressed in it."""
+
+    stage = SCENE
+    x: tuple[float, float] = (-0.03, 0.03)
+    y: tuple[float, float] = (-0.03, 0.03)
+    yaw: tuple[float, float] = (-math.radians(5.0), math.radians(5.0))
+
+    def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
+        x, y, yaw = uniform(rng, self.x), uniform(rng, self.y), uniform(rng, self.yaw)
+        return scene.replace(base=(x, y, yaw)), {"x": x, "y": y, "yaw": yaw}
