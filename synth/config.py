@@ -43,6 +43,7 @@ class GenerateConfig:
     codec: str = "h264"  # video codec: h264 | av1
     progress: bool = True  # show the progress bar
     mode: str = "physics"  # physics (simulated and judged) | kinematic (planned and checked only, no dynamics)
+    counterfactuals: int = 1  # attempts per scene: k > 1 also hands the task to up to k-1 other objects in it
 
 
 KEY_DOCS = {
@@ -60,6 +61,7 @@ KEY_DOCS = {
     "held_out": "write held-out instruction paraphrases (for evaluation sets)",
     "codec": "video codec: h264 or av1",
     "progress": "show the progress bar",
+    "counterfactuals": "k > 1: each scene again with the task about up to k-1 other objects (instruction pairs)",
     "mode": "physics (default: simulated, judged on the physics) or kinematic (planned, collision-checked and "
     "timed only: no dynamics, no rendering, ~100x faster; pick_place and place_in_container)",
 }
@@ -89,6 +91,7 @@ class Settings:
     raw: dict  # the composed config, for the dataset's record
     shard_auto: bool = False  # shard was "auto": an existing dataset's shard size is adopted
     mode: str = "physics"  # physics | kinematic
+    counterfactuals: int = 1
 
     def fingerprint(self) -> dict:
         """What decides the episodes' content; a dataset resumes only under the same fingerprint."""
@@ -109,6 +112,8 @@ class Settings:
             fp["action"] = self.action
         if self.mode != "physics":  # likewise for datasets written before `mode=` existed
             fp["mode"] = self.mode
+        if self.counterfactuals != 1:
+            fp["counterfactuals"] = self.counterfactuals
         return fp
 
 
@@ -224,6 +229,14 @@ def settings(cfg: DictConfig) -> Settings:
                 f"mode=kinematic does not apply randomizers {physical} (they act on the executed physics); "
                 "drop them or use mode=physics"
             )
+    cf = raw.get("counterfactuals", 1)
+    if not isinstance(cf, int) or cf < 1:
+        raise ConfigError(f"counterfactuals={cf!r}: give attempts per scene >= 1 (1: off, 2: pairs)")
+    if cf > 1 and (task_obj.scene().task_objects != 1 or mode != "physics"):
+        raise ConfigError(
+            f"counterfactuals={cf} needs a task about one object in mode=physics (pick_place, place_in_container, "
+            f"push), not task={task_obj.name} mode={mode}"
+        )
     raw["shard"] = shard
     return Settings(
         task=task_obj,
@@ -246,4 +259,5 @@ def settings(cfg: DictConfig) -> Settings:
         raw=raw,
         shard_auto=shard_auto,
         mode=mode,
+        counterfactuals=cf,
     )

@@ -55,6 +55,7 @@ def make_worker(s: Settings) -> Worker | KinematicWorker:
         held_out=s.held_out,
         batch=s.batch,
         action=s.action,
+        counterfactuals=s.counterfactuals,
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from synth.actions import convert, tcp_poses
 from synth.backends.mujoco_cpu import MujocoCPU
+from synth.counterfactual import variant
 from synth.embodiment import Embodiment
 from synth.execute import perturb, run, substeps
 from synth.language import substitute
@@ -95,8 +96,10 @@ class Worker:
         batch: int = 16,
         backend=None,
         action: str = "joint_pos",
+        counterfactuals: int = 1,
     ):
         self.task, self.randomizers, self.emb, self.seed, self.action = task, randomizers, emb, seed, action
+        self.counterfactuals = counterfactuals  # attempts per scene (synth/counterfactual.py)
         self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
         self.ctx = PlanContext(emb=emb, control_hz=control_hz, ik=IK(emb))
         self.slots = slots(task.scene(), randomizers)
@@ -107,7 +110,14 @@ class Worker:
     def prepare(self, i: int) -> Attempt:
         """Scene, draws, instruction, compiled model and plan of attempt i (CPU, one world)."""
         t0 = time.perf_counter()
-        scene, draws = apply(self.randomizers, self.task.scene(), self.seed, i)
+        group, v = divmod(i, self.counterfactuals)  # (i, 0) unless counterfactual pairs are asked for
+        scene, draws = apply(self.randomizers, self.task.scene(), self.seed, group)
+        if self.counterfactuals > 1:
+            cf = variant(scene, v)
+            if cf is None:  # no other object in this scene could be the task's
+                return Attempt(i, scene, draws, "", failure="no_counterfactual")
+            scene, j = cf
+            draws = {**draws, "counterfactual": {"scene": group, "variant": v, "object": j}}
         text = self.task.instruction(scene, stream(self.seed, i, "instruction"), self.held_out)
         if scene.words:
             text = substitute(text, scene.words)
