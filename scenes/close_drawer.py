@@ -8,7 +8,7 @@ import numpy as np
 
 from synth.registry import task
 from synth.scenes.drawer import DrawerTask, drawer_phrase
-from synth.types import Drawer, Scene
+from synth.types import Drawer, Scene, Target
 
 TRAIN = (
     "close the {drawer}",
@@ -53,7 +53,7 @@ class CloseDrawer(DrawerTask):
     success: float = 0.015  # [m] success: it ends at most this far out
 
     def scene(self) -> Scene:
-        return Scene(drawer=Drawer(opening=0.1), task_objects=0, target_kinds=("none",))
+        return Scene(drawer=Drawer(opening=0.1), task_objects=0, target=Target(kind="none"), target_kinds=("none",))
 
     def goal(self, dr: Drawer) -> float:
         return 0.0

@@ -8,7 +8,7 @@ import numpy as np
 
 from synth.registry import task
 from synth.scenes.drawer import DrawerTask, drawer_phrase
-from synth.types import Drawer, Scene
+from synth.types import Drawer, Scene, Target
 
 TRAIN = (
     "open the {drawer}",
@@ -54,7 +54,7 @@ class OpenDrawer(DrawerTask):
     success: float = 0.7  # success: it ends at least this fraction of its travel out
 
     def scene(self) -> Scene:
-        return Scene(drawer=Drawer(opening=0.0), task_objects=0, target_kinds=("none",))
+        return Scene(drawer=Drawer(opening=0.0), task_objects=0, target=Target(kind="none"), target_kinds=("none",))
 
     def goal(self, dr: Drawer) -> float:
         return self.pull * dr.travel
