@@ -43,6 +43,7 @@ class GenerateConfig:
     codec: str = "h264"  # video codec: h264 | av1
     progress: bool = True  # show the progress bar
     mode: str = "physics"  # physics (simulated and judged) | kinematic (planned and checked only, no dynamics)
+    backend: str = "mujoco"  # physics engine: mujoco (the reference) | pybullet
 
 
 KEY_DOCS = {
@@ -62,7 +63,11 @@ KEY_DOCS = {
     "progress": "show the progress bar",
     "mode": "physics (default: simulated, judged on the physics) or kinematic (planned, collision-checked and "
     "timed only: no dynamics, no rendering, ~100x faster; pick_place and place_in_container)",
+    "backend": "physics engine: mujoco (the reference, default) or pybullet (the same compiled scene rebuilt in "
+    "PyBullet; needs pip install pybullet)",
 }
+
+BACKENDS = ("mujoco", "pybullet")
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class Settings:
     raw: dict  # the composed config, for the dataset's record
     shard_auto: bool = False  # shard was "auto": an existing dataset's shard size is adopted
     mode: str = "physics"  # physics | kinematic
+    backend: str = "mujoco"  # mujoco | pybullet
 
     def fingerprint(self) -> dict:
         """What decides the episodes' content; a dataset resumes only under the same fingerprint."""
@@ -109,6 +115,8 @@ class Settings:
             fp["action"] = self.action
         if self.mode != "physics":  # likewise for datasets written before `mode=` existed
             fp["mode"] = self.mode
+        if self.backend != "mujoco":  # likewise for datasets written before `backend=` existed
+            fp["backend"] = self.backend
         return fp
 
 
@@ -218,6 +226,17 @@ def settings(cfg: DictConfig) -> Settings:
             raise ConfigError(
                 f"mode=kinematic supports task={' or task='.join(SUPPORTED)}, not {task_obj.name}; use mode=physics"
             )
+    backend = raw.get("backend", "mujoco")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend={backend!r}: choose {' or '.join(BACKENDS)}{closest(str(backend), list(BACKENDS))}")
+    if backend != "mujoco":
+        if mode == "kinematic":
+            raise ConfigError(f"mode=kinematic runs no physics; drop backend={backend} or use mode=physics")
+        if backend == "pybullet":
+            import importlib.util
+
+            if importlib.util.find_spec("pybullet") is None:
+                raise ConfigError('backend=pybullet needs PyBullet: pip install pybullet (or pip install -e ".[pybullet]")')
     raw["shard"] = shard
     return Settings(
         task=task_obj,
@@ -240,4 +259,5 @@ def settings(cfg: DictConfig) -> Settings:
         raw=raw,
         shard_auto=shard_auto,
         mode=mode,
+        backend=backend,
     )
