@@ -236,7 +236,9 @@ def settings(cfg: DictConfig) -> Settings:
             import importlib.util
 
             if importlib.util.find_spec("pybullet") is None:
-                raise ConfigError('backend=pybullet needs PyBullet: pip install pybullet (or pip install -e ".[pybullet]")')
+                raise ConfigError(
+                    'backend=pybullet needs PyBullet: pip install pybullet (or pip install -e ".[pybullet]")'
+                )
     raw["shard"] = shard
     return Settings(
         task=task_obj,

@@ -35,12 +35,17 @@ S = mujoco.mjtSensor
 O = mujoco.mjtObj
 
 
+INSTALL = 'backend=pybullet needs PyBullet: pip install pybullet (or pip install -e ".[pybullet]")'
+
+
 def require_pybullet():
     """The `pybullet` module, or a one-line ConfigError naming the install."""
     try:
         import pybullet
     except ImportError:
-        raise ConfigError('backend=pybullet needs PyBullet: pip install pybullet (or pip install -e ".[pybullet]")') from None
+        raise ConfigError(
+            'backend=pybullet needs PyBullet: pip install pybullet (or pip install -e ".[pybullet]")'
+        ) from None
     return pybullet
 
 
@@ -96,26 +101,26 @@ class World:
             a, v = m.jnt_qposadr[k], m.jnt_dofadr[k]
             self._set_free(self.map.bodies[b], qpos[a : a + 7], qvel[v : v + 6])
         self.sensors = _sensors(m)
-        # motors per multibody: joints (ids), their links, qpos/dof addresses, actuator, divisor, kp, kv, fmax
-        self.motors: dict[int, dict[str, np.ndarray]] = {}
+        # joint motors per multibody: arrays over its motorized joints (see `step`)
+        rows: dict[int, list[tuple]] = {}
         for k, j in self.map.joints.items():
             dof = int(m.jnt_dofadr[k])
             a, div, kp, kv, fmax = drives.get(k, (-1, 1.0, 0.0, 0.0, 0.0))
             if a < 0 and not (m.dof_damping[dof] or m.dof_frictionloss[dof]):
                 continue  # a free-swinging joint
-            row = (k, j.link, j.qadr, dof, a, div, kp, kv, min(fmax, 1e9), m.dof_damping[dof], m.dof_frictionloss[dof])
-            self.motors.setdefault(j.uid, {}).setdefault("rows", []).append(row)  # type: ignore[attr-defined]
-        for uid, mo in self.motors.items():
-            rows = np.array(mo.pop("rows"), float)  # type: ignore[call-overload]
-            names = ("joint", "link", "qadr", "dof", "act", "div", "kp", "kv", "fmax", "damping", "frictionloss")
-            mo.update({n: rows[:, i] for i, n in enumerate(names)})
-            for n in ("joint", "link", "qadr", "dof", "act"):
-                mo[n] = mo[n].astype(int)
+            rows.setdefault(j.uid, []).append(
+                (j.link, j.qadr, dof, a, div, kp, kv, min(fmax, 1e9), m.dof_damping[dof], m.dof_frictionloss[dof])
+            )
+        names = ("link", "qadr", "dof", "act", "div", "kp", "kv", "fmax", "damping", "frictionloss")
+        self.motors: dict[int, dict[str, np.ndarray]] = {}
+        for uid, r in rows.items():
+            table = np.array(r, float)
+            mo = {n: table[:, i].astype(int) if i < 4 else table[:, i] for i, n in enumerate(names)}
             mo["armature"] = m.dof_armature[mo["dof"]]
             movable = sorted((j for j in self.map.joints.values() if j.uid == uid), key=lambda j: j.link)
-            mo["all_links"] = np.array([j.link for j in movable])
-            mo["all_qadr"] = np.array([j.qadr for j in movable])
-            mo["col"] = np.searchsorted(np.sort(mo["all_links"]), mo["link"])  # column in PyBullet's mass matrix
+            mo["all_qadr"] = np.array([j.qadr for j in movable])  # PyBullet's mass matrix: every dof, link order
+            mo["col"] = np.searchsorted([j.link for j in movable], mo["link"])
+            self.motors[uid] = mo
         self._read()
 
     def close(self) -> None:
@@ -134,9 +139,13 @@ class World:
         angular velocity in body axes); PyBullet holds the inertial frame."""
         pb, quat = self.pb, q[3:7] / np.linalg.norm(q[3:7])
         com = q[:3] + rotate(quat, body.ipos)
-        pb.resetBasePositionAndOrientation(body.uid, com.tolist(), xyzw(qmul(quat, body.iquat)), physicsClientId=self.cid)
+        pb.resetBasePositionAndOrientation(
+            body.uid, com.tolist(), xyzw(qmul(quat, body.iquat)), physicsClientId=self.cid
+        )
         w = rotate(quat, v[3:6])
-        pb.resetBaseVelocity(body.uid, (v[:3] + np.cross(w, com - q[:3])).tolist(), w.tolist(), physicsClientId=self.cid)
+        pb.resetBaseVelocity(
+            body.uid, (v[:3] + np.cross(w, com - q[:3])).tolist(), w.tolist(), physicsClientId=self.cid
+        )
 
     def _read(self) -> None:
         """qpos (nq,), qvel (nv,) and the free bodies' inertial frames from PyBullet."""
@@ -187,7 +196,9 @@ class World:
             if b not in poses:
                 poses[b] = self.body_pose(b)
             pos, quat = poses[b]
-            out[adr : adr + (3 if kind == "pos" else 4)] = pos + rotate(quat, lpos) if kind == "pos" else qmul(quat, lquat)
+            out[adr : adr + (3 if kind == "pos" else 4)] = (
+                pos + rotate(quat, lpos) if kind == "pos" else qmul(quat, lquat)
+            )
         return out
 
     def step(self, ctrl: np.ndarray) -> None:
@@ -219,7 +230,9 @@ class World:
                 com = self.com[b][0]
             else:
                 com = np.array(pb.getLinkState(body.uid, body.link, physicsClientId=cid)[0])
-            pb.applyExternalForce(body.uid, body.link, (g * weight).tolist(), com.tolist(), pb.WORLD_FRAME, physicsClientId=cid)
+            pb.applyExternalForce(
+                body.uid, body.link, (g * weight).tolist(), com.tolist(), pb.WORLD_FRAME, physicsClientId=cid
+            )
         pb.stepSimulation(physicsClientId=cid)
         self.time += dt
         self._read()

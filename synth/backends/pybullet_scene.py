@@ -92,9 +92,7 @@ class SceneMap:
 def _groups(m: mujoco.MjModel) -> dict[tuple[int, int], tuple[int, int]]:
     """(contype, conaffinity) -> PyBullet (group, mask): one bit per class; PyBullet's test (group_a & mask_b and
     group_b & mask_a) then equals MuJoCo's symmetric rule."""
-    classes = sorted(
-        {(int(t), int(a)) for t, a in zip(m.geom_contype, m.geom_conaffinity, strict=True) if t or a}
-    )
+    classes = sorted({(int(t), int(a)) for t, a in zip(m.geom_contype, m.geom_conaffinity, strict=True) if t or a})
     if len(classes) > 31:
         raise ValueError(f"{len(classes)} (contype, conaffinity) classes: PyBullet's collision groups hold 31")
     out = {}
@@ -211,7 +209,9 @@ def build(pb, cid: int, m: mujoco.MjModel, qpos: np.ndarray) -> SceneMap:
     for r in sorted(set(m.body_rootid[1:].tolist())):
         tree = [b for b in range(1, m.nbody) if m.body_rootid[b] == r]
         name = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, r)
-        jtypes = [int(m.jnt_type[k]) for b in tree for k in range(m.body_jntadr[b], m.body_jntadr[b] + m.body_jntnum[b])]
+        jtypes = [
+            int(m.jnt_type[k]) for b in tree for k in range(m.body_jntadr[b], m.body_jntadr[b] + m.body_jntnum[b])
+        ]
         if not jtypes:
             for b in tree:
                 fixed(b, _colliders(m, b))
@@ -287,7 +287,13 @@ def _mechanism(pb, cid: int, m: mujoco.MjModel, d: mujoco.MjData, tree: list[int
         kw["linkInertialFramePositions"].append((m.body_ipos[b] - offset[b]).tolist())
         kw["linkInertialFrameOrientations"].append(xyzw(m.body_iquat[b]))
         kw["linkParentIndices"].append(index[p] + 1 if p in index else 0)  # PyBullet: 0 is the base
-        typ = pb.JOINT_FIXED if not m.body_jntnum[b] else pb.JOINT_REVOLUTE if m.jnt_type[k] == HINGE else pb.JOINT_PRISMATIC
+        typ = (
+            pb.JOINT_FIXED
+            if not m.body_jntnum[b]
+            else pb.JOINT_REVOLUTE
+            if m.jnt_type[k] == HINGE
+            else pb.JOINT_PRISMATIC
+        )
         kw["linkJointTypes"].append(typ)
         kw["linkJointAxis"].append(m.jnt_axis[k].tolist() if m.body_jntnum[b] else [0.0, 0.0, 1.0])
     base_geoms = _colliders(m, r)
