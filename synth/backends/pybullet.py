@@ -155,9 +155,7 @@ class World:
             body.uid, com.tolist(), xyzw(qmul(quat, body.iquat)), physicsClientId=self.cid
         )
         w = rotate(quat, v[3:6])
-        pb.resetBaseVelocity(
-            body.uid, (v[:3] + cross(w, com - q[:3])).tolist(), w.tolist(), physicsClientId=self.cid
-        )
+        pb.resetBaseVelocity(body.uid, (v[:3] + cross(w, com - q[:3])).tolist(), w.tolist(), physicsClientId=self.cid)
 
     def _read(self) -> None:
         """qpos (nq,), qvel (nv,) and the free bodies' inertial frames from PyBullet."""
