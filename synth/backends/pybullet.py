@@ -19,8 +19,8 @@ Gravity. MuJoCo's gravity compensation removes the arm's weight; PyBullet's worl
 gets its weight times (1 - gravcomp) as a force at its centre of mass every step.
 
 Friction. PyBullet keeps one coefficient per link and combines a pair by product, where MuJoCo takes the larger
-(or the priority geom's); pairs are therefore lower in PyBullet (pad 1.2 x object 0.6-1.2). Friction anchors are
-on (PyBullet's remedy for grasped objects creeping).
+(or the priority geom's); pairs are therefore lower in PyBullet (pad 1.2 x object 0.6-1.2). Friction anchors
+are off (synth.backends.pybullet_scene): with them a rolling sphere or capsule gained speed.
 """
 
 from __future__ import annotations
