@@ -44,6 +44,7 @@ class GenerateConfig:
     progress: bool = True  # show the progress bar
     mode: str = "physics"  # physics (simulated and judged) | kinematic (planned and checked only, no dynamics)
     counterfactuals: int = 1  # attempts per scene: k > 1 also hands the task to up to k-1 other objects in it
+    backend: str = "mujoco"  # physics engine: mujoco (the reference) | pybullet
 
 
 KEY_DOCS = {
@@ -64,7 +65,11 @@ KEY_DOCS = {
     "counterfactuals": "k > 1: each scene again with the task about up to k-1 other objects (instruction pairs)",
     "mode": "physics (default: simulated, judged on the physics) or kinematic (planned, collision-checked and "
     "timed only: no dynamics, no rendering, ~100x faster; pick_place and place_in_container)",
+    "backend": "physics engine: mujoco (the reference, default) or pybullet (the same compiled scene rebuilt in "
+    "PyBullet; needs pip install pybullet)",
 }
+
+BACKENDS = ("mujoco", "pybullet")
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ class Settings:
     shard_auto: bool = False  # shard was "auto": an existing dataset's shard size is adopted
     mode: str = "physics"  # physics | kinematic
     counterfactuals: int = 1
+    backend: str = "mujoco"  # mujoco | pybullet
 
     def fingerprint(self) -> dict:
         """What decides the episodes' content; a dataset resumes only under the same fingerprint."""
@@ -114,6 +120,8 @@ class Settings:
             fp["mode"] = self.mode
         if self.counterfactuals != 1:
             fp["counterfactuals"] = self.counterfactuals
+        if self.backend != "mujoco":  # likewise for datasets written before `backend=` existed
+            fp["backend"] = self.backend
         return fp
 
 
@@ -237,6 +245,19 @@ def settings(cfg: DictConfig) -> Settings:
             f"counterfactuals={cf} needs a task about one object in mode=physics (pick_place, place_in_container, "
             f"push), not task={task_obj.name} mode={mode}"
         )
+    backend = raw.get("backend", "mujoco")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend={backend!r}: choose {' or '.join(BACKENDS)}{closest(str(backend), list(BACKENDS))}")
+    if backend != "mujoco":
+        if mode == "kinematic":
+            raise ConfigError(f"mode=kinematic runs no physics; drop backend={backend} or use mode=physics")
+        if backend == "pybullet":
+            import importlib.util
+
+            if importlib.util.find_spec("pybullet") is None:
+                raise ConfigError(
+                    'backend=pybullet needs PyBullet: pip install pybullet (or pip install -e ".[pybullet]")'
+                )
     raw["shard"] = shard
     return Settings(
         task=task_obj,
@@ -260,4 +281,5 @@ def settings(cfg: DictConfig) -> Settings:
         shard_auto=shard_auto,
         mode=mode,
         counterfactuals=cf,
+        backend=backend,
     )

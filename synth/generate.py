@@ -54,9 +54,19 @@ def make_worker(s: Settings) -> Worker | KinematicWorker:
         s.resolution,
         held_out=s.held_out,
         batch=s.batch,
+        backend=_backend(s.backend),
         action=s.action,
         counterfactuals=s.counterfactuals,
     )
+
+
+def _backend(name: str):
+    """The physics backend `backend=` names; None: the Worker's default, MuJoCo on the CPU."""
+    if name == "pybullet":
+        from synth.backends.pybullet import PyBullet
+
+        return PyBullet()
+    return None
 
 
 def _init(s: Settings) -> None:

@@ -189,6 +189,20 @@ def test_eval_runs_every_axis_and_writes_a_report(run):
     assert (out / "success.png").stat().st_size > 1000 and (out / "training.png").stat().st_size > 1000
 
 
+def test_eval_on_pybullet_is_its_own_axis(run):
+    """eval_backend=pybullet: the MuJoCo-trained policy (and the expert) on the in-distribution scenes in PyBullet."""
+    pytest.importorskip("pybullet")
+    args = ("episodes=1", "batch=1", "max_seconds=0.6", "execute=4", "sampling_steps=2", "axes=[in_distribution]")
+    cli("eval", f"policy={run}", *args, "eval_backend=pybullet", "name=pb")
+    rep = json.loads((run / "eval" / "pb" / "report.json").read_text())
+    assert list(rep["axes"]) == ["in_distribution", "backend: pybullet"]
+    c = rep["axes"]["backend: pybullet"]
+    assert c["episodes"] == 1 and c["successes"] + sum(c["failures"].values()) == 1 and 0 <= c["expert_rate"] <= 1
+    assert "| backend: pybullet |" in (run / "eval" / "pb" / "report.md").read_text()
+    r = cli("eval", f"policy={run}", "eval_backend=bullet", check=False)
+    assert r.returncode == 2 and "did you mean 'pybullet'" in r.stderr
+
+
 def test_open_loop_error_on_a_dataset(run, dataset):
     cli("eval", f"policy={run}", f"data={dataset}", "frames=20", "sampling_steps=2", "name=ol")
     rep = json.loads((run / "eval" / "ol" / "openloop.json").read_text())

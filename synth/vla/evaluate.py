@@ -4,7 +4,9 @@ or (data=<dir>) open-loop action error per horizon step on any LeRobot v3.0 data
 Closed loop: W worlds in lockstep on MuJoCo (CPU). Every `execute` control periods the policy sees each
 world's cameras and state and returns a chunk; the chunk's first `execute` actions are applied with the same
 first-order hold as generation. Success is the task's physics predicate (Task.outcome), never the policy's.
-"""
+With eval_backend=pybullet the in-distribution scenes also run on PyBullet (the same compiled scenes rebuilt
+there, synth.backends.pybullet; frames rendered by MuJoCo from PyBullet's state), policy and expert alike,
+reported as the axis "backend: pybullet"."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from synth.vla import checkpoint, report
 from synth.vla.axes import AXES, Axis, randomizer_nodes
 from synth.vla.policy import Policy
 
-BACKENDS = ("mujoco",)  # cross-engine evaluation: pybullet joins when its backend exists
+BACKENDS = ("mujoco", "pybullet")  # cross-engine evaluation: pybullet adds the axis "backend: pybullet"
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class EvalConfig:
     name: str = "default"  # report folder: <run>/eval/<name>/
     data: str = ""  # open-loop mode: action error on this LeRobot v3.0 dataset
     frames: int = 512  # open-loop mode: frames sampled from `data`
-    eval_backend: str = "mujoco"
+    eval_backend: str = "mujoco"  # pybullet: also the in-distribution scenes on PyBullet, as axis "backend: pybullet"
     device: str = "cpu"
 
 
@@ -54,10 +56,11 @@ def evaluate(cfg: EvalConfig) -> dict:
     if not cfg.policy:
         raise ConfigError("policy= is required: synth eval policy=runs/pp")
     if cfg.eval_backend not in BACKENDS:
-        raise ConfigError(
-            f"eval_backend={cfg.eval_backend}: not available{closest(cfg.eval_backend, list(BACKENDS))}; "
-            "the PyBullet backend is not built yet"
-        )
+        raise ConfigError(f"eval_backend={cfg.eval_backend}: not a backend{closest(cfg.eval_backend, list(BACKENDS))}")
+    if cfg.eval_backend == "pybullet":
+        from synth.backends.pybullet import require_pybullet
+
+        require_pybullet()
     pol = Policy(cfg.policy, cfg.device)
     if cfg.data:
         from synth.vla.openloop import open_loop
@@ -90,9 +93,13 @@ def evaluate(cfg: EvalConfig) -> dict:
         "config": asdict(cfg),
         "axes": cells,
     }
-    for name in cfg.axes or tuple(AXES):
+    names = [(n, "mujoco") for n in cfg.axes or tuple(AXES)]
+    if cfg.eval_backend != "mujoco":  # the engine as its own axis: in-distribution scenes, another physics
+        names.append(("in_distribution", cfg.eval_backend))
+    for axis, backend in names:
+        name = axis if backend == "mujoco" else f"backend: {backend}"
         t0 = time.perf_counter()
-        c = run_axis(pol, gen, AXES[name], cfg)
+        c = run_axis(pol, gen, AXES[axis], cfg, backend)
         c["seconds"] = time.perf_counter() - t0
         cells[name] = c
         print(
@@ -106,7 +113,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     return rep
 
 
-def make_worker(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig) -> tuple[Worker, float]:
+def make_worker(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str = "mujoco") -> tuple[Worker, float]:
     tc = gen["config"]
     nodes = randomizer_nodes(tc.get("randomizers") or {}, axis)
     rands = [RANDOMIZERS.build(n, node) for n, node in nodes.items()]
@@ -123,13 +130,55 @@ def make_worker(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig) -> tuple[Wo
         res,
         held_out=axis.held_out,
         batch=16,
+        backend=_physics(backend),
     )
     return w, hz
 
 
-def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig) -> dict:
-    """One cell: the policy (and the expert) on `cfg.episodes` scenes of this axis."""
-    worker, hz = make_worker(pol, gen, axis, cfg)
+def _physics(backend: str):
+    """The expert's rollout backend (None: MuJoCo on the CPU)."""
+    if backend == "pybullet":
+        from synth.backends.pybullet import PyBullet
+
+        return PyBullet()
+    return None
+
+
+class _MujocoWorld:
+    """One MjModel stepped by mj_step: the closed loop's reference engine (the interface of pybullet.World)."""
+
+    def __init__(self, m: mujoco.MjModel, qpos: np.ndarray, ctrl: np.ndarray):
+        self.m, self.d = m, mujoco.MjData(m)
+        self.d.qpos[:], self.d.ctrl[:] = qpos, ctrl
+        mujoco.mj_forward(m, self.d)
+
+    @property
+    def qpos(self) -> np.ndarray:
+        return self.d.qpos
+
+    @property
+    def qvel(self) -> np.ndarray:
+        return self.d.qvel
+
+    def step(self, ctrl: np.ndarray) -> None:
+        self.d.ctrl[:] = ctrl
+        mujoco.mj_step(self.m, self.d)
+
+    def close(self) -> None:
+        pass
+
+
+def _world(backend: str, m: mujoco.MjModel, qpos: np.ndarray, ctrl: np.ndarray):
+    if backend == "pybullet":
+        from synth.backends.pybullet import World
+
+        return World(m, qpos)
+    return _MujocoWorld(m, qpos, ctrl)
+
+
+def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str = "mujoco") -> dict:
+    """One cell: the policy (and the expert) on `cfg.episodes` scenes of this axis, on physics `backend`."""
+    worker, hz = make_worker(pol, gen, axis, cfg, backend)
     atts = [worker.prepare(i) for i in range(cfg.episodes)]
     expert = None
     if cfg.expert:
@@ -142,32 +191,53 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig) -> dict:
     reasons: Counter = Counter()
     wins = 0
     for k in range(0, len(atts), cfg.batch):
-        for r in rollout(pol, worker, atts[k : k + cfg.batch], hz, limit, cfg):
+        for r in rollout(pol, worker, atts[k : k + cfg.batch], hz, limit, cfg, backend):
             wins += r == ""
             if r:
                 reasons[r] += 1
     return report.cell(wins, len(atts), expert, len(atts) if cfg.expert else None, dict(reasons))
 
 
-def rollout(pol: Policy, worker: Worker, atts: list[Attempt], hz: float, limit: float, cfg: EvalConfig) -> list[str]:
-    """Closed-loop episodes of W worlds; returns per world '' (success) or the failure reason."""
+def rollout(
+    pol: Policy, worker: Worker, atts: list[Attempt], hz: float, limit: float, cfg: EvalConfig, backend: str = "mujoco"
+) -> list[str]:
+    """Closed-loop episodes of W worlds on physics `backend`; returns per world '' (success) or the failure reason."""
+    emb = worker.emb
+    models = [a.model for a in atts]
+    assert all(m is not None for m in models)
+    lay = Layout(models[0], emb)  # type: ignore[arg-type]
+    start = np.r_[emb.home, emb.gripper.stroke]
+    worlds = []
+    try:
+        for m in models:
+            worlds.append(_world(backend, m, initial_qpos(m, emb, lay), start * worker.scale))  # type: ignore[arg-type]
+        return _loop(pol, worker, atts, worlds, lay, hz, limit, cfg)
+    finally:
+        for wd in worlds:
+            wd.close()
+
+
+def _loop(
+    pol: Policy,
+    worker: Worker,
+    atts: list[Attempt],
+    worlds: list,
+    lay: Layout,
+    hz: float,
+    limit: float,
+    cfg: EvalConfig,
+) -> list[str]:
+    """The policy's closed loop over `worlds` (each with .step(ctrl), .qpos, .qvel)."""
     from synth.render import render
 
     emb, task = worker.emb, worker.task
     models = [a.model for a in atts]
-    assert all(m is not None for m in models)
-    lay = Layout(models[0], emb)  # type: ignore[arg-type]
-    datas = [mujoco.MjData(m) for m in models]
     start = np.r_[emb.home, emb.gripper.stroke]
-    for m, d in zip(models, datas, strict=True):
-        d.qpos[:] = initial_qpos(m, emb, lay)
-        d.ctrl[:] = start * worker.scale
-        mujoco.mj_forward(m, d)
     W, T, n_sub = len(atts), round(limit * hz), substeps(models[0], hz)  # type: ignore[arg-type]
     qpos = np.zeros((W, T + 1, models[0].nq))  # type: ignore[union-attr]
     qvel = np.zeros((W, T + 1, models[0].nv))  # type: ignore[union-attr]
-    qpos[:, 0] = [d.qpos for d in datas]
-    qvel[:, 0] = [d.qvel for d in datas]
+    qpos[:, 0] = [wd.qpos for wd in worlds]
+    qvel[:, 0] = [wd.qvel for wd in worlds]
     prev = np.tile(start, (W, 1))
     card = pol.cards.get(emb.name) or next(iter(pol.cards.values()))
     convention = card.get("action", {}).get("convention", "joint_pos")
@@ -203,11 +273,9 @@ def rollout(pol: Policy, worker: Worker, atts: list[Attempt], hz: float, limit: 
         a = np.clip(a, np.r_[emb.lower, 0.0], np.r_[emb.upper, emb.gripper.stroke])
         ctrl = (prev[:, None] + frac[None] * (a - prev)[:, None]) * worker.scale  # (W, n_sub, A)
         for w in np.flatnonzero(~done):
-            m, d = models[w], datas[w]
             for k in range(n_sub):
-                d.ctrl[:] = ctrl[w, k]
-                mujoco.mj_step(m, d)
-            qpos[w, t + 1], qvel[w, t + 1] = d.qpos, d.qvel
+                worlds[w].step(ctrl[w, k])
+            qpos[w, t + 1], qvel[w, t + 1] = worlds[w].qpos, worlds[w].qvel
         prev = a
     for w in np.flatnonzero(~done):
         fr = Frames(qpos[w], qvel[w], np.zeros((len(qpos[w]), 0)))
