@@ -39,9 +39,17 @@ class Checker:
         """Start from a full qpos (objects where they are)."""
         self.data.qpos[:] = qpos
 
+    def _with_parts(self, geoms) -> np.ndarray:
+        """The geoms and, for any on a moving body (an object), every other geom of that body (a concave
+        object's convex parts); geoms of the world body are taken one by one."""
+        geoms = np.asarray(geoms, int)
+        bodies = self.model.geom_bodyid[geoms]
+        bodies = bodies[bodies > 0]
+        return np.union1d(geoms, np.flatnonzero(np.isin(self.model.geom_bodyid, bodies))).astype(int)
+
     def allow(self, geoms: list[int]) -> None:
         self._allowed[:] = False
-        self._allowed[geoms] = True
+        self._allowed[self._with_parts(geoms)] = True
 
     def attach(self, obj_geom: int, obj_qadr: int, hand_body: int, q_grasp: np.ndarray) -> None:
         """Carry the object rigidly with the hand from its pose at `q_grasp`."""
@@ -52,10 +60,11 @@ class Checker:
         mat = np.empty(9)
         mujoco.mju_quat2Mat(mat, quat)
         self._attached = (obj_qadr, np.linalg.inv(T_hand) @ _pose(p, mat), hand_body)
+        parts = self._with_parts([obj_geom])
         self._moving = self.robot_geom.copy()
-        self._moving[obj_geom] = True
+        self._moving[parts] = True
         self._collide_as(self._moving)
-        self.model.geom_margin[obj_geom] = self.model.geom_margin[self.robot_geom].max()
+        self.model.geom_margin[parts] = self.model.geom_margin[self.robot_geom].max()
 
     def detach(self) -> None:
         self._attached = None

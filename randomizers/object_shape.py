@@ -78,5 +78,14 @@ class ObjectShape(Randomizer):
             draws["file"] = Path(path).name
         else:
             new = objects.sample(rng, old.name, shape, colour, scale, mass=old.mass, friction=old.friction)
-        scene = scene.with_object(i, shape=new.shape, size=new.size, colour=colour, rgba=new.rgba, mesh=new.mesh)
+        scene = scene.with_object(
+            i,
+            shape=new.shape,
+            size=new.size,
+            colour=colour,
+            rgba=new.rgba,
+            mesh=new.mesh,
+            parts=new.parts,
+            family=new.family,
+        )
         return scene, {**draws, "size": list(new.size)}

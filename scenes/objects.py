@@ -23,15 +23,33 @@ SIZES: dict[str, tuple[tuple[float, float], ...]] = {
     "sphere": ((0.02, 0.03), (0.0, 0.0), (0.0, 0.0)),
     "capsule": ((0.014, 0.024), (0.02, 0.045), (0.0, 0.0)),
     "mesh": ((0.02, 0.034), (0.02, 0.034), (0.016, 0.035)),
+    "cup": ((0.022, 0.03), (0.025, 0.04), (0.0, 0.0)),  # outer radius, half height: a concave mesh
 }
-NOUNS = {"box": "block", "cylinder": "cylinder", "sphere": "ball", "capsule": "capsule", "mesh": "rock"}
+NOUNS = {"box": "block", "cylinder": "cylinder", "sphere": "ball", "capsule": "capsule", "mesh": "rock", "cup": "cup"}
+CUP_WALL, CUP_BASE, CUP_SEGMENTS = 0.005, 0.006, 10  # [m], [m], wall pieces around
 
 
 def noun(obj: Obj) -> str:
-    """What the object is called: a box with near-equal sides is a cube."""
+    """What the object is called: a box with near-equal sides is a cube; otherwise by its family or shape."""
     if obj.shape == "box" and max(obj.size) / min(obj.size) < 1.2:
         return "cube"
-    return NOUNS[obj.shape]
+    return NOUNS[obj.family or obj.shape]
+
+
+def cup_parts(radius: float, half_height: float) -> list[np.ndarray]:
+    """Convex parts (each (V, 3) vertices [m], centred on the cup's bounding box) of an open cup: a base
+    disc and CUP_SEGMENTS wall pieces, each an exact convex prism, so no decomposition is needed."""
+    k = CUP_SEGMENTS
+    ang = np.linspace(0.0, 2 * np.pi, k + 1)
+    ring = np.stack([np.cos(ang), np.sin(ang)], 1)
+    z0, zb, z1 = -half_height, -half_height + CUP_BASE, half_height
+    base = np.vstack([np.c_[radius * ring[:-1], np.full(k, z)] for z in (z0, zb)])
+    parts = [base]
+    inner = radius - CUP_WALL
+    for a, b in zip(ring[:-1], ring[1:], strict=True):
+        xy = np.array([radius * a, radius * b, inner * a, inner * b])
+        parts.append(np.vstack([np.c_[xy, np.full(4, z)] for z in (zb - 1e-4, z1)]))
+    return parts
 
 
 def convex_mesh(rng: np.random.Generator, half: tuple[float, float, float]) -> np.ndarray:
@@ -70,41 +88,75 @@ def sample(
     mesh: tuple = ()
     if shape in ("box", "mesh"):
         size[0], size[1] = max(size[0], size[1]), min(size[0], size[1], MAX_WIDTH / 2)
-    elif shape in ("cylinder", "sphere", "capsule"):
+    elif shape in ("cylinder", "sphere", "capsule", "cup"):
         size[0] = min(size[0], MAX_WIDTH / 2)
     if shape == "mesh":
         verts = convex_mesh(rng, (size[0], size[1], size[2]))
         size = list(np.ptp(verts, axis=0) / 2)
         mesh = tuple(tuple(float(c) for c in v) for v in verts)
+    parts: tuple = ()
+    if shape == "cup":
+        pieces = cup_parts(size[0], size[1])
+        verts = trimesh.convex.convex_hull(np.vstack(pieces)).vertices
+        size = list(np.ptp(verts, axis=0) / 2)
+        mesh = tuple(tuple(float(c) for c in v) for v in verts)
+        parts = tuple(tuple(tuple(float(c) for c in v) for v in p) for p in pieces)
     return Obj(
         name=name,
-        shape=shape,
+        shape="mesh" if shape == "cup" else shape,
         size=(size[0], size[1], size[2]),
         colour=colour,
         rgba=rgba(OBJECT_COLOURS[colour]),
         mass=mass,
         friction=friction,
         mesh=mesh,
+        parts=parts,
+        family="cup" if shape == "cup" else "",
     )
 
 
 @functools.cache
-def load_mesh(path: str) -> np.ndarray:
-    """(V, 3) convex-hull vertices [m] of a mesh file in its most stable resting pose, centred on its box.
-
-    Raises ConfigError naming the file when it cannot be read or has no volume.
-    """
+def _placed(path: str) -> tuple[trimesh.Trimesh, np.ndarray]:
+    """The mesh file and the (4, 4) transform that rests its convex hull on its most stable face, centred on
+    its bounding box. Raises ConfigError naming the file when it cannot be read or has no volume."""
     try:
         mesh = trimesh.load(path, force="mesh")
         hull = mesh.convex_hull
         if len(hull.vertices) < 4 or hull.volume <= 0:
             raise ValueError("no volume")
-        hull.apply_transform(_resting(np.asarray(hull.vertices), np.asarray(hull.face_normals), hull.center_mass))
+        T = _resting(np.asarray(hull.vertices), np.asarray(hull.face_normals), hull.center_mass)
+        v = trimesh.transform_points(np.asarray(hull.vertices), T)
     except Exception as e:  # trimesh raises many kinds
         raise ConfigError(f"mesh file {path} could not be used ({type(e).__name__}: {e}); fix or remove it") from None
-    v = np.asarray(hull.vertices)
-    lo, hi = v.min(0), v.max(0)
-    return v - (lo + hi) / 2
+    T = T.copy()
+    T[:3, 3] -= (v.min(0) + v.max(0)) / 2
+    return mesh, T
+
+
+def load_mesh(path: str) -> np.ndarray:
+    """(V, 3) convex-hull vertices [m] of a mesh file in its most stable resting pose, centred on its box."""
+    mesh, T = _placed(path)
+    return trimesh.transform_points(np.asarray(mesh.convex_hull.vertices), T)
+
+
+CONCAVE = 1.1  # a closed mesh whose hull is this much larger than itself is decomposed into convex parts
+
+
+@functools.cache
+def load_parts(path: str) -> tuple[np.ndarray, ...]:
+    """Convex parts (each (V, 3) [m], in load_mesh's frame) of a concave mesh file, by coacd's approximate
+    convex decomposition (cached per file: it takes seconds); () for a mesh close to convex, one that is not
+    closed, or when coacd is not installed (then its hull stands in for it)."""
+    mesh, T = _placed(path)
+    if not mesh.is_watertight or mesh.convex_hull.volume <= CONCAVE * abs(mesh.volume):
+        return ()
+    try:
+        import coacd
+    except ImportError:
+        return ()
+    coacd.set_log_level("error")
+    pieces = coacd.run_coacd(coacd.Mesh(np.asarray(mesh.vertices), np.asarray(mesh.faces)), threshold=0.05, seed=0)
+    return tuple(trimesh.transform_points(np.asarray(v), T) for v, _ in pieces if len(v) >= 4)
 
 
 def _resting(verts: np.ndarray, normals: np.ndarray, com: np.ndarray) -> np.ndarray:
@@ -123,8 +175,7 @@ def _resting(verts: np.ndarray, normals: np.ndarray, com: np.ndarray) -> np.ndar
             best, best_h = n, h
     if best is None:
         raise ValueError("no stable resting face")
-    R = trimesh.geometry.align_vectors(best, [0.0, 0.0, -1.0])
-    return R
+    return trimesh.geometry.align_vectors(best, [0.0, 0.0, -1.0])
 
 
 def _inside(p: np.ndarray, pts: np.ndarray) -> bool:
@@ -152,4 +203,5 @@ def from_file(rng: np.random.Generator, path: str, name: str, colour: str, scale
         colour=colour,
         rgba=rgba(OBJECT_COLOURS[colour]),
         mesh=tuple(tuple(float(c) for c in p) for p in v),
+        parts=tuple(tuple(tuple(float(c) for c in p * k) for p in part) for part in load_parts(path)),
     )

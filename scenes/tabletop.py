@@ -185,6 +185,9 @@ def _add_object(spec: mujoco.MjSpec, i: int, obj: Obj | None, table_height: floa
     qpos = object_pose(obj, table_height)
     body = spec.worldbody.add_body(name=name, pos=qpos[:3], quat=qpos[3:])
     body.add_freejoint(name=name)
+    if obj.parts:  # a concave object: one convex mesh geom per part, its mass shared by volume
+        _add_parts(spec, body, name, obj)
+        return
     g = body.add_geom(name=name, type=_GEOM[obj.shape])
     if obj.shape == "mesh":
         spec.add_mesh(name=f"{name}_mesh", uservert=np.asarray(obj.mesh, float).ravel())
@@ -196,6 +199,20 @@ def _add_object(spec: mujoco.MjSpec, i: int, obj: Obj | None, table_height: floa
     g.contype, g.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
     if obj.restitution > 0:  # the fingers' pads have priority: their contacts keep the default
         g.solref = solref(obj.restitution)
+
+
+def _add_parts(spec: mujoco.MjSpec, body: mujoco.MjsBody, name: str, obj: Obj) -> None:
+    """Geoms `name` (part 0), `name`_p1, ... of a concave object's convex parts."""
+    import trimesh
+
+    vols = [trimesh.convex.convex_hull(np.asarray(p, float)).volume for p in obj.parts]
+    for k, (part, vol) in enumerate(zip(obj.parts, vols, strict=True)):
+        gname = name if k == 0 else f"{name}_p{k}"
+        spec.add_mesh(name=f"{gname}_mesh", uservert=np.asarray(part, float).ravel())
+        g = body.add_geom(name=gname, type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"{gname}_mesh")
+        g.rgba, g.mass = list(obj.rgba), obj.mass * vol / sum(vols)
+        g.friction, g.condim = [obj.friction, 0.005, 0.0001], 4
+        g.contype, g.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
 
 
 def _add_target(spec: mujoco.MjSpec, scene: Scene) -> None:

@@ -34,6 +34,10 @@ class Obj:
     friction: float = 1.0  # sliding coefficient
     restitution: float = 0.0  # coefficient of restitution in [0, 0.7] (0: MuJoCo's default, critically damped)
     mesh: tuple[tuple[float, float, float], ...] = ()  # vertices [m] in the object frame (shape == "mesh")
+    # a concave mesh as convex parts (each a tuple of vertices [m] in the object frame); `mesh` is then
+    # their convex hull (what grasp selection and footprints use), the parts are what collides and is seen
+    parts: tuple[tuple[tuple[float, float, float], ...], ...] = ()
+    family: str = ""  # the shape family it was drawn from when that is not `shape` (a cup is a concave mesh)
     active: bool = True  # unused slots of the fixed-size scene are parked and inert
 
     @property
