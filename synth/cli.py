@@ -168,8 +168,14 @@ def cmd_generate(args: list[str]) -> int:
     if any(a in ("-h", "--help", "help") for a in args):
         print(generate_help())
         return 0
+    from synth.collection import bodies
+    from synth.collection import generate as generate_collection
     from synth.config import compose_config, settings
 
+    names, rest = bodies(args)
+    if names:  # several embodiments: one LeRobot part per body (synth/collection.py)
+        generate_collection(names, rest)
+        return 0
     s = settings(compose_config(args))
     from synth.generate import check_out, generate
 
@@ -184,7 +190,10 @@ def cmd_inspect(args: list[str]) -> int:
     kv = _kv(args, {"out": "dataset directory"})
     if "out" not in kv:
         raise ConfigError("give the dataset: synth inspect out=<dir>")
-    print(inspect(kv["out"]))
+    from synth.collection import parts
+
+    for part in parts(kv["out"]) or [Path(kv["out"])]:
+        print(inspect(str(part)))
     return 0
 
 

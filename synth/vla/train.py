@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from synth.collection import expand
 from synth.errors import ConfigError
 from synth.vla import checkpoint
 from synth.vla.data import Normalizer, Sampler, Source, augment, load, relative_stats
@@ -127,7 +128,10 @@ def train(cfg: TrainConfig) -> Path:
     # ---- config and devices
     if not cfg.data:
         raise ConfigError("data= is required: synth train data=data/pick_place (or data=[a,b] weights=[0.7,0.3])")
-    weights = cfg.weights or tuple(1.0 for _ in cfg.data)
+    if len(cfg.weights or cfg.data) != len(cfg.data):
+        raise ConfigError(f"weights={list(cfg.weights)}: give one weight per dataset ({len(cfg.data)})")
+    data, weights = expand(cfg.data, cfg.weights)  # a collection (embodiment=[a,b]) stands for its parts
+    cfg = replace(cfg, data=data, weights=weights)
     if len(weights) != len(cfg.data) or min(weights) < 0 or sum(weights) <= 0:
         raise ConfigError(f"weights={list(weights)}: give one non-negative weight per dataset ({len(cfg.data)})")
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1

@@ -1,0 +1,55 @@
+"""embodiment=[a,b]: one dataset of several bodies, a LeRobot part per body, read back by inspect and train."""
+
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from synth.collection import bodies, expand, shares
+from synth.errors import ConfigError
+
+
+def _run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "synth.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_two_bodies_in_one_dataset(tmp_path):
+    out = tmp_path / "mix"
+    args = ["generate", "embodiment=[panda,ur5e]", "n=4", f"out={out}", "workers=1", "progress=false"]
+    r = _run(*args)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((out / "collection.json").read_text())
+    assert manifest["embodiments"] == ["panda", "ur5e"] and manifest["n"] == 4
+    for body, dof in (("panda", 7), ("ur5e", 6)):
+        info = json.loads((out / body / "meta" / "info.json").read_text())
+        assert info["robot_type"] == body and info["total_episodes"] == 2
+        assert info["features"]["observation.state"]["shape"] == [dof + 1]
+        card = json.loads((out / body / "meta" / "synth.json").read_text())["embodiments"][body]
+        assert card["dof"] == dof
+    before = pq.read_table(next((out / "ur5e" / "data").rglob("*.parquet"))).num_rows
+    r = _run(*args)  # a rerun resumes: nothing new, nothing lost
+    assert r.returncode == 0, r.stderr
+    assert pq.read_table(next((out / "ur5e" / "data").rglob("*.parquet"))).num_rows == before
+    r = _run("inspect", f"out={out}")
+    assert r.returncode == 0 and "robot panda" in r.stdout and "robot ur5e" in r.stdout
+    data, weights = expand((str(out), "other"), (2.0, 1.0))
+    assert data == (str(out / "panda"), str(out / "ur5e"), "other") and weights == (1.0, 1.0, 1.0)
+
+
+def test_overrides_and_shares():
+    assert bodies(["n=3", "embodiment=[panda, ur5e]"]) == (["panda", "ur5e"], ["n=3"])
+    assert bodies(["embodiment=panda"]) == ([], ["embodiment=panda"])
+    assert shares(5, 2) == [2, 3] and sum(shares(1000, 3)) == 1000
+
+
+def test_bad_collections_get_one_line(tmp_path):
+    r = _run("generate", "embodiment=[panda,panda]", f"out={tmp_path / 'x'}")
+    assert r.returncode == 2 and "two or more different embodiments" in r.stderr
+    r = _run("generate", "embodiment=[panda,pandaa]", f"out={tmp_path / 'y'}", "n=2")
+    assert r.returncode == 2 and "did you mean 'panda'" in r.stderr and not (tmp_path / "y" / "panda").exists()
+    with pytest.raises(ConfigError, match="no written part"):
+        (tmp_path / "z").mkdir()
+        (tmp_path / "z" / "collection.json").write_text(json.dumps({"embodiments": ["a", "b"], "parts": ["a", "b"]}))
+        expand((str(tmp_path / "z"),), ())
