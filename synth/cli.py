@@ -168,13 +168,13 @@ def cmd_generate(args: list[str]) -> int:
     if any(a in ("-h", "--help", "help") for a in args):
         print(generate_help())
         return 0
-    from synth.collection import bodies
     from synth.collection import generate as generate_collection
+    from synth.collection import split
     from synth.config import compose_config, settings
 
-    names, rest = bodies(args)
-    if names:  # several embodiments: one LeRobot part per body (synth/collection.py)
-        generate_collection(names, rest)
+    part_list, rest = split(args)
+    if part_list:  # several bodies or rates: one LeRobot part per combination (synth/collection.py)
+        generate_collection(part_list, rest)
         return 0
     s = settings(compose_config(args))
     from synth.generate import check_out, generate

@@ -7,7 +7,7 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from synth.collection import bodies, expand, shares
+from synth.collection import expand, shares, split
 from synth.errors import ConfigError
 
 
@@ -21,7 +21,7 @@ def test_two_bodies_in_one_dataset(tmp_path):
     r = _run(*args)
     assert r.returncode == 0, r.stderr
     manifest = json.loads((out / "collection.json").read_text())
-    assert manifest["embodiments"] == ["panda", "ur5e"] and manifest["n"] == 4
+    assert manifest["parts"] == ["panda", "ur5e"] and manifest["n"] == 4
     for body, dof in (("panda", 7), ("ur5e", 6)):
         info = json.loads((out / body / "meta" / "info.json").read_text())
         assert info["robot_type"] == body and info["total_episodes"] == 2
@@ -39,17 +39,30 @@ def test_two_bodies_in_one_dataset(tmp_path):
 
 
 def test_overrides_and_shares():
-    assert bodies(["n=3", "embodiment=[panda, ur5e]"]) == (["panda", "ur5e"], ["n=3"])
-    assert bodies(["embodiment=panda"]) == ([], ["embodiment=panda"])
+    parts, rest = split(["n=3", "embodiment=[panda, ur5e]"])
+    assert parts == [("panda", ["embodiment=panda"]), ("ur5e", ["embodiment=ur5e"])] and rest == ["n=3"]
+    assert split(["embodiment=panda"]) == ([], ["embodiment=panda"])
+    parts, _ = split(["control_hz=[10,20]", "embodiment=[panda,ur5e]"])
+    assert [p for p, _ in parts] == ["panda_10hz", "panda_20hz", "ur5e_10hz", "ur5e_20hz"]
+    assert parts[1][1] == ["embodiment=panda", "control_hz=20"]
     assert shares(5, 2) == [2, 3] and sum(shares(1000, 3)) == 1000
 
 
 def test_bad_collections_get_one_line(tmp_path):
     r = _run("generate", "embodiment=[panda,panda]", f"out={tmp_path / 'x'}")
-    assert r.returncode == 2 and "two or more different embodiments" in r.stderr
+    assert r.returncode == 2 and "two or more different values" in r.stderr
     r = _run("generate", "embodiment=[panda,pandaa]", f"out={tmp_path / 'y'}", "n=2")
     assert r.returncode == 2 and "did you mean 'panda'" in r.stderr and not (tmp_path / "y" / "panda").exists()
     with pytest.raises(ConfigError, match="no written part"):
         (tmp_path / "z").mkdir()
-        (tmp_path / "z" / "collection.json").write_text(json.dumps({"embodiments": ["a", "b"], "parts": ["a", "b"]}))
+        (tmp_path / "z" / "collection.json").write_text(json.dumps({"parts": ["a", "b"]}))
         expand((str(tmp_path / "z"),), ())
+
+
+def test_control_rates_as_parts(tmp_path):
+    out = tmp_path / "rates"
+    r = _run("generate", "control_hz=[10,25]", "n=2", f"out={out}", "workers=1", "progress=false")
+    assert r.returncode == 0, r.stderr
+    for part, hz in (("10hz", 10.0), ("25hz", 25.0)):
+        info = json.loads((out / part / "meta" / "info.json").read_text())
+        assert info["fps"] == hz and info["total_episodes"] == 1
