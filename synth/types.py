@@ -159,6 +159,7 @@ class Scene:
     table: Table = field(default_factory=Table)
     objects: tuple[Obj, ...] = ()
     target: Target = field(default_factory=Target)
+    targets: tuple[Target, ...] = ()  # place targets beyond `target` (sort: one region per class)
     light: Light = field(default_factory=Light)
     cameras: tuple[Camera, ...] = (Camera(),)
     workspace: tuple[float, float, float, float] = (0.33, 0.66, -0.28, 0.28)  # x0, x1, y0, y1 [m]
@@ -170,6 +171,13 @@ class Scene:
     state_noise: tuple[float, float] = (0.0, 0.0)  # std of the noise on written joint [rad] and gripper [m] state
     task_objects: int = 1  # objects[:task_objects] are the task's own (randomized as such); clutter follows
     drawer: Drawer | None = None  # a cabinet with a drawer (open_drawer, close_drawer)
+    groups: tuple[int, ...] = ()  # sort: the class of each task object, i.e. its target (0: `target`, k: targets[k-1])
+    sort_by: str = ""  # sort: "colour" (a class shares one colour) | "shape" (a class shares one shape)
+
+    @property
+    def all_targets(self) -> tuple[Target, ...]:
+        """`target` then the extra `targets`: index k is class k's target in a sorting scene."""
+        return (self.target, *self.targets)
 
     def replace(self, **kw) -> Scene:
         return dataclasses.replace(self, **kw)
