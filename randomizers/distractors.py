@@ -18,7 +18,8 @@ from synth.types import Scene
 @randomizer("distractors")
 @dataclass(frozen=True)
 class Distractors(Randomizer):
-    """`count` (low, high) extra objects; colours differ from the task objects' so language stays unambiguous."""
+    """`count` (low, high) extra objects; colours differ from the task objects' so language stays unambiguous
+    (and shapes too where the task sorts its objects by shape)."""
 
     stage = CLUTTER
     count: tuple[int, int] = (0, 3)
@@ -34,10 +35,13 @@ class Distractors(Randomizer):
         n = int(rng.integers(self.count[0], self.count[1] + 1))
         k = scene.task_objects
         colours = [c for c in OBJECT_COLOURS if c not in {o.colour for o in scene.objects[:k]}]
+        shapes = list(self.shapes)
+        if scene.sort_by == "shape":  # a sorting task names its classes by shape: clutter never has one
+            shapes = [s for s in shapes if s not in {o.shape for o in scene.objects[:k]}] or ["mesh"]
         objs, placed = list(scene.objects[:k]), []
         for i in range(n):
             o = objects.sample(
-                rng, f"obj{k + i}", str(rng.choice(self.shapes)), str(rng.choice(colours)), uniform(rng, self.scale)
+                rng, f"obj{k + i}", str(rng.choice(shapes)), str(rng.choice(colours)), uniform(rng, self.scale)
             )
             xy = sample_free(rng, (*self.x, *self.y), o.footprint, occupied(scene.replace(objects=tuple(objs))))
             if xy is None:

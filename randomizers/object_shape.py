@@ -22,7 +22,9 @@ class ObjectShape(Randomizer):
     `colours` (the task's objects never share one). Draws of objects[0] at the top level, of objects[i]
     under "obj<i>".
     The shape "file" draws an instance from the mesh files (.obj .stl .ply .off .glb) in `mesh_dir`.
-    A task that limits its object's shapes (push: nothing that rolls) draws from the shapes both allow."""
+    A task that limits its object's shapes (push: nothing that rolls) draws from the shapes both allow.
+    A sorting scene (Scene.groups) gives the objects of one class one colour (sort_by "colour") or one shape
+    ("shape"), each class its own."""
 
     stage = SCENE
     shapes: tuple[str, ...] = ("box", "cylinder", "sphere", "capsule", "mesh")
@@ -61,14 +63,36 @@ class ObjectShape(Randomizer):
         draws: dict = {}
         for i in range(scene.task_objects):
             taken = [o.colour for o in scene.objects[:i]]
-            scene, d = self._one(scene, i, [c for c in self.colours if c not in taken] or list(self.colours), rng)
+            colours = [c for c in self.colours if c not in taken] or list(self.colours)
+            allowed = [s for s in self.shapes if not scene.shapes or s in scene.shapes]
+            shapes = allowed or [s for s in scene.shapes if s != "file"]
+            if scene.groups:  # sort: a class shares one colour (or one shape) that no other class has
+                colours, shapes = self._of_class(scene, i, colours, shapes)
+            scene, d = self._one(scene, i, colours, shapes, rng)
             draws.update(d if i == 0 else {f"obj{i}": d})
         return scene, draws
 
-    def _one(self, scene: Scene, i: int, colours: list[str], rng: np.random.Generator) -> tuple[Scene, dict]:
+    def _of_class(self, scene: Scene, i: int, colours: list[str], shapes: list[str]) -> tuple[list[str], list[str]]:
+        """The colours and shapes objects[i] may take in a sorting scene (Scene.groups, Scene.sort_by)."""
+        before = list(zip(scene.objects[:i], scene.groups, strict=False))
+        mine = [o for o, g in before if g == scene.groups[i]]
+        others = [o for o, g in before if g != scene.groups[i]]
+        if scene.sort_by == "colour":
+            colours = [mine[0].colour] if mine else [c for c in self.colours if c not in {o.colour for o in others}]
+        else:
+            shapes = [mine[0].shape] if mine else [s for s in shapes if s not in {o.shape for o in others}]
+        if not colours or not shapes:
+            raise ConfigError(
+                f"randomizers.object_shape: sorting by {scene.sort_by} needs a {scene.sort_by} per class; "
+                f"give more {'colours' if not colours else 'shapes'}"
+            )
+        return colours, shapes
+
+    def _one(
+        self, scene: Scene, i: int, colours: list[str], shapes: list[str], rng: np.random.Generator
+    ) -> tuple[Scene, dict]:
         old = scene.objects[i]
-        allowed = [s for s in self.shapes if not scene.shapes or s in scene.shapes]
-        shape = str(rng.choice(allowed or [s for s in scene.shapes if s != "file"]))
+        shape = str(rng.choice(shapes))
         colour = str(rng.choice(colours))
         scale = uniform(rng, self.scale)
         draws: dict = {"shape": shape, "colour": colour, "scale": scale}

@@ -16,11 +16,11 @@ def slot_spacing(footprint: float, gap: float = 0.006) -> float:
 
 
 def occupied(scene: Scene, skip: int | None = None) -> list[tuple[np.ndarray, float]]:
-    """Discs (centre (2,) [m], radius [m]) taken by the active objects and the place target."""
+    """Discs (centre (2,) [m], radius [m]) taken by the active objects and the place targets."""
     discs = [(np.asarray(o.xy), o.footprint) for i, o in enumerate(scene.objects) if o.active and i != skip]
-    tg = scene.target
-    if tg.kind != "none":
-        discs.append((np.asarray(tg.pos), float(np.hypot(*tg.size)) + 0.01))
+    for tg in scene.all_targets:
+        if tg.kind != "none":
+            discs.append((np.asarray(tg.pos), float(np.hypot(*tg.size)) + 0.01))
     if scene.sweep and scene.objects and skip != 0:
         discs += swept(scene)
     if scene.drawer is not None:

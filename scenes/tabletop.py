@@ -7,6 +7,7 @@ stepped together by ``mujoco.rollout``.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import mujoco
@@ -16,7 +17,7 @@ from synth.embodiment import Embodiment
 from synth.robot import WORLD_CONTYPE, add_robot
 from synth.scenes.cabinet import add_drawer
 from synth.scenes.surfaces import add_surfaces
-from synth.types import Camera, Obj, Scene
+from synth.types import Camera, Obj, Scene, Target
 
 TIMESTEP = 0.002  # [s]
 ROBOT_BASE_Z = 0.75  # [m] the arm stands on a pedestal; the table's height varies around it
@@ -134,7 +135,8 @@ def build(
         spec.body("base").quat = yaw_quat(yaw).tolist()
     for i in range(slots):
         _add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
-    _add_target(spec, scene)
+    for k, tg in enumerate(scene.all_targets):  # target_*, then target1_*, target2_* for the extra targets
+        _add_target(spec, tg, scene.table.height, "target" if k == 0 else f"target{k}")
     if scene.drawer is not None:
         add_drawer(spec, scene.drawer, scene.table.height)
     add_surfaces(spec, scene)
@@ -215,9 +217,9 @@ def _add_parts(spec: mujoco.MjSpec, body: mujoco.MjsBody, name: str, obj: Obj) -
         g.contype, g.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
 
 
-def _add_target(spec: mujoco.MjSpec, scene: Scene) -> None:
-    """Base plate + four walls, always five geoms; a flat region has no walls and no collisions."""
-    tg, z = scene.target, scene.table.height
+def _add_target(spec: mujoco.MjSpec, tg: Target, z: float, prefix: str) -> None:
+    """Base plate + four walls on the table top at height z [m], always five geoms named `prefix`_*; a flat
+    region has no walls and no collisions."""
     tray = tg.walled
     base_h = 0.006 if tray else 0.0008
     w = 0.006  # wall thickness [m]
@@ -234,7 +236,7 @@ def _add_target(spec: mujoco.MjSpec, scene: Scene) -> None:
     ):
         parts.append((f"wall{k}", (dx, dy, wall_h / 2 + base_h), (sx, sy, wall_h / 2)))
     for name, (px, py, pz), size in parts:
-        g = spec.worldbody.add_geom(name=f"target_{name}", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(size))
+        g = spec.worldbody.add_geom(name=f"{prefix}_{name}", type=mujoco.mjtGeom.mjGEOM_BOX, size=list(size))
         g.pos = [tg.pos[0] + px, tg.pos[1] + py, z + pz]
         visible = (tray or name == "base") and tg.kind != "none"
         g.rgba = list(tg.rgba) if visible else [0, 0, 0, 0]
@@ -264,9 +266,15 @@ class Layout:
         self.table_geom = name2id(model, G, "table")
         drawer = name2id(model, J, "drawer")
         self.drawer_qadr = int(model.jnt_qposadr[drawer]) if drawer >= 0 else -1  # -1: no drawer
-        self.target_geoms = np.array(
-            [g for g in range(model.ngeom) if (model.geom(g).name or "").startswith("target_")]
-        )
+        names = [model.geom(g).name or "" for g in range(model.ngeom)]
+        self.target_geoms = np.array([g for g, n in enumerate(names) if n.startswith("target_")])
+        # per target of Scene.all_targets: [0] is target_geoms, [k] the geoms of targets[k-1] (target<k>_*)
+        self.targets_geoms = [self.target_geoms]
+        for k in itertools.count(1):
+            geoms = np.array([g for g, n in enumerate(names) if n.startswith(f"target{k}_")], int)
+            if not len(geoms):
+                break
+            self.targets_geoms.append(geoms)
         self.sensor = {
             model.sensor(s).name: slice(model.sensor_adr[s], model.sensor_adr[s] + model.sensor_dim[s])
             for s in range(model.nsensor)

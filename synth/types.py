@@ -178,6 +178,7 @@ class Scene:
     objects: tuple[Obj, ...] = ()
     target: Target = field(default_factory=Target)
     lights: tuple[Light, ...] = (Light(),)  # lights[0] is the key light (`lighting`); fill lights follow (`lights`)
+    targets: tuple[Target, ...] = ()  # place targets beyond `target` (sort: one region per class)
     cameras: tuple[Camera, ...] = (Camera(),)
     workspace: tuple[float, float, float, float] = (0.33, 0.66, -0.28, 0.28)  # x0, x1, y0, y1 [m]
     shapes: tuple[str, ...] = ()  # the task's object may only take these shapes (empty: any)
@@ -191,6 +192,13 @@ class Scene:
     words: tuple[tuple[str, str], ...] = ()  # (word, replacement) applied to the instruction (`synonyms`)
     task_objects: int = 1  # objects[:task_objects] are the task's own (randomized as such); clutter follows
     drawer: Drawer | None = None  # a cabinet with a drawer (open_drawer, close_drawer)
+    groups: tuple[int, ...] = ()  # sort: the class of each task object, i.e. its target (0: `target`, k: targets[k-1])
+    sort_by: str = ""  # sort: "colour" (a class shares one colour) | "shape" (a class shares one shape)
+
+    @property
+    def all_targets(self) -> tuple[Target, ...]:
+        """`target` then the extra `targets`: index k is class k's target in a sorting scene."""
+        return (self.target, *self.targets)
 
     def replace(self, **kw) -> Scene:
         return dataclasses.replace(self, **kw)

@@ -479,3 +479,46 @@ def test_replay_reruns_a_moved_noisy_late_episode(tmp_path):
     plain = run(MujocoCPU(), [rep.model], q0, commanded[None], start[None], substeps(rep.model, 20.0), scale)
     q = plain["qpos"][0, :-1]
     assert np.abs(q[:, lay.arm_qadr] - rep.recorded_state[:, : EMB.dof]).max() > 1e-3
+
+
+@pytest.mark.parametrize("by", ["colour", "shape"])
+def test_sort_scenes_have_two_targets_apart_in_their_class_colours(by):
+    """sort's second target: drawn by `target` (recorded under "target1"), compiled as target1_* geoms where
+    the draw says, found by Layout, clear of the first target and of every object; by colour each class shares
+    one colour, which its target wears; by shape each class shares one shape, and no target has an object's
+    colour; clutter never takes a sorted shape (or a task colour)."""
+    from synth.randomize import slots
+    from synth.scenes.tabletop import Layout
+
+    task = TASKS.build("sort", {"by": by})
+    rs = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names()]
+    for attempt in range(12):
+        scene, draws = apply(rs, task.scene(), 0, attempt)
+        a, b = scene.all_targets
+        d1 = draws["target"]["target1"]
+        assert (d1["x"], d1["y"], d1["half_size"], d1["colour"], d1["kind"]) == (*b.pos, b.size[0], b.colour, b.kind)
+        m = build(scene, EMB, slots(task.scene(), rs))
+        assert np.allclose(m.geom("target1_base").pos[:2], b.pos) and np.allclose(m.geom("target_base").pos[:2], a.pos)
+        lay = Layout(m, EMB)
+        assert [len(g) for g in lay.targets_geoms] == [5, 5] and m.geom(
+            int(lay.targets_geoms[1][0])
+        ).name == "target1_base"
+        assert np.max(np.abs(np.subtract(a.pos, b.pos)) - np.add(a.size, b.size)) > 0.012  # outlines and walls apart
+        for tg in (a, b):
+            for o in scene.objects:
+                if o.active:  # no object starts on a target
+                    assert np.linalg.norm(np.maximum(np.abs(np.subtract(o.xy, tg.pos)) - tg.size, 0)) >= o.footprint
+        task_objs = scene.objects[: scene.task_objects]
+        clutter = [o for o in scene.objects[scene.task_objects :] if o.active]
+        for k, tg in enumerate((a, b)):
+            mine = [o for o, g in zip(task_objs, scene.groups, strict=True) if g == k]
+            theirs = [o for o, g in zip(task_objs, scene.groups, strict=True) if g != k]
+            if by == "colour":
+                assert {o.colour for o in mine} == {tg.colour} and tg.colour not in {o.colour for o in theirs}
+            else:
+                assert len({o.shape for o in mine}) == 1 and not {o.shape for o in mine} & {o.shape for o in theirs}
+                assert tg.colour not in {o.colour for o in task_objs}
+        assert a.colour != b.colour
+        assert not {o.colour for o in clutter} & {o.colour for o in task_objs}
+        if by == "shape":
+            assert not {o.shape for o in clutter} & {o.shape for o in task_objs}

@@ -8,7 +8,7 @@ from synth.embodiment import load, names
 from synth.pipeline import Worker
 from synth.registry import RANDOMIZERS, TASKS
 from synth.scenes.tabletop import Layout
-from synth.task import Frames
+from synth.task import Frames, Plan
 
 PAIRS = [(t, e) for t in TASKS.names() for e in names()]  # every (task, embodiment)
 
@@ -147,3 +147,38 @@ def test_three_high_stack():
     bad = _resimulate(a.model, r["state0"], stopped, w.ctx.control_hz, w.task.settle, w.scale, body)
     lay = Layout(a.model, body)
     assert w.task.judge(a.plan, bad, lay) != "" and w.task.outcome(a.scene, bad, lay) != ""
+
+
+@pytest.mark.parametrize("by", ["colour", "shape"])
+def test_sort_judges_an_object_in_the_wrong_region(by):
+    """sort: the same scene planned with two objects of different classes swapped (each carried to the other
+    class's region) is done by the physics as planned, yet judged `wrong_region` against the true classes,
+    by the judge and by the plan-free outcome alike."""
+    from synth.pipeline import Attempt
+
+    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names()]
+    w = Worker(TASKS.build("sort", {"by": by}), rands, load("panda"), seed=2)
+    for i in range(8):
+        att = w.prepare(i)
+        if att.plan is None:
+            continue
+        groups = list(att.scene.groups)
+        a, b = groups.index(0), groups.index(1)
+        groups[a], groups[b] = 1, 0
+        wrong = att.scene.replace(groups=tuple(groups))
+        plan = w.task.plan(w.ctx, wrong, att.model, 7)
+        if isinstance(plan, str):
+            continue
+        bad = Attempt(1000 + i, wrong, {}, "", model=att.model, plan=plan)  # execute keys results by index
+        right, swapped = w.execute([att, bad])
+        if att.failure or bad.failure:  # either did not go as planned: no evidence either way
+            continue
+        lay = swapped["layout"]
+        truth = Plan(
+            plan.actions, plan.phase, {**plan.check, **w.task.place_check(att.scene)}
+        )  # its timing, true classes
+        assert w.task.judge(truth, swapped["frames"], lay) == "wrong_region"
+        assert w.task.outcome(att.scene, swapped["frames"], lay) == "wrong_region"
+        assert w.task.outcome(att.scene, right["frames"], lay) == ""
+        return
+    raise AssertionError("no attempt planned and executed both ways")
