@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from synth.backends.base import make
 from synth.config import Settings
 from synth.dataset.staging import clean_partial, shard_dir, write_shard
 from synth.dataset.writer import Store
@@ -54,6 +55,7 @@ def make_worker(s: Settings) -> Worker | KinematicWorker:
         s.resolution,
         held_out=s.held_out,
         batch=s.batch,
+        backend=make(s.backend),
         action=s.action,
     )
 

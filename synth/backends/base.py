@@ -50,11 +50,16 @@ def available(name: str) -> bool:
     return not dist or importlib.util.find_spec(dist) is not None
 
 
-def make(name: str) -> Backend:
-    """The backend called `name`; a one-line ConfigError for an unknown name or a missing engine."""
+def require(name: str) -> None:
+    """A one-line ConfigError for an unknown backend name or one whose engine is not installed."""
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend '{name}'{closest(name, list(BACKENDS))}")
-    module, cls, _, extra = BACKENDS[name]
     if not available(name):
-        raise ConfigError(f"backend={name} needs its optional packages: pip install -e \".[{extra}]\"")
+        raise ConfigError(f'backend={name} needs its optional packages: pip install -e ".[{BACKENDS[name][3]}]"')
+
+
+def make(name: str) -> Backend:
+    """The backend called `name`, its module imported only now; `require`'s errors otherwise."""
+    require(name)
+    module, cls, _, _ = BACKENDS[name]
     return getattr(importlib.import_module(module), cls)()
