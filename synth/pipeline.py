@@ -87,7 +87,7 @@ class Worker:
         """Run planned attempts in batches of similar length; judge each; returns per-attempt frames."""
         settle = round(self.task.settle * self.ctx.control_hz)
         results = {}
-        for group in self._batches(atts):
+        for group in self._batches(atts, getattr(self.backend, "spread", 1)):
             T = max(len(a.p.actions) for a in group) + settle
             acts = np.stack(
                 [np.concatenate([a.p.actions, np.repeat(a.p.actions[-1:], T - len(a.p.actions), 0)]) for a in group]

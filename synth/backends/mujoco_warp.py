@@ -88,6 +88,27 @@ def layout_key(model: mujoco.MjModel) -> bytes:
     return h.digest()
 
 
+def _static_poses(models: list[mujoco.MjModel], d) -> None:
+    """Each world's poses of the geoms fixed to the world (table, target, tray) and initial body poses.
+
+    `make_data` computes them once, from the one MjModel it is given, and the step never updates static
+    geoms: without this every world would collide with world 0's table and tray."""
+    fields = ("xquat", "xmat", "ximat", "geom_xpos", "geom_xmat")
+    md = mujoco.MjData(models[0])  # one MjData serves every model of the layout
+    per: dict[str, list[np.ndarray]] = {f: [] for f in fields}
+    for m in models:
+        mujoco.mj_kinematics(m, md)
+        for f in fields:
+            per[f].append(getattr(md, f).copy())
+    for f in fields:
+        arr = getattr(d, f)
+        arr.assign(np.stack(per[f]).reshape(arr.shape + tuple(getattr(arr.dtype, "_shape_", ()))))
+    if models[0].nmocap:
+        bodies = [np.flatnonzero(m.body_mocapid >= 0)[np.argsort(m.body_mocapid[m.body_mocapid >= 0])] for m in models]
+        d.mocap_pos.assign(np.stack([m.body_pos[b] for m, b in zip(models, bodies, strict=True)]))
+        d.mocap_quat.assign(np.stack([m.body_quat[b] for m, b in zip(models, bodies, strict=True)]))
+
+
 class MujocoWarp:
     """Steps W worlds with MuJoCo Warp on `device` (default: Warp's preferred device, a GPU when there is one).
 
@@ -96,6 +117,8 @@ class MujocoWarp:
     """
 
     name = "mujoco_warp"
+    spread = 1 << 30  # Worker batches up to `batch` worlds whatever their plan lengths: a device step costs
+    # about the same for 4 worlds or 4,000 (kernel launches), so padding is cheaper than another batch
 
     def __init__(self, device: str | None = None, chunk: int = 1000, nconmax: int = 64, njmax: int = 256):
         self.device = wp.get_device(device) if device else wp.get_preferred_device()
@@ -142,6 +165,7 @@ class MujocoWarp:
         wm = self.put_model(models)
         with wp.ScopedDevice(self.device):
             d = mjw.make_data(m0, nworld=W, nconmax=self.nconmax * scale, njmax=self.njmax * scale)
+            _static_poses(models, d)
             d.time.assign(state0[:, 0].astype(np.float32))
             d.qpos.assign(state0[:, 1 : 1 + nq].astype(np.float32))
             d.qvel.assign(state0[:, 1 + nq : 1 + nq + nv].astype(np.float32))
