@@ -17,6 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from synth import embodiment
 from synth.actions import CONVENTIONS
+from synth.backends.base import require
 from synth.errors import ConfigError, closest
 from synth.registry import RANDOMIZERS, TASKS, load_plugins
 
@@ -44,7 +45,7 @@ class GenerateConfig:
     progress: bool = True  # show the progress bar
     mode: str = "physics"  # physics (simulated and judged) | kinematic (planned and checked only, no dynamics)
     counterfactuals: int = 1  # attempts per scene: k > 1 also hands the task to up to k-1 other objects in it
-    backend: str = "mujoco"  # physics engine: mujoco (the reference) | pybullet
+    backend: str = "mujoco"  # physics engine: mujoco (MuJoCo C, the reference) | mujoco_warp | pybullet
 
 
 KEY_DOCS = {
@@ -65,11 +66,10 @@ KEY_DOCS = {
     "counterfactuals": "k > 1: each scene again with the task about up to k-1 other objects (instruction pairs)",
     "mode": "physics (default: simulated, judged on the physics) or kinematic (planned, collision-checked and "
     "timed only: no dynamics, no rendering, ~100x faster; pick_place and place_in_container)",
-    "backend": "physics engine: mujoco (the reference, default) or pybullet (the same compiled scene rebuilt in "
-    "PyBullet; needs pip install pybullet)",
+    "backend": "physics engine: mujoco (MuJoCo C on the CPU, the reference), mujoco_warp (MuJoCo Warp, batched "
+    "worlds on a GPU or Warp's CPU device; set batch= to the worlds per device batch, e.g. 1024; "
+    'pip install -e ".[warp]") or pybullet (the same compiled scene rebuilt in PyBullet)',
 }
-
-BACKENDS = ("mujoco", "pybullet")
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ class Settings:
     shard_auto: bool = False  # shard was "auto": an existing dataset's shard size is adopted
     mode: str = "physics"  # physics | kinematic
     counterfactuals: int = 1
-    backend: str = "mujoco"  # mujoco | pybullet
+    backend: str = "mujoco"  # physics engine (synth.backends.base.BACKENDS)
 
     def fingerprint(self) -> dict:
         """What decides the episodes' content; a dataset resumes only under the same fingerprint."""
@@ -120,7 +120,7 @@ class Settings:
             fp["mode"] = self.mode
         if self.counterfactuals != 1:
             fp["counterfactuals"] = self.counterfactuals
-        if self.backend != "mujoco":  # likewise for datasets written before `backend=` existed
+        if self.backend != "mujoco":  # likewise for `backend=`: another engine judges other episodes successful
             fp["backend"] = self.backend
         return fp
 
@@ -246,18 +246,9 @@ def settings(cfg: DictConfig) -> Settings:
             f"push), not task={task_obj.name} mode={mode}"
         )
     backend = raw.get("backend", "mujoco")
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend={backend!r}: choose {' or '.join(BACKENDS)}{closest(str(backend), list(BACKENDS))}")
-    if backend != "mujoco":
-        if mode == "kinematic":
-            raise ConfigError(f"mode=kinematic runs no physics; drop backend={backend} or use mode=physics")
-        if backend == "pybullet":
-            import importlib.util
-
-            if importlib.util.find_spec("pybullet") is None:
-                raise ConfigError(
-                    'backend=pybullet needs PyBullet: pip install pybullet (or pip install -e ".[pybullet]")'
-                )
+    require(str(backend))
+    if backend != "mujoco" and mode == "kinematic":
+        raise ConfigError(f"mode=kinematic runs no physics: drop backend={backend} or use mode=physics")
     raw["shard"] = shard
     return Settings(
         task=task_obj,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from synth.backends.base import make
 from synth.config import Settings
 from synth.dataset.staging import clean_partial, shard_dir, write_shard
 from synth.dataset.writer import Store
@@ -54,19 +55,10 @@ def make_worker(s: Settings) -> Worker | KinematicWorker:
         s.resolution,
         held_out=s.held_out,
         batch=s.batch,
-        backend=_backend(s.backend),
+        backend=make(s.backend),
         action=s.action,
         counterfactuals=s.counterfactuals,
     )
-
-
-def _backend(name: str):
-    """The physics backend `backend=` names; None: the Worker's default, MuJoCo on the CPU."""
-    if name == "pybullet":
-        from synth.backends.pybullet import PyBullet
-
-        return PyBullet()
-    return None
 
 
 def _init(s: Settings) -> None:

@@ -154,7 +154,7 @@ class Worker:
         """Run planned attempts in batches of similar length; judge each; returns per-attempt frames."""
         settle = round(self.task.settle * self.ctx.control_hz)
         results = {}
-        for group in self._batches(atts):
+        for group in self._batches(atts, getattr(self.backend, "spread", 1)):
             runs = [self.executed(a) for a in group]
             T = max(len(r) for r in runs) + settle
             acts = np.stack([np.concatenate([r, np.repeat(r[-1:], T - len(r), 0)]) for r in runs])
