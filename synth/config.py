@@ -175,6 +175,7 @@ def settings(cfg: DictConfig) -> Settings:
     assert isinstance(raw, dict)
     raw.pop("hydra")
     task_obj = TASKS.build(choices["task"], raw["task"])
+    task_obj.check_embodiment(embodiment.load(choices["embodiment"]))
     rands = tuple(RANDOMIZERS.build(name, node) for name, node in (raw.get("randomizers") or {}).items())
     n = _count(raw["n"])
     w = raw["workers"]

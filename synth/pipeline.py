@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from synth.actions import convert, tcp_poses
+from synth.actions import convert, in_base, tcp_poses
 from synth.backends.mujoco_cpu import MujocoCPU
 from synth.embodiment import Embodiment
 from synth.execute import run, substeps
@@ -60,10 +60,13 @@ class Worker:
     ):
         self.task, self.randomizers, self.emb, self.seed, self.action = task, randomizers, emb, seed, action
         self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
-        self.ctx = PlanContext(emb=emb, control_hz=control_hz, ik=IK(emb))
+        task.check_embodiment(emb)
+        iks = tuple(IK(m.body) for m in emb.mounts)  # one per arm, each in its own base frame
+        self.ctx = PlanContext(emb=emb, control_hz=control_hz, ik=iks[0], iks=iks)
         self.slots = slots(task.scene(), randomizers)
         self.backend = backend or MujocoCPU()
-        self.scale = np.r_[np.ones(emb.dof), 0.5]  # action -> ctrl: the gripper actuator takes width per finger
+        self.scale = emb.scale  # action -> ctrl: the gripper actuator takes width per finger
+        # synth.object_pose is relative to this point (a single arm's base; a pair's anchor between its arms)
         self.base = np.array([emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]])
 
     def prepare(self, i: int) -> Attempt:
@@ -95,7 +98,7 @@ class Worker:
             models = [a.model for a in group]
             lay = Layout(models[0], self.emb)
             qpos0 = np.stack([initial_qpos(m, self.emb, lay) for m in models])
-            start = np.tile(np.r_[self.emb.home, self.emb.gripper.stroke], (len(group), 1))
+            start = np.tile(self.emb.start, (len(group), 1))
             t0 = time.perf_counter()
             out = run(self.backend, models, qpos0, acts, start, substeps(models[0], self.ctx.control_hz), self.scale)
             dt = (time.perf_counter() - t0) / len(group)
@@ -121,20 +124,36 @@ class Worker:
         """The written form of a successful attempt: T frames, observation before each action."""
         lay, fr, T = res["layout"], res["frames"], len(a.p.actions)
         q = fr.qpos[:T]
-        state = np.c_[q[:, lay.arm_qadr], q[:, lay.finger_qadr].sum(1)].astype(np.float32)
-        std = np.r_[np.full(self.emb.dof, a.scene.state_noise[0]), a.scene.state_noise[1]]
+        state = lay.state(q).astype(np.float32)
+        grip = np.isin(np.arange(state.shape[1]), self.emb.gripper_columns)
+        std = np.where(grip, a.scene.state_noise[1], a.scene.state_noise[0])
         if std.any():  # what a policy observes is noisy; the physics (and synth.joint_target) is not
             noise = stream(self.seed, a.index, "state_noise").normal(size=state.shape) * std
             state = (state + noise).astype(np.float32)
         s = lay.sensor
-        ee = np.c_[fr.sensordata[:T, s["tcp_pos"]] - self.base, fr.sensordata[:T, s["tcp_quat"]]].astype(np.float32)
+        sens = fr.sensordata[:T]
+        ees = [in_base(sens[:, s[f"{m.tcp}_pos"]], sens[:, s[f"{m.tcp}_quat"]], m.base, m.yaw) for m in lay.arms]
+        ees = [e.astype(np.float32) for e in ees]  # per arm (T, 7), in its own base frame
+        ee = np.concatenate(ees, axis=1)
         obj = np.c_[fr.sensordata[:T, s["obj_pos"]] - self.base, fr.sensordata[:T, s["obj_quat"]]].astype(np.float32)
         labels = {"synth.phase": a.p.phase, "observation.ee_pose": ee, "synth.object_pose": obj}
         action = a.p.actions.astype(np.float32)
         if self.action != "joint_pos":
-            target = tcp_poses(a.model, lay.arm_qadr, a.p.actions[:, : self.emb.dof], self.base)
             labels["synth.joint_target"] = action  # what the physics executed (replay reads it)
-            action = convert(self.action, a.p.actions, state, target, ee)
+            cols = np.split(np.arange(state.shape[1]), self.emb.gripper_columns[:-1] + 1)  # each arm's columns
+            action = np.concatenate(
+                [
+                    convert(
+                        self.action,
+                        a.p.actions[:, c],
+                        state[:, c],
+                        tcp_poses(a.model, m.qadr, a.p.actions[:, c[:-1]], m.base, m.tcp, m.yaw),
+                        ees[k],
+                    )
+                    for k, (m, c) in enumerate(zip(lay.arms, cols, strict=True))
+                ],
+                axis=1,
+            )
         meta = {
             "attempt": a.index,
             "seed": self.seed,

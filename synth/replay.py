@@ -62,9 +62,8 @@ def replay(root: Path, episode: int, resolution: tuple[int, int] | None = None) 
     )
     lay = Layout(model, emb)
     hz = float(cfg["control_hz"])
-    start = np.r_[emb.home, emb.gripper.stroke][None]
     q0 = initial_qpos(model, emb, lay)[None]
-    out = run(MujocoCPU(), [model], q0, actions[None], start, substeps(model, hz), np.r_[np.ones(emb.dof), 0.5])
+    out = run(MujocoCPU(), [model], q0, actions[None], emb.start[None], substeps(model, hz), emb.scale)
     qpos = out["qpos"][0]
-    replayed = np.c_[qpos[:-1, lay.arm_qadr], qpos[:-1, lay.finger_qadr].sum(1)]
+    replayed = lay.state(qpos[:-1])
     return Replay(model, qpos, state, replayed, hz, meta)
