@@ -175,7 +175,7 @@ def settings(cfg: DictConfig) -> Settings:
     assert isinstance(raw, dict)
     raw.pop("hydra")
     task_obj = TASKS.build(choices["task"], raw["task"])
-    task_obj.check_embodiment(embodiment.load(choices["embodiment"]))
+    task_obj.check_embodiment(body := embodiment.load(choices["embodiment"]))
     rands = tuple(RANDOMIZERS.build(name, node) for name, node in (raw.get("randomizers") or {}).items())
     n = _count(raw["n"])
     w = raw["workers"]
@@ -185,7 +185,7 @@ def settings(cfg: DictConfig) -> Settings:
         workers = w
     else:
         raise ConfigError(f"workers={w!r}: give a number of processes >= 1 or workers=auto")
-    known = [c.name for c in task_obj.scene().cameras] + ["wrist"]
+    known = [c.name for c in task_obj.scene().cameras] + [f"{m.prefix}wrist" for m in body.mounts]
     for cam in raw["cameras"]:
         if cam not in known:
             raise ConfigError(f"unknown camera '{cam}'{closest(cam, known)}; e.g. cameras=[front,wrist]")

@@ -110,3 +110,10 @@ def test_action_conventions_per_arm(action, width):
             np.testing.assert_allclose(e.action[-1, half * k : half * k + 3], ee[-1, 7 * k : 7 * k + 3], atol=0.01)
             dot = abs(e.action[-1, half * k + 3 : half * k + 7] @ ee[-1, 7 * k + 3 : 7 * k + 7])
             assert dot > 0.999, "target and measured hand orientations agree"
+
+
+def test_a_pair_has_a_wrist_camera_per_arm():
+    s = settings(compose_config(["task=bimanual_lift", "embodiment=aloha", "cameras=[front,left_wrist,right_wrist]"]))
+    assert s.cameras == ("front", "left_wrist", "right_wrist")
+    with pytest.raises(ConfigError, match="unknown camera 'wrist'.*left_wrist"):
+        settings(compose_config(["task=bimanual_lift", "embodiment=aloha", "cameras=[wrist]"]))
