@@ -74,9 +74,9 @@ def floor(out: Path, overrides: list[str], threads: int) -> tuple[float, int, in
     s = settings(compose_config([f"out={out}", *overrides]))
     emb = load(s.embodiment)
     n_slots = slots(s.task.scene(), list(s.randomizers))
-    scale = np.r_[np.ones(emb.dof), 0.5]
+    scale = emb.scale
     settle = round(s.task.settle * s.control_hz)
-    start = np.r_[emb.home, emb.gripper.stroke][None]
+    start = emb.start[None]
     eps = [r for f in sorted((out / "meta" / "episodes").glob("*/*.parquet")) for r in pq.read_table(f).to_pylist()]
     data = pa.concat_tables([pq.read_table(f) for f in sorted((out / "data").glob("*/*.parquet"))])
     executed = "synth.joint_target" if "synth.joint_target" in data.column_names else "action"

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import floor, run_generate  # noqa: E402
 
+from synth.embodiment import load  # noqa: E402
 from synth.embodiment import names as embodiments  # noqa: E402
 from synth.registry import TASKS  # noqa: E402
 
@@ -33,8 +34,11 @@ def main() -> None:
     ap.add_argument("--embodiments", nargs="*", default=embodiments())
     ap.add_argument("--set", nargs="*", default=[], help="overrides of the measured pairs (not the reference)")
     args = ap.parse_args()
-    pairs = [("pick_place", "panda")] + [
-        (t, e) for t in args.tasks for e in args.embodiments if (t, e) != ("pick_place", "panda")
+    pairs = [("pick_place", "panda")] + [  # the pairs a task supports: as many arms as it drives
+        (t, e)
+        for t in args.tasks
+        for e in args.embodiments
+        if (t, e) != ("pick_place", "panda") and len(load(e).mounts) == TASKS.get(t).arms
     ]
     tmp = Path(tempfile.mkdtemp(prefix="synth-bench-tasks-"))
     rows = []

@@ -12,16 +12,28 @@ class Checker:
     """Is the arm at `q` clear of the world by `margin`? Optionally carrying an object.
 
     `arm_qadr` (dof,) are the arm's qpos addresses; `robot_bodies` the bodies whose geoms are the robot;
-    `allowed` holds geom ids whose contacts are ignored (e.g. the object being grasped).
+    `allowed` holds geom ids whose contacts are ignored (e.g. the object being grasped). With several arms,
+    `arm_qadr` holds all their joints, `robot_bodies` all their bodies and `arms` each arm's bodies: then the
+    arms are also checked against each other.
     """
 
-    def __init__(self, model: mujoco.MjModel, arm_qadr: np.ndarray, robot_bodies: np.ndarray, margin: float = 0.01):
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        arm_qadr: np.ndarray,
+        robot_bodies: np.ndarray,
+        margin: float = 0.01,
+        arms: list[np.ndarray] | None = None,
+    ):
         self.model = copy.copy(model)
         robot_geom = np.isin(self.model.geom_bodyid, robot_bodies)
         self.model.geom_margin[robot_geom] = margin
-        # In this copy only moving-vs-still pairs collide: contacts among the still world (the object on
-        # the table) or within the arm are never generated, so most checks find no contact at all.
+        # In this copy only moving-vs-still pairs (and arm-vs-other-arm pairs) collide: contacts among the still
+        # world (the object on the table) or within an arm are never generated, so most checks find no contact.
         self._solid = (self.model.geom_contype | self.model.geom_conaffinity) != 0
+        self._arm = np.full(self.model.ngeom, -1)  # which arm a robot geom belongs to
+        for k, bodies in enumerate(arms or [robot_bodies]):
+            self._arm[np.isin(self.model.geom_bodyid, bodies)] = k
         self._collide_as(robot_geom)
         self.data = mujoco.MjData(self.model)
         self.arm_qadr = arm_qadr
@@ -72,11 +84,17 @@ class Checker:
         self._collide_as(self._moving)
 
     def _collide_as(self, moving: np.ndarray) -> None:
-        """Moving solid geoms: contype 1, conaffinity 0; still ones: 0 and 1. A pair collides iff one
-        side's contype meets the other's conaffinity, i.e. iff exactly one of them moves."""
+        """Still solid geoms: contype 1, conaffinity 0; a carried object: 0 and 1; arm k: contype 2 << k,
+        conaffinity 1 plus the other arms' bits. A pair collides iff one side's contype meets the other's
+        conaffinity, i.e. iff exactly one of them moves, or they are parts of two different arms."""
         m = self.model
-        m.geom_contype[:] = np.where(self._solid & moving, 1, 0)
-        m.geom_conaffinity[:] = np.where(self._solid & ~moving, 1, 0)
+        m.geom_contype[:] = np.where(self._solid & ~moving, 1, 0)
+        m.geom_conaffinity[:] = np.where(self._solid & moving, 1, 0)
+        n = self._arm.max() + 1
+        for k in range(n):
+            arm = self._solid & (self._arm == k)
+            m.geom_contype[arm] = 2 << k
+            m.geom_conaffinity[arm] = 1 | (sum(2 << j for j in range(n)) - (2 << k))
 
     def __call__(self, q: np.ndarray) -> bool:
         self.checks += 1
@@ -94,8 +112,7 @@ class Checker:
             return True
         g = d.contact.geom[: d.ncon]
         g1, g2 = g[:, 0], g[:, 1]
-        moving1, moving2 = self._moving[g1], self._moving[g2]
-        bad = (moving1 ^ moving2) & ~self._allowed[g1] & ~self._allowed[g2]
+        bad = ~self._allowed[g1] & ~self._allowed[g2]  # only pairs that must keep clear collide (see _collide_as)
         return not bool(bad.any())
 
     def segment(self, q0: np.ndarray, q1: np.ndarray, step: float = 0.02) -> bool:

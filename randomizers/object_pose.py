@@ -17,7 +17,8 @@ from synth.types import Scene
 @dataclass(frozen=True)
 class ObjectPose(Randomizer):
     """Centre in x, y [m] (world; the robot base is at the origin) and yaw [rad] of each of the task's
-    objects, clear of the rest. Draws of objects[0] at the top level, of objects[i] under "obj<i>"."""
+    objects, clear of the rest, and inside the task's `Scene.region` if it has one. Draws of objects[0] at
+    the top level, of objects[i] under "obj<i>"."""
 
     stage = PLACE
     x: tuple[float, float] = (0.38, 0.62)
@@ -27,10 +28,14 @@ class ObjectPose(Randomizer):
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         draws: dict = {}
+        box = (*self.x, *self.y)
+        if scene.region:  # the task's own limits (bimanual_lift: between the two arms)
+            r = scene.region
+            box = (max(box[0], r[0]), min(box[1], r[1]), max(box[2], r[2]), min(box[3], r[3]))
         for i in range(scene.task_objects):
             obj = scene.objects[i]
             gap = 0.02 if i == 0 else self.task_gap  # room for open fingers between the task's own objects
-            xy = sample_free(rng, (*self.x, *self.y), obj.footprint, occupied(scene, skip=i), gap=gap)
+            xy = sample_free(rng, box, obj.footprint, occupied(scene, skip=i), gap=gap)
             if xy is None:  # nothing free: keep the nominal place, recorded as such
                 xy = np.asarray(obj.xy)
             yaw = uniform(rng, self.yaw)

@@ -22,7 +22,8 @@ class ObjectShape(Randomizer):
     `colours` (the task's objects never share one). Draws of objects[0] at the top level, of objects[i]
     under "obj<i>".
     The shape "file" draws an instance from the mesh files (.obj .stl .ply .off .glb) in `mesh_dir`.
-    A task that limits its object's shapes (push: nothing that rolls) draws from the shapes both allow.
+    A task that limits its object's shapes (push: nothing that rolls) draws from the shapes both allow; a task
+    that gives its objects' size ranges (`Scene.sizes`: bimanual_lift's bar) draws sizes from those.
     A sorting scene (Scene.groups) gives the objects of one class one colour (sort_by "colour") or one shape
     ("shape"), each class its own."""
 
@@ -101,7 +102,9 @@ class ObjectShape(Randomizer):
             new = objects.from_file(rng, path, old.name, colour, scale)
             draws["file"] = Path(path).name
         else:
-            new = objects.sample(rng, old.name, shape, colour, scale, mass=old.mass, friction=old.friction)
+            new = objects.sample(
+                rng, old.name, shape, colour, scale, mass=old.mass, friction=old.friction, sizes=scene.sizes
+            )
         scene = scene.with_object(
             i,
             shape=new.shape,

@@ -30,9 +30,12 @@ CUP_WALL, CUP_BASE, CUP_SEGMENTS = 0.005, 0.006, 10  # [m], [m], wall pieces aro
 
 
 def noun(obj: Obj) -> str:
-    """What the object is called: a box with near-equal sides is a cube; otherwise by its family or shape."""
+    """What the object is called: a box with near-equal sides is a cube, one at least 3x as long as it is
+    wide and tall a bar (the shape families' boxes are never that long); otherwise by its family or shape."""
     if obj.shape == "box" and max(obj.size) / min(obj.size) < 1.2:
         return "cube"
+    if obj.shape == "box" and obj.size[0] >= 3 * max(obj.size[1], obj.size[2]):
+        return "bar"
     return NOUNS[obj.family or obj.shape]
 
 
@@ -82,9 +85,11 @@ def sample(
     scale: float = 1.0,
     mass: float = 0.1,
     friction: float = 1.0,
+    sizes: tuple[tuple[float, float], ...] = (),
 ) -> Obj:
-    """A resting object of `shape` with sizes drawn from SIZES x scale, clipped to be graspable."""
-    size = [float(rng.uniform(lo, hi)) * scale for lo, hi in SIZES[shape]]
+    """A resting object of `shape` with sizes drawn from SIZES (or the task's `sizes`) x scale, clipped to be
+    graspable."""
+    size = [float(rng.uniform(lo, hi)) * scale for lo, hi in (sizes or SIZES[shape])]
     mesh: tuple = ()
     if shape in ("box", "mesh"):
         size[0], size[1] = max(size[0], size[1]), min(size[0], size[1], MAX_WIDTH / 2)

@@ -13,8 +13,8 @@ import math
 import mujoco
 import numpy as np
 
-from synth.embodiment import Embodiment
-from synth.robot import WORLD_CONTYPE, add_robot
+from synth.embodiment import Embodiment, Mount
+from synth.robot import WORLD_CONTYPE, add_arms
 from synth.scenes.cabinet import add_drawer
 from synth.scenes.surfaces import add_surfaces
 from synth.types import Camera, Obj, Scene, Target
@@ -128,11 +128,9 @@ def build(
     wb = spec.worldbody
     floor = wb.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.05], rgba=[0.5, 0.5, 0.52, 1])
     floor.contype, floor.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
-    base, yaw = base_pose(scene, emb)
-    _add_table(spec, scene, base)
-    add_robot(spec, emb, base_pos=base.tolist(), damping=scene.arm.damping, gain=scene.arm.gain)
-    if yaw:
-        spec.body("base").quat = yaw_quat(yaw).tolist()
+    dx, dy, turn = scene.base  # robot_base: every arm shifted and turned with the scene's base offset
+    _add_table(spec, scene, emb)
+    add_arms(spec, emb, (dx, dy, ROBOT_BASE_Z), damping=scene.arm.damping, gain=scene.arm.gain, yaw=turn)
     for i in range(slots):
         _add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
     for k, tg in enumerate(scene.all_targets):  # target_*, then target1_*, target2_* for the extra targets
@@ -155,15 +153,16 @@ def build(
         c.alt.xyaxes = camera_xyaxes(cam)
     # "obj" sensors follow the task's object: objects[0], or the drawer of a drawer task
     obj = ("drawer", mujoco.mjtObj.mjOBJ_BODY) if scene.drawer is not None else ("obj0", mujoco.mjtObj.mjOBJ_BODY)
-    for kind, name, typ in (("tcp", "tcp", mujoco.mjtObj.mjOBJ_SITE), ("obj", *obj)):
+    tcps = [(f"{m.prefix}tcp", f"{m.prefix}tcp", mujoco.mjtObj.mjOBJ_SITE) for m in emb.mounts]
+    for kind, name, typ in (*tcps, ("obj", *obj)):
         for sens, dim in (("pos", mujoco.mjtSensor.mjSENS_FRAMEPOS), ("quat", mujoco.mjtSensor.mjSENS_FRAMEQUAT)):
             s = spec.add_sensor(name=f"{kind}_{sens}", type=dim, objname=name)
             s.objtype = typ
     return spec.compile()
 
 
-def _add_table(spec: mujoco.MjSpec, scene: Scene, base: np.ndarray) -> None:
-    """The table top (a collider) and the robot's pedestal from the floor up to its base (visual only)."""
+def _add_table(spec: mujoco.MjSpec, scene: Scene, emb: Embodiment) -> None:
+    """The table top (a collider) and each arm's pedestal from the floor up to its base (visual only)."""
     t = scene.table
     thick = 0.04
     top = spec.worldbody.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX)
@@ -172,8 +171,13 @@ def _add_table(spec: mujoco.MjSpec, scene: Scene, base: np.ndarray) -> None:
     top.contype, top.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
     if t.restitution > 0:
         top.solref = solref(t.restitution)
-    ped = spec.worldbody.add_geom(name="pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.09, base[2] / 2, 0])
-    ped.pos, ped.rgba, ped.contype, ped.conaffinity = [base[0], base[1], base[2] / 2], [0.2, 0.2, 0.22, 1], 0, 0
+    dx, dy, _ = scene.base
+    for m in emb.mounts:
+        base = (m.base_pos[0] + dx, m.base_pos[1] + dy, ROBOT_BASE_Z + m.base_pos[2])
+        ped = spec.worldbody.add_geom(
+            name=f"{m.prefix}pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.09, base[2] / 2, 0]
+        )
+        ped.pos, ped.rgba, ped.contype, ped.conaffinity = [base[0], base[1], base[2] / 2], [0.2, 0.2, 0.22, 1], 0, 0
 
 
 def _add_object(spec: mujoco.MjSpec, i: int, obj: Obj | None, table_height: float) -> None:
@@ -243,26 +247,45 @@ def _add_target(spec: mujoco.MjSpec, tg: Target, z: float, prefix: str) -> None:
         g.contype = g.conaffinity = WORLD_CONTYPE if tray else 0
 
 
+class ArmAddresses:
+    """One arm's addresses in a compiled tabletop model."""
+
+    def __init__(self, model: mujoco.MjModel, mount: Mount):
+        name2id = mujoco.mj_name2id
+        J, B = mujoco.mjtObj.mjOBJ_JOINT, mujoco.mjtObj.mjOBJ_BODY
+        p = mount.prefix
+        jid = [name2id(model, J, f"{p}{j.name}") for j in mount.body.joints]
+        self.qadr = model.jnt_qposadr[jid]  # (dof,)
+        self.dadr = model.jnt_dofadr[jid]
+        self.finger_qadr = model.jnt_qposadr[[name2id(model, J, f"{p}finger_{s}") for s in ("left", "right")]]
+        base = name2id(model, B, f"{p}base")
+        self.bodies = np.flatnonzero(model.body_rootid == model.body_rootid[base])
+        self.hand_body = name2id(model, B, f"{p}hand")
+        self.tcp = f"{p}tcp"  # site name; sensors f"{tcp}_pos", f"{tcp}_quat"
+        self.base = np.array([mount.base_pos[0], mount.base_pos[1], ROBOT_BASE_Z + mount.base_pos[2]])
+        self.yaw = float(mount.base_yaw)  # [rad] of the base frame about z
+
+
 class Layout:
-    """Addresses in a compiled tabletop model (the same for every model of one layout)."""
+    """Addresses in a compiled tabletop model (the same for every model of one layout).
+
+    `arms` holds each arm's addresses in action order; `arm_qadr` all arm joints in that order; `finger_qadr`
+    and `hand_body` are the first arm's (the only one of a single-arm embodiment)."""
 
     def __init__(self, model: mujoco.MjModel, emb: Embodiment):
         name2id = mujoco.mj_name2id
-        J, B, G = mujoco.mjtObj.mjOBJ_JOINT, mujoco.mjtObj.mjOBJ_BODY, mujoco.mjtObj.mjOBJ_GEOM
-        jid = [name2id(model, J, j.name) for j in emb.joints]
-        self.arm_qadr = model.jnt_qposadr[jid]
-        self.arm_dadr = model.jnt_dofadr[jid]
-        fid = [name2id(model, J, f"finger_{s}") for s in ("left", "right")]
-        self.finger_qadr = model.jnt_qposadr[fid]
+        J, G = mujoco.mjtObj.mjOBJ_JOINT, mujoco.mjtObj.mjOBJ_GEOM
+        self.arms = [ArmAddresses(model, m) for m in emb.mounts]
+        self.arm_qadr = np.concatenate([a.qadr for a in self.arms])
+        self.arm_dadr = np.concatenate([a.dadr for a in self.arms])
+        self.finger_qadr = self.arms[0].finger_qadr
         slots = [name2id(model, J, f"obj{i}") for i in range(model.njnt)]
         slots = [j for j in slots if j >= 0]
         self.obj_qadr = model.jnt_qposadr[slots]
         self.obj_dadr = model.jnt_dofadr[slots]
         self.obj_geom = np.array([name2id(model, G, f"obj{i}") for i in range(len(slots))])
-        base = name2id(model, B, "base")
-        root = model.body_rootid
-        self.robot_bodies = np.flatnonzero(root == root[base])
-        self.hand_body = name2id(model, B, "hand")
+        self.robot_bodies = np.concatenate([a.bodies for a in self.arms])
+        self.hand_body = self.arms[0].hand_body
         self.table_geom = name2id(model, G, "table")
         drawer = name2id(model, J, "drawer")
         self.drawer_qadr = int(model.jnt_qposadr[drawer]) if drawer >= 0 else -1  # -1: no drawer
@@ -280,12 +303,17 @@ class Layout:
             for s in range(model.nsensor)
         }
 
+    def state(self, qpos: np.ndarray) -> np.ndarray:
+        """(F, A) joint positions [rad] and gripper width [m] per arm, in action order, from qpos (F, nq)."""
+        return np.concatenate([np.c_[qpos[:, a.qadr], qpos[:, a.finger_qadr].sum(1)] for a in self.arms], axis=1)
+
 
 def initial_qpos(model: mujoco.MjModel, emb: Embodiment, layout: Layout) -> np.ndarray:
     """(nq,) the arm at home with the gripper open; objects as built; a drawer at its start opening."""
     q = model.qpos0.copy()
     if layout.drawer_qadr >= 0:  # a drawer starts as far out as its scene says
         q[layout.drawer_qadr] = model.numeric("drawer_opening").data[0]
-    q[layout.arm_qadr] = emb.home
-    q[layout.finger_qadr] = emb.gripper.stroke / 2
+    for a, m in zip(layout.arms, emb.mounts, strict=True):
+        q[a.qadr] = m.body.home
+        q[a.finger_qadr] = m.body.gripper.stroke / 2
     return q

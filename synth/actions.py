@@ -44,17 +44,35 @@ def units(convention: str, dof: int) -> list[str]:
     return ["m"] * 3 + ["rad"] * 3 + ["m"]
 
 
-def tcp_poses(model: mujoco.MjModel, arm_qadr: np.ndarray, q: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """(T, 7) TCP pose [m; quaternion w x y z] in the base frame at joint positions q (T, dof), by kinematics only."""
+def in_base(pos: np.ndarray, quat: np.ndarray, base: np.ndarray, yaw: float = 0.0) -> np.ndarray:
+    """(T, 7) world poses (positions (T, 3) [m], quaternions (T, 4) w x y z) in a base frame at `base` (3,) [m]
+    turned by `yaw` [rad] about z."""
+    pos = pos - base
+    if not yaw:
+        return np.c_[pos, quat]
+    c, s = np.cos(yaw), np.sin(yaw)
+    pos = np.c_[c * pos[:, 0] + s * pos[:, 1], -s * pos[:, 0] + c * pos[:, 1], pos[:, 2]]
+    inv = np.array([np.cos(yaw / 2), 0.0, 0.0, -np.sin(yaw / 2)])
+    out = np.empty_like(quat)
+    for t in range(len(quat)):
+        mujoco.mju_mulQuat(out[t], inv, quat[t])
+    return np.c_[pos, out]
+
+
+def tcp_poses(
+    model: mujoco.MjModel, arm_qadr: np.ndarray, q: np.ndarray, base: np.ndarray, site: str = "tcp", yaw: float = 0.0
+) -> np.ndarray:
+    """(T, 7) pose [m; quaternion w x y z] of `site` in the base frame (at `base` (3,) [m], turned by `yaw` [rad])
+    at joint positions q (T, dof), by kinematics only."""
     d = mujoco.MjData(model)
-    site = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, "tcp")
+    sid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, site)
     out = np.empty((len(q), 7))
     for t, qt in enumerate(q):
         d.qpos[arm_qadr] = qt
         mujoco.mj_kinematics(model, d)
-        out[t, :3] = d.site_xpos[site] - base
-        mujoco.mju_mat2Quat(out[t, 3:], d.site_xmat[site])
-    return out
+        out[t, :3] = d.site_xpos[sid]
+        mujoco.mju_mat2Quat(out[t, 3:], d.site_xmat[sid])
+    return in_base(out[:, :3], out[:, 3:], base, yaw)
 
 
 def rotvec(q_from: np.ndarray, q_to: np.ndarray) -> np.ndarray:

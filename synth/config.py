@@ -188,6 +188,7 @@ def settings(cfg: DictConfig) -> Settings:
     assert isinstance(raw, dict)
     raw.pop("hydra")
     task_obj = TASKS.build(choices["task"], raw["task"])
+    task_obj.check_embodiment(body := embodiment.load(choices["embodiment"]))
     rands = tuple(RANDOMIZERS.build(name, node) for name, node in (raw.get("randomizers") or {}).items())
     n = _count(raw["n"])
     w = raw["workers"]
@@ -197,7 +198,7 @@ def settings(cfg: DictConfig) -> Settings:
         workers = w
     else:
         raise ConfigError(f"workers={w!r}: give a number of processes >= 1 or workers=auto")
-    known = [c.name for c in task_obj.scene().cameras] + ["wrist"]
+    known = [c.name for c in task_obj.scene().cameras] + [f"{m.prefix}wrist" for m in body.mounts]
     for cam in raw["cameras"]:
         if cam not in known:
             raise ConfigError(f"unknown camera '{cam}'{closest(cam, known)}; e.g. cameras=[front,wrist]")
@@ -245,6 +246,8 @@ def settings(cfg: DictConfig) -> Settings:
             f"counterfactuals={cf} needs a task about one object in mode=physics (pick_place, place_in_container, "
             f"push), not task={task_obj.name} mode={mode}"
         )
+    if embodiment.load(choices["embodiment"]).arms and any(r.name == "robot_base" for r in rands):
+        raise ConfigError("randomizers.robot_base moves a single arm's base; drop it for a pair of arms")
     backend = raw.get("backend", "mujoco")
     require(str(backend))
     if backend != "mujoco" and mode == "kinematic":

@@ -1,6 +1,7 @@
 """Embodiments as data: a robot is a YAML file of published kinematics and limits.
 
-A new body is a new file in ``assets/embodiments/``; nothing here is robot-specific.
+A new body is a new file in ``assets/embodiments/``; nothing here is robot-specific. A file with `arms:`
+mounts several single-arm files (each with a name prefix, a base position and a yaw): a bimanual pair.
 """
 
 from __future__ import annotations
@@ -57,8 +58,21 @@ class Gripper:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """One arm of an embodiment: a single-arm `body` whose joint, actuator, site and camera names take
+    `prefix`, its base at `base_pos` [m] (relative to the usual base anchor, as `Embodiment.base_pos`) turned
+    by `base_yaw` [rad] about the vertical."""
+
+    prefix: str
+    body: Embodiment
+    base_pos: tuple[float, float, float]
+    base_yaw: float = 0.0
+
+
+@dataclass(frozen=True)
 class Embodiment:
-    """A single arm with a parallel gripper, described by its published kinematics."""
+    """A single arm with a parallel gripper, described by its published kinematics; or, with `arms`, several
+    such arms (a bimanual pair) whose joints, limits and home are the arms' in order, prefixed."""
 
     name: str
     description: str
@@ -69,14 +83,49 @@ class Embodiment:
     gripper: Gripper
     base_pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
     wrist_camera: tuple[tuple[float, float, float], float] = ((0.06, 0.0, 0.02), 70.0)
+    arms: tuple[Mount, ...] = ()  # empty: a single arm (this one, unprefixed, at base_pos)
+
+    @property
+    def mounts(self) -> tuple[Mount, ...]:
+        """The arms in action order: for a single arm, itself with no prefix at `base_pos`."""
+        return self.arms or (Mount("", self, self.base_pos, 0.0),)
 
     @property
     def dof(self) -> int:
+        """Arm joints in all (grippers not counted)."""
         return len(self.joints)
 
     @property
     def action_names(self) -> list[str]:
-        return [j.name for j in self.joints] + ["gripper"]
+        """Per arm: its joints, then its gripper (names prefixed by the arm's prefix)."""
+        return [f"{m.prefix}{n}" for m in self.mounts for n in [*(j.name for j in m.body.joints), "gripper"]]
+
+    @property
+    def start(self) -> np.ndarray:
+        """(A,) the targets before the first action: per arm its home [rad] and its gripper fully open [m]."""
+        return np.concatenate([np.r_[m.body.home, m.body.gripper.stroke] for m in self.mounts])
+
+    @property
+    def scale(self) -> np.ndarray:
+        """(A,) action -> actuator control: 1 per joint; 0.5 per gripper (its actuator takes width per finger)."""
+        return np.concatenate([np.r_[np.ones(m.body.dof), 0.5] for m in self.mounts])
+
+    @property
+    def gripper_columns(self) -> np.ndarray:
+        """(arms,) the action (and state) column of each arm's gripper."""
+        return np.cumsum([m.body.dof + 1 for m in self.mounts]) - 1
+
+    @property
+    def arm_columns(self) -> np.ndarray:
+        """The action (and state) columns of the arm joints: every column but the grippers'."""
+        cols = np.arange(len(self.start))
+        return cols[~np.isin(cols, self.gripper_columns)]
+
+    @property
+    def ee_names(self) -> list[str]:
+        """observation.ee_pose names: per arm its TCP position [m] and quaternion in its own base frame."""
+        pose = ["x", "y", "z", "qw", "qx", "qy", "qz"]
+        return [f"{m.prefix}{n}" for m in self.mounts for n in pose]
 
     @property
     def lower(self) -> np.ndarray:
@@ -96,35 +145,56 @@ class Embodiment:
 
     def card(self, control_hz: float, action: str = "joint_pos", cameras: tuple[str, ...] = ()) -> dict:
         """The embodiment card: what a policy must know about this body, as plain JSON data."""
-        units = ["rad"] * self.dof + ["m"]
-        joints = [j.name for j in self.joints]
-        return {
+        names, units = [], []
+        for m in self.mounts:
+            names += [f"{m.prefix}{n}" for n in actions.names(action, [j.name for j in m.body.joints])]
+            units += actions.units(action, m.body.dof)
+        gr = self.gripper
+        meaning = actions.MEANING[action]
+        if len(self.mounts) > 1:
+            meaning += " (each arm's block in its own base frame)" if action.startswith("ee_") else ""
+        card = {
             "robot": self.name,
             "description": self.description,
             "arm": self.arm,
             "dof": self.dof,
             "action": {
                 "convention": action,
-                "names": actions.names(action, joints),
-                "units": actions.units(action, self.dof),
-                "meaning": actions.MEANING[action] + "; the joint targets the physics runs are each reached by "
+                "names": names,
+                "units": units,
+                "meaning": meaning + "; the joint targets the physics runs are each reached by "
                 "first-order hold (a linear ramp from the previous target) over one control period",
             },
             "state": {
                 "names": self.action_names,
-                "units": units,
-                "meaning": "measured joint positions and gripper width",
+                "units": [u for m in self.mounts for u in ["rad"] * m.body.dof + ["m"]],
+                "meaning": "measured joint positions and gripper width"
+                + (", per arm in the order of `arms`" if self.arms else ""),
             },
             "control_hz": float(control_hz),
             "gripper": {
-                "kind": self.gripper.kind,
-                "semantics": f"commanded opening width in metres: 0 closed, {self.gripper.stroke:g} fully open",
-                "stroke_m": self.gripper.stroke,
-                "force_n": self.gripper.force,
+                "kind": gr.kind,
+                "semantics": f"commanded opening width in metres: 0 closed, {gr.stroke:g} fully open",
+                "stroke_m": gr.stroke,
+                "force_n": gr.force,
             },
             "joint_limits": {"lower": self.lower.tolist(), "upper": self.upper.tolist()},
             "cameras": list(cameras),
         }
+        if self.arms:
+            card["arms"] = [
+                {
+                    "prefix": m.prefix,
+                    "robot": m.body.name,
+                    "dof": m.body.dof,
+                    "base_pos": list(m.base_pos),
+                    "base_yaw": m.base_yaw,
+                    "action_columns": [k for k, n in enumerate(self.action_names) if n.startswith(m.prefix)],
+                }
+                for m in self.mounts
+            ]
+            card["ee_pose"] = "observation.ee_pose holds each arm's TCP pose in its own base frame, arm after arm"
+        return card
 
 
 def _asset_dir() -> Path:
@@ -143,6 +213,8 @@ def load(name: str) -> Embodiment:
     if not path.exists():
         raise ConfigError(f"unknown embodiment '{name}'{closest(name, names())}")
     raw = yaml.safe_load(path.read_text())
+    if "arms" in raw:
+        return _load_arms(path, raw)
     try:
         fl = raw["flange"]
         cams = raw.get("cameras", {})
@@ -160,6 +232,31 @@ def load(name: str) -> Embodiment:
         )
     except (KeyError, TypeError) as e:
         raise ConfigError(f"embodiment file {path} is malformed ({e}); compare it with panda.yaml") from e
+
+
+def _load_arms(path: Path, raw: dict) -> Embodiment:
+    """Several single-arm files mounted side by side (`arms: [{prefix, file, base_pos, base_yaw}, ...]`)."""
+    try:
+        mounts = tuple(
+            Mount(str(a["prefix"]), load(a["file"]), tuple(a.get("base_pos", (0, 0, 0))), float(a.get("base_yaw", 0)))
+            for a in raw["arms"]
+        )
+        if len(mounts) < 2 or len({m.prefix for m in mounts}) < len(mounts) or any(m.body.arms for m in mounts):
+            raise ValueError("give two or more single arms with distinct prefixes")
+        first = mounts[0].body
+        return Embodiment(
+            name=raw["name"],
+            description=raw["description"],
+            arm=raw["arm"],
+            joints=tuple(dataclasses.replace(j, name=m.prefix + j.name) for m in mounts for j in m.body.joints),
+            flange=first.flange,
+            home=tuple(q for m in mounts for q in m.body.home),
+            gripper=first.gripper,
+            wrist_camera=first.wrist_camera,
+            arms=mounts,
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"embodiment file {path} is malformed ({e}); compare it with aloha.yaml") from e
 
 
 def replace(emb: Embodiment, **kw) -> Embodiment:

@@ -28,14 +28,14 @@ def controls(actions: np.ndarray, start: np.ndarray, steps: int, scale: np.ndarr
     return (ctrl * scale).reshape(actions.shape[0], -1, actions.shape[2])
 
 
-def perturb(actions: np.ndarray, start: np.ndarray, dof: int, std: float, latency: int, rng) -> np.ndarray:
+def perturb(actions: np.ndarray, start: np.ndarray, arm: np.ndarray, std: float, latency: int, rng) -> np.ndarray:
     """The joint targets the physics executes for one world's commanded `actions` (T, A): independent Gaussian
-    noise of standard deviation `std` [rad] on the first `dof` columns (the arm joints; the gripper stays as
-    commanded), then `latency` control periods late: the first `latency` periods hold `start` (A,), the targets
-    before the first action. Returns (T + latency, A); `rng` is the attempt's own stream, so the result does
-    not depend on the batch it runs in."""
+    noise of standard deviation `std` [rad] on the columns `arm` (the arm joints, Embodiment.arm_columns; the
+    grippers stay as commanded), then `latency` control periods late: the first `latency` periods hold `start`
+    (A,), the targets before the first action. Returns (T + latency, A); `rng` is the attempt's own stream,
+    so the result does not depend on the batch it runs in."""
     out = np.array(actions, dtype=float)
-    out[:, :dof] += std * rng.normal(size=(len(out), dof))
+    out[:, arm] += std * rng.normal(size=(len(out), len(arm)))
     return np.concatenate([np.repeat(np.asarray(start, float)[None], latency, 0), out])
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from synth.actions import convert, tcp_poses
+from synth.actions import convert, in_base, tcp_poses
 from synth.backends.mujoco_cpu import MujocoCPU
 from synth.counterfactual import variant
 from synth.embodiment import Embodiment
@@ -66,20 +66,6 @@ class TurnedIK:
         return self.rot @ pos, self.rot @ rot
 
 
-def in_base(pose: np.ndarray, yaw: float) -> np.ndarray:
-    """(T, 7) poses [m; quaternion w x y z] given as world-aligned offsets from the base and world orientations,
-    turned into the frame of a base turned by `yaw` [rad] about z (unchanged when yaw is 0)."""
-    if not yaw:
-        return pose
-    c, s = math.cos(yaw), math.sin(yaw)
-    p, q = pose[:, :3], pose[:, 3:]
-    pos = np.c_[c * p[:, 0] + s * p[:, 1], -s * p[:, 0] + c * p[:, 1], p[:, 2]]
-    a, b = math.cos(yaw / 2), -math.sin(yaw / 2)  # the inverse turn (a, 0, 0, b), applied on the left
-    w, x, y, z = q.T
-    quat = np.c_[a * w - b * z, a * x - b * y, a * y + b * x, a * z + b * w]
-    return np.c_[pos, quat]
-
-
 class Worker:
     """Holds the per-process tools (IK, backend) and turns attempt indices into episodes."""
 
@@ -101,11 +87,13 @@ class Worker:
         self.task, self.randomizers, self.emb, self.seed, self.action = task, randomizers, emb, seed, action
         self.counterfactuals = counterfactuals  # attempts per scene (synth/counterfactual.py)
         self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
-        self.ctx = PlanContext(emb=emb, control_hz=control_hz, ik=IK(emb))
+        task.check_embodiment(emb)
+        iks = tuple(IK(m.body) for m in emb.mounts)  # one per arm, each in its own base frame
+        self.ctx = PlanContext(emb=emb, control_hz=control_hz, ik=iks[0], iks=iks)
         self.slots = slots(task.scene(), randomizers)
         self.backend = backend or MujocoCPU()
-        self.scale = np.r_[np.ones(emb.dof), 0.5]  # action -> ctrl: the gripper actuator takes width per finger
-        self.start = np.r_[emb.home, emb.gripper.stroke]  # the targets before the first action
+        self.scale = emb.scale  # action -> ctrl: the gripper actuator takes width per finger
+        self.start = emb.start  # the targets before the first action
 
     def prepare(self, i: int) -> Attempt:
         """Scene, draws, instruction, compiled model and plan of attempt i (CPU, one world)."""
@@ -148,7 +136,8 @@ class Worker:
         std, latency = a.scene.action_noise
         if not std and not latency:
             return a.p.actions
-        return perturb(a.p.actions, self.start, self.emb.dof, std, latency, stream(self.seed, a.index, "action_noise"))
+        rng = stream(self.seed, a.index, "action_noise")
+        return perturb(a.p.actions, self.start, self.emb.arm_columns, std, latency, rng)
 
     def execute(self, atts: list[Attempt]) -> list[dict]:
         """Run planned attempts in batches of similar length; judge each; returns per-attempt frames."""
@@ -187,21 +176,40 @@ class Worker:
         """The written form of a successful attempt: T frames, observation before each action."""
         lay, fr, T = res["layout"], res["frames"], len(a.p.actions)
         q = fr.qpos[:T]
-        state = np.c_[q[:, lay.arm_qadr], q[:, lay.finger_qadr].sum(1)].astype(np.float32)
-        std = np.r_[np.full(self.emb.dof, a.scene.state_noise[0]), a.scene.state_noise[1]]
+        state = lay.state(q).astype(np.float32)
+        grip = np.isin(np.arange(state.shape[1]), self.emb.gripper_columns)
+        std = np.where(grip, a.scene.state_noise[1], a.scene.state_noise[0])
         if std.any():  # what a policy observes is noisy; the physics (and synth.joint_target) is not
             noise = stream(self.seed, a.index, "state_noise").normal(size=state.shape) * std
             state = (state + noise).astype(np.float32)
-        s, (base, yaw) = lay.sensor, base_pose(a.scene, self.emb)  # robot-frame outputs: in this episode's base frame
-        ee = in_base(np.c_[fr.sensordata[:T, s["tcp_pos"]] - base, fr.sensordata[:T, s["tcp_quat"]]], yaw)
-        obj = in_base(np.c_[fr.sensordata[:T, s["obj_pos"]] - base, fr.sensordata[:T, s["obj_quat"]]], yaw)
-        ee, obj = ee.astype(np.float32), obj.astype(np.float32)
+        s, sens = lay.sensor, fr.sensordata[:T]
+        dx, dy, turn = a.scene.base  # robot_base: every robot-frame output in this episode's own base frame
+        bases = [(m.base + [dx, dy, 0.0], m.yaw + turn) for m in lay.arms]
+        ees = [
+            in_base(sens[:, s[f"{m.tcp}_pos"]], sens[:, s[f"{m.tcp}_quat"]], *b).astype(np.float32)
+            for m, b in zip(lay.arms, bases, strict=True)
+        ]  # per arm (T, 7), in its own base frame
+        ee = np.concatenate(ees, axis=1)
+        base, yaw = base_pose(a.scene, self.emb)  # a single arm's base; a pair's anchor between its arms
+        obj = in_base(sens[:, s["obj_pos"]], sens[:, s["obj_quat"]], base, yaw).astype(np.float32)
         labels = {"synth.phase": a.p.phase, "observation.ee_pose": ee, "synth.object_pose": obj}
         action = a.p.actions.astype(np.float32)
         if self.action != "joint_pos":
-            target = in_base(tcp_poses(a.model, lay.arm_qadr, a.p.actions[:, : self.emb.dof], base), yaw)
             labels["synth.joint_target"] = action  # the commanded joint targets (replay reads them, adds any noise)
-            action = convert(self.action, a.p.actions, state, target, ee)
+            cols = np.split(np.arange(state.shape[1]), self.emb.gripper_columns[:-1] + 1)  # each arm's columns
+            action = np.concatenate(
+                [
+                    convert(
+                        self.action,
+                        a.p.actions[:, c],
+                        state[:, c],
+                        tcp_poses(a.model, m.qadr, a.p.actions[:, c[:-1]], b[0], m.tcp, b[1]),
+                        ees[k],
+                    )
+                    for k, (m, c, b) in enumerate(zip(lay.arms, cols, bases, strict=True))
+                ],
+                axis=1,
+            )
         meta = {
             "attempt": a.index,
             "seed": self.seed,

@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synth.backends.mujoco_cpu import MujocoCPU
+from synth.counterfactual import variant
 from synth.embodiment import load
 from synth.errors import ConfigError
 from synth.execute import perturb, run, substeps
@@ -56,19 +57,24 @@ def replay(root: Path, episode: int, resolution: tuple[int, int] | None = None) 
     task = TASKS.build(synth["task"], cfg["task"])
     rands = [RANDOMIZERS.build(n, node) for n, node in (cfg.get("randomizers") or {}).items()]
     emb = load(cfg["embodiment"]["name"])
-    scene, _ = apply(rands, task.scene(), cfg["seed"], meta["attempt"])
+    k = int(cfg.get("counterfactuals", 1))  # counterfactual pairs share their group's scene (synth/counterfactual.py)
+    group, v = divmod(int(meta["attempt"]), k)
+    scene, _ = apply(rands, task.scene(), cfg["seed"], group)
+    if k > 1:
+        cf = variant(scene, v)
+        assert cf is not None, f"attempt {meta['attempt']} was written, so its counterfactual exists"
+        scene = cf[0]
     model = build(
         scene, emb, slots(task.scene(), rands), resolution or tuple(cfg["resolution"]), float(cfg["control_hz"])
     )
     lay = Layout(model, emb)
     hz = float(cfg["control_hz"])
-    start = np.r_[emb.home, emb.gripper.stroke][None]
     q0 = initial_qpos(model, emb, lay)[None]
     executed = actions
     if scene.action_noise != (0.0, 0):  # the same noisy, late targets the generator ran
         rng = stream(cfg["seed"], meta["attempt"], "action_noise")
-        executed = perturb(actions, start[0], emb.dof, *scene.action_noise, rng)
-    out = run(MujocoCPU(), [model], q0, executed[None], start, substeps(model, hz), np.r_[np.ones(emb.dof), 0.5])
+        executed = perturb(actions, emb.start, emb.arm_columns, *scene.action_noise, rng)
+    out = run(MujocoCPU(), [model], q0, executed[None], emb.start[None], substeps(model, hz), emb.scale)
     qpos = out["qpos"][0][: len(actions) + 1]
-    replayed = np.c_[qpos[:-1, lay.arm_qadr], qpos[:-1, lay.finger_qadr].sum(1)]
+    replayed = lay.state(qpos[:-1])
     return Replay(model, qpos, state, replayed, hz, meta)

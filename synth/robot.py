@@ -31,7 +31,9 @@ def dh_offset(a: float, alpha: float, d: float, theta: float = 0.0) -> tuple[np.
     return np.array([a, -d * np.sin(alpha), d * np.cos(alpha)]), _quat_mul(_quat_x(alpha), _quat_z(theta))
 
 
-def _link_geom(body: mujoco.MjsBody, to: np.ndarray, radius: float, mass: float, rgba) -> None:
+def _link_geom(
+    body: mujoco.MjsBody, to: np.ndarray, radius: float, mass: float, rgba, collide: tuple[int, int]
+) -> None:
     g = body.add_geom(name=f"{body.name}_geom")
     if np.linalg.norm(to) < 1e-6:
         g.type, g.size = mujoco.mjtGeom.mjGEOM_SPHERE, [radius, 0, 0]
@@ -39,7 +41,15 @@ def _link_geom(body: mujoco.MjsBody, to: np.ndarray, radius: float, mass: float,
         g.type, g.size = mujoco.mjtGeom.mjGEOM_CAPSULE, [radius, 0, 0]
         g.fromto = [0, 0, 0, *to]
     g.mass, g.rgba = mass, rgba
-    g.contype, g.conaffinity = ROBOT_CONTYPE, WORLD_CONTYPE
+    g.contype, g.conaffinity = collide
+
+
+def collision_bits(arm: int, arms: int) -> tuple[int, int]:
+    """(contype, conaffinity) of arm `arm` of `arms`: it collides with the world and with the other arms,
+    never with itself. One arm: (ROBOT_CONTYPE, WORLD_CONTYPE)."""
+    own = ROBOT_CONTYPE << arm
+    others = sum(ROBOT_CONTYPE << k for k in range(arms)) - own
+    return own, WORLD_CONTYPE | others
 
 
 def add_robot(
@@ -49,11 +59,15 @@ def add_robot(
     prefix: str = "",
     damping: tuple[float, ...] = (),
     gain: tuple[float, ...] = (),
+    base_yaw: float = 0.0,
+    collide: tuple[int, int] = (ROBOT_CONTYPE, WORLD_CONTYPE),
 ) -> None:
-    """Add the arm, gripper, actuators (one per joint + one gripper) and the `tcp` site to `spec`.
+    """Add the arm, gripper, actuators (one per joint + one gripper) and the `tcp` site to `spec`; every
+    name takes `prefix`. The base stands at `base_pos` [m] turned by `base_yaw` [rad] about z.
 
     Actuator order is the action order: joints, then gripper width/2 per finger [m]. `damping` and
-    `gain` scale each arm joint's damping and position gain (empty: 1).
+    `gain` scale each arm joint's damping and position gain (empty: 1). `collide` is the (contype,
+    conaffinity) of its geoms (see collision_bits).
     The spec must use radians (``spec.compiler.degree = False``).
     """
     damping = tuple(damping) + (1.0,) * max(0, emb.dof - len(damping))
@@ -61,9 +75,11 @@ def add_robot(
     assert not spec.compiler.degree, "synth builds specs in radians"
     white, grey = [0.92, 0.92, 0.95, 1], [0.25, 0.25, 0.28, 1]
     base = spec.worldbody.add_body(name=f"{prefix}base", pos=list(base_pos))
+    if base_yaw:
+        base.quat = _quat_z(base_yaw)
     rows = [(j.a, j.alpha, j.d, j.theta) for j in emb.joints] + [emb.flange]
     offsets = [dh_offset(*r) for r in rows]
-    _link_geom(base, offsets[0][0], emb.joints[0].radius, 4.0, grey)
+    _link_geom(base, offsets[0][0], emb.joints[0].radius, 4.0, grey, collide)
     parent = base
     for i, jnt in enumerate(emb.joints):
         pos, quat = offsets[i]
@@ -71,7 +87,7 @@ def add_robot(
         j = body.add_joint(name=f"{prefix}{jnt.name}", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[0, 0, 1])
         j.range, j.limited = [jnt.lower, jnt.upper], True
         j.armature, j.damping = jnt.armature, [1.0 * damping[i], 0, 0]
-        _link_geom(body, offsets[i + 1][0], jnt.radius, jnt.mass, white if i % 2 == 0 else grey)
+        _link_geom(body, offsets[i + 1][0], jnt.radius, jnt.mass, white if i % 2 == 0 else grey, collide)
         parent = body
     for i, jnt in enumerate(emb.joints):
         act = spec.add_actuator(name=f"{prefix}{jnt.name}", target=f"{prefix}{jnt.name}")
@@ -79,10 +95,12 @@ def add_robot(
         act.set_to_position(kp=jnt.kp * gain[i], dampratio=1.0)
         act.ctrlrange, act.ctrllimited = [jnt.lower, jnt.upper], True
         act.forcerange, act.forcelimited = [-jnt.effort, jnt.effort], True
-    _add_gripper(spec, emb, parent, offsets[-1], prefix)
+    _add_gripper(spec, emb, parent, offsets[-1], prefix, collide)
 
 
-def _add_gripper(spec: mujoco.MjSpec, emb: Embodiment, flange_parent, flange_offset, prefix: str) -> None:
+def _add_gripper(
+    spec: mujoco.MjSpec, emb: Embodiment, flange_parent, flange_offset, prefix: str, collide: tuple[int, int]
+) -> None:
     gr = emb.gripper
     pos, quat = flange_offset
     hand = flange_parent.add_body(
@@ -91,7 +109,7 @@ def _add_gripper(spec: mujoco.MjSpec, emb: Embodiment, flange_parent, flange_off
     palm = hand.add_geom(name=f"{prefix}palm", type=mujoco.mjtGeom.mjGEOM_BOX)
     palm.size, palm.pos = list(gr.palm), [0, 0, 0.004 + gr.palm[2]]
     palm.mass, palm.rgba = gr.hand_mass, [0.92, 0.92, 0.95, 1]
-    palm.contype, palm.conaffinity = ROBOT_CONTYPE, WORLD_CONTYPE
+    palm.contype, palm.conaffinity = collide
     hand.add_site(name=f"{prefix}tcp", pos=[0, 0, gr.tcp_offset], size=[0.005, 0, 0], rgba=[1, 0, 0, 0])
     cam_pos, fovy = emb.wrist_camera
     # wrist camera looks along +z of the hand (towards the fingers); MuJoCo cameras look along -z
@@ -104,7 +122,7 @@ def _add_gripper(spec: mujoco.MjSpec, emb: Embodiment, flange_parent, flange_off
         g = f.add_geom(name=f"{prefix}pad_{side}", type=mujoco.mjtGeom.mjGEOM_BOX)
         g.size, g.pos = [0.011, 0.006, half], [0, sign * 0.006, half]
         g.mass, g.rgba, g.friction, g.condim = gr.finger_mass, [0.2, 0.2, 0.22, 1], [1.2, 0.02, 0.001], 4
-        g.contype, g.conaffinity = ROBOT_CONTYPE, WORLD_CONTYPE
+        g.contype, g.conaffinity = collide
         g.priority = 1  # the pads' friction wins over the object's
     t = spec.add_tendon(name=f"{prefix}split")
     t.wrap_joint(f"{prefix}finger_left", 0.5)
@@ -119,10 +137,29 @@ def _add_gripper(spec: mujoco.MjSpec, emb: Embodiment, flange_parent, flange_off
     act.forcerange, act.forcelimited = [-2 * gr.force, 2 * gr.force], True
 
 
+def add_arms(
+    spec: mujoco.MjSpec,
+    emb: Embodiment,
+    anchor=(0.0, 0.0, 0.0),
+    damping: tuple[float, ...] = (),
+    gain=(),
+    yaw: float = 0.0,
+) -> None:
+    """Every arm of `emb` (one, or each of a pair), its base at `anchor` [m] + the arm's own base_pos, turned
+    by its own base_yaw + `yaw` [rad] (a scene's base offset, `robot_base`)."""
+    n = len(emb.mounts)
+    for k, m in enumerate(emb.mounts):
+        pos = tuple(float(a + b) for a, b in zip(anchor, m.base_pos, strict=True))
+        add_robot(spec, m.body, pos, m.prefix, damping, gain, m.base_yaw + yaw, collision_bits(k, n))
+
+
 def robot_only(emb: Embodiment) -> mujoco.MjModel:
     """The arm alone (no world, no objects) with its base at the origin: the model mink solves IK on, in
-    the robot base frame."""
+    the robot base frame. For a pair, every arm at its mount (relative to the origin)."""
     spec = mujoco.MjSpec()
     spec.compiler.degree = False
-    add_robot(spec, emb)
+    if emb.arms:
+        add_arms(spec, emb)
+    else:
+        add_robot(spec, emb)
     return spec.compile()

@@ -12,7 +12,9 @@ from typing import ClassVar
 import mujoco
 import numpy as np
 
+from synth import embodiment
 from synth.embodiment import Embodiment
+from synth.errors import ConfigError
 from synth.types import Scene
 
 
@@ -52,6 +54,7 @@ class Task:
     templates: ClassVar[tuple[str, ...]] = ()  # training paraphrases
     held_out_templates: ClassVar[tuple[str, ...]] = ()  # for evaluation only
     grip_needed: ClassVar[bool] = True  # success needs the fingers to close (False: pushing also does it)
+    arms: ClassVar[int] = 1  # arms the skill script drives: 1, or 2 for a bimanual task
     settle: float = 0.5  # [s] the last action is held this long before success is judged (not written)
 
     def scene(self) -> Scene:
@@ -76,6 +79,16 @@ class Task:
     def failure_reasons(self) -> tuple[str, ...]:
         return ("ik_failure", "no_path", "unstable")
 
+    def check_embodiment(self, emb: Embodiment) -> None:
+        """Refuse an embodiment with another number of arms than the skill script drives."""
+        n = len(emb.mounts)
+        if n != self.arms:
+            fits = [e for e in embodiment.names() if len(embodiment.load(e).mounts) == self.arms]
+            raise ConfigError(
+                f"task={self.name} drives {self.arms} arm(s) but embodiment={emb.name} has {n}; "
+                f"use embodiment={' or embodiment='.join(fits)}"
+            )
+
 
 @dataclass
 class PlanContext:
@@ -83,4 +96,5 @@ class PlanContext:
 
     emb: Embodiment
     control_hz: float
-    ik: object  # planners.ik.IK
+    ik: object  # planners.ik.IK of the (first) arm
+    iks: tuple = ()  # planners.ik.IK per arm, in the order of emb.mounts

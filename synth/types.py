@@ -182,6 +182,8 @@ class Scene:
     cameras: tuple[Camera, ...] = (Camera(),)
     workspace: tuple[float, float, float, float] = (0.33, 0.66, -0.28, 0.28)  # x0, x1, y0, y1 [m]
     shapes: tuple[str, ...] = ()  # the task's object may only take these shapes (empty: any)
+    sizes: tuple[tuple[float, float], ...] = ()  # the task's objects' size ranges [m] (Obj.size), if not the shape's
+    region: tuple[float, ...] = ()  # x0, x1, y0, y1 [m]: the task's objects lie in this box too (empty: anywhere)
     target_kinds: tuple[str, ...] = ()  # the target may only take these kinds (empty: the randomizer's)
     sweep: bool = False  # objects[0] travels along the table to the target: keep that lane free of clutter
     textures: tuple[tuple[str, Texture], ...] = ()  # (surface, texture): table, floor, walls (added if listed)

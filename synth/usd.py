@@ -275,7 +275,7 @@ def plan_record(s, w, a, info: StageInfo, q0: np.ndarray, q_end: np.ndarray, sta
 
     m = a.model
     ctrl = a.p.actions * w.scale  # (T, nu): what MuJoCo's actuators are given
-    start = np.r_[w.emb.home, w.emb.gripper.stroke] * w.scale
+    start = w.emb.start * w.scale
     jid = [mujoco.mj_name2id(m, JOINT, dr.joint) for dr in info.drives]
     objects = {p: mujoco.mj_name2id(m, BODY, n) for n, p in info.bodies.items() if p.startswith("/World/Objects/")}
     free = {p: int(m.jnt_qposadr[m.body_jntadr[b]]) for p, b in objects.items()}  # qpos address of its free joint

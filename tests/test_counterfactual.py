@@ -61,3 +61,20 @@ def test_a_scene_without_another_candidate_is_counted_not_written():
     w = _worker(["randomizers.distractors.count=[0,0]"])
     assert w.prepare(1).failure == "no_counterfactual"
     assert load("panda").dof == 7
+
+
+def test_a_counterfactual_episode_replays(tmp_path):
+    """synth view's replay rebuilds a counterfactual episode's scene (its group's, objects swapped)."""
+    import subprocess
+    import sys
+
+    from synth.replay import replay
+
+    out = tmp_path / "cf"
+    args = [*OVERRIDES, "n=4", f"out={out}", "workers=1", "progress=false"]
+    r = subprocess.run([sys.executable, "-m", "synth.cli", "generate", *args], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    odd = [e for e in range(4) if replay(out, e).meta["attempt"] % 2 == 1]
+    assert odd, "no counterfactual episode was written"
+    rep = replay(out, odd[0])
+    assert abs(rep.replayed_state - rep.recorded_state).max() < 1e-4

@@ -11,9 +11,13 @@ from synth.robot import robot_only
 def test_every_embodiment_builds_with_limits_in_radians(name):
     emb = load(name)
     m = robot_only(emb)
-    assert m.nu == emb.dof + 1
-    np.testing.assert_allclose(m.jnt_range[: emb.dof], np.stack([emb.lower, emb.upper], 1))
+    assert m.nu == emb.dof + len(emb.mounts) == len(emb.action_names)  # per arm: its joints and a gripper
+    jid = [m.joint(j.name).id for j in emb.joints]
+    np.testing.assert_allclose(m.jnt_range[jid], np.stack([emb.lower, emb.upper], 1))
     assert np.all(emb.lower < np.array(emb.home)) and np.all(np.array(emb.home) < emb.upper)
+    assert [m.actuator(a).name for a in range(m.nu)] == [
+        f"{mt.prefix}{n}" for mt in emb.mounts for n in [*(j.name for j in mt.body.joints), "gripper"]
+    ], "actuators in action order"
 
 
 def test_panda_forward_kinematics_matches_published_ready_pose():
@@ -136,17 +140,79 @@ def test_widowx250_matches_interbotix_screw_axes():
 
 @pytest.mark.parametrize("name", names())
 def test_ik_model_is_in_the_base_frame(name):
-    """IK solves in the robot base frame even when the embodiment stands off the origin (widowx250)."""
-    from synth.scenes.tabletop import ROBOT_BASE_Z, Layout, build
+    """IK solves in each arm's base frame even when the arm stands off the origin (widowx250) or turned
+    (each arm of aloha): the scene's TCP, taken into that frame, is the robot-only model's."""
+    from synth.actions import in_base
+    from synth.scenes.tabletop import Layout, build
     from synth.types import Obj, Scene
 
     emb = load(name)
     scene = Scene(objects=(Obj(name="obj0"),))
     world = build(scene, emb, 1)
-    dw, dr = mujoco.MjData(world), mujoco.MjData(robot_only(emb))
+    dw = mujoco.MjData(world)
     lay = Layout(world, emb)
-    dw.qpos[lay.arm_qadr], dr.qpos[: emb.dof] = emb.home, emb.home
+    q = np.random.default_rng(0).uniform(emb.lower, emb.upper) * 0.5
+    dw.qpos[lay.arm_qadr] = q
     mujoco.mj_kinematics(world, dw)
-    mujoco.mj_kinematics(robot_only(emb), dr)
-    base = np.array(emb.base_pos) + [0, 0, ROBOT_BASE_Z]
-    np.testing.assert_allclose(dw.site("tcp").xpos - base, dr.site("tcp").xpos, atol=1e-9)
+    k = 0
+    for arm, m in zip(lay.arms, emb.mounts, strict=True):
+        alone = robot_only(m.body)
+        dr = mujoco.MjData(alone)
+        dr.qpos[: m.body.dof] = q[k : k + m.body.dof]
+        k += m.body.dof
+        mujoco.mj_kinematics(alone, dr)
+        quat = np.empty(4)
+        mujoco.mju_mat2Quat(quat, dw.site(arm.tcp).xmat)
+        got = in_base(dw.site(arm.tcp).xpos[None], quat[None], arm.base, arm.yaw)[0]
+        want = np.empty(4)
+        mujoco.mju_mat2Quat(want, dr.site("tcp").xmat)
+        np.testing.assert_allclose(got[:3], dr.site("tcp").xpos, atol=1e-9)
+        assert abs(abs(got[3:] @ want) - 1) < 1e-9
+
+
+VX300S_SCREWS = np.array(  # Interbotix vx300s (modern_robotics model): (w, v) per joint in the base frame
+    [
+        [0, 0, 1, 0, 0, 0],
+        [0, 1, 0, -0.12705, 0, 0],
+        [0, 1, 0, -0.42705, 0, 0.05955],
+        [1, 0, 0, 0, 0.42705, 0],
+        [0, 1, 0, -0.42705, 0, 0.35955],
+        [1, 0, 0, 0, 0.42705, 0],
+    ],
+    float,
+)
+
+
+def test_viperx300_matches_interbotix_screw_axes():
+    """The viperx300 file's modified-DH rows (with constant offsets) reproduce Interbotix's published vx300s
+    home configuration M and screw axes: the point between the fingers and the approach axis."""
+    emb = load("viperx300")
+    home = np.eye(4)
+    home[:3, 3] = [0.536494, 0.0, 0.42705]  # ee_gripper_link; its x axis points out of the gripper
+    m = robot_only(emb)
+    d = mujoco.MjData(m)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        q = rng.uniform(emb.lower, emb.upper)
+        d.qpos[:6] = q
+        mujoco.mj_kinematics(m, d)
+        want = _screw_fk(q, VX300S_SCREWS, home)
+        np.testing.assert_allclose(d.site("tcp").xpos, want[:3, 3], atol=1e-6)
+        np.testing.assert_allclose(d.site("tcp").xmat.reshape(3, 3)[:, 2], want[:3, 0], atol=1e-6)
+
+
+def test_aloha_is_two_viperx300_facing_each_other():
+    """Each arm of the pair is the viperx300 file at its own mount; the card gives the 14-number layout."""
+    emb, arm = load("aloha"), load("viperx300")
+    assert [m.prefix for m in emb.mounts] == ["left_", "right_"] and all(m.body == arm for m in emb.mounts)
+    assert emb.dof == 12 and len(emb.action_names) == 14 and list(emb.gripper_columns) == [6, 13]
+    np.testing.assert_allclose(emb.start, np.r_[arm.home, arm.gripper.stroke, arm.home, arm.gripper.stroke])
+    card = emb.card(50.0, cameras=("front",))
+    assert card["action"]["names"][6] == "left_gripper" and card["action"]["names"][-1] == "right_gripper"
+    assert [a["action_columns"] for a in card["arms"]] == [list(range(7)), list(range(7, 14))]
+    left, right = emb.mounts
+    assert left.base_pos[1] > 0 > right.base_pos[1], "left_ stands at +y"
+    # facing each other: each arm's x axis points at the other's base
+    for me, other in ((left, right), (right, left)):
+        towards = np.subtract(other.base_pos, me.base_pos)[:2]
+        assert np.dot([np.cos(me.base_yaw), np.sin(me.base_yaw)], towards / np.linalg.norm(towards)) > 0.99

@@ -339,7 +339,8 @@ def test_action_noise_runs_noisy_late_targets_and_writes_the_commanded_ones():
         d = e.meta["draws"]["action_noise"]
         att = one.prepare(e.attempt)
         np.testing.assert_array_equal(e.action, att.p.actions.astype(np.float32))  # the commanded targets
-        ex = perturb(att.p.actions, one.start, EMB.dof, d["joints"], d["latency"], stream(3, e.attempt, "action_noise"))
+        rng = stream(3, e.attempt, "action_noise")
+        ex = perturb(att.p.actions, one.start, EMB.arm_columns, d["joints"], d["latency"], rng)
         k = d["latency"]
         assert len(ex) == e.length + k and np.all(ex[:k] == one.start)
         err = ex[k:] - att.p.actions

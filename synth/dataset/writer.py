@@ -68,7 +68,7 @@ class Store:
         self.features = fmt.features(
             state_names=emb.action_names,
             action_names=self.card["action"]["names"],
-            labels=label_features(s.task, s.action, emb.action_names),
+            labels=label_features(s.task, s.action, emb.action_names, emb.ee_names),
             cameras={c: s.resolution for c in s.cameras},
             fps=s.control_hz,
             codec=s.codec,
@@ -356,12 +356,16 @@ def recover(root: Path, progress: dict) -> None:
                 f.unlink()
 
 
-def label_features(task, action: str = "joint_pos", joint_names: list[str] | None = None) -> dict:
+def label_features(
+    task, action: str = "joint_pos", joint_names: list[str] | None = None, ee_names: list[str] | None = None
+) -> dict:
     """Per-frame labels synth writes beside state and action: (dtype, shape, names). The executed joint
-    targets are a label of their own when the action column holds another convention."""
+    targets are a label of their own when the action column holds another convention. `ee_names`: the
+    embodiment's (7 per arm; default one arm's)."""
     pose = ["x", "y", "z", "qw", "qx", "qy", "qz"]
+    ee = list(ee_names or pose)
     out = {
-        "observation.ee_pose": ("float32", (7,), pose),
+        "observation.ee_pose": ("float32", (len(ee),), ee),
         "synth.object_pose": ("float32", (7,), pose),
         "synth.phase": ("int64", (1,), list(task.phases)),
     }

@@ -1,0 +1,272 @@
+"""bimanual_lift: two arms lift a long bar together by its ends and hold it level (a two-arm embodiment: aloha).
+
+Skill script, both arms at once: approach -> pre_grasp -> grasp -> close -> lift -> hold. Each hand takes the
+bar top-down across it, `inset` from the end nearer its own base; the key poses are solved by IK per arm in
+that arm's base frame; the approach is planned by OMPL in the joint space of both arms together, checked on
+the scene's MuJoCo model against the world and arm against arm; the lift is a vertical line for both hands,
+solved at `steps` heights and timed as one path (toppra), so that the hands rise together and the bar stays
+level. Success is judged on the physics only (see `held`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from synth.embodiment import Embodiment
+from synth.language import refer
+from synth.planners import transit
+from synth.planners.collision import Checker
+from synth.planners.grasps import FINGER_TIP_BELOW_TCP, TABLE_CLEARANCE
+from synth.planners.timing import through
+from synth.registry import task
+from synth.scenes.tabletop import Layout, initial_qpos
+from synth.task import Frames, Plan, PlanContext, Task
+from synth.types import Obj, Scene, Target
+
+PHASES = ("approach", "pre_grasp", "grasp", "close", "lift", "hold")
+SPEEDS = {"approach": (0.8, 0.6), "pre_grasp": (0.6, 0.6), "grasp": (0.4, 0.5), "lift": (0.35, 0.4)}
+BAR = ((0.11, 0.15), (0.014, 0.02), (0.015, 0.022))  # half length, half width, half height ranges [m]
+REGION = (0.4, 0.6, -0.06, 0.06)  # [m] the bar's centre: between the two arms (aloha's stand at y = +-0.45)
+TRAIN = (
+    "lift the {obj} with both hands",
+    "pick up the {obj} with both arms",
+    "use both arms to lift the {obj}",
+    "grab both ends of the {obj} and lift it",
+    "lift the {obj} off the table with two hands",
+    "hold the {obj} up with both grippers",
+    "take the {obj} by its ends and raise it",
+    "raise the {obj} with both arms",
+    "pick the {obj} up by both ends",
+    "lift the {obj} and hold it level",
+    "with both hands, lift the {obj}",
+    "grasp the {obj} at both ends and lift it up",
+    "lift the {obj} up and keep it level",
+    "hold the {obj} level above the table",
+    "get both hands on the {obj} and lift it",
+    "pick up the {obj} using both hands",
+    "lift the {obj} together with both arms",
+    "raise the {obj} off the table and hold it",
+    "could you lift the {obj} with both hands",
+    "carry the {obj} up with both arms and hold it there",
+)
+HELD_OUT = (
+    "hoist the {obj} with two hands",
+    "I need the {obj} lifted with both arms",
+    "both arms: lift the {obj}",
+    "elevate the {obj}, one hand at each end",
+    "bring the {obj} up off the table, holding each end",
+    "the {obj} should be held up by both grippers",
+)
+
+
+def _yaw_rot(yaw: float) -> np.ndarray:
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+@task("bimanual_lift")
+@dataclass(frozen=True)
+class BimanualLift(Task):
+    """Lift a long bar with two arms, one hand at each end, and hold it level."""
+
+    description = "two arms lift a long bar by its ends and hold it level (two-arm embodiments: aloha)"
+    phases = PHASES
+    templates = TRAIN
+    held_out_templates = HELD_OUT
+    arms = 2
+    hover: float = 0.10  # [m] above the grasp: where the approach ends
+    pre_grasp: float = 0.05  # [m] above the grasp: where the slow insertion starts
+    insets: tuple[float, ...] = (0.035, 0.06)  # [m] grasp points from the bar's ends, tried in order
+    lift: float = 0.15  # [m] both hands straight up
+    steps: int = 5  # IK points along the lift
+    hold: float = 1.0  # [s] the bar is held up this long (then `settle` more before judging)
+    close_time: float = 0.4  # [s]
+    max_tilt: float = 10.0  # [deg] of the bar's long axis from the horizontal while it is up
+    speed: float = 1.0  # scales every phase's velocity and acceleration (capped at the arms' limits)
+    settle: float = 0.5  # [s]
+
+    def scene(self) -> Scene:
+        bar = Obj(name="obj0", shape="box", size=(0.13, 0.017, 0.018), xy=(0.5, 0.0), yaw=np.pi / 2)
+        return Scene(
+            objects=(bar,),
+            target=Target(kind="none"),
+            target_kinds=("none",),
+            shapes=("box",),
+            sizes=BAR,
+            region=REGION,
+        )
+
+    def failure_reasons(self) -> tuple[str, ...]:
+        return ("ik_failure", "no_path", "grasp_slip", "dropped", "tilted", "not_held", "unstable")
+
+    def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
+        template = str(rng.choice(self.held_out_templates if held_out else self.templates))
+        return template.format(obj=refer(scene, 0))
+
+    # ---------------------------------------------------------------- planning
+    def grasp_poses(
+        self, bar: Obj, table_height: float, lay: Layout, emb: Embodiment, inset: float, swap: bool
+    ) -> list[tuple]:
+        """Per arm, the TCP's grasp pose in the world: position (3,) [m], rotation (3, 3) (columns: the hand's
+        x, closing direction y, approach z pointing down), `inset` [m] from the end nearer the first arm's base
+        (`swap`: the other end), and from the other end for the other arm. The fingers reach 60% down the bar's
+        sides, never so far that the palm would touch it, nor the fingertips the table."""
+        u = np.array([np.cos(bar.yaw), np.sin(bar.yaw)])
+        ends = [np.asarray(bar.xy) + s * (bar.size[0] - inset) * u for s in (1.0, -1.0)]
+        near = np.linalg.norm(ends[0] - lay.arms[0].base[:2]) < np.linalg.norm(ends[1] - lay.arms[0].base[:2])
+        if near == swap:
+            ends = ends[::-1]
+        out = []
+        for arm, m, xy in zip(lay.arms, emb.mounts, ends, strict=True):
+            gr = m.body.gripper
+            depth = min(0.6 * 2 * bar.half_height, gr.tcp_offset - gr.finger_offset - 0.008)
+            z = max(table_height + 2 * bar.half_height - depth, table_height + FINGER_TIP_BELOW_TCP + TABLE_CLEARANCE)
+            y = np.array([-np.sin(bar.yaw), np.cos(bar.yaw), 0.0])  # closing across the bar
+            z_down = np.array([0.0, 0.0, -1.0])
+            if np.cross(y, z_down)[:2] @ (xy - arm.base[:2]) < 0:  # the hand's x faces away from its base
+                y = -y
+            rot = np.stack([np.cross(y, z_down), y, z_down], 1)
+            out.append((np.array([xy[0], xy[1], z]), rot))
+        return out
+
+    def _ik_chain(self, ctx: PlanContext, lay: Layout, poses: list[tuple]) -> dict | None:
+        """Joint configurations of both arms, (dof of all arms,) per key pose, each arm solved in its own base
+        frame from its previous pose; "lift" is a list of `steps` configurations up to the top."""
+        heights = [("hover", self.hover), ("pre", self.pre_grasp), ("grasp", 0.0)]
+        heights += [(f"lift{k}", self.lift * k / self.steps) for k in range(1, self.steps + 1)]
+        per_arm = []
+        for arm, ik, m, (pos, rot) in zip(lay.arms, ctx.iks, ctx.emb.mounts, poses, strict=True):
+            R = _yaw_rot(-arm.yaw)
+            prev, qs = np.array(m.body.home), []
+            for name, dz in heights:
+                sol = ik.solve(R @ (pos + [0.0, 0.0, dz] - arm.base), R @ rot, prev)
+                if sol is None or (name != "hover" and np.abs(sol - prev).max() > 1.2):
+                    return None  # unreachable, or a wrist flip on a short straight move
+                qs.append(prev := sol)
+            per_arm.append(qs)
+        q = {name: np.concatenate([qs[i] for qs in per_arm]) for i, (name, _) in enumerate(heights)}
+        q["lift"] = [q.pop(f"lift{k}") for k in range(1, self.steps + 1)]
+        return q
+
+    def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
+        emb = ctx.emb
+        lay = Layout(model, emb)
+        checker = Checker(model, lay.arm_qadr, lay.robot_bodies, arms=[a.bodies for a in lay.arms])
+        checker.set_state(initial_qpos(model, emb, lay))
+        bar, geom, qadr = scene.objects[0], int(lay.obj_geom[0]), int(lay.obj_qadr[0])
+        resting = checker.data.qpos[qadr : qadr + 7].copy()
+        iters = sum(ik.iterations for ik in ctx.iks)
+        reason = "ik_failure"
+        for inset in self.insets:
+            for swap in (False, True):
+                q = self._ik_chain(ctx, lay, self.grasp_poses(bar, scene.table.height, lay, emb, inset, swap))
+                if q is None:
+                    continue
+                checker.allow([geom, lay.table_geom])  # the fingers close in on the bar, just above the table
+                checker.margin(0.003)
+                clear = checker.segment(q["hover"], q["pre"]) and checker.segment(q["pre"], q["grasp"])
+                checker.margin(0.01)
+                checker.allow([])
+                if not clear:
+                    reason = "no_path"
+                    continue
+                approach, st = transit.plan(np.array(emb.home), q["hover"], checker, emb.lower, emb.upper, seed)
+                if approach is None:
+                    reason = "no_path"
+                    continue
+                checker.attach(geom, qadr, lay.hand_body, q["grasp"])  # the bar rides with the first hand
+                checker.allow([lay.table_geom])
+                path = [q["grasp"], *q["lift"]]
+                up = all(checker.segment(a, b) for a, b in zip(path[:-1], path[1:], strict=True))
+                checker.detach()
+                checker.data.qpos[qadr : qadr + 7] = resting
+                checker.allow([])
+                if not up:
+                    reason = "no_path"
+                    continue
+                stats = {
+                    "inset": inset,
+                    "swap": swap,
+                    "approach": st,
+                    "ik_iterations": sum(ik.iterations for ik in ctx.iks) - iters,
+                    "collision_checks": checker.checks,
+                }
+                return self._timed(ctx, q, approach, bar, float(resting[2]), stats)
+        return reason
+
+    def _timed(self, ctx: PlanContext, q: dict, approach: np.ndarray, bar: Obj, z0: float, stats: dict) -> Plan:
+        emb, hz = ctx.emb, ctx.control_hz
+        open_w = np.array([m.body.gripper.stroke for m in emb.mounts])
+        segs: list[tuple[str, np.ndarray, np.ndarray]] = []  # (phase, arms (K, dof), grippers (K, arms))
+
+        def move(phase, path, grip):
+            v, a = (min(1.0, f * self.speed) for f in SPEEDS[phase])
+            arm = through(np.asarray(path), emb.vmax * v, emb.amax * a, hz)
+            segs.append((phase, arm, np.tile(grip, (len(arm), 1))))
+
+        def hold(phase, qh, g0, g1, duration, ramp):
+            n = max(2, round(duration * hz))
+            k = max(1, round(ramp * n))
+            frac = np.r_[np.linspace(0.0, 1.0, k + 1)[1:], np.ones(n - k)][:, None]
+            segs.append((phase, np.tile(qh, (n, 1)), g0 + frac * (g1 - g0)))
+
+        closed = np.zeros_like(open_w)
+        move("approach", approach, open_w)
+        move("pre_grasp", [q["hover"], q["pre"]], open_w)
+        move("grasp", [q["pre"], q["grasp"]], open_w)
+        hold("close", q["grasp"], open_w, closed, self.close_time, 0.6)
+        move("lift", [q["grasp"], *q["lift"]], closed)
+        lift_end = sum(len(s[1]) for s in segs)
+        hold("hold", q["lift"][-1], closed, closed, self.hold, 0.5)
+        arm = np.concatenate([s[1] for s in segs])
+        grip = np.concatenate([s[2] for s in segs])
+        ends = np.cumsum([m.body.dof for m in emb.mounts])[:-1]
+        actions = np.concatenate(
+            [np.c_[a, g] for a, g in zip(np.split(arm, ends, axis=1), grip.T, strict=True)], axis=1
+        )
+        phase = np.concatenate([np.full(len(s[1]), PHASES.index(s[0])) for s in segs]).astype(np.int64)
+        check = {"z0": z0, "lift_end": lift_end, "width": 2 * bar.size[1], "lift": self.lift}
+        stats["duration_s"] = len(actions) / hz
+        return Plan(actions=actions, phase=phase, check=check, stats=stats)
+
+    # ---------------------------------------------------------------- judging
+    def held(self, frames: Frames, layout: Layout, width: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per frame (F,): is the bar up (its centre >= half the lift above where it lay at the first frame),
+        level (its long axis within max_tilt of the horizontal), and held by every hand (each gripper's fingers
+        stopped by something as wide as the bar, `width` [m]: between half of it and it + 6 mm)?"""
+        a = int(layout.obj_qadr[0])
+        z = frames.qpos[:, a + 2]
+        w, x, y, zq = frames.qpos[:, a + 3 : a + 7].T
+        axis_z = 2 * (x * zq - w * y)  # world z of the bar's long (local x) axis
+        up = z >= z[0] + 0.5 * self.lift
+        level = np.abs(axis_z) <= np.sin(np.radians(self.max_tilt))
+        grips = np.stack([frames.qpos[:, arm.finger_qadr].sum(1) for arm in layout.arms], 1)
+        holding = np.all((grips >= 0.5 * width) & (grips <= width + 0.006), axis=1)
+        return up, level, holding
+
+    def _verdict(self, frames: Frames, layout: Layout, width: float) -> str:
+        """'' if the bar, once up, stays up, level and held by both hands to the last frame, else the reason."""
+        if not np.isfinite(frames.qpos).all():
+            return "unstable"
+        up, level, holding = self.held(frames, layout, width)
+        if not up.any():
+            return "grasp_slip"
+        t0 = int(np.argmax(up))
+        if not up[t0:].all():
+            return "dropped"
+        if not level[t0:].all():
+            return "tilted"
+        if not holding[t0:].all():
+            return "not_held"
+        return ""
+
+    def judge(self, plan: Plan, frames: Frames, layout: Layout) -> str:
+        """Up, level and held by both hands from when it came up to the end: the hold phase and the settle time."""
+        return self._verdict(frames, layout, plan.check["width"])
+
+    def outcome(self, scene: Scene, frames: Frames, layout: Layout) -> str:
+        """The same predicate without a plan (for policies)."""
+        return self._verdict(frames, layout, 2 * scene.objects[0].size[1])
