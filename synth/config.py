@@ -246,8 +246,6 @@ def settings(cfg: DictConfig) -> Settings:
             f"counterfactuals={cf} needs a task about one object in mode=physics (pick_place, place_in_container, "
             f"push), not task={task_obj.name} mode={mode}"
         )
-    if embodiment.load(choices["embodiment"]).arms and any(r.name == "robot_base" for r in rands):
-        raise ConfigError("randomizers.robot_base moves a single arm's base; drop it for a pair of arms")
     backend = raw.get("backend", "mujoco")
     require(str(backend))
     if backend != "mujoco" and mode == "kinematic":

@@ -126,6 +126,15 @@ class Worker:
         embodiment stands where the scene puts it and whose IK works in the turned base's frame."""
         if scene.base == (0.0, 0.0, 0.0):
             return self.ctx
+        if self.emb.arms:  # a pair: every mount moved and turned; each arm's IK already solves in its own frame
+            dx, dy, turn = scene.base
+            arms = tuple(
+                dataclasses.replace(
+                    m, base_pos=(m.base_pos[0] + dx, m.base_pos[1] + dy, m.base_pos[2]), base_yaw=m.base_yaw + turn
+                )
+                for m in self.emb.arms
+            )
+            return dataclasses.replace(self.ctx, emb=dataclasses.replace(self.emb, arms=arms))
         pos, yaw = base_pose(scene, self.emb)
         emb = dataclasses.replace(self.emb, base_pos=(float(pos[0]), float(pos[1]), self.emb.base_pos[2]))
         return PlanContext(emb=emb, control_hz=self.ctx.control_hz, ik=TurnedIK(self.ctx.ik, yaw))

@@ -214,10 +214,14 @@ def write_stage(
             continue
         if free & set(tree) or m.body_jntnum[r]:
             raise ValueError(f"body {name}: only free bodies and fixed-base articulations are exported")
-        # the robot (rooted at "base") and any other fixed-base mechanism (a drawer's cabinet) as articulations
-        art = "/World/Robot" if name == "base" else f"/World/{prim_name(m, BODY, r, 'body').capitalize()}"
-        if name == "base":
-            info.articulation = art
+        # each arm (rooted at "<prefix>base") and any other fixed-base mechanism (a drawer's cabinet) as its own
+        # articulation: /World/Robot, /World/Robot_left, /World/Robot_right, /World/Cabinet
+        if name.endswith("base"):
+            arm = name[: -len("base")].strip("_")
+            art = "/World/Robot" + (f"_{arm}" if arm else "")
+            info.articulation = info.articulation or art  # the first arm's
+        else:
+            art = f"/World/{prim_name(m, BODY, r, 'body').capitalize()}"
         UsdPhysics.ArticulationRootAPI.Apply(UsdGeom.Xform.Define(stage, art).GetPrim())
         UsdGeom.Scope.Define(stage, f"{art}/joints")
         for b in tree:

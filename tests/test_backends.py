@@ -43,7 +43,8 @@ FIXED = {
 
 def _worker(task: str = "pick_place", rands: dict | None = None, seed: int = 0) -> Worker:
     names = rands if rands is not None else {n: {} for n in RANDOMIZERS.names()}
-    return Worker(TASKS.build(task), [RANDOMIZERS.build(n, p) for n, p in names.items()], load("panda"), seed=seed)
+    body = "panda" if TASKS.get(task).arms == 1 else "aloha"  # a two-arm task on the pair
+    return Worker(TASKS.build(task), [RANDOMIZERS.build(n, p) for n, p in names.items()], load(body), seed=seed)
 
 
 def test_make_and_its_one_line_errors(monkeypatch):
@@ -81,7 +82,7 @@ def test_every_backend_steps_every_task(task, backend):
     models = [a.model for a in atts]
     lay = Layout(models[0], w.emb)
     qpos0 = np.stack([initial_qpos(m, w.emb, lay) for m in models])
-    start = np.tile(np.r_[w.emb.home, w.emb.gripper.stroke], (2, 1))
+    start = np.tile(w.emb.start, (2, 1))
     acts = np.repeat(start[:, None], 10, axis=1)
     steps = substeps(models[0], 20.0)
     out = run(make(backend), models, qpos0, acts, start, steps, w.scale)

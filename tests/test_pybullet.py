@@ -45,10 +45,10 @@ def same_frames(sens: np.ndarray, ref: np.ndarray, lay: Layout, atol: float = 1e
 def test_every_task_scene_loads_and_steps_like_mujoco(task):
     """Held at home for 0.2 s: finite state, the same sensors at the start (the scene's frames are MuJoCo's),
     and arm, objects (and drawer) where MuJoCo keeps them."""
-    models, w = _models(task, seed=5, n=2)
+    models, w = _models(task, seed=5, n=2, emb="panda" if TASKS.get(task).arms == 1 else "aloha")
     lay = Layout(models[0], w.emb)
     state0 = np.stack([initial_state(m, initial_qpos(m, w.emb, lay)) for m in models])
-    hold = np.r_[w.emb.home, w.emb.gripper.stroke] * w.scale
+    hold = w.emb.start * w.scale
     ctrl = np.tile(hold, (2, 100, 1))
     ref_state, ref_sens = (x.copy() for x in MujocoCPU().rollout(models, state0, ctrl))
     state, sens = PyBullet().rollout(models, state0, ctrl)
