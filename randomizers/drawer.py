@@ -18,10 +18,10 @@ from synth.types import Scene
 @randomizer("drawer")
 @dataclass(frozen=True)
 class DrawerLook(Randomizer):
-    """Cabinet centre x, y [m] and yaw [rad] (0: its front faces the robot's base; recorded with the
-    resulting world heading), half depth/width/height [m], colour;
-    travel [m]; the start opening as a fraction of the travel, (closed, open) for tasks that start closed
-    (open_drawer) or open (close_drawer); slide damping [N s/m] and friction [N]."""
+    """Cabinet centre x, y [m] and yaw [rad] (0: its front faces the world origin, where a single arm's base
+    stands; the smaller arms stand a little further in; recorded with the resulting world heading), half
+    depth/width/height [m], colour; travel [m]; the start opening as a fraction of the travel, (closed, open)
+    for tasks that start closed (open_drawer) or open (close_drawer); slide damping [N s/m] and friction [N]."""
 
     stage = SCENE
     x: tuple[float, float] = (0.6, 0.68)
@@ -42,7 +42,7 @@ class DrawerLook(Randomizer):
         if dr is None:
             return scene, {}
         x, y, turn = uniform(rng, self.x), uniform(rng, self.y), uniform(rng, self.yaw)
-        heading = float(math.atan2(y, x) + turn)  # face the robot's base, then turn by the drawn yaw
+        heading = float(math.atan2(y, x) + turn)  # face the world origin, then turn by the drawn yaw
         depth, width, height = uniform(rng, self.depth), uniform(rng, self.width), uniform(rng, self.height)
         travel = min(uniform(rng, self.travel), 1.6 * depth)
         start = uniform(rng, self.start_open if dr.opening > 0 else self.start_closed) * travel

@@ -81,7 +81,8 @@ class ObjectShape(Randomizer):
         if scene.sort_by == "colour":
             colours = [mine[0].colour] if mine else [c for c in self.colours if c not in {o.colour for o in others}]
         else:
-            shapes = [mine[0].shape] if mine else [s for s in shapes if s not in {o.shape for o in others}]
+            kinds = {o.family or o.shape for o in others}  # a cup is a mesh drawn from the "cup" family
+            shapes = [mine[0].family or mine[0].shape] if mine else [s for s in shapes if s not in kinds]
         if not colours or not shapes:
             raise ConfigError(
                 f"randomizers.object_shape: sorting by {scene.sort_by} needs a {scene.sort_by} per class; "

@@ -93,11 +93,6 @@ def base_pose(scene: Scene, emb: Embodiment) -> tuple[np.ndarray, float]:
     return np.array([emb.base_pos[0] + dx, emb.base_pos[1] + dy, ROBOT_BASE_Z + emb.base_pos[2]]), float(yaw)
 
 
-def yaw_quat(yaw: float) -> np.ndarray:
-    """(4,) quaternion (w, x, y, z) of a turn by `yaw` [rad] about z."""
-    return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
-
-
 def timestep_for(control_hz: float) -> float:
     """The physics step [s]: the largest at most TIMESTEP that divides one control period evenly."""
     return 1.0 / (control_hz * math.ceil(1.0 / (control_hz * TIMESTEP) - 1e-9))
@@ -200,7 +195,12 @@ def _add_object(spec: mujoco.MjSpec, i: int, obj: Obj | None, table_height: floa
         g.meshname = f"{name}_mesh"
     else:
         g.size = list(obj.size)
-    g.rgba, g.mass = list(obj.rgba), obj.mass
+    _surface(g, obj, obj.mass)
+
+
+def _surface(g: mujoco.MjsGeom, obj: Obj, mass: float) -> None:
+    """An object geom's colour, mass [kg], friction, collision bits and restitution."""
+    g.rgba, g.mass = list(obj.rgba), mass
     g.friction, g.condim = [obj.friction, 0.005, 0.0001], 4
     g.contype, g.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
     if obj.restitution > 0:  # the fingers' pads have priority: their contacts keep the default
@@ -216,9 +216,7 @@ def _add_parts(spec: mujoco.MjSpec, body: mujoco.MjsBody, name: str, obj: Obj) -
         gname = name if k == 0 else f"{name}_p{k}"
         spec.add_mesh(name=f"{gname}_mesh", uservert=np.asarray(part, float).ravel())
         g = body.add_geom(name=gname, type=mujoco.mjtGeom.mjGEOM_MESH, meshname=f"{gname}_mesh")
-        g.rgba, g.mass = list(obj.rgba), obj.mass * vol / sum(vols)
-        g.friction, g.condim = [obj.friction, 0.005, 0.0001], 4
-        g.contype, g.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
+        _surface(g, obj, obj.mass * vol / sum(vols))
 
 
 def _add_target(spec: mujoco.MjSpec, tg: Target, z: float, prefix: str) -> None:

@@ -241,13 +241,27 @@ def settings(cfg: DictConfig) -> Settings:
     cf = raw.get("counterfactuals", 1)
     if not isinstance(cf, int) or cf < 1:
         raise ConfigError(f"counterfactuals={cf!r}: give attempts per scene >= 1 (1: off, 2: pairs)")
-    if cf > 1 and (task_obj.scene().task_objects != 1 or mode != "physics"):
+    if cf > 1 and (task_obj.scene().task_objects != 1 or task_obj.arms != 1 or mode != "physics"):
         raise ConfigError(
             f"counterfactuals={cf} needs a task about one object in mode=physics (pick_place, place_in_container, "
             f"push), not task={task_obj.name} mode={mode}"
         )
+    arm_dynamics = [r for r in rands if r.name == "arm_dynamics"]
+    if arm_dynamics and arm_dynamics[0].joints < body.dof:
+        raise ConfigError(
+            f"randomizers.arm_dynamics.joints={arm_dynamics[0].joints} is fewer than the {body.dof} arm joints of "
+            f"embodiment={body.name}; set randomizers.arm_dynamics.joints={body.dof}"
+        )
     backend = raw.get("backend", "mujoco")
     require(str(backend))
+    if backend == "pybullet":  # what the PyBullet scene builder does not map: refused rather than dropped
+        shapes = {s for r in rands for s in getattr(r, "shapes", ())}
+        unmapped = sorted(({"cup", "file"} & shapes) | ({r.name for r in rands} & {"restitution"}))
+        if unmapped:
+            raise ConfigError(
+                f"backend=pybullet does not map {unmapped} (concave objects, restitution); drop them or use "
+                "backend=mujoco"
+            )
     if backend != "mujoco" and mode == "kinematic":
         raise ConfigError(f"mode=kinematic runs no physics: drop backend={backend} or use mode=physics")
     raw["shard"] = shard

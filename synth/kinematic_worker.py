@@ -15,6 +15,7 @@ import numpy as np
 from synth.actions import convert
 from synth.embodiment import Embodiment
 from synth.kinematic import CARRIED, KEYS, SEGMENTS, Planner, quat_from_mat, quat_to_mat
+from synth.language import substitute
 from synth.randomize import Randomizer, apply, stream
 from synth.scenes.pick_place import PHASES, SPEEDS, PickPlace, surface_z
 from synth.scenes.tabletop import object_quat
@@ -105,7 +106,8 @@ class KinematicWorker:
             scene, d = apply(self.randomizers, self.task.scene(), self.seed, i)
             scenes.append(scene)
             draws.append(d)
-            texts.append(self.task.instruction(scene, stream(self.seed, i, "instruction"), self.held_out))
+            text = self.task.instruction(scene, stream(self.seed, i, "instruction"), self.held_out)
+            texts.append(substitute(text, scene.words) if scene.words else text)  # synonyms, as in physics mode
         t1 = time.perf_counter()
         plan = self.planner.plan(scenes)
         tl = timeline(self.task, self.emb, plan["q"], plan["width"], self.hz) if plan["ok"].any() else None
@@ -138,8 +140,7 @@ class KinematicWorker:
         emb, kin, T = self.emb, self.planner.kin, int(tl["length"][w])
         acts = tl["actions"][w, :T]
         seg = tl["segment"][w, :T]
-        start = np.r_[emb.home, emb.gripper.stroke]
-        states = np.concatenate([start[None], acts])  # (T + 1, dof + 1): state t+1 is reached by action t
+        states = np.concatenate([emb.start[None], acts])  # (T + 1, dof + 1): state t+1 is reached by action t
         held = np.isin(np.r_[-1, seg], [j for j, s in enumerate(SEGMENTS) if s[0] in ("close", *CARRIED, "open")])
         states[:, -1] = np.where(held, np.maximum(states[:, -1], plan["width"][w]), states[:, -1])
         ch = kin.fk(states[:, :-1])
@@ -147,6 +148,9 @@ class KinematicWorker:
         obj_world, inside, final = self._object_path(scene, ch.hand, np.r_[-1, seg], plan, w)
         obj = np.c_[obj_world[:, :3] - self.planner.base, obj_world[:, 3:]]
         state = states[:T].astype(np.float32)
+        std = np.where(np.isin(np.arange(state.shape[1]), emb.gripper_columns), *scene.state_noise[::-1])
+        if std.any():  # what a policy observes is noisy, as in physics mode
+            state = (state + stream(self.seed, i, "state_noise").normal(size=state.shape) * std).astype(np.float32)
         action = convert(self.action, acts, state, ee[1:], ee[:T])
         labels = {
             "synth.phase": tl["phase"][w, :T].astype(np.int64),

@@ -137,7 +137,8 @@ class Worker:
             return dataclasses.replace(self.ctx, emb=dataclasses.replace(self.emb, arms=arms))
         pos, yaw = base_pose(scene, self.emb)
         emb = dataclasses.replace(self.emb, base_pos=(float(pos[0]), float(pos[1]), self.emb.base_pos[2]))
-        return PlanContext(emb=emb, control_hz=self.ctx.control_hz, ik=TurnedIK(self.ctx.ik, yaw))
+        turned = TurnedIK(self.ctx.ik, yaw)
+        return dataclasses.replace(self.ctx, emb=emb, ik=turned, iks=(turned,))
 
     def executed(self, a: Attempt) -> np.ndarray:
         """(T + latency, A) the joint targets the physics runs for attempt `a`: its plan's actions, perturbed
@@ -166,7 +167,9 @@ class Worker:
             for w, a in enumerate(group):
                 n = len(runs[w]) + settle + 1  # this world's own frames (a latency delays its end); padding after
                 fr = Frames(out["qpos"][w, :n], out["qvel"][w, :n], out["sensordata"][w, : n - 1])
-                a.failure = "unstable" if out["diverged"][w] else self.task.judge(a.p, fr, lay)
+                late = a.scene.action_noise[1]  # the plan's frame k happens at frame k + latency: judge it there
+                judged = Frames(fr.qpos[late:], fr.qvel[late:], fr.sensordata[late:]) if late else fr
+                a.failure = "unstable" if out["diverged"][w] else self.task.judge(a.p, judged, lay)
                 a.seconds["physics"] = dt
                 results[a.index] = {"frames": fr, "state0": out["state0"][w], "layout": lay}
         return [results[a.index] for a in atts]

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synth.backends.mujoco_cpu import MujocoCPU
+from synth.backends.base import make
 from synth.counterfactual import variant
 from synth.embodiment import load
 from synth.errors import ConfigError
@@ -74,7 +74,8 @@ def replay(root: Path, episode: int, resolution: tuple[int, int] | None = None) 
     if scene.action_noise != (0.0, 0):  # the same noisy, late targets the generator ran
         rng = stream(cfg["seed"], meta["attempt"], "action_noise")
         executed = perturb(actions, emb.start, emb.arm_columns, *scene.action_noise, rng)
-    out = run(MujocoCPU(), [model], q0, executed[None], emb.start[None], substeps(model, hz), emb.scale)
+    engine = make(cfg.get("backend", "mujoco"))  # the engine that wrote the episode
+    out = run(engine, [model], q0, executed[None], emb.start[None], substeps(model, hz), emb.scale)
     qpos = out["qpos"][0][: len(actions) + 1]
     replayed = lay.state(qpos[:-1])
     return Replay(model, qpos, state, replayed, hz, meta)

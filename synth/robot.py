@@ -147,10 +147,12 @@ def add_arms(
 ) -> None:
     """Every arm of `emb` (one, or each of a pair), its base at `anchor` [m] + the arm's own base_pos, turned
     by its own base_yaw + `yaw` [rad] (a scene's base offset, `robot_base`)."""
-    n = len(emb.mounts)
-    for k, m in enumerate(emb.mounts):
+    n, first = len(emb.mounts), 0
+    for k, m in enumerate(emb.mounts):  # each arm its own slice of the per-joint scales (arm_dynamics)
         pos = tuple(float(a + b) for a, b in zip(anchor, m.base_pos, strict=True))
-        add_robot(spec, m.body, pos, m.prefix, damping, gain, m.base_yaw + yaw, collision_bits(k, n))
+        cut = slice(first, first + m.body.dof)
+        add_robot(spec, m.body, pos, m.prefix, damping[cut], gain[cut], m.base_yaw + yaw, collision_bits(k, n))
+        first += m.body.dof
 
 
 def robot_only(emb: Embodiment) -> mujoco.MjModel:

@@ -278,7 +278,7 @@ def plan_record(s, w, a, info: StageInfo, q0: np.ndarray, q_end: np.ndarray, sta
     from synth.execute import substeps
 
     m = a.model
-    ctrl = a.p.actions * w.scale  # (T, nu): what MuJoCo's actuators are given
+    ctrl = w.executed(a) * w.scale  # (T, nu): what MuJoCo's actuators are given (any action noise included)
     start = w.emb.start * w.scale
     jid = [mujoco.mj_name2id(m, JOINT, dr.joint) for dr in info.drives]
     objects = {p: mujoco.mj_name2id(m, BODY, n) for n, p in info.bodies.items() if p.startswith("/World/Objects/")}

@@ -64,3 +64,19 @@ def test_cli_help_lists_plugins():
     assert r.returncode == 0
     for word in ("pick_place", "panda", "lighting", "object_pose", "n ", "workers", "cameras"):
         assert word in r.stdout
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["backend=pybullet", "randomizers=[object_shape,restitution]"], "backend=pybullet does not map"),
+        (["backend=pybullet", "randomizers.object_shape.shapes=[box,cup]"], "backend=pybullet does not map"),
+        (["task=bimanual_lift", "embodiment=aloha", "randomizers=[arm_dynamics]"], "arm_dynamics.joints=12"),
+        (["task=bimanual_lift", "embodiment=aloha", "counterfactuals=2"], "counterfactuals=2 needs"),
+    ],
+)
+def test_combinations_that_would_be_silently_wrong_are_refused(overrides, message):
+    from synth.config import compose_config, settings
+
+    with pytest.raises(ConfigError, match=message):
+        settings(compose_config(overrides))

@@ -252,3 +252,25 @@ def test_shard_stats_equal_per_episode_stats():
         for i, n in enumerate([1, 2, 50, 130])
     ]
     assert json.dumps(shard_stats(eps, 20.0)) == json.dumps([episode_stats(e, 20.0) for e in eps])
+
+
+def test_kinematic_mode_applies_synonyms_and_state_noise_as_physics_mode_does():
+    """The language and observation-noise randomizers act the same in both modes (their draws say so)."""
+    from synth.generate import make_worker
+    from synth.language import substitute
+    from synth.pipeline import Worker
+    from synth.randomize import stream
+
+    over = ["randomizers=[object_shape,object_pose,target,synonyms,state_noise]", "randomizers.synonyms.rate=1.0"]
+    kin = make_worker(settings(compose_config(["mode=kinematic", *over])))
+    phys = make_worker(settings(compose_config(over)))
+    assert isinstance(phys, Worker)
+    eps, _ = kin.block(list(range(6)))
+    assert eps
+    for e in eps:
+        a = phys.prepare(e.attempt)
+        assert e.instruction == a.instruction  # synonyms applied, the same words
+        raw = phys.task.instruction(a.scene, stream(0, e.attempt, "instruction"))
+        assert substitute(raw, a.scene.words) == e.instruction and a.scene.words
+        clean = np.r_[load("panda").home, load("panda").gripper.stroke]
+        assert not np.allclose(e.state[0], clean, atol=1e-6)  # the first written state carries the noise

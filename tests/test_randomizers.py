@@ -523,3 +523,19 @@ def test_sort_scenes_have_two_targets_apart_in_their_class_colours(by):
         assert not {o.colour for o in clutter} & {o.colour for o in task_objs}
         if by == "shape":
             assert not {o.shape for o in clutter} & {o.shape for o in task_objs}
+
+
+def test_latency_shifts_the_frames_the_judge_reads():
+    """With a control latency the plan's frame k happens at physics frame k + latency; the judge reads it there,
+    so a late but otherwise exact execution at a low control rate is judged like the plan-free outcome."""
+    from synth.embodiment import load as load_emb
+    from synth.pipeline import Worker
+
+    rands = [RANDOMIZERS.build(n) for n in ("object_shape", "object_pose", "target")]
+    rands.append(RANDOMIZERS.build("action_noise", {"joints": [0.0, 0.0], "latency": [2, 2]}))
+    w = Worker(TASKS.build("pick_place"), rands, load_emb("panda"), seed=0, control_hz=5.0)
+    atts = [a for a in (w.prepare(i) for i in range(4)) if a.plan is not None]
+    res = w.execute(atts)
+    judged = [a.failure for a in atts]
+    outcome = [w.task.outcome(a.scene, r["frames"], r["layout"]) for a, r in zip(atts, res, strict=True)]
+    assert judged == outcome and judged.count("") >= len(atts) - 1, (judged, outcome)

@@ -206,7 +206,7 @@ def rollout(
     models = [a.model for a in atts]
     assert all(m is not None for m in models)
     lay = Layout(models[0], emb)  # type: ignore[arg-type]
-    start = np.r_[emb.home, emb.gripper.stroke]
+    start = emb.start  # every arm at home, its gripper open
     worlds = []
     try:
         for m in models:
@@ -232,7 +232,9 @@ def _loop(
 
     emb, task = worker.emb, worker.task
     models = [a.model for a in atts]
-    start = np.r_[emb.home, emb.gripper.stroke]
+    start = emb.start
+    lo, hi = np.zeros(len(start)), np.array(start, float)  # per column: a gripper 0 .. its stroke, joints' limits
+    lo[emb.arm_columns], hi[emb.arm_columns] = emb.lower, emb.upper
     W, T, n_sub = len(atts), round(limit * hz), substeps(models[0], hz)  # type: ignore[arg-type]
     qpos = np.zeros((W, T + 1, models[0].nq))  # type: ignore[union-attr]
     qvel = np.zeros((W, T + 1, models[0].nv))  # type: ignore[union-attr]
@@ -258,7 +260,7 @@ def _loop(
                     done[w], result[w] = True, ""
             if done.all():
                 break
-            state = np.c_[qpos[:, t][:, lay.arm_qadr], qpos[:, t][:, lay.finger_qadr].sum(1)]
+            state = lay.state(qpos[:, t])  # every arm's joints and gripper width
             images = None
             if pol.cameras:
                 r, c = worker.resolution
@@ -269,8 +271,8 @@ def _loop(
             )
         a = chunk[:, t % cfg.execute].copy()
         if convention == "joint_delta":  # a delta on the joints measured now
-            a[:, : emb.dof] += qpos[:, t][:, lay.arm_qadr]
-        a = np.clip(a, np.r_[emb.lower, 0.0], np.r_[emb.upper, emb.gripper.stroke])
+            a[:, emb.arm_columns] += qpos[:, t][:, lay.arm_qadr]
+        a = np.clip(a, lo, hi)
         ctrl = (prev[:, None] + frac[None] * (a - prev)[:, None]) * worker.scale  # (W, n_sub, A)
         for w in np.flatnonzero(~done):
             for k in range(n_sub):
