@@ -137,7 +137,10 @@ def generate(s: Settings) -> dict:
                     if missing <= 0:
                         break
                     need = _need(missing, full, skip(nxt))
-                    inflight[pool.submit(run_shard, nxt, need)] = (nxt, need)
+                    try:
+                        inflight[pool.submit(run_shard, nxt, need)] = (nxt, need)
+                    except BrokenProcessPool:  # a worker died since the last wait: new workers take every shard
+                        pool, inflight = _restart(pool, s, inflight, nxt, need, seen=False)
                     coming[nxt] = (full if need is None else min(need, full)) - skip(nxt)
                 nxt += 1
             if inflight:
@@ -210,9 +213,11 @@ def _need(missing: float, full: float, skip: int) -> int | None:
     return skip + math.ceil(1.1 * missing) + 2
 
 
-def _restart(pool: ProcessPoolExecutor, s: Settings, inflight: dict, k: int, need: int | None):
-    """A worker died (killed, out of memory): start a new pool and resubmit every unfinished shard."""
-    print(f"a worker process died while running shard {k}; restarting the workers", file=sys.stderr)
+def _restart(pool: ProcessPoolExecutor, s: Settings, inflight: dict, k: int, need: int | None, seen: bool = True):
+    """A worker died (killed, out of memory): start a new pool and resubmit every unfinished shard and shard k
+    (the one whose worker was seen to die, or, `seen` False, the one being submitted when the pool broke)."""
+    where = f" while running shard {k}" if seen else ""
+    print(f"a worker process died{where}; restarting the workers", file=sys.stderr)
     pool.shutdown(wait=False, cancel_futures=True)
     new = _pool(s)
     shards = dict(sorted({**dict(inflight.values()), k: need}.items()))
