@@ -71,7 +71,11 @@ def test_cli_help_lists_plugins():
     [
         (["backend=pybullet", "randomizers=[object_shape,restitution]"], "backend=pybullet does not map"),
         (["backend=pybullet", "randomizers.object_shape.shapes=[box,cup]"], "backend=pybullet does not map"),
-        (["task=bimanual_lift", "embodiment=aloha", "randomizers=[arm_dynamics]"], "arm_dynamics.joints=12"),
+        (
+            ["task=bimanual_lift", "embodiment=aloha", "randomizers=[arm_dynamics]"]
+            + ["randomizers.arm_dynamics.joints=7"],
+            "arm_dynamics.joints=12",
+        ),
         (["task=bimanual_lift", "embodiment=aloha", "counterfactuals=2"], "counterfactuals=2 needs"),
     ],
 )
