@@ -22,7 +22,7 @@ class ArmDynamics(Randomizer):
     stage = PHYSICS
     damping: tuple[float, float] = (0.5, 2.0)
     gain: tuple[float, float] = (0.7, 1.3)
-    joints: int = 14  # draws per episode: at least the arm joints of any embodiment (a pair takes one slice per arm)
+    joints: int = 7  # draws per episode: the arm joints of a single arm (a pair needs joints=12: one slice per arm)
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         d = [float(v) for v in rng.uniform(*self.damping, self.joints)]
