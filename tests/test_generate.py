@@ -209,3 +209,20 @@ def test_any_control_rate_replays_exactly(tmp_path):
     r = replay(out, 1)
     assert r.model.opt.timestep == pytest.approx(1 / (15 * 34))
     np.testing.assert_allclose(r.replayed_state, r.recorded_state, atol=1e-5)
+
+
+def test_a_kill_between_a_commits_files_and_its_progress_is_rolled_back(tmp_path):
+    """A commit renames its files and writes info/tasks/stats before progress.json, its commit point. A kill in
+    that window leaves the files and meta one commit ahead: recovery brings every piece back to progress."""
+    out = tmp_path / "d"
+    gen(out, "n=4", "shard=4", "workers=1")
+    prog = out / ".synth" / "progress.json"
+    before = prog.read_text()
+    gen(out, "n=8", "shard=4", "workers=1")  # a second commit, complete
+    assert LeRobotDir(out).info["total_episodes"] == 8
+    prog.write_text(before)  # ... as if killed just before its progress.json was written
+    recover(out, json.loads(before))
+    ds = LeRobotDir(out)
+    assert ds.validate() == [] and ds.info["total_episodes"] == json.loads(before)["episodes"]
+    gen(out, "n=8", "shard=4", "workers=1")  # and the rerun completes it
+    assert LeRobotDir(out).validate() == [] and LeRobotDir(out).info["total_episodes"] == 8

@@ -354,6 +354,31 @@ def recover(root: Path, progress: dict) -> None:
         for f in root.glob(pattern):
             if _file_number(f) >= limit:
                 f.unlink()
+    _restore_meta(root, progress)
+
+
+def _restore_meta(root: Path, progress: dict) -> None:
+    """info.json, tasks.parquet and stats.json as of the last recorded commit: a commit writes them after
+    renaming its files and before progress.json, so a kill in between leaves them a commit ahead."""
+    info_path = root / "meta" / "info.json"
+    if not info_path.exists():
+        return
+    n, n_tasks = int(progress["episodes"]), int(progress.get("tasks", 0))
+    info = json.loads(info_path.read_text())
+    if (info["total_episodes"], info["total_frames"], info["total_tasks"]) == (n, progress["frames"], n_tasks):
+        return  # the kill did not land in that window
+    tasks_path = root / "meta" / "tasks.parquet"
+    if tasks_path.exists():
+        df = pd.read_parquet(tasks_path)
+        write_atomic(tasks_path, lambda path: df[df["task_index"] < n_tasks].to_parquet(path))
+    acc = fmt.StatsAccumulator()
+    for path in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            acc.add(fmt.stats_from_row(row))
+    if n:
+        write_json(root / "meta" / "stats.json", fmt.stats_to_json(acc.result()))
+    info.update(total_episodes=n, total_frames=int(progress["frames"]), total_tasks=n_tasks, splits={"train": f"0:{n}"})
+    write_json(info_path, info)
 
 
 def label_features(
