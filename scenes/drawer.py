@@ -13,6 +13,7 @@ import mujoco
 import numpy as np
 
 from synth.planners import transit
+from synth.planners.cartesian import line_ik
 from synth.planners.collision import Checker
 from synth.planners.timing import through
 from synth.scenes.cabinet import BAR, drawer_geoms, handle_height, handle_xy
@@ -72,20 +73,10 @@ class DrawerTask(Task):
         for sign in (1.0, -1.0):  # the hand is symmetric about its approach axis: try both ways round
             y = sign * u  # the fingers close along the drawer's axis
             rot = np.stack([np.cross(y, [0.0, 0.0, -1.0]), y, [0.0, 0.0, -1.0]], 1)
-            q_hover = ik.solve(start + [0, 0, self.hover] - base, rot, q_home)
-            if q_hover is None:
+            found = line_ik(ik, line, rot, q_home, self.hover, base)
+            if found is None:
                 continue
-            path, prev = [q_hover], q_hover
-            for p in line:
-                sol = ik.solve(p - base, rot, prev)
-                if sol is None or np.abs(sol - prev).max() > (1.0 if len(path) == 1 else 0.35):  # no wrist flips
-                    break
-                path.append(prev := sol)
-            if len(path) != n + 1:
-                continue
-            q_up = ik.solve(line[-1] + [0, 0, self.hover] - base, rot, prev)
-            if q_up is None or np.abs(q_up - prev).max() > 1.0:
-                continue
+            q_hover, path, q_up = found
             checker.margin(0.003)
             checker.allow(handle)  # the parted fingers come down around the bar
             clear = checker.segment(q_hover, path[1])

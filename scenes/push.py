@@ -16,6 +16,7 @@ import numpy as np
 
 from synth.language import refer, relation
 from synth.planners import transit
+from synth.planners.cartesian import line_ik
 from synth.planners.collision import Checker
 from synth.planners.grasps import FINGER_TIP_BELOW_TCP
 from synth.planners.timing import through
@@ -148,20 +149,10 @@ class Push(Task):
         reason = "ik_failure"
         for sign in (1.0, -1.0):  # the hand is symmetric about z: try both ways round
             rot = push_frame(d, self.lean, sign)
-            q_hover = ik.solve(start + [0, 0, self.hover] - base, rot, q_home)
-            if q_hover is None:
+            found = line_ik(ik, line, rot, q_home, self.hover, base)
+            if found is None:
                 continue
-            path, prev = [q_hover], q_hover
-            for p in line:
-                sol = ik.solve(p - base, rot, prev)
-                if sol is None or np.abs(sol - prev).max() > (1.0 if len(path) == 1 else 0.35):  # no wrist flips
-                    break
-                path.append(prev := sol)
-            if len(path) != n + 1:
-                continue
-            q_up = ik.solve(line[-1] + [0, 0, self.hover] - base, rot, prev)
-            if q_up is None or np.abs(q_up - prev).max() > 1.0:
-                continue
+            q_hover, path, q_up = found
             checker.margin(0.003)
             clear = checker.segment(q_hover, path[1])  # down behind the object, not touching it
             checker.allow([geom, *lay.target_geoms])
