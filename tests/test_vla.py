@@ -28,6 +28,7 @@ SMALL = ModelConfig(
     text="hashed",
     cameras=("front",),
     resolution=32,
+    keypoints=4,
 )
 
 

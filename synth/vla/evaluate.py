@@ -40,6 +40,8 @@ class EvalConfig:
     episodes: int = 50  # per axis
     axes: tuple[str, ...] = ()  # default: every axis
     execute: int = 8  # chunk actions applied before the policy is asked again
+    ensemble: float = 0.0  # > 0: ask every step and average the chunks' predictions for it (ACT's temporal
+    #                        ensemble, weight exp(-ensemble * i), i = 0 for the oldest); 0: open-loop chunks
     sampling_steps: int = 10  # Euler steps of the flow
     seed: int = 1_000_000  # evaluation seeds; must differ from the training data's seed
     batch: int = 25  # worlds run in lockstep
@@ -74,6 +76,8 @@ def evaluate(cfg: EvalConfig) -> dict:
         raise ConfigError(f"axes: unknown '{unknown[0]}'{closest(unknown[0], list(AXES))}")
     if cfg.episodes <= 0 or cfg.execute <= 0 or cfg.batch <= 0:
         raise ConfigError("episodes, execute and batch must be positive")
+    if cfg.ensemble < 0:
+        raise ConfigError(f"ensemble={cfg.ensemble}: give 0 (off) or a positive decay rate such as 0.01")
     train_cfg = gen["config"]
     if int(train_cfg["seed"]) == cfg.seed:
         raise ConfigError(f"seed={cfg.seed} is the training data's seed; evaluation must use other seeds")
@@ -88,6 +92,7 @@ def evaluate(cfg: EvalConfig) -> dict:
         "episodes": cfg.episodes,
         "seed": cfg.seed,
         "execute": cfg.execute,
+        "ensemble": cfg.ensemble,
         "sampling_steps": cfg.sampling_steps,
         "backend": cfg.eval_backend,
         "config": asdict(cfg),
@@ -252,8 +257,10 @@ def _loop(
     done = np.zeros(W, bool)
     result = ["timeout"] * W
     chunk = np.zeros((W, pol.horizon, len(start)))
+    every = 1 if cfg.ensemble > 0 else cfg.execute  # the policy is asked every `every` steps
+    issued: list[tuple[int, np.ndarray]] = []  # (step asked, chunk) for the ensemble
     for t in range(T):
-        if t % cfg.execute == 0:
+        if t % every == 0:
             for w in np.flatnonzero(~done):  # success is absorbing: stop worlds that have made it
                 fr = Frames(qpos[w, : t + 1], qvel[w, : t + 1], np.zeros((t + 1, 0)))
                 if t > 0 and task.outcome(atts[w].scene, fr, lay) == "":
@@ -269,7 +276,12 @@ def _loop(
             chunk = pol.act(
                 card, [a.instruction for a in atts], state, images, hz, cfg.sampling_steps, seed=cfg.seed + t
             )
-        a = chunk[:, t % cfg.execute].copy()
+            issued = [(t0, c) for t0, c in issued if t - t0 < pol.horizon] + [(t, chunk)]
+        if cfg.ensemble > 0:  # oldest first: weight exp(-m * i)
+            w_i = np.exp(-cfg.ensemble * np.arange(len(issued)))
+            a = sum(w * c[:, t - t0] for w, (t0, c) in zip(w_i, issued, strict=True)) / w_i.sum()
+        else:
+            a = chunk[:, t % cfg.execute].copy()
         if convention == "joint_delta":  # a delta on the joints measured now
             a[:, emb.arm_columns] += qpos[:, t][:, lay.arm_qadr]
         a = np.clip(a, lo, hi)

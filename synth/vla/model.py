@@ -31,6 +31,7 @@ class ModelConfig:
     cameras: tuple[str, ...] = ()  # empty: no vision (the text-to-action stage)
     resolution: int = 96  # R
     relative: bool = False  # chunks are a[t+h] - s[t] (the policy adds the state back)
+    keypoints: int = 0  # spatial-softmax keypoint tokens per camera (0: grid tokens only)
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -44,16 +45,21 @@ class ModelConfig:
 
 
 SIZES = {
-    "tiny": dict(width=256, depth=4, heads=4, cnn=(32, 64, 128)),
-    "base": dict(width=640, depth=12, heads=10, cnn=(64, 128, 256)),
+    "tiny": dict(width=256, depth=4, heads=4, cnn=(32, 64, 128), keypoints=16),
+    "base": dict(width=640, depth=12, heads=10, cnn=(64, 128, 256), keypoints=32),
 }
 
 
 # ---------------------------------------------------------------------------------------------- encoders
 class ConvEncoder(nn.Module):
-    """(B, 3, R, R) in [-2, 2] -> (B, N, d) tokens on a (R / 2^(stages+1))^2 grid, shared across cameras."""
+    """(B, 3, R, R) in [-2, 2] -> (B, N, d) tokens on a (R / 2^(stages+1))^2 grid, shared across cameras.
 
-    def __init__(self, channels: tuple[int, ...], width: int):
+    With `keypoints` K > 0 it also returns K spatial-softmax keypoints (B, K, 2) in [-1, 1] (Levine et al.
+    2016): the expected image position of K learned feature maps, read at the second stage's resolution
+    (R / 4), where a coarse token grid alone cannot say where a small object is to the pixel.
+    """
+
+    def __init__(self, channels: tuple[int, ...], width: int, keypoints: int = 0):
         super().__init__()
         layers, c_in = [], 3
         for c in (*channels, width):
@@ -67,9 +73,22 @@ class ConvEncoder(nn.Module):
             ]
             c_in = c
         self.net = nn.Sequential(*layers)
+        self.tap = 6 * min(2, len(channels))  # layers up to the end of the second stage
+        if keypoints:
+            self.kp = nn.Conv2d(channels[min(2, len(channels)) - 1], keypoints, 1)
+            self.kp_temp = nn.Parameter(torch.zeros(()))  # log inverse temperature of the softmax
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).flatten(2).transpose(1, 2)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h = self.net[: self.tap](x)
+        kps = None
+        if hasattr(self, "kp"):
+            logits = self.kp(h) * self.kp_temp.exp()  # (B, K, h, w)
+            B, K, hh, ww = logits.shape
+            p = logits.flatten(2).softmax(-1).view(B, K, hh, ww)
+            ys = torch.linspace(-1.0, 1.0, hh, device=x.device)
+            xs = torch.linspace(-1.0, 1.0, ww, device=x.device)
+            kps = torch.stack([(p.sum(2) * xs).sum(-1), (p.sum(3) * ys).sum(-1)], dim=-1)
+        return self.net[self.tap :](h).flatten(2).transpose(1, 2), kps
 
 
 class Attention(nn.Module):
@@ -142,9 +161,12 @@ class VLA(nn.Module):
         n_types = 2 + len(cfg.cameras)  # text, state, one per camera
         self.type_embed = nn.Parameter(torch.zeros(n_types, d))
         if cfg.cameras:
-            self.vision = ConvEncoder(cfg.cnn, d)
+            self.vision = ConvEncoder(cfg.cnn, d, cfg.keypoints)
             grid = cfg.resolution // 2 ** (len(cfg.cnn) + 1)
             self.vision_pos = nn.Parameter(torch.randn(grid * grid, d) * 0.02)
+            if cfg.keypoints:  # a keypoint token: its (x, y) lifted to d, plus which keypoint it is
+                self.kp_proj = nn.Sequential(nn.Linear(2, d), nn.SiLU(), nn.Linear(d, d))
+                self.kp_embed = nn.Parameter(torch.randn(cfg.keypoints, d) * 0.02)
         self.ctx_norm = nn.LayerNorm(d)
         self.action_in = nn.Linear(2 * cfg.action_dim, d)
         self.action_pos = nn.Parameter(torch.randn(cfg.horizon, d) * 0.02)
@@ -176,7 +198,11 @@ class VLA(nn.Module):
             imgs = batch["images"]
             B, C = imgs.shape[:2]
             x = imgs.reshape(B * C, *imgs.shape[2:]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-            feats = self.vision(x).view(B, C, -1, self.cfg.width) + self.vision_pos
+            grid, kps = self.vision(x)
+            feats = grid.view(B, C, -1, self.cfg.width) + self.vision_pos
+            if kps is not None:  # (B*C, K, 2) -> K more tokens per camera
+                kt = (self.kp_proj(kps) + self.kp_embed).view(B, C, -1, self.cfg.width)
+                feats = torch.cat([feats, kt], dim=2)
             feats = feats + self.type_embed[2 : 2 + C, None]
             parts.append(feats.reshape(B, -1, self.cfg.width))
             masks.append(torch.ones(B, feats.shape[2] * C, dtype=torch.bool, device=imgs.device))

@@ -39,8 +39,13 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Evaluation of `{report['policy']}` on {report['task']}",
         "",
-        f"{report['episodes']} episodes per axis, seeds from {report['seed']}, chunk executed "
-        f"{report['execute']} steps before replanning, {report['sampling_steps']} Euler steps.",
+        f"{report['episodes']} episodes per axis, seeds from {report['seed']}, "
+        + (
+            f"policy asked every step, chunks averaged (temporal ensemble, m={report['ensemble']:g})"
+            if report.get("ensemble")
+            else f"chunk executed {report['execute']} steps before replanning"
+        )
+        + f", {report['sampling_steps']} Euler steps.",
         "",
         "| axis | success | 95% CI | drop vs in-dist | expert | failures |",
         "|---|---|---|---|---|---|",

@@ -34,6 +34,7 @@ class TrainConfig:
     vision: bool = True  # false: text + state -> action (the image-free stage)
     cameras: tuple[str, ...] = ()  # default: every camera of the first dataset
     resolution: int = 96  # [px] square
+    keypoints: int = -1  # spatial-softmax keypoint tokens per camera; -1: the model size's default
     horizon: int = 16  # action chunk length [control periods]
     steps: int = 3000
     minutes: float = 0.0  # wall-clock budget [min]; 0 = none
@@ -188,6 +189,7 @@ def train(cfg: TrainConfig) -> Path:
         action_dim=max(32, max(s.action.shape[1] for s in sources)),
         state_dim=max(32, max(s.state.shape[1] for s in sources)),
         relative=relative,
+        **({} if cfg.keypoints < 0 else {"keypoints": cfg.keypoints}),
     )
     model = VLA(mcfg).to(device)
     text = TextTable(text_kind, prompts, model)
