@@ -16,7 +16,7 @@ from synth.planners import grasps, transit
 from synth.planners.collision import Checker
 from synth.planners.timing import through
 from synth.registry import task
-from synth.scenes.tabletop import ROBOT_BASE_Z, Layout, initial_qpos
+from synth.scenes.tabletop import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
 
@@ -156,7 +156,7 @@ class PickPlace(Task):
         {"q": key configurations, "approach", "carry": waypoints, "grasp", "stats"}, or the failure reason.
         On success the checker holds the object where it is released."""
         emb, ik = ctx.emb, ctx.ik
-        base = np.array([emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]])
+        base, _ = emb.base_pose()  # (a turned base's yaw is its IK's: pipeline.TurnedIK)
         q_home = np.array(emb.home)
         obj, geom, qadr = scene.objects[i], int(lay.obj_geom[i]), int(lay.obj_qadr[i])
         resting = checker.data.qpos[qadr : qadr + 7].copy()
