@@ -191,10 +191,10 @@ class BimanualLift(Task):
                     "ik_iterations": sum(ik.iterations for ik in ctx.iks) - iters,
                     "collision_checks": checker.checks,
                 }
-                return self._timed(ctx, q, approach, bar, float(resting[2]), stats)
+                return self._timed(ctx, q, approach, bar, stats)
         return reason
 
-    def _timed(self, ctx: PlanContext, q: dict, approach: np.ndarray, bar: Obj, z0: float, stats: dict) -> Plan:
+    def _timed(self, ctx: PlanContext, q: dict, approach: np.ndarray, bar: Obj, stats: dict) -> Plan:
         emb, hz = ctx.emb, ctx.control_hz
         open_w = np.array([m.body.gripper.stroke for m in emb.mounts])
         segs: list[tuple[str, np.ndarray, np.ndarray]] = []  # (phase, arms (K, dof), grippers (K, arms))
@@ -216,7 +216,6 @@ class BimanualLift(Task):
         move("grasp", [q["pre"], q["grasp"]], open_w)
         hold("close", q["grasp"], open_w, closed, self.close_time, 0.6)
         move("lift", [q["grasp"], *q["lift"]], closed)
-        lift_end = sum(len(s[1]) for s in segs)
         hold("hold", q["lift"][-1], closed, closed, self.hold, 0.5)
         arm = np.concatenate([s[1] for s in segs])
         grip = np.concatenate([s[2] for s in segs])
@@ -225,7 +224,7 @@ class BimanualLift(Task):
             [np.c_[a, g] for a, g in zip(np.split(arm, ends, axis=1), grip.T, strict=True)], axis=1
         )
         phase = np.concatenate([np.full(len(s[1]), PHASES.index(s[0])) for s in segs]).astype(np.int64)
-        check = {"z0": z0, "lift_end": lift_end, "width": 2 * bar.size[1], "lift": self.lift}
+        check = {"width": 2 * bar.size[1]}  # [m] what each hand closes on (judge: held)
         stats["duration_s"] = len(actions) / hz
         return Plan(actions=actions, phase=phase, check=check, stats=stats)
 
