@@ -16,6 +16,7 @@ import mujoco
 import numpy as np
 
 from synth.embodiment import Embodiment
+from synth.frames import yaw_matrix
 from synth.language import refer
 from synth.planners import transit
 from synth.planners.collision import Checker
@@ -60,11 +61,6 @@ HELD_OUT = (
     "bring the {obj} up off the table, holding each end",
     "the {obj} should be held up by both grippers",
 )
-
-
-def _yaw_rot(yaw: float) -> np.ndarray:
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 @task("bimanual_lift")
@@ -114,7 +110,8 @@ class BimanualLift(Task):
         x, closing direction y, approach z pointing down), `inset` [m] from the end nearer the first arm's base
         (`swap`: the other end), and from the other end for the other arm. The fingers reach 60% down the bar's
         sides, never so far that the palm would touch it, nor the fingertips the table."""
-        u = np.array([np.cos(bar.yaw), np.sin(bar.yaw)])
+        axes = yaw_matrix(bar.yaw)  # the bar's long axis (x) and across it (y), in the world
+        u = axes[:2, 0]
         ends = [np.asarray(bar.xy) + s * (bar.size[0] - inset) * u for s in (1.0, -1.0)]
         near = np.linalg.norm(ends[0] - lay.arms[0].base[:2]) < np.linalg.norm(ends[1] - lay.arms[0].base[:2])
         if near == swap:
@@ -124,7 +121,7 @@ class BimanualLift(Task):
             gr = m.body.gripper
             depth = min(0.6 * 2 * bar.half_height, gr.tcp_offset - gr.finger_offset - 0.008)
             z = max(table_height + 2 * bar.half_height - depth, table_height + FINGER_TIP_BELOW_TCP + TABLE_CLEARANCE)
-            y = np.array([-np.sin(bar.yaw), np.cos(bar.yaw), 0.0])  # closing across the bar
+            y = axes[:, 1]  # closing across the bar
             z_down = np.array([0.0, 0.0, -1.0])
             if np.cross(y, z_down)[:2] @ (xy - arm.base[:2]) < 0:  # the hand's x faces away from its base
                 y = -y
@@ -139,7 +136,7 @@ class BimanualLift(Task):
         heights += [(f"lift{k}", self.lift * k / self.steps) for k in range(1, self.steps + 1)]
         per_arm = []
         for arm, ik, m, (pos, rot) in zip(lay.arms, ctx.iks, ctx.emb.mounts, poses, strict=True):
-            R = _yaw_rot(-arm.yaw)
+            R = yaw_matrix(-arm.yaw)  # world -> this arm's base frame
             prev, qs = np.array(m.body.home), []
             for name, dz in heights:
                 sol = ik.solve(R @ (pos + [0.0, 0.0, dz] - arm.base), R @ rot, prev)
@@ -194,10 +191,10 @@ class BimanualLift(Task):
                     "ik_iterations": sum(ik.iterations for ik in ctx.iks) - iters,
                     "collision_checks": checker.checks,
                 }
-                return self._timed(ctx, q, approach, bar, float(resting[2]), stats)
+                return self._timed(ctx, q, approach, bar, stats)
         return reason
 
-    def _timed(self, ctx: PlanContext, q: dict, approach: np.ndarray, bar: Obj, z0: float, stats: dict) -> Plan:
+    def _timed(self, ctx: PlanContext, q: dict, approach: np.ndarray, bar: Obj, stats: dict) -> Plan:
         emb, hz = ctx.emb, ctx.control_hz
         open_w = np.array([m.body.gripper.stroke for m in emb.mounts])
         segs: list[tuple[str, np.ndarray, np.ndarray]] = []  # (phase, arms (K, dof), grippers (K, arms))
@@ -219,7 +216,6 @@ class BimanualLift(Task):
         move("grasp", [q["pre"], q["grasp"]], open_w)
         hold("close", q["grasp"], open_w, closed, self.close_time, 0.6)
         move("lift", [q["grasp"], *q["lift"]], closed)
-        lift_end = sum(len(s[1]) for s in segs)
         hold("hold", q["lift"][-1], closed, closed, self.hold, 0.5)
         arm = np.concatenate([s[1] for s in segs])
         grip = np.concatenate([s[2] for s in segs])
@@ -228,7 +224,7 @@ class BimanualLift(Task):
             [np.c_[a, g] for a, g in zip(np.split(arm, ends, axis=1), grip.T, strict=True)], axis=1
         )
         phase = np.concatenate([np.full(len(s[1]), PHASES.index(s[0])) for s in segs]).astype(np.int64)
-        check = {"z0": z0, "lift_end": lift_end, "width": 2 * bar.size[1], "lift": self.lift}
+        check = {"width": 2 * bar.size[1]}  # [m] what each hand closes on (judge: held)
         stats["duration_s"] = len(actions) / hz
         return Plan(actions=actions, phase=phase, check=check, stats=stats)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from synth.frames import yaw_quat
 from synth.robot import WORLD_CONTYPE
 from synth.types import Drawer
 
@@ -35,7 +36,7 @@ def add_drawer(spec: mujoco.MjSpec, dr: Drawer, table_height: float) -> None:
     """Cabinet (static) and drawer (slide joint "drawer", geoms named drawer_*) on the table."""
     hx, hy, hz = dr.size
     cab = spec.worldbody.add_body(name="cabinet", pos=[dr.pos[0], dr.pos[1], table_height + hz])
-    cab.quat = [np.cos(dr.yaw / 2), 0, 0, np.sin(dr.yaw / 2)]
+    cab.quat = yaw_quat(dr.yaw)
     w = WALL / 2
     walls = {
         "top": ((0, 0, hz - w), (hx, hy, w)),

@@ -16,7 +16,7 @@ from synth.planners import grasps, transit
 from synth.planners.collision import Checker
 from synth.planners.timing import through
 from synth.registry import task
-from synth.scenes.tabletop import ROBOT_BASE_Z, Layout, initial_qpos
+from synth.scenes.tabletop import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
 
@@ -156,7 +156,7 @@ class PickPlace(Task):
         {"q": key configurations, "approach", "carry": waypoints, "grasp", "stats"}, or the failure reason.
         On success the checker holds the object where it is released."""
         emb, ik = ctx.emb, ctx.ik
-        base = np.array([emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]])
+        base, _ = emb.base_pose()  # (a turned base's yaw is its IK's: pipeline.TurnedIK)
         q_home = np.array(emb.home)
         obj, geom, qadr = scene.objects[i], int(lay.obj_geom[i]), int(lay.obj_qadr[i])
         resting = checker.data.qpos[qadr : qadr + 7].copy()
@@ -318,23 +318,34 @@ class PickPlace(Task):
     def outcome(self, scene: Scene, frames: Frames, layout: Layout) -> str:
         """The plan-free predicate (for policies): '' if at some frame after the object was lifted it rests
         inside the target with the gripper opened wider than it held the object, else the failure reason."""
-        a = int(layout.obj_qadr[0])
+        a, d = int(layout.obj_qadr[0]), int(layout.obj_dadr[0])
         pos = frames.qpos[:, a : a + 3]
-        if not np.isfinite(frames.qpos).all():
-            return "unstable"
-        lifted = np.flatnonzero(pos[:, 2] >= pos[0, 2] + 0.5 * self.lift)
-        if not len(lifted):
-            return "not_lifted"
-        t0 = int(lifted[0])
-        fingers = frames.qpos[:, layout.finger_qadr].sum(1)
-        d = int(layout.obj_dadr[0])
         speed = np.linalg.norm(frames.qvel[:, d : d + 3], axis=1)
         tg = scene.target
         inside = np.all(np.abs(pos[:, :2] - np.asarray(tg.pos[:2])) <= np.asarray(tg.size[:2]), axis=1)
         lo, hi = self.rest_band(scene)
         resting = (lo < pos[:, 2]) & (pos[:, 2] < hi) & (speed < 0.05)
-        released = fingers > fingers[t0] + 0.004
-        after = np.arange(len(pos)) > t0
-        if (after & inside & resting & released).any():
+        return self.released(frames, layout, inside & resting)
+
+    def released(
+        self, frames: Frames, layout: Layout, placed: np.ndarray, count: int = 1, otherwise: str = "placed_outside"
+    ) -> str:
+        """The end of a plan-free outcome, given `placed` (F,): the frames where every object rests where it
+        should. '' if it holds at a frame after each of objects[:count] was lifted (half of `lift` above where
+        it lay at the first frame), with the gripper opened wider than at the last of those lifts; else
+        "unstable", "not_lifted", "not_released" (placed after then, but only with the gripper not opened),
+        or `otherwise`."""
+        if not np.isfinite(frames.qpos).all():
+            return "unstable"
+        t0 = 0
+        for i in range(count):
+            z = frames.qpos[:, int(layout.obj_qadr[i]) + 2]
+            lifted = np.flatnonzero(z >= z[0] + 0.5 * self.lift)
+            if not len(lifted):
+                return "not_lifted"
+            t0 = max(t0, int(lifted[0]))
+        fingers = frames.qpos[:, layout.finger_qadr].sum(1)
+        after = np.arange(len(fingers)) > t0
+        if (after & placed & (fingers > fingers[t0] + 0.004)).any():
             return ""
-        return "not_released" if (after & inside & resting).any() else "placed_outside"
+        return "not_released" if (after & placed).any() else otherwise

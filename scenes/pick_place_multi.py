@@ -131,18 +131,4 @@ class PickPlaceMulti(PickPlace):
     def outcome(self, scene: Scene, frames: Frames, layout: Layout) -> str:
         """'' if at some frame after the last object was lifted every object rests inside the target with
         the gripper opened wider than it held that object, else the failure reason."""
-        if not np.isfinite(frames.qpos).all():
-            return "unstable"
-        t0 = 0
-        for i in range(self.count):
-            z = frames.qpos[:, int(layout.obj_qadr[i]) + 2]
-            lifted = np.flatnonzero(z >= z[0] + 0.5 * self.lift)
-            if not len(lifted):
-                return "not_lifted"
-            t0 = max(t0, int(lifted[0]))
-        fingers = frames.qpos[:, layout.finger_qadr].sum(1)
-        placed = self._placed(self.place_check(scene), frames, layout)
-        after = np.arange(len(fingers)) > t0
-        if (after & placed & (fingers > fingers[t0] + 0.004)).any():
-            return ""
-        return "not_released" if (after & placed).any() else "placed_outside"
+        return self.released(frames, layout, self._placed(self.place_check(scene), frames, layout), self.count)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from synth.frames import yaw_matrix
 from synth.language import refer, relation
 from synth.planners import transit
 from synth.planners.cartesian import line_ik
@@ -22,7 +23,7 @@ from synth.planners.grasps import FINGER_TIP_BELOW_TCP
 from synth.planners.timing import through
 from synth.registry import task
 from synth.scenes.pick_place import target_phrase
-from synth.scenes.tabletop import ROBOT_BASE_Z, Layout, initial_qpos
+from synth.scenes.tabletop import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
 
@@ -72,8 +73,7 @@ def extent(obj: Obj, direction: np.ndarray) -> float:
         if obj.shape == "capsule":
             sx, sy = obj.size[0] + obj.size[1], obj.size[0]
         pts = np.array([[sx, sy], [sx, -sy], [-sx, sy], [-sx, -sy]])
-    c, s = np.cos(obj.yaw), np.sin(obj.yaw)
-    return float(np.max(pts @ np.array([[c, s], [-s, c]]) @ direction))
+    return float(np.max(pts @ yaw_matrix(obj.yaw)[:2, :2].T @ direction))  # the footprint's corners turned
 
 
 def push_frame(d: np.ndarray, lean: float, sign: float) -> np.ndarray:
@@ -125,7 +125,7 @@ class Push(Task):
     def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
         emb, ik = ctx.emb, ctx.ik
         lay = Layout(model, emb)
-        base = np.array([emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]])
+        base, _ = emb.base_pose()  # (a turned base's yaw is its IK's: pipeline.TurnedIK)
         q_home = np.array(emb.home)
         checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
         qpos0 = initial_qpos(model, emb, lay)

@@ -228,23 +228,8 @@ class Sort(PickPlace):
 
     def outcome(self, scene: Scene, frames: Frames, layout: Layout) -> str:
         """'' if at some frame after the last object was lifted every object rests in its own class's region
-        with the gripper opened wider than it held that object, else the failure reason."""
-        if not np.isfinite(frames.qpos).all():
-            return "unstable"
-        t0 = 0
-        for i in range(self.count):
-            z = frames.qpos[:, int(layout.obj_qadr[i]) + 2]
-            lifted = np.flatnonzero(z >= z[0] + 0.5 * self.lift)
-            if not len(lifted):
-                return "not_lifted"
-            t0 = max(t0, int(lifted[0]))
-        fingers = frames.qpos[:, layout.finger_qadr].sum(1)
+        with the gripper opened wider than it held that object, else the failure reason (the last frame's
+        wrong_region or placed_outside when it never got there)."""
         c = self.place_check(scene)
         verdict = self._verdict(*self._regions(c, frames, layout), c["groups"])
-        after = np.arange(len(fingers)) > t0
-        placed = verdict == ""
-        if (after & placed & (fingers > fingers[t0] + 0.004)).any():
-            return ""
-        if (after & placed).any():
-            return "not_released"
-        return str(verdict[-1]) or "placed_outside"
+        return self.released(frames, layout, verdict == "", self.count, str(verdict[-1]) or "placed_outside")

@@ -14,13 +14,14 @@ import mujoco
 import numpy as np
 
 from synth.embodiment import Embodiment, Mount
+from synth.frames import ROBOT_BASE_Z as ROBOT_BASE_Z  # re-exported: synth.kinematic reads it from here
+from synth.frames import yaw_quat
 from synth.robot import WORLD_CONTYPE, add_arms
 from synth.scenes.cabinet import add_drawer
 from synth.scenes.surfaces import add_surfaces
 from synth.types import Camera, Obj, Scene, Target
 
 TIMESTEP = 0.002  # [s]
-ROBOT_BASE_Z = 0.75  # [m] the arm stands on a pedestal; the table's height varies around it
 CONTACT_TIMECONST = 0.02  # [s] MuJoCo's default solref time constant, kept when a restitution is set
 MAX_RESTITUTION = 0.7  # above this the contact spring is too stiff for the ~2 ms step to keep the bounce honest
 _LIGHT = {
@@ -39,7 +40,7 @@ _GEOM = {
 
 def object_quat(obj: Obj) -> np.ndarray:
     """Orientation of a resting object: yaw about z; capsules lie with their axis horizontal."""
-    q = np.array([np.cos(obj.yaw / 2), 0, 0, np.sin(obj.yaw / 2)])
+    q = yaw_quat(obj.yaw)
     if obj.shape == "capsule":  # capsule axis is local z: turn it onto local x
         lie = np.array([np.cos(np.pi / 4), 0, np.sin(np.pi / 4), 0])
         out = np.empty(4)
@@ -86,13 +87,6 @@ def solref(restitution: float) -> list[float]:
     return [CONTACT_TIMECONST, dampratio(restitution)]
 
 
-def base_pose(scene: Scene, emb: Embodiment) -> tuple[np.ndarray, float]:
-    """The robot base's world position (3,) [m] and yaw about z [rad]: the embodiment's base on its pedestal,
-    offset by the scene's `base` (x, y [m], yaw [rad])."""
-    dx, dy, yaw = scene.base
-    return np.array([emb.base_pos[0] + dx, emb.base_pos[1] + dy, ROBOT_BASE_Z + emb.base_pos[2]]), float(yaw)
-
-
 def timestep_for(control_hz: float) -> float:
     """The physics step [s]: the largest at most TIMESTEP that divides one control period evenly."""
     return 1.0 / (control_hz * math.ceil(1.0 / (control_hz * TIMESTEP) - 1e-9))
@@ -123,9 +117,9 @@ def build(
     wb = spec.worldbody
     floor = wb.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.05], rgba=[0.5, 0.5, 0.52, 1])
     floor.contype, floor.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
-    dx, dy, turn = scene.base  # robot_base: every arm shifted and turned with the scene's base offset
     _add_table(spec, scene, emb)
-    add_arms(spec, emb, (dx, dy, ROBOT_BASE_Z), damping=scene.arm.damping, gain=scene.arm.gain, yaw=turn)
+    bases = [m.base_pose(scene.base) for m in emb.mounts]  # robot_base: every arm moved with the scene's offset
+    add_arms(spec, emb, bases, damping=scene.arm.damping, gain=scene.arm.gain)
     for i in range(slots):
         _add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
     for k, tg in enumerate(scene.all_targets):  # target_*, then target1_*, target2_* for the extra targets
@@ -166,9 +160,8 @@ def _add_table(spec: mujoco.MjSpec, scene: Scene, emb: Embodiment) -> None:
     top.contype, top.conaffinity = WORLD_CONTYPE, WORLD_CONTYPE
     if t.restitution > 0:
         top.solref = solref(t.restitution)
-    dx, dy, _ = scene.base
     for m in emb.mounts:
-        base = (m.base_pos[0] + dx, m.base_pos[1] + dy, ROBOT_BASE_Z + m.base_pos[2])
+        base, _ = m.base_pose(scene.base)
         ped = spec.worldbody.add_geom(
             name=f"{m.prefix}pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.09, base[2] / 2, 0]
         )
@@ -260,8 +253,7 @@ class ArmAddresses:
         self.bodies = np.flatnonzero(model.body_rootid == model.body_rootid[base])
         self.hand_body = name2id(model, B, f"{p}hand")
         self.tcp = f"{p}tcp"  # site name; sensors f"{tcp}_pos", f"{tcp}_quat"
-        self.base = np.array([mount.base_pos[0], mount.base_pos[1], ROBOT_BASE_Z + mount.base_pos[2]])
-        self.yaw = float(mount.base_yaw)  # [rad] of the base frame about z
+        self.base, self.yaw = mount.base_pose()  # (3,) [m] in the world; [rad] of the base frame about z
 
 
 class Layout:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from synth.frames import yaw_matrix, yaw_quat
+
 CONVENTIONS = ("joint_pos", "joint_delta", "ee_pose", "ee_delta")
 MEANING = {
     "joint_pos": "absolute joint position targets",
@@ -50,9 +52,9 @@ def in_base(pos: np.ndarray, quat: np.ndarray, base: np.ndarray, yaw: float = 0.
     pos = pos - base
     if not yaw:
         return np.c_[pos, quat]
-    c, s = np.cos(yaw), np.sin(yaw)
+    c, s = yaw_matrix(yaw)[:2, 0]  # cos, sin of the base's yaw
     pos = np.c_[c * pos[:, 0] + s * pos[:, 1], -s * pos[:, 0] + c * pos[:, 1], pos[:, 2]]
-    inv = np.array([np.cos(yaw / 2), 0.0, 0.0, -np.sin(yaw / 2)])
+    inv = yaw_quat(-yaw)
     out = np.empty_like(quat)
     for t in range(len(quat)):
         mujoco.mju_mulQuat(out[t], inv, quat[t])

@@ -17,6 +17,7 @@ import yaml
 
 from synth import actions
 from synth.errors import ConfigError, closest
+from synth.frames import base_pose
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,16 @@ class Mount:
     base_pos: tuple[float, float, float]
     base_yaw: float = 0.0
 
+    def base_pose(self, offset: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> tuple[np.ndarray, float]:
+        """World position (3,) [m] and yaw [rad] of this arm's base, moved by a scene's base `offset` (dx, dy [m],
+        turn [rad]; `robot_base`)."""
+        return base_pose(self.base_pos, self.base_yaw, offset)
+
+    def moved(self, offset: tuple[float, float, float]) -> Mount:
+        """This arm standing where a scene's base `offset` (dx, dy [m], turn [rad]) puts it."""
+        pos, yaw = self.base_pose(offset)
+        return dataclasses.replace(self, base_pos=(float(pos[0]), float(pos[1]), self.base_pos[2]), base_yaw=yaw)
+
 
 @dataclass(frozen=True)
 class Embodiment:
@@ -89,6 +100,18 @@ class Embodiment:
     def mounts(self) -> tuple[Mount, ...]:
         """The arms in action order: for a single arm, itself with no prefix at `base_pos`."""
         return self.arms or (Mount("", self, self.base_pos, 0.0),)
+
+    def base_pose(self, offset: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> tuple[np.ndarray, float]:
+        """World position (3,) [m] and yaw [rad] of the robot's own frame, moved by a scene's base `offset`
+        (dx, dy [m], turn [rad]): a single arm's base; a pair's anchor, which its arms' base_pos are from."""
+        return base_pose(self.base_pos, 0.0, offset)
+
+    def moved(self, offset: tuple[float, float, float]) -> Embodiment:
+        """This embodiment standing where a scene's base `offset` (dx, dy [m], turn [rad]) puts it: a pair's arms
+        each shifted and turned; a single arm's base shifted (its turn is left to its IK: pipeline.TurnedIK)."""
+        if self.arms:
+            return dataclasses.replace(self, arms=tuple(m.moved(offset) for m in self.arms))
+        return dataclasses.replace(self, base_pos=self.mounts[0].moved(offset).base_pos)
 
     @property
     def dof(self) -> int:

@@ -7,7 +7,6 @@ same whichever worker runs it and whichever attempts share its physics batch.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -19,10 +18,11 @@ from synth.backends.mujoco_cpu import MujocoCPU
 from synth.counterfactual import variant
 from synth.embodiment import Embodiment
 from synth.execute import perturb, run, substeps
+from synth.frames import yaw_matrix
 from synth.language import substitute
 from synth.planners.ik import IK
 from synth.randomize import Randomizer, apply, slots, stream
-from synth.scenes.tabletop import Layout, base_pose, build, initial_qpos
+from synth.scenes.tabletop import Layout, build, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Episode, Scene
 
@@ -51,8 +51,7 @@ class TurnedIK:
 
     def __init__(self, ik: IK, yaw: float):
         self.ik, self.emb = ik, ik.emb
-        c, s = math.cos(yaw), math.sin(yaw)
-        self.rot = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])  # base frame -> world
+        self.rot = yaw_matrix(yaw)  # base frame -> world
 
     @property
     def iterations(self) -> int:
@@ -126,18 +125,10 @@ class Worker:
         embodiment stands where the scene puts it and whose IK works in the turned base's frame."""
         if scene.base == (0.0, 0.0, 0.0):
             return self.ctx
+        emb = self.emb.moved(scene.base)
         if self.emb.arms:  # a pair: every mount moved and turned; each arm's IK already solves in its own frame
-            dx, dy, turn = scene.base
-            arms = tuple(
-                dataclasses.replace(
-                    m, base_pos=(m.base_pos[0] + dx, m.base_pos[1] + dy, m.base_pos[2]), base_yaw=m.base_yaw + turn
-                )
-                for m in self.emb.arms
-            )
-            return dataclasses.replace(self.ctx, emb=dataclasses.replace(self.emb, arms=arms))
-        pos, yaw = base_pose(scene, self.emb)
-        emb = dataclasses.replace(self.emb, base_pos=(float(pos[0]), float(pos[1]), self.emb.base_pos[2]))
-        turned = TurnedIK(self.ctx.ik, yaw)
+            return dataclasses.replace(self.ctx, emb=emb)
+        turned = TurnedIK(self.ctx.ik, scene.base[2])
         return dataclasses.replace(self.ctx, emb=emb, ik=turned, iks=(turned,))
 
     def executed(self, a: Attempt) -> np.ndarray:
@@ -195,14 +186,14 @@ class Worker:
             noise = stream(self.seed, a.index, "state_noise").normal(size=state.shape) * std
             state = (state + noise).astype(np.float32)
         s, sens = lay.sensor, fr.sensordata[:T]
-        dx, dy, turn = a.scene.base  # robot_base: every robot-frame output in this episode's own base frame
-        bases = [(m.base + [dx, dy, 0.0], m.yaw + turn) for m in lay.arms]
+        # robot_base: every robot-frame output in this episode's own (moved) base frame
+        bases = [m.base_pose(a.scene.base) for m in self.emb.mounts]
         ees = [
             in_base(sens[:, s[f"{m.tcp}_pos"]], sens[:, s[f"{m.tcp}_quat"]], *b).astype(np.float32)
             for m, b in zip(lay.arms, bases, strict=True)
         ]  # per arm (T, 7), in its own base frame
         ee = np.concatenate(ees, axis=1)
-        base, yaw = base_pose(a.scene, self.emb)  # a single arm's base; a pair's anchor between its arms
+        base, yaw = self.emb.base_pose(a.scene.base)  # a single arm's base; a pair's anchor between its arms
         obj = in_base(sens[:, s["obj_pos"]], sens[:, s["obj_quat"]], base, yaw).astype(np.float32)
         labels = {"synth.phase": a.p.phase, "observation.ee_pose": ee, "synth.object_pose": obj}
         action = a.p.actions.astype(np.float32)

@@ -7,16 +7,13 @@ import mujoco
 import numpy as np
 
 from synth.embodiment import Embodiment
+from synth.frames import yaw_quat
 
 ROBOT_CONTYPE, WORLD_CONTYPE = 2, 1  # robot links never collide with each other, only with the world
 
 
 def _quat_x(angle: float) -> np.ndarray:
     return np.array([np.cos(angle / 2), np.sin(angle / 2), 0.0, 0.0])
-
-
-def _quat_z(angle: float) -> np.ndarray:
-    return np.array([np.cos(angle / 2), 0.0, 0.0, np.sin(angle / 2)])
 
 
 def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -28,7 +25,7 @@ def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def dh_offset(a: float, alpha: float, d: float, theta: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Child-frame pose of a modified-DH row: Rx(alpha) Tx(a) Rz(theta) Tz(d); the joint turns about the
     child's z, and `theta` is the row's constant offset (the joint's zero differs from the DH zero)."""
-    return np.array([a, -d * np.sin(alpha), d * np.cos(alpha)]), _quat_mul(_quat_x(alpha), _quat_z(theta))
+    return np.array([a, -d * np.sin(alpha), d * np.cos(alpha)]), _quat_mul(_quat_x(alpha), yaw_quat(theta))
 
 
 def _link_geom(
@@ -76,7 +73,7 @@ def add_robot(
     white, grey = [0.92, 0.92, 0.95, 1], [0.25, 0.25, 0.28, 1]
     base = spec.worldbody.add_body(name=f"{prefix}base", pos=list(base_pos))
     if base_yaw:
-        base.quat = _quat_z(base_yaw)
+        base.quat = yaw_quat(base_yaw)
     rows = [(j.a, j.alpha, j.d, j.theta) for j in emb.joints] + [emb.flange]
     offsets = [dh_offset(*r) for r in rows]
     _link_geom(base, offsets[0][0], emb.joints[0].radius, 4.0, grey, collide)
@@ -104,7 +101,7 @@ def _add_gripper(
     gr = emb.gripper
     pos, quat = flange_offset
     hand = flange_parent.add_body(
-        name=f"{prefix}hand", pos=pos, quat=_quat_mul(quat, _quat_z(gr.mount_yaw)), gravcomp=1.0
+        name=f"{prefix}hand", pos=pos, quat=_quat_mul(quat, yaw_quat(gr.mount_yaw)), gravcomp=1.0
     )
     palm = hand.add_geom(name=f"{prefix}palm", type=mujoco.mjtGeom.mjGEOM_BOX)
     palm.size, palm.pos = list(gr.palm), [0, 0, 0.004 + gr.palm[2]]
@@ -140,18 +137,17 @@ def _add_gripper(
 def add_arms(
     spec: mujoco.MjSpec,
     emb: Embodiment,
-    anchor=(0.0, 0.0, 0.0),
+    bases: list[tuple[np.ndarray, float]] | None = None,
     damping: tuple[float, ...] = (),
     gain=(),
-    yaw: float = 0.0,
 ) -> None:
-    """Every arm of `emb` (one, or each of a pair), its base at `anchor` [m] + the arm's own base_pos, turned
-    by its own base_yaw + `yaw` [rad] (a scene's base offset, `robot_base`)."""
+    """Every arm of `emb` (one, or each of a pair), arm k's base at bases[k] = (position (3,) [m], yaw [rad])
+    (Mount.base_pose); without `bases`, each at its own base_pos turned by its base_yaw."""
     n, first = len(emb.mounts), 0
-    for k, m in enumerate(emb.mounts):  # each arm its own slice of the per-joint scales (arm_dynamics)
-        pos = tuple(float(a + b) for a, b in zip(anchor, m.base_pos, strict=True))
-        cut = slice(first, first + m.body.dof)
-        add_robot(spec, m.body, pos, m.prefix, damping[cut], gain[cut], m.base_yaw + yaw, collision_bits(k, n))
+    bases = bases or [(np.asarray(m.base_pos, float), m.base_yaw) for m in emb.mounts]
+    for k, (m, (pos, yaw)) in enumerate(zip(emb.mounts, bases, strict=True)):
+        cut = slice(first, first + m.body.dof)  # each arm its own slice of the per-joint scales (arm_dynamics)
+        add_robot(spec, m.body, pos, m.prefix, damping[cut], gain[cut], yaw, collision_bits(k, n))
         first += m.body.dof
 
 

@@ -7,12 +7,12 @@ import pytest
 from synth.config import compose_config, settings
 from synth.embodiment import load
 from synth.errors import ConfigError
+from synth.frames import yaw_matrix
 from synth.pipeline import Worker
 from synth.planners.collision import Checker
 from synth.planners.ik import IK
 from synth.registry import TASKS
 from synth.robot import robot_only
-from synth.scenes.bimanual_lift import _yaw_rot
 from synth.scenes.tabletop import Layout, build, initial_qpos
 from synth.types import Obj, Scene
 
@@ -36,7 +36,7 @@ def _meeting(emb, lay):
     """Both arms' joints (12,) with the two hands at the same point between them, pointing down."""
     q = []
     for arm, m in zip(lay.arms, emb.mounts, strict=True):
-        R = _yaw_rot(-arm.yaw)
+        R = yaw_matrix(-arm.yaw)
         down = np.diag([1.0, -1.0, -1.0])
         sol = IK(m.body).solve(R @ (np.array([0.5, 0.0, 0.95]) - arm.base), R @ down, np.array(m.body.home))
         assert sol is not None

@@ -216,3 +216,23 @@ def test_aloha_is_two_viperx300_facing_each_other():
     for me, other in ((left, right), (right, left)):
         towards = np.subtract(other.base_pos, me.base_pos)[:2]
         assert np.dot([np.cos(me.base_yaw), np.sin(me.base_yaw)], towards / np.linalg.norm(towards)) > 0.99
+
+
+@pytest.mark.parametrize("name", ["panda", "aloha"])
+def test_every_base_stands_where_its_pose_says(name):
+    """Mount.base_pose is the one source of a base's world pose: a scene moved by a base offset (robot_base) puts
+    every arm's base body there, and the moved embodiment (what the planners see) has the same poses."""
+    from synth.frames import yaw_quat
+    from synth.scenes.tabletop import build
+    from synth.types import Obj, Scene
+
+    emb, offset = load(name), (0.02, -0.03, 0.05)
+    d = mujoco.MjData(build(Scene(objects=(Obj(name="obj0"),), base=offset), emb, 1))
+    mujoco.mj_kinematics(d.model, d)
+    for m, moved in zip(emb.mounts, emb.moved(offset).mounts, strict=True):
+        pos, yaw = m.base_pose(offset)
+        body = d.body(f"{m.prefix}base")
+        assert np.allclose(body.xpos, pos) and np.allclose(body.xquat, yaw_quat(yaw))
+        assert np.allclose(moved.base_pose()[0], pos)
+        assert moved.base_yaw == (yaw if emb.arms else 0.0)  # a single arm's turn is its IK's (pipeline.TurnedIK)
+    assert np.allclose(emb.base_pose(offset)[0], emb.base_pose()[0] + [0.02, -0.03, 0.0])

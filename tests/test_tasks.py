@@ -191,3 +191,25 @@ def test_sort_judges_an_object_in_the_wrong_region(by):
         assert w.task.outcome(att.scene, right["frames"], lay) == ""
         return
     raise AssertionError("no attempt planned and executed both ways")
+
+
+def test_release_check_shared_by_the_pick_and_place_tasks():
+    """PickPlace.released ends the plan-free outcome of pick_place, pick_place_multi and sort: every object lifted,
+    then placed with the fingers opened wider than at the last of those lifts."""
+    from types import SimpleNamespace
+
+    task = TASKS.build("pick_place_multi", {})
+    lay = SimpleNamespace(obj_qadr=np.array([0, 7]), finger_qadr=np.array([14, 15]))
+    q = np.zeros((10, 16))
+    q[3:6, 2] = q[5:8, 9] = 0.1  # object 0 up at frame 3, object 1 at frame 5 (half a lift is 0.06)
+    frames = Frames(q, np.zeros((10, 15)), np.zeros((10, 0)))
+    late, early = np.arange(10) >= 8, np.arange(10) <= 5
+    assert task.released(frames, lay, late, 2) == "not_released"  # placed, the fingers never opened
+    assert task.released(frames, lay, early, 2, "wrong_region") == "wrong_region"  # only before the last lift
+    q[9, 14:16] = 0.01  # open at frame 9
+    assert task.released(frames, lay, late, 2) == ""
+    assert task.released(frames, lay, late & (np.arange(10) < 9), 2) == "not_released"
+    q[5:8, 9] = 0.05  # object 1 never half a lift up
+    assert task.released(frames, lay, late, 2) == "not_lifted" and task.released(frames, lay, late, 1) == ""
+    q[4, 0] = np.nan
+    assert task.released(frames, lay, late, 1) == "unstable"

@@ -204,6 +204,39 @@ def test_eval_on_pybullet_is_its_own_axis(run):
     assert r.returncode == 2 and "did you mean 'pybullet'" in r.stderr
 
 
+def test_eval_closed_loop_drives_a_two_arm_body(tmp_path, monkeypatch):
+    """synth eval on a pair (aloha, bimanual_lift): the closed loop gives the policy both arms' state and runs
+    its chunks, 14 numbers each ([left joints, left gripper, right joints, right gripper]); the report is whole."""
+    from synth.cli import cmd_eval
+    from synth.registry import TASKS
+    from synth.vla.policy import Policy
+
+    data, run = tmp_path / "d", tmp_path / "r"
+    gen = ("task=bimanual_lift", "embodiment=aloha", "n=2", "seed=5", "workers=1", "shard=4", "progress=false")
+    cli("generate", f"out={data}", *gen)
+    cli("train", f"data={data}", f"out={run}", "vision=false", "steps=2", "batch=4", "horizon=4", "text=hashed")
+    _, state = checkpoint.load(checkpoint.latest(run))
+    assert len(state["cards"]["aloha"]["action"]["names"]) == 14
+    seen, act = [], Policy.act
+
+    def spy(self, card, instructions, obs, *args, **kw):
+        chunk = act(self, card, instructions, obs, *args, **kw)
+        seen.append((card["robot"], obs.shape, chunk.shape))
+        return chunk
+
+    monkeypatch.setattr(Policy, "act", spy)
+    args = ("episodes=2", "batch=2", "max_seconds=0.6", "execute=4", "sampling_steps=2", "axes=[in_distribution]")
+    assert cmd_eval([f"policy={run}", *args, "name=pair"]) == 0
+    assert seen and all(s == ("aloha", (2, 14), (2, 4, 14)) for s in seen), seen
+    rep = json.loads((run / "eval" / "pair" / "report.json").read_text())
+    assert rep["task"] == "bimanual_lift" and list(rep["axes"]) == ["in_distribution"]
+    c = rep["axes"]["in_distribution"]
+    assert c["episodes"] == 2 and c["successes"] + sum(c["failures"].values()) == 2
+    assert set(c["failures"]) <= set(TASKS.build("bimanual_lift", {}).failure_reasons())  # the pair's own judge
+    assert 0 <= c["ci95"][0] <= c["rate"] <= c["ci95"][1] <= 1 and c["expert_rate"] > 0  # the scripted pair lifts
+    assert "| in_distribution |" in (run / "eval" / "pair" / "report.md").read_text()
+
+
 def test_open_loop_error_on_a_dataset(run, dataset):
     cli("eval", f"policy={run}", f"data={dataset}", "frames=20", "sampling_steps=2", "name=ol")
     rep = json.loads((run / "eval" / "ol" / "openloop.json").read_text())
