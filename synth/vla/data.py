@@ -58,6 +58,7 @@ class Source:
     tasks: list[str]  # text by task_index
     images: dict[str, np.ndarray]  # camera -> (N, R, R, 3) uint8 memmap
     stats: dict[str, dict[str, np.ndarray]]  # {"state"|"action": {"mean", "std"}}
+    aux: np.ndarray | None = None  # (N, 3) the task object's position, standardized per dataset (training only)
 
     @property
     def frames(self) -> int:
@@ -70,7 +71,9 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
     if not (ds.root / "meta" / "info.json").is_file():
         raise ConfigError(f"data={root}: not a LeRobot v3.0 dataset (no meta/info.json); run `synth generate` first")
     cols = ["index", "episode_index", "task_index", "observation.state", "action"]
-    t = pq.ParquetDataset([str(p) for p in ds.data_files()]).read(columns=cols).sort_by("index")
+    has_pose = "synth.object_pose" in ds.features
+    files = [str(p) for p in ds.data_files()]
+    t = pq.ParquetDataset(files).read(columns=cols + ["synth.object_pose"] * has_pose).sort_by("index")
     index = t["index"].to_numpy()
     if not np.array_equal(index, np.arange(len(index))):
         raise ConfigError(f"data={root}: frame indices are not 0..N-1; the dataset is incomplete or damaged")
@@ -89,6 +92,10 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
         for k, name in (("state", "observation.state"), ("action", "action"))
     }
     images = {cam: _frames(ds, cam, resolution, cache) for cam in cameras}
+    aux = None
+    if has_pose:  # where the object is: an auxiliary target that teaches the vision encoder to find it
+        xyz = mat("synth.object_pose")[:, :3]
+        aux = (xyz - xyz.mean(0)) / np.maximum(xyz.std(0), 1e-3)
     return Source(
         root=ds.root,
         card=card_of(ds),
@@ -102,6 +109,7 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
         tasks=[k for k, _ in sorted(ds.tasks.items(), key=lambda kv: kv[1])],
         images=images,
         stats=stats,
+        aux=aux,
     )
 
 
@@ -211,8 +219,9 @@ class Sampler:
         cameras: tuple[str, ...],
         seed: int,
         relative: bool = False,
+        aux: bool = False,
     ):
-        self.sources, self.prompt_ids, self.norm = sources, prompt_ids, norm
+        self.sources, self.prompt_ids, self.norm, self.aux = sources, prompt_ids, norm, aux
         w = np.asarray(weights, np.float64)
         self.p = w / w.sum()
         self.H, self.K, self.S, self.cameras, self.relative = horizon, action_dim, state_dim, cameras, relative
@@ -220,7 +229,7 @@ class Sampler:
 
     def batch(self, size: int) -> dict[str, np.ndarray]:
         """state (B, S), state_mask, action (B, H, K), action_mask (B, H, K), dims (B, K), prompt (B,),
-        images (B, C, R, R, 3) uint8 when cameras."""
+        images (B, C, R, R, 3) uint8 when cameras; aux (B, 3) and aux_mask (B,) when aux."""
         which = self.rng.choice(len(self.sources), size=size, p=self.p)
         parts = [self._from(s, int((which == s).sum())) for s in range(len(self.sources)) if (which == s).any()]
         out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -245,6 +254,9 @@ class Sampler:
         out["action_mask"] = valid[:, :, None] & out["dims"][:, None, :]
         if self.cameras:
             out["images"] = np.stack([src.images[c][i] for c in self.cameras], axis=1)
+        if self.aux:
+            out["aux"] = src.aux[i] if src.aux is not None else np.zeros((n, 3), np.float32)
+            out["aux_mask"] = np.full(n, src.aux is not None)
         return out
 
 

@@ -32,6 +32,8 @@ class ModelConfig:
     resolution: int = 96  # R
     relative: bool = False  # chunks are a[t+h] - s[t] (the policy adds the state back)
     keypoints: int = 0  # spatial-softmax keypoint tokens per camera (0: grid tokens only)
+    aux: int = 0  # > 0: a head predicts this many auxiliary targets (the object's xyz) from the vision features
+    aux_weight: float = 1.0  # its MSE's weight in the training loss
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -167,6 +169,9 @@ class VLA(nn.Module):
             if cfg.keypoints:  # a keypoint token: its (x, y) lifted to d, plus which keypoint it is
                 self.kp_proj = nn.Sequential(nn.Linear(2, d), nn.SiLU(), nn.Linear(d, d))
                 self.kp_embed = nn.Parameter(torch.randn(cfg.keypoints, d) * 0.02)
+            if cfg.aux:  # pooled grid features and every keypoint -> the auxiliary targets
+                n_in = len(cfg.cameras) * (d + 2 * cfg.keypoints)
+                self.aux_head = nn.Sequential(nn.Linear(n_in, d), nn.SiLU(), nn.Linear(d, cfg.aux))
         self.ctx_norm = nn.LayerNorm(d)
         self.action_in = nn.Linear(2 * cfg.action_dim, d)
         self.action_pos = nn.Parameter(torch.randn(cfg.horizon, d) * 0.02)
@@ -180,7 +185,12 @@ class VLA(nn.Module):
         self.final_ada = nn.Sequential(nn.SiLU(), final_ada)
 
     def context(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Conditioning tokens (B, M, d) and their mask (B, M).
+        """Conditioning tokens (B, M, d) and their mask (B, M) (see encode)."""
+        ctx, mask, _ = self.encode(batch)
+        return ctx, mask
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Conditioning tokens (B, M, d), their mask (B, M), and the auxiliary prediction (B, aux) or None.
 
         batch: text (B, L, text_dim) float features or (B, L) long ids; text_mask (B, L) bool;
         state (B, S) normalized, zero-padded; state_mask (B, S); images (B, C, R, R, 3) uint8 if cameras.
@@ -194,11 +204,15 @@ class VLA(nn.Module):
         state = torch.cat([batch["state"] * batch["state_mask"], batch["state_mask"].float()], dim=-1)
         parts.append(self.state_proj(state)[:, None] + self.type_embed[1])
         masks.append(torch.ones_like(tmask[:, :1]))
+        aux = None
         if self.cfg.cameras:
             imgs = batch["images"]
             B, C = imgs.shape[:2]
             x = imgs.reshape(B * C, *imgs.shape[2:]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             grid, kps = self.vision(x)
+            if self.cfg.aux:
+                pooled = [grid.mean(1)] + ([kps.flatten(1)] if kps is not None else [])
+                aux = self.aux_head(torch.cat(pooled, -1).view(B, -1))
             feats = grid.view(B, C, -1, self.cfg.width) + self.vision_pos
             if kps is not None:  # (B*C, K, 2) -> K more tokens per camera
                 kt = (self.kp_proj(kps) + self.kp_embed).view(B, C, -1, self.cfg.width)
@@ -206,7 +220,7 @@ class VLA(nn.Module):
             feats = feats + self.type_embed[2 : 2 + C, None]
             parts.append(feats.reshape(B, -1, self.cfg.width))
             masks.append(torch.ones(B, feats.shape[2] * C, dtype=torch.bool, device=imgs.device))
-        return self.ctx_norm(torch.cat(parts, 1)), torch.cat(masks, 1)
+        return self.ctx_norm(torch.cat(parts, 1)), torch.cat(masks, 1), aux
 
     def velocity(
         self, x: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor, ctx_mask: torch.Tensor, dims: torch.Tensor
@@ -225,19 +239,28 @@ class VLA(nn.Module):
         return self.loss(batch)
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Flow-matching MSE on the velocity over valid (step, dimension) entries.
+        """Flow-matching MSE on the velocity over valid (step, dimension) entries, plus aux_weight times the
+        auxiliary MSE where the batch has aux targets (self.last keeps both terms for logging).
 
-        batch adds: action (B, H, K) normalized chunk; action_mask (B, H, K) bool; dims (B, K) bool.
+        batch adds: action (B, H, K) normalized chunk; action_mask (B, H, K) bool; dims (B, K) bool;
+        aux (B, aux) and aux_mask (B,) when cfg.aux.
         """
         a = batch["action"]
-        ctx, cmask = self.context(batch)
+        ctx, cmask, aux = self.encode(batch)
         t = torch.distributions.Beta(1.5, 1.0).sample((a.shape[0],)).to(a.device) * 0.999 + 0.001
         noise = torch.randn_like(a)
         tt = t[:, None, None]
         x_t = tt * noise + (1 - tt) * a
         v = self.velocity(x_t, t, ctx, cmask, batch["dims"])
         m = batch["action_mask"].float()
-        return ((v - (noise - a)) ** 2 * m).sum() / m.sum().clamp(min=1.0)
+        flow = ((v - (noise - a)) ** 2 * m).sum() / m.sum().clamp(min=1.0)
+        self.last = {"flow": float(flow.detach())}
+        if aux is None or "aux" not in batch:
+            return flow
+        am = batch["aux_mask"].float()[:, None]
+        aux_loss = ((aux - batch["aux"]) ** 2 * am).sum() / (am.sum() * aux.shape[1]).clamp(min=1.0)
+        self.last["aux"] = float(aux_loss.detach())
+        return flow + self.cfg.aux_weight * aux_loss
 
     @torch.no_grad()
     def sample(

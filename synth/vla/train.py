@@ -35,6 +35,8 @@ class TrainConfig:
     cameras: tuple[str, ...] = ()  # default: every camera of the first dataset
     resolution: int = 96  # [px] square
     keypoints: int = -1  # spatial-softmax keypoint tokens per camera; -1: the model size's default
+    aux: float = 1.0  # weight of the auxiliary loss (predict the object's position from the images; synth data
+    #                   only, training only); 0: off
     horizon: int = 16  # action chunk length [control periods]
     steps: int = 3000
     minutes: float = 0.0  # wall-clock budget [min]; 0 = none
@@ -176,6 +178,7 @@ def train(cfg: TrainConfig) -> Path:
         for s in sources
     )
     stats = norm_stats(sources, relative, cfg.horizon)
+    use_aux = bool(cameras) and cfg.aux > 0 and any(s.aux is not None for s in sources)
     prompts, prompt_ids = prompt_table(sources, cfg.horizon)
 
     # ---- model
@@ -190,6 +193,8 @@ def train(cfg: TrainConfig) -> Path:
         state_dim=max(32, max(s.state.shape[1] for s in sources)),
         relative=relative,
         **({} if cfg.keypoints < 0 else {"keypoints": cfg.keypoints}),
+        aux=3 if use_aux else 0,
+        aux_weight=cfg.aux,
     )
     model = VLA(mcfg).to(device)
     text = TextTable(text_kind, prompts, model)
@@ -238,6 +243,7 @@ def train(cfg: TrainConfig) -> Path:
         cameras,
         seed=cfg.seed * 1_000_003 + step * 7919 + rank,
         relative=relative,
+        aux=use_aux,
     )
 
     # ---- loop
@@ -276,6 +282,7 @@ def train(cfg: TrainConfig) -> Path:
                 "loss": loss.item(),
                 "lr": lr,
                 "grad_norm": float(gnorm),
+                **{f"loss_{k}": v for k, v in model.last.items()},
                 "samples_per_s": seen / (time.perf_counter() - t_start),
                 "time_s": time.perf_counter() - t0,
             }
