@@ -11,6 +11,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 SHAPES = ("box", "cylinder", "sphere", "capsule", "mesh")
 
 
@@ -232,3 +234,62 @@ class Episode:
     @property
     def length(self) -> int:
         return len(self.action)  # type: ignore[arg-type]
+
+
+@dataclass
+class EpisodeBatch:
+    """E episodes with their frames concatenated in episode order, N = lengths.sum() frames: what a worker
+    hands the writer without one Python object per episode.
+
+    state: (N, S) float32; action: (N, A) float32; labels: {key: (N,) or (N, D)}; lengths: (E,) int64;
+    attempts: (E,) int64; instructions: E strings; metas: E JSON-able dicts (see Episode.meta).
+    """
+
+    state: np.ndarray
+    action: np.ndarray
+    labels: dict[str, np.ndarray]
+    lengths: np.ndarray
+    attempts: np.ndarray
+    instructions: list[str]
+    metas: list[dict]
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @staticmethod
+    def of(episodes: list[Episode]) -> EpisodeBatch:
+        """The frames of state-and-label episodes (their images are not carried) concatenated."""
+        if not episodes:
+            return EpisodeBatch(np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32), {}, *_empty())
+        return EpisodeBatch(
+            np.concatenate([np.asarray(e.state) for e in episodes]),
+            np.concatenate([np.asarray(e.action) for e in episodes]),
+            {k: np.concatenate([np.asarray(e.labels[k]) for e in episodes]) for k in episodes[0].labels},
+            np.array([e.length for e in episodes], np.int64),
+            np.array([e.attempt for e in episodes], np.int64),
+            [e.instruction for e in episodes],
+            [e.meta for e in episodes],
+        )
+
+    def episodes(self) -> list[Episode]:
+        """One Episode (views into the batch's arrays) per episode."""
+        ends = np.cumsum(self.lengths)
+        out = []
+        for j, (a, b) in enumerate(zip(ends - self.lengths, ends, strict=True)):
+            labels = {k: v[a:b] for k, v in self.labels.items()}
+            out.append(
+                Episode(
+                    int(self.attempts[j]),
+                    self.instructions[j],
+                    self.state[a:b],
+                    self.action[a:b],
+                    labels,
+                    {},
+                    self.metas[j],
+                )
+            )
+        return out
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray, list, list]:
+    return np.zeros(0, np.int64), np.zeros(0, np.int64), [], []
