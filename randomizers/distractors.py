@@ -34,7 +34,8 @@ class Distractors(Randomizer):
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         n = int(rng.integers(self.count[0], self.count[1] + 1))
         k = scene.task_objects
-        colours = [c for c in OBJECT_COLOURS if c not in {o.colour for o in scene.objects[:k]}]
+        taken = {o.colour for o in scene.objects[:k]}
+        colours = [c for c in OBJECT_COLOURS if c not in taken]
         shapes = list(self.shapes)
         if scene.sort_by == "shape":  # a sorting task names its classes by shape: clutter never has one
             shapes = [s for s in shapes if s not in {o.shape for o in scene.objects[:k]}] or ["mesh"]

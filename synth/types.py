@@ -205,12 +205,28 @@ class Scene:
         return (self.target, *self.targets)
 
     def replace(self, **kw) -> Scene:
-        return dataclasses.replace(self, **kw)
+        return replace(self, **kw)
 
     def with_object(self, i: int, **kw) -> Scene:
         objs = list(self.objects)
-        objs[i] = dataclasses.replace(objs[i], **kw)
-        return dataclasses.replace(self, objects=tuple(objs))
+        objs[i] = replace(objs[i], **kw)
+        return replace(self, objects=tuple(objs))
+
+
+def replace(obj, **kw):
+    """dataclasses.replace for the plain frozen specs of this module (no __post_init__, every field set by
+    __init__), without re-running __init__: a copy of obj's fields with `kw` changed."""
+    names = _FIELDS.get(type(obj))
+    if names is None:
+        names = _FIELDS[type(obj)] = frozenset(f.name for f in dataclasses.fields(obj))
+    if not names.issuperset(kw):
+        raise TypeError(f"{type(obj).__name__} has no field(s) {sorted(set(kw) - names)}")
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__, **kw)
+    return new
+
+
+_FIELDS: dict[type, frozenset[str]] = {}
 
 
 @dataclass
@@ -269,6 +285,22 @@ class EpisodeBatch:
             np.array([e.attempt for e in episodes], np.int64),
             [e.instruction for e in episodes],
             [e.meta for e in episodes],
+        )
+
+    @staticmethod
+    def concat(parts: list[EpisodeBatch]) -> EpisodeBatch:
+        """The episodes of `parts`, in order (an empty batch from none)."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return EpisodeBatch.of([])
+        return EpisodeBatch(
+            np.concatenate([p.state for p in parts]),
+            np.concatenate([p.action for p in parts]),
+            {k: np.concatenate([p.labels[k] for p in parts]) for k in parts[0].labels},
+            np.concatenate([p.lengths for p in parts]),
+            np.concatenate([p.attempts for p in parts]),
+            [t for p in parts for t in p.instructions],
+            [m for p in parts for m in p.metas],
         )
 
     def episodes(self) -> list[Episode]:

@@ -169,13 +169,13 @@ def episodes_array_stats(values: np.ndarray, lengths: np.ndarray) -> dict[str, n
     """
     x = np.asarray(values).reshape(len(values), -1).astype(np.float64)
     lengths = np.asarray(lengths, np.int64)
-    L = int(lengths.max())
+    E, L, D = len(lengths), int(lengths.max()), x.shape[1]
     t = np.arange(L)
     valid = (t[None, :] < lengths[:, None])[..., None]  # (E, L, 1)
     starts = np.r_[0, np.cumsum(lengths)[:-1]]
-    X = x[np.minimum(starts[:, None] + t[None, :], len(x) - 1)]  # (E, L, D), padded with other frames
+    X = x[starts[:, None] + np.minimum(t[None, :], lengths[:, None] - 1)]  # (E, L, D), padded with its last frame
     n = lengths[:, None].astype(np.float64)
-    mn, mx = np.where(valid, X, np.inf).min(1), np.where(valid, X, -np.inf).max(1)
+    mn, mx = X.min(1), X.max(1)
     mean = np.where(valid, X, 0.0).sum(1) / n
     std = np.sqrt(np.maximum(np.where(valid, (X - mean[:, None]) ** 2, 0.0).sum(1) / n, 0.0))
     out = {"min": mn, "max": mx, "mean": mean, "std": std, "count": lengths[:, None].copy()}
@@ -184,13 +184,18 @@ def episodes_array_stats(values: np.ndarray, lengths: np.ndarray) -> dict[str, n
     scale = np.divide(HIST_BINS, hi - lo, out=np.zeros_like(width), where=hi > lo)
     idx = np.clip(((X - lo[:, None]) * scale[:, None]).astype(np.int64), 0, HIST_BINS - 1)
     s = np.sort(np.where(valid, idx, 2 * HIST_BINS), axis=1)  # padding sorts last, counted nowhere
+    # counts of bins below / up to j per (episode, dim): binary searches in the rows laid end to end
+    span = 2 * HIST_BINS + 1
+    row = np.arange(E * D, dtype=np.int64).reshape(E, D)
+    keys = (s.transpose(0, 2, 1) + (row * span)[..., None]).reshape(-1)
     for key, q in QUANTILES.items():
         target = q * n  # (E, 1)
         rank = np.clip(np.ceil(target).astype(np.int64), 1, L)  # the first bin whose cumulative count >= target
-        i = np.take_along_axis(s, np.broadcast_to(rank - 1, (len(n), s.shape[2]))[:, None], axis=1)[:, 0]
+        i = np.take_along_axis(s, np.broadcast_to(rank - 1, (E, D))[:, None], axis=1)[:, 0]
         j = np.clip(i, 1, HIST_BINS - 1)
-        before = (s < j[:, None]).sum(1).astype(np.float64)
-        in_bin = (s <= j[:, None]).sum(1) - before
+        below = np.searchsorted(keys, row * span + j, side="left") - row * L
+        before = below.astype(np.float64)
+        in_bin = (np.searchsorted(keys, row * span + j, side="right") - row * L) - before
         frac = np.divide(target - before, in_bin, out=np.zeros_like(before), where=in_bin > 0)
         val = lo + j * width + frac * width
         out[key] = np.where(n < 2, mean, np.where(i == 0, lo, np.where(i >= HIST_BINS, hi, val)))

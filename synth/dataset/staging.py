@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from synth.types import Episode, EpisodeBatch
 
 Stats = dict[str, dict[str, np.ndarray]]  # {feature: {stat: (E, *shape)}}
+PLAIN = {"use_dictionary": False}  # staged files are read once: dictionary-encoding floats is wasted time
 
 
 def shard_dir(root: Path, k: int) -> Path:
@@ -70,7 +71,7 @@ def write_shard(
             "action": batch.action,
             **{key: np.asarray(v) for key, v in batch.labels.items()},
         }
-        pq.write_table(pa.table({k2: _column(v) for k2, v in cols.items()}), tmp / "frames.parquet")
+        pq.write_table(pa.table({k2: _column(v) for k2, v in cols.items()}), tmp / "frames.parquet", **PLAIN)
     stats = batch_stats(batch, fps)
     if images and images[0]:
         for cam in images[0]:
@@ -87,7 +88,7 @@ def write_shard(
         }
     )
     shapes = {f"stats/{key}/{st}": list(v.shape[1:]) for key, s in stats.items() for st, v in s.items()}
-    pq.write_table(table.replace_schema_metadata({"shapes": json.dumps(shapes)}), tmp / "episodes.parquet")
+    pq.write_table(table.replace_schema_metadata({"shapes": json.dumps(shapes)}), tmp / "episodes.parquet", **PLAIN)
     att = pa.table(
         {
             "attempt": pa.array([a["attempt"] for a in attempts], pa.int64()),
@@ -97,7 +98,7 @@ def write_shard(
             "draws": pa.array([json.dumps(a["draws"]) for a in attempts], pa.string()),
         }
     )
-    pq.write_table(att, tmp / "attempts.parquet")
+    pq.write_table(att, tmp / "attempts.parquet", **PLAIN)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return final
