@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from synth.kinematics import Kinematics
-from synth.planners.capsules import PAD, Body, Obstacles, _frames, _place, sdf
+from synth.planners.capsules import PAD, Body, Obstacles, _frames, sdf
 
 
 def reach(body: Body, kin: Kinematics) -> tuple[np.ndarray, np.ndarray]:
@@ -35,19 +35,17 @@ def reach(body: Body, kin: Kinematics) -> tuple[np.ndarray, np.ndarray]:
 
 
 def growth(frames: np.ndarray, centres: np.ndarray, radius: np.ndarray, speed: np.ndarray, bend: np.ndarray, h):
-    """(M, G) [m]: how far any point of G part spheres (centres (M, G, 3) [m], radius (M, G)) can move between
-    the configuration of `frames` (M, dof + 2, 3, 4) and any other within h (M,) of it along its segment.
+    """(U,) [m]: how far any point of U part spheres (centres (U, 3) [m], radius (U,)) can move between the
+    configuration of their `frames` (U, dof + 2, 3, 4) and any other within h (U,) of it along its segment.
 
-    A point's speed is at most sum_i |dq_i| r_i over the joints i that move it (speed (M, G, dof): |dq_i| or
-    0), r_i its distance to joint i's axis: measured here, r_i grows within the interval only through the
-    joints after i, by at most h sum_{j>i} |dq_j| rho_j; bend (M, G) is sum_i |dq_i| sum_{j>i} |dq_j| rho_j."""
-    axes = frames[:, 1:-1, :3, 2]  # (M, dof, 3): joint i turns about the z of frames[:, i + 1] (0 is the base)
-    origins = frames[:, 1:-1, :3, 3]
-    # |c - o|^2 - ((c - o) . z)^2 per part and joint, by (M, G, 3) @ (M, 3, dof) products
-    along = centres @ axes.transpose(0, 2, 1) - (origins * axes).sum(-1)[:, None]
-    dist2 = (centres**2).sum(-1)[..., None] - 2 * centres @ origins.transpose(0, 2, 1) + (origins**2).sum(-1)[:, None]
-    r = np.sqrt(np.maximum(dist2 - along**2, 0.0)) + radius[..., None]
-    return ((r * speed).sum(-1) + bend * h[:, None]) * h[:, None]
+    A point's speed is at most sum_i |dq_i| r_i over the joints i that move it (speed (U, dof): |dq_i| or 0),
+    r_i its distance to joint i's axis: measured here, r_i grows within the interval only through the joints
+    after i, by at most h sum_{j>i} |dq_j| rho_j; bend (U,) is sum_i |dq_i| sum_{j>i} |dq_j| rho_j."""
+    axes = frames[:, 1:-1, :, 2]  # (U, dof, 3): joint i turns about the z of frames[:, i + 1] (0 is the base)
+    rel = centres[:, None] - frames[:, 1:-1, :, 3]
+    along = (rel * axes).sum(-1)
+    r = np.sqrt(np.maximum((rel * rel).sum(-1) - along**2, 0.0)) + radius[:, None]
+    return ((r * speed).sum(-1) + bend * h) * h
 
 
 def segment_clearance(
@@ -92,19 +90,24 @@ def segment_clearance(
     items_w, items_a, items_b = np.arange(W), np.ones(W, np.int64), np.asarray(n, np.int64)
     pi = w  # the item of each pair: item i is world i at first
     pg, po = g, o
+    o = obs  # the obstacles' fields side by side, (W, O, 10): centre, cos, sin, half, rounding, cylinder
+    fields = np.concatenate([o.centre, o.cos[..., None], o.sin[..., None], o.half, o.rounding[..., None]], -1)
+    fields = np.concatenate([fields, o.cylinder[..., None]], -1)
     while len(pi):
         nw = n[items_w]
         s = ((items_a + items_b) / 2) / nw
         frames = _frames(kin.fk(q0[items_w] + s[:, None] * dq[items_w]), kin.base)  # (M, dof + 2, 3, 4)
-        gp = _place(frames, body.g_link, body.g_centre, body.g_finger, width[items_w])  # (M, G, 3)
-        if carry is not None:
-            hand = frames[:, -1]
-            held = np.einsum("mij,mj->mi", hand[:, :3, :3], oc[items_w]) + hand[:, :3, 3]
-            gp = np.concatenate([gp, held[:, None]], 1)
+        # each (item, part) the remaining pairs need, once
+        key, inv = np.unique(pi * parts + pg, return_inverse=True)
+        ui, ug = key // parts, key % parts
+        uw = items_w[ui]
+        centre = _centres(body, frames[ui], ug, width[uw], None if carry is None else oc[uw])
+        h = ((items_b - items_a) / (2 * nw))[ui]  # the interval's half length, in units of the segment
+        grow = growth(frames[ui], centre, g_radius[uw, ug], speed[uw, ug], bend[uw, ug], h)
         pw = items_w[pi]
-        h = (items_b - items_a) / (2 * nw)  # the interval's half length, in units of the segment
-        grow = growth(frames, gp, g_radius[items_w], speed[items_w], bend[items_w], h)[pi, pg]
-        d = sdf(gp[pi, pg], *(_obstacle(obs, f, pw, po) for f in FIELDS)) - g_radius[pw, pg] - grow
+        f = fields[pw, po]
+        d = sdf(centre[inv], f[:, :3], f[:, 3], f[:, 4], f[:, 5:8], f[:, 8], f[:, 9] > 0)
+        d = d - (g_radius[uw, ug] + grow)[inv]
         clear = d >= margin
         np.minimum.at(best, pw[clear], d[clear])
         single = (items_a == items_b)[pi] & ~clear
@@ -126,6 +129,19 @@ def segment_clearance(
 
 
 FIELDS = ("centre", "cos", "sin", "half", "rounding", "cylinder")
+
+
+def _centres(body: Body, frames: np.ndarray, g: np.ndarray, width: np.ndarray, held: np.ndarray | None) -> np.ndarray:
+    """(U, 3) world centre of part g (U,) (the robot's groups, then the carried object's bounding sphere, centred
+    at held (U, 3) in the hand frame) at poses frames (U, dof + 2, 3, 4), gripper opening width (U,) [m]."""
+    robot = g < len(body.g_link)
+    gr = np.minimum(g, len(body.g_link) - 1)
+    local = body.g_centre[gr].copy()
+    local[:, 1] += body.g_finger[gr] * width / 2
+    if held is not None:
+        local[~robot] = held[~robot]
+    T = frames[np.arange(len(g)), np.where(robot, body.g_link[gr] + 1, frames.shape[1] - 1)]  # (U, 3, 4)
+    return (T[:, :, :3] * local[:, None, :]).sum(-1) + T[:, :, 3]
 
 
 def _obstacle(obs: Obstacles, field: str, w: np.ndarray, o: np.ndarray) -> np.ndarray:

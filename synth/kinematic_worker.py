@@ -10,6 +10,7 @@ longest plan, cut to each episode's own length only when the frames are concaten
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -21,7 +22,7 @@ from synth.language import substitute
 from synth.randomize import Randomizer, Streams, apply_many, stream
 from synth.scenes import objects
 from synth.scenes.pick_place import PHASES, SPEEDS, PickPlace, surface_z
-from synth.types import Episode, EpisodeBatch, Scene
+from synth.types import Episode, EpisodeBatch, Json, Scene
 
 PEAK_V, PEAK_A = 15 / 8, 10 / np.sqrt(3)  # peak velocity and acceleration of s(tau) = 10t^3 - 15t^4 + 6t^5
 SEG = {name: j for j, (name, _, _) in enumerate(SEGMENTS)}
@@ -126,21 +127,22 @@ class KinematicWorker:
         reason = list(plan["reason"])
         ok = np.flatnonzero(plan["ok"])
         batch = EpisodeBatch.concat([])
+        draws_json = [Json(json.dumps(d)) for d in draws]
         if len(ok):
-            batch, inside = self.episodes(ok, indices, scenes, draws, texts, plan)
+            batch, inside = self.episodes(ok, indices, scenes, draws_json, texts, plan)
             for w in ok[~inside]:
                 reason[w] = "placed_outside"
         t3 = time.perf_counter()
         W = len(indices)
-        seconds = {"randomize": (t1 - t0) / W, "plan": (t2 - t1) / W, "episode": (t3 - t2) / W}
+        seconds = Json(json.dumps({"randomize": (t1 - t0) / W, "plan": (t2 - t1) / W, "episode": (t3 - t2) / W}))
         records = [
-            {"attempt": i, "success": not reason[w], "reason": reason[w], "seconds": seconds, "draws": draws[w]}
+            {"attempt": i, "success": not reason[w], "reason": reason[w], "seconds": seconds, "draws": draws_json[w]}
             for w, i in enumerate(indices)
         ]
         return batch, records
 
     def episodes(
-        self, ok: np.ndarray, indices: list[int], scenes: list[Scene], draws: list[dict], texts: list[str], plan: dict
+        self, ok: np.ndarray, indices: list[int], scenes: list[Scene], draws: list[Json], texts: list[str], plan: dict
     ) -> tuple[EpisodeBatch, np.ndarray]:
         """The planned worlds `ok` (E,) as episodes (those whose object comes to rest inside the target) and
         (E,) whether it does. Frame t's state is reached by action t - 1; state 0 is the start."""
@@ -149,37 +151,45 @@ class KinematicWorker:
         tl = timeline(self.task, emb, q, width, self.hz)
         acts, seg, length = tl["actions"], tl["segment"], tl["length"]
         E, T = seg.shape
-        states = np.concatenate([np.broadcast_to(emb.start, (E, 1, emb.dof + 1)), acts], 1)  # (E, T + 1, dof + 1)
-        seg0 = np.c_[np.full(E, -1), seg]  # the segment that led to each state
-        states[..., -1] = np.where(np.isin(seg0, HELD), np.maximum(states[..., -1], width[:, None]), states[..., -1])
-        ch = kin.fk(states[..., :-1].reshape(-1, emb.dof))
-        hand = ch.hand.reshape(E, T + 1, 3, 4)
-        ee = np.concatenate([ch.tcp - base, quat_from_mat(ch.tcp_rot)], 1).reshape(E, T + 1, 7)
-        obj, inside, final = self._object_path(ok, scenes, hand, seg0, q)
-        frame = np.arange(T)[None] < length[:, None]  # (E, T) the frames each episode has
+        # every episode's states 0..length, laid end to end: F = sum(length + 1) rows
+        have = np.arange(T + 1)[None] <= length[:, None]  # (E, T + 1)
+        states = np.concatenate([np.broadcast_to(emb.start, (E, 1, emb.dof + 1)), acts], 1)[have]  # (F, dof + 1)
+        seg0 = np.c_[np.full(E, -1), seg][have]  # the segment that led to each state
+        ep = np.repeat(np.arange(E), length + 1)
+        states[:, -1] = np.where(np.isin(seg0, HELD), np.maximum(states[:, -1], width[ep]), states[:, -1])
+        ch = kin.fk(states[:, :-1])
+        ee = np.concatenate([ch.tcp - base, quat_from_mat(ch.tcp_rot)], 1)  # (F, 7)
+        obj, inside, final = self._object_path(ok, scenes, ch.hand, seg0, ep, q)
+        first = np.cumsum(length + 1) - (length + 1)  # each episode's state 0
+        is_first = np.zeros(len(ep), bool)
+        is_first[first] = True
+        is_last = np.r_[is_first[1:], True]
+        rows = ~is_last & inside[ep]  # the written frames: states 0..length-1 of the kept episodes
+        after = np.flatnonzero(rows) + 1  # the state each frame's action leads to
         keep = np.flatnonzero(inside)
-        frame[~inside] = False
-        state = states[:, :T].astype(np.float32)
-        for e in keep:  # what a policy observes is noisy, as in physics mode
+        state = states[rows].astype(np.float32)
+        starts = np.cumsum(length[keep]) - length[keep]
+        for k, e in enumerate(keep):  # what a policy observes is noisy, as in physics mode
             scene = scenes[ok[e]]
             std = np.where(np.isin(np.arange(emb.dof + 1), emb.gripper_columns), *scene.state_noise[::-1])
             if std.any():
-                n = int(length[e])
+                n, at = int(length[e]), int(starts[k])
                 noise = stream(self.seed, indices[ok[e]], "state_noise").normal(size=(n, emb.dof + 1)) * std
-                state[e, :n] = (state[e, :n] + noise).astype(np.float32)
-        acts_f, state_f = acts[frame], state[frame]
-        action = convert(self.action, acts_f, state_f, ee[:, 1:][frame], ee[:, :T][frame])
+                state[at : at + n] = (state[at : at + n] + noise).astype(np.float32)
+        frame = (np.arange(T)[None] < length[:, None]) & inside[:, None]  # (E, T), in the order of `rows`
+        acts_f = acts[frame]
+        action = convert(self.action, acts_f, state, ee[after], ee[rows])
         labels = {
             "synth.phase": tl["phase"][frame].astype(np.int64),
-            "observation.ee_pose": ee[:, :T][frame].astype(np.float32),
-            "synth.object_pose": (obj[:, :T][frame] - np.r_[base, np.zeros(4)]).astype(np.float32),
+            "observation.ee_pose": ee[rows].astype(np.float32),
+            "synth.object_pose": (obj[rows] - np.r_[base, np.zeros(4)]).astype(np.float32),
         }
         if self.action != "joint_pos":
             labels["synth.joint_target"] = acts_f.astype(np.float32)
         valid = np.arange(T)[None] < length[:, None]
         lift_end = np.where(valid & (seg <= SEG["lift"]), np.arange(T) + 1, 0).max(1)
         transit_end = np.where(valid & (seg <= SEG["transit"]), np.arange(T) + 1, 0).max(1)
-        metas = []
+        metas: list[dict | Json] = []
         for e in keep:
             w = int(ok[e])
             scene = scenes[w]
@@ -202,18 +212,15 @@ class KinematicWorker:
                 "grasp_width": float(width[e]),
                 "duration_s": int(length[e]) / self.hz,
             }
+            # json.dumps of {attempt, seed, mode, draws, planner, check}, the draws serialized once per attempt
             metas.append(
-                {
-                    "attempt": indices[w],
-                    "seed": self.seed,
-                    "mode": "kinematic",
-                    "draws": draws[w],
-                    "planner": stats,
-                    "check": check,
-                }
+                Json(
+                    f'{{"attempt": {indices[w]}, "seed": {json.dumps(self.seed)}, "mode": "kinematic", "draws": '
+                    f'{draws[w]}, "planner": {json.dumps(stats)}, "check": {json.dumps(check)}}}'
+                )
             )
         batch = EpisodeBatch(
-            state_f,
+            state,
             action,
             labels,
             length[keep].astype(np.int64),
@@ -223,11 +230,14 @@ class KinematicWorker:
         )
         return batch, inside
 
-    def _object_path(self, ok: np.ndarray, scenes: list[Scene], hand: np.ndarray, seg0: np.ndarray, q: np.ndarray):
-        """(E, F, 7) world pose of the task's object at each state frame (resting, carried with the hand, then
-        resting where it was released), (E,) whether it ends inside the target at rest, (E, 3) its final
-        position. hand (E, F, 3, 4), seg0 (E, F) the segment leading to each frame, q (E, 7, dof)."""
-        E, F = seg0.shape
+    def _object_path(
+        self, ok: np.ndarray, scenes: list[Scene], hand: np.ndarray, seg0: np.ndarray, ep: np.ndarray, q: np.ndarray
+    ):
+        """(F, 7) world pose of the task's object at each state (resting, carried with the hand, then resting where
+        it was released), (E,) whether it ends inside the target at rest, (E, 3) its final position. The F states
+        of E episodes laid end to end: hand (F, 3, 4) poses, seg0 (F,) the segment leading to each, ep (F,) the
+        episode of each; q (E, 7, dof) the key configurations."""
+        E = len(q)
         facts = np.array(
             [
                 (
@@ -251,18 +261,19 @@ class KinematicWorker:
         q0[capsule] = np.stack([c * r, -s * r, c * r, s * r], 1)[capsule]
         R0 = _quat_to_mat(q0)
         grasp = self.planner.kin.fk(q[:, 1 + KEYS.index("grasp")]).hand  # (E, 3, 4)
-        rel_R = grasp[:, :3, :3].transpose(0, 2, 1) @ R0
-        rel_p = np.einsum("eji,ej->ei", grasp[:, :3, :3], p0 - grasp[:, :3, 3])
-        carried = np.isin(seg0, [SEG[p] for p in CARRIED])
-        out = np.broadcast_to(np.c_[p0, quat_from_mat(R0)][:, None], (E, F, 7)).copy()
-        moved_p = np.einsum("efij,ej->efi", hand[..., :3, :3], rel_p) + hand[..., :3, 3]
-        moved_q = quat_from_mat(hand[..., :3, :3] @ rel_R[:, None]).reshape(E, F, 4)
-        out[carried] = np.concatenate([moved_p, moved_q], -1)[carried]
-        last = F - 1 - np.argmax(carried[:, ::-1], axis=1)  # the last carried frame
-        drop = out[np.arange(E), last].copy()
+        rel_R = grasp[:, :, :3].transpose(0, 2, 1) @ R0
+        rel_p = np.einsum("eji,ej->ei", grasp[:, :, :3], p0 - grasp[:, :, 3])
+        out = np.c_[p0, quat_from_mat(R0)][ep]  # (F, 7)
+        carried = np.flatnonzero(np.isin(seg0, [SEG[p] for p in CARRIED]))
+        H, e = hand[carried], ep[carried]
+        out[carried, :3] = np.einsum("fij,fj->fi", H[:, :, :3], rel_p[e]) + H[:, :, 3]
+        out[carried, 3:] = quat_from_mat(H[:, :, :3] @ rel_R[e])
+        last = np.zeros(E, np.int64)
+        np.maximum.at(last, e, carried)  # each episode's last carried state
+        drop = out[last].copy()
         drop[:, 2] = rest_z  # it falls straight down to rest when released
         released = np.isin(seg0, RELEASED)
-        out[released] = np.broadcast_to(drop[:, None], out.shape)[released]
+        out[released] = drop[ep[released]]
         inside = np.all(np.abs(drop[:, :2] - tg_pos) <= tg_half, axis=1) & (band[:, 0] < drop[:, 2])
         inside &= drop[:, 2] < band[:, 1]
         return out, inside, drop[:, :3]

@@ -8,6 +8,7 @@ Positions are world-frame metres; the world's z = 0 is the floor; angles are rad
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -258,7 +259,8 @@ class EpisodeBatch:
     hands the writer without one Python object per episode.
 
     state: (N, S) float32; action: (N, A) float32; labels: {key: (N,) or (N, D)}; lengths: (E,) int64;
-    attempts: (E,) int64; instructions: E strings; metas: E JSON-able dicts (see Episode.meta).
+    attempts: (E,) int64; instructions: E strings; metas: E JSON-able dicts (see Episode.meta), or each
+    already serialized (a Json string).
     """
 
     state: np.ndarray
@@ -267,7 +269,7 @@ class EpisodeBatch:
     lengths: np.ndarray
     attempts: np.ndarray
     instructions: list[str]
-    metas: list[dict]
+    metas: list[dict | Json]
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -317,10 +319,23 @@ class EpisodeBatch:
                     self.action[a:b],
                     labels,
                     {},
-                    self.metas[j],
+                    _loaded(self.metas[j]),
                 )
             )
         return out
+
+
+class Json(str):
+    """A value already serialized as JSON text (written as it is)."""
+
+
+def dumps(value) -> str:
+    """JSON text of `value`, as json.dumps writes it; a Json is that text already."""
+    return value if isinstance(value, Json) else json.dumps(value)
+
+
+def _loaded(meta):
+    return json.loads(meta) if isinstance(meta, Json) else meta
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray, list, list]:

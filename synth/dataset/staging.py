@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synth.types import Episode, EpisodeBatch
+from synth.types import Episode, EpisodeBatch, Json, dumps
 
 Stats = dict[str, dict[str, np.ndarray]]  # {feature: {stat: (E, *shape)}}
 PLAIN = {"use_dictionary": False}  # staged files are read once: dictionary-encoding floats is wasted time
@@ -83,7 +83,7 @@ def write_shard(
             "attempt": pa.array(batch.attempts, pa.int64()),
             "instruction": pa.array(batch.instructions, pa.string()),
             "length": pa.array(batch.lengths, pa.int64()),
-            "meta": pa.array([json.dumps({k2: v for k2, v in m.items() if k2 != "image_stats"}) for m in batch.metas]),
+            "meta": pa.array([dumps(m if isinstance(m, Json) else _no_images(m)) for m in batch.metas], pa.string()),
             **{f"stats/{key}/{st}": _column(v) for key, s in stats.items() for st, v in s.items()},
         }
     )
@@ -94,14 +94,18 @@ def write_shard(
             "attempt": pa.array([a["attempt"] for a in attempts], pa.int64()),
             "success": pa.array([bool(a["success"]) for a in attempts], pa.bool_()),
             "reason": pa.array([a["reason"] for a in attempts], pa.string()),
-            "seconds": pa.array([json.dumps(a["seconds"]) for a in attempts], pa.string()),
-            "draws": pa.array([json.dumps(a["draws"]) for a in attempts], pa.string()),
+            "seconds": pa.array([dumps(a["seconds"]) for a in attempts], pa.string()),
+            "draws": pa.array([dumps(a["draws"]) for a in attempts], pa.string()),
         }
     )
     pq.write_table(att, tmp / "attempts.parquet", **PLAIN)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return final
+
+
+def _no_images(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if k != "image_stats"}
 
 
 OFFSET_COLUMNS = ("index", "episode_index", "task_index")  # zero-based here, shifted when committed
