@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.palette import OBJECT_COLOURS
-from synth.randomize import CLUTTER, Randomizer, uniform
+from synth.randomize import CLUTTER, Randomizer, pick, uniform
 from synth.registry import randomizer
 from synth.scenes import objects
 from synth.scenes.layout import occupied, sample_free
@@ -42,7 +42,7 @@ class Distractors(Randomizer):
         objs, placed = list(scene.objects[:k]), []
         for i in range(n):
             o = objects.sample(
-                rng, f"obj{k + i}", str(rng.choice(shapes)), str(rng.choice(colours)), uniform(rng, self.scale)
+                rng, f"obj{k + i}", str(pick(rng, shapes)), str(pick(rng, colours)), uniform(rng, self.scale)
             )
             xy = sample_free(rng, (*self.x, *self.y), o.footprint, occupied(scene.replace(objects=tuple(objs))))
             if xy is None:
