@@ -98,9 +98,9 @@ class Body:
 
 
 def _frames(ch: Chain, base: np.ndarray) -> np.ndarray:
-    """(W, dof + 2, 4, 4): the base, the links, the hand."""
+    """(W, dof + 2, 3, 4) poses: the base (base: its (4, 4) pose), the links, the hand."""
     W = len(ch.tcp)
-    return np.concatenate([np.broadcast_to(base, (W, 1, 4, 4)), ch.frames, ch.hand[:, None]], axis=1)
+    return np.concatenate([np.broadcast_to(base[:3], (W, 1, 3, 4)), ch.frames, ch.hand[:, None]], axis=1)
 
 
 def _place(frames: np.ndarray, link: np.ndarray, centre: np.ndarray, finger: np.ndarray, width) -> np.ndarray:
@@ -240,7 +240,7 @@ def clearance(
 def robot_clearance(
     body: Body, frames: np.ndarray, width: np.ndarray, obs: Obstacles, allowed: np.ndarray, margin: float
 ) -> np.ndarray:
-    """(W,) smallest clearance [m] of the robot over n configurations per world, frames (W, n, dof + 2, 4, 4)
+    """(W,) smallest clearance [m] of the robot over n configurations per world, frames (W, n, dof + 2, 3, 4)
     (see _frames), gripper width (W,) [m], to the obstacles not `allowed` (W, O). Exact (to the sphere
     cover) below `margin`; above it a lower bound.
 
@@ -267,7 +267,7 @@ def robot_clearance(
         return best
     w, g, o, config = w[m], g[m], o[m], w[m] * n + j
     spheres = body.members[g]  # (M, K)
-    T = flat[config[:, None], body.link[spheres] + 1]  # (M, K, 4, 4)
+    T = flat[config[:, None], body.link[spheres] + 1]  # (M, K, 3, 4)
     local = body.centre[spheres].copy()
     local[..., 1] += body.finger[spheres] * wid[config][:, None] / 2
     pts = np.einsum("mkij,mkj->mki", T[..., :3, :3], local) + T[..., :3, 3]
@@ -293,3 +293,23 @@ def object_spheres(obj: Obj, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
     t = np.linspace(0.0, 1.0, k)
     s = 2 * h[axis] / (k - 1)
     return p[0] + t[:, None] * (p[1] - p[0]), np.full(k, np.hypot(r, s / 2))
+
+
+def object_spheres_batch(prims: list[tuple], k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """object_spheres of W objects given by their primitive() (half, rounding, cylinder): centres (W, k, 3) [m]
+    in each object's frame and radii (W, k)."""
+    half = np.array([p[0] for p in prims], float).reshape(-1, 3)
+    rnd = np.array([p[1] for p in prims], float)
+    cyl = np.array([p[2] for p in prims], bool)
+    W = len(half)
+    axis = np.where(cyl, 2, np.where(rnd > 0, 0, np.argmax(half, axis=1)))
+    others = np.array([[1, 2], [0, 2], [0, 1]])[axis]
+    spread = np.linalg.norm(np.take_along_axis(half, others, 1), axis=1)  # a box: the other two sides span it
+    r = np.where(cyl, half[:, 0], np.where(rnd > 0, rnd, spread))
+    h = half[np.arange(W), axis]
+    p0 = np.zeros((W, 3))
+    p0[np.arange(W), axis] = -h
+    t = np.linspace(0.0, 1.0, k)
+    centres = p0[:, None] + t[None, :, None] * (-2 * p0)[:, None]
+    s = 2 * h / (k - 1)
+    return centres, np.repeat(np.hypot(r, s / 2)[:, None], k, axis=1)

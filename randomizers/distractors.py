@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.palette import OBJECT_COLOURS
-from synth.randomize import CLUTTER, Randomizer, uniform
+from synth.randomize import CLUTTER, Randomizer, pick, uniform
 from synth.registry import randomizer
 from synth.scenes import objects
 from synth.scenes.layout import occupied, sample_free
@@ -34,14 +34,15 @@ class Distractors(Randomizer):
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         n = int(rng.integers(self.count[0], self.count[1] + 1))
         k = scene.task_objects
-        colours = [c for c in OBJECT_COLOURS if c not in {o.colour for o in scene.objects[:k]}]
+        taken = {o.colour for o in scene.objects[:k]}
+        colours = [c for c in OBJECT_COLOURS if c not in taken]
         shapes = list(self.shapes)
         if scene.sort_by == "shape":  # a sorting task names its classes by shape: clutter never has one
             shapes = [s for s in shapes if s not in {o.shape for o in scene.objects[:k]}] or ["mesh"]
         objs, placed = list(scene.objects[:k]), []
         for i in range(n):
             o = objects.sample(
-                rng, f"obj{k + i}", str(rng.choice(shapes)), str(rng.choice(colours)), uniform(rng, self.scale)
+                rng, f"obj{k + i}", str(pick(rng, shapes)), str(pick(rng, colours)), uniform(rng, self.scale)
             )
             xy = sample_free(rng, (*self.x, *self.y), o.footprint, occupied(scene.replace(objects=tuple(objs))))
             if xy is None:

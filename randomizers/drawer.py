@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.palette import OBJECT_COLOURS, rgba
-from synth.randomize import SCENE, Randomizer, uniform
+from synth.randomize import SCENE, Randomizer, pick, uniform
 from synth.registry import randomizer
 from synth.types import Scene
 
@@ -47,7 +47,7 @@ class DrawerLook(Randomizer):
         travel = min(uniform(rng, self.travel), 1.6 * depth)
         start = uniform(rng, self.start_open if dr.opening > 0 else self.start_closed) * travel
         damping, friction = uniform(rng, self.damping), uniform(rng, self.friction)
-        colour = str(rng.choice(self.colours))
+        colour = str(pick(rng, self.colours))
         new = dr.__class__(
             pos=(x, y),
             yaw=heading,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
-from synth.randomize import VISUAL, Randomizer, uniform
+from synth.randomize import VISUAL, Randomizer, pick, uniform
 from synth.registry import randomizer
 from synth.types import Light, Scene
 
@@ -49,7 +49,7 @@ class Lights(Randomizer):
             if k >= n - 1:
                 fills.append(Light(diffuse=(0.0, 0.0, 0.0), ambient=(0.0, 0.0, 0.0), active=False))
                 continue
-            kind = str(rng.choice(self.kinds))
+            kind = str(pick(rng, self.kinds))
             az, r, h = uniform(rng, self.azimuth), uniform(rng, self.distance), uniform(rng, self.height)
             i, cut = uniform(rng, self.intensity), uniform(rng, self.cutoff)
             pos = centre + [r * math.cos(az), r * math.sin(az), h]

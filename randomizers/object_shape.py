@@ -9,7 +9,7 @@ import numpy as np
 
 from synth.errors import ConfigError
 from synth.palette import OBJECT_COLOURS
-from synth.randomize import SCENE, Randomizer, uniform
+from synth.randomize import SCENE, Randomizer, pick, uniform
 from synth.registry import randomizer
 from synth.scenes import objects
 from synth.types import Scene
@@ -94,12 +94,12 @@ class ObjectShape(Randomizer):
         self, scene: Scene, i: int, colours: list[str], shapes: list[str], rng: np.random.Generator
     ) -> tuple[Scene, dict]:
         old = scene.objects[i]
-        shape = str(rng.choice(shapes))
-        colour = str(rng.choice(colours))
+        shape = str(pick(rng, shapes))
+        colour = str(pick(rng, colours))
         scale = uniform(rng, self.scale)
         draws: dict = {"shape": shape, "colour": colour, "scale": scale}
         if shape == "file":
-            path = str(rng.choice(self.mesh_files()))
+            path = str(pick(rng, self.mesh_files()))
             new = objects.from_file(rng, path, old.name, colour, scale)
             draws["file"] = Path(path).name
         else:

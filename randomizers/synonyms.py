@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
-from synth.randomize import VISUAL, Randomizer
+from synth.randomize import VISUAL, Randomizer, pick
 from synth.registry import randomizer
 from synth.scenes.objects import noun
 from synth.types import Scene
@@ -74,7 +74,7 @@ class Synonyms(Randomizer):
         applied: dict[str, str] = {}
         kept = []
         for c in CLASSES:  # a fixed order and two draws per class, whatever is chosen
-            u, word = float(rng.uniform()), str(rng.choice(CLASSES[c]))
+            u, word = float(rng.uniform()), str(pick(rng, CLASSES[c]))
             if c not in self.classes or u >= self.rate:
                 continue
             if c in NOUNS:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.palette import DEFAULT_TABLE_COLOURS, TABLE_COLOURS, rgba
-from synth.randomize import SCENE, Randomizer, uniform
+from synth.randomize import SCENE, Randomizer, pick, uniform
 from synth.registry import randomizer
 from synth.types import Scene, Table
 
@@ -27,7 +27,7 @@ class TableLook(Randomizer):
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         h, hx, hy = uniform(rng, self.height), uniform(rng, self.half_x), uniform(rng, self.half_y)
-        colour = str(rng.choice(self.colours))
+        colour = str(pick(rng, self.colours))
         t = Table(
             size=(hx, hy),
             height=h,

@@ -9,7 +9,7 @@ import numpy as np
 
 from synth.errors import ConfigError
 from synth.palette import OBJECT_COLOURS, rgba
-from synth.randomize import PLACE, Randomizer, uniform
+from synth.randomize import PLACE, Randomizer, pick, uniform
 from synth.registry import randomizer
 from synth.scenes.layout import FINGER_REACH, sample_free, slot_spacing
 from synth.types import Obj, Scene
@@ -66,7 +66,7 @@ class Target(Randomizer):
             allowed = [kd for kd in self.kinds if kd in scene.target_kinds]
         else:
             allowed = list(self.kinds) if nominal.kind in self.kinds else []
-        drawn = str(rng.choice(allowed or self.kinds))
+        drawn = str(pick(rng, allowed or self.kinds))
         kind = drawn if allowed else nominal.kind
         # the objects it takes must fit inside (in their slots when there are several): shift the range up if not
         members = [i for i in range(scene.task_objects) if not scene.groups or scene.groups[i] == k]
@@ -78,7 +78,7 @@ class Target(Randomizer):
         else:  # never an object's colour where several go to their own targets (sort), nor another target's
             avoid = {scene.objects[0].colour, *(t.colour for t in before)}
             avoid |= {o.colour for o in scene.objects[: scene.task_objects]} if scene.groups else set()
-            colour = str(rng.choice([c for c in self.colours if c not in avoid] or list(self.colours)))
+            colour = str(pick(rng, [c for c in self.colours if c not in avoid] or list(self.colours)))
         look = rgba(OBJECT_COLOURS[colour])
         return dataclasses.replace(nominal, kind=kind, size=(half, half), colour=colour, rgba=look)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
-from synth.randomize import VISUAL, Randomizer, uniform
+from synth.randomize import VISUAL, Randomizer, pick, uniform
 from synth.registry import randomizer
 from synth.types import PATTERNS, SURFACES, Scene, Texture
 
@@ -41,7 +41,7 @@ class Textures(Randomizer):
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         textures, draws = [], {}
         for surface in self.surfaces:
-            pattern = str(rng.choice(self.patterns))
+            pattern = str(pick(rng, self.patterns))
             hue, sat, val = float(rng.uniform()), uniform(rng, self.saturation), uniform(rng, self.value)
             c = uniform(rng, self.contrast)
             val2 = val - c if val - c >= 0.05 else val + c

@@ -22,6 +22,7 @@ from synth.planners import transit
 from synth.planners.collision import Checker
 from synth.planners.grasps import FINGER_TIP_BELOW_TCP, TABLE_CLEARANCE
 from synth.planners.timing import through
+from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.tabletop import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
@@ -99,7 +100,7 @@ class BimanualLift(Task):
         return ("ik_failure", "no_path", "grasp_slip", "dropped", "tilted", "not_held", "unstable")
 
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
-        template = str(rng.choice(self.held_out_templates if held_out else self.templates))
+        template = str(pick(rng, self.held_out_templates if held_out else self.templates))
         return template.format(obj=refer(scene, 0))
 
     # ---------------------------------------------------------------- planning

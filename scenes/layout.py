@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from synth.types import Scene
@@ -61,7 +63,12 @@ def sample_free(
     """A centre in box (x0, x1, y0, y1) [m] whose disc of `radius` keeps `gap` from every taken disc."""
     x0, x1, y0, y1 = box
     for _ in range(tries):
-        p = np.array([rng.uniform(x0, x1), rng.uniform(y0, y1)])
-        if all(np.linalg.norm(p - c) >= r + radius + gap for c, r in taken):
+        p = np.array([x0 + (x1 - x0) * rng.random(), y0 + (y1 - y0) * rng.random()])  # rng.uniform's draws
+        if all(_norm(p - c) >= r + radius + gap for c, r in taken):
             return p
     return None
+
+
+def _norm(d: np.ndarray) -> float:
+    """np.linalg.norm of a float vector (it is sqrt(d . d)), without its dispatch."""
+    return math.sqrt(d.dot(d))

@@ -6,6 +6,7 @@ the narrowest horizontal width is at most 6.5 cm.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -55,10 +56,26 @@ def cup_parts(radius: float, half_height: float) -> list[np.ndarray]:
     return parts
 
 
+_HULLS = [True]  # False inside `points_only()`
+
+
+@contextlib.contextmanager
+def points_only():
+    """Within this block a random convex mesh keeps the points it is the hull of instead of the hull's vertices:
+    the same bounding box (so the same size, the same draws), the same extent in every direction, but no
+    convex hull computed (what the kinematic mode needs; it never builds the mesh)."""
+    _HULLS[0] = False
+    try:
+        yield
+    finally:
+        _HULLS[0] = True
+
+
 def convex_mesh(rng: np.random.Generator, half: tuple[float, float, float]) -> np.ndarray:
     """(V, 3) vertices [m] of a random convex solid with a flat base, centred on its bounding box.
 
-    A polygon on the bottom plane (so it rests stably) and points inside the half-ellipsoid above it.
+    A polygon on the bottom plane (so it rests stably) and points inside the half-ellipsoid above it (inside
+    `points_only()`: all of those points, not only the hull's vertices).
     """
     hx, hy, hz = half
     k = int(rng.integers(5, 9))
@@ -72,7 +89,8 @@ def convex_mesh(rng: np.random.Generator, half: tuple[float, float, float]) -> n
     d /= np.linalg.norm(d, axis=1, keepdims=True)
     top = d * rng.uniform(0.6, 1.0, (m, 1)) * np.array([hx, hy, 2 * hz])
     top = np.vstack([top, [0.0, 0.0, 2 * hz]])
-    verts = trimesh.convex.convex_hull(np.vstack([base, top])).vertices
+    points = np.vstack([base, top])
+    verts = trimesh.convex.convex_hull(points).vertices if _HULLS[0] else points
     lo, hi = verts.min(0), verts.max(0)
     return np.asarray(verts - (lo + hi) / 2)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.drawer import DrawerTask, drawer_phrase
 from synth.types import Drawer, Scene, Target
@@ -63,5 +64,5 @@ class OpenDrawer(DrawerTask):
         return position >= self.success * dr.travel
 
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
-        template = str(rng.choice(self.held_out_templates if held_out else self.templates))
+        template = str(pick(rng, self.held_out_templates if held_out else self.templates))
         return template.format(drawer=drawer_phrase(scene, rng))

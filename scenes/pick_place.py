@@ -15,6 +15,7 @@ from synth.language import refer, relation
 from synth.planners import grasps, transit
 from synth.planners.collision import Checker
 from synth.planners.timing import through
+from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.tabletop import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
@@ -96,7 +97,7 @@ class PickPlace(Task):
         return ("ik_failure", "no_path", "grasp_slip", "dropped", "placed_outside", "not_released", "unstable")
 
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
-        template = str(rng.choice(self.held_out_templates if held_out else self.templates))
+        template = str(pick(rng, self.held_out_templates if held_out else self.templates))
         rel = relation(scene, 0)
         if "{rel}" in template and not rel:
             template = template.replace(" {rel}", "")

@@ -15,6 +15,7 @@ import numpy as np
 
 from synth.errors import ConfigError
 from synth.language import refer
+from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.layout import slot_spacing
 from synth.scenes.pick_place import PickPlace, surface_z, target_phrase
@@ -87,7 +88,7 @@ class PickPlaceMulti(PickPlace):
         return ("ik_failure", "no_path", "grasp_slip", "dropped", "placed_outside", "not_released", "unstable")
 
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
-        template = str(rng.choice(self.held_out_templates if held_out else self.templates))
+        template = str(pick(rng, self.held_out_templates if held_out else self.templates))
         names = listed([refer(scene, i) for i in range(self.count)])
         return template.format(objs=names, target=target_phrase(scene.target))
 

@@ -21,6 +21,7 @@ from synth.planners.cartesian import line_ik
 from synth.planners.collision import Checker
 from synth.planners.grasps import FINGER_TIP_BELOW_TCP
 from synth.planners.timing import through
+from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.pick_place import target_phrase
 from synth.scenes.tabletop import Layout, initial_qpos
@@ -115,7 +116,7 @@ class Push(Task):
         return ("ik_failure", "no_path", "missed", "lifted", "toppled", "placed_outside", "unstable")
 
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
-        template = str(rng.choice(self.held_out_templates if held_out else self.templates))
+        template = str(pick(rng, self.held_out_templates if held_out else self.templates))
         rel = relation(scene, 0)
         if "{rel}" in template and not rel:
             template = template.replace(" {rel}", "")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.randomize import pick
 from synth.registry import task
 from synth.scenes import objects
 from synth.scenes.layout import slot_spacing
@@ -142,7 +143,7 @@ class Sort(PickPlace):
         return [i for i, g in enumerate(scene.groups) if g == k]
 
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
-        template = str(rng.choice(self.held_out_templates if held_out else self.templates))
+        template = str(pick(rng, self.held_out_templates if held_out else self.templates))
         a, b = (0, 1) if rng.random() < 0.5 else (1, 0)  # which class is named first
         regions = scene.all_targets
         return template.format(

@@ -15,6 +15,7 @@ import numpy as np
 
 from synth.errors import ConfigError
 from synth.language import refer
+from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.pick_place import PickPlace
 from synth.scenes.tabletop import Layout
@@ -139,7 +140,7 @@ class Stack(PickPlace):
         return ("ik_failure", "no_path", "grasp_slip", "dropped", "knocked_over", "placed_outside", "not_released")
 
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
-        template = str(rng.choice(self.held_out_templates if held_out else self.templates))
+        template = str(pick(rng, self.held_out_templates if held_out else self.templates))
         if self.levels == 3:
             return template.format(obj=refer(scene, 0), mid=refer(scene, 1), base=refer(scene, 2))
         return template.format(obj=refer(scene, 0), base=refer(scene, 1))

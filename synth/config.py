@@ -213,7 +213,8 @@ def settings(cfg: DictConfig) -> Settings:
     shard = raw["shard"]
     shard_auto = shard == "auto"
     if shard_auto:
-        shard = int(min(256, max(16, math.ceil(n * 1.1 / 16))))  # >= ~16 shards unless n is large
+        # >= ~16 shards unless n is large; a kinematic shard is cheap per attempt, so more fit in one file
+        shard = int(min(2048 if raw.get("mode") == "kinematic" else 256, max(16, math.ceil(n * 1.1 / 16))))
     elif not isinstance(shard, int) or shard < 1:
         raise ConfigError(f"shard={shard!r}: give attempts per shard >= 1 or shard=auto")
     if raw["codec"] not in ("h264", "av1"):

@@ -29,6 +29,7 @@ from synth.embodiment import load
 from synth.errors import ConfigError
 from synth.kinematic_worker import KinematicWorker
 from synth.pipeline import Worker
+from synth.types import EpisodeBatch
 
 _worker: Worker | KinematicWorker | None = None
 _settings: Settings | None = None
@@ -86,7 +87,12 @@ def run_shard(k: int, need: int | None = None) -> dict:
     """
     assert _worker is not None and _settings is not None
     s = _settings
-    episodes, attempts = _worker.block(list(range(k * s.shard, (k + 1) * s.shard)), need)
+    indices = list(range(k * s.shard, (k + 1) * s.shard))
+    episodes: list | EpisodeBatch
+    if isinstance(_worker, KinematicWorker):
+        episodes, attempts = _worker.block_batch(indices, need)
+    else:
+        episodes, attempts = _worker.block(indices, need)
     video = None
     if s.cameras:
         from synth.dataset.video import VideoWriter

@@ -18,7 +18,7 @@ import numpy as np
 
 from synth.embodiment import Embodiment
 from synth.kinematics import Kinematics
-from synth.planners import capsules, grasps
+from synth.planners import capsules, grasps, sweep
 from synth.planners.capsules import OBJECT, TABLE, TARGET, Body, Obstacles
 from synth.scenes.pick_place import PickPlace
 from synth.scenes.tabletop import ROBOT_BASE_Z
@@ -91,8 +91,9 @@ def quat_to_mat(q: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Targets:
-    """Key TCP poses of W attempts: pos (W, 6, 3) [m] in KEYS order, rot (W, 3, 3), width (W,) [m] the
-    object width across the fingers, has (W,) bool whether the attempt has this grasp option."""
+    """Key TCP poses of W attempts and their grasp options: pos (W, OPTIONS, 6, 3) [m] in KEYS order, rot
+    (W, OPTIONS, 3, 3), width (W, OPTIONS) [m] the object width across the fingers, has (W, OPTIONS) bool
+    whether the attempt has that option (the closing directions of planners/grasps.py, best first)."""
 
     pos: np.ndarray
     rot: np.ndarray
@@ -100,33 +101,66 @@ class Targets:
     has: np.ndarray
 
 
-def targets(task: PickPlace, scenes: list[Scene], emb: Embodiment, option: int) -> Targets:
-    """The key poses of grasp option `option` (top-down, the option-th closing direction) per scene."""
+def targets(task: PickPlace, scenes: list[Scene], emb: Embodiment) -> Targets:
+    """The key poses of every top-down grasp option per scene (planners/grasps.py's, for all at once)."""
     base = base_position(emb)
     gr = emb.gripper
     max_depth, max_width = gr.tcp_offset - gr.finger_offset - 0.008, gr.stroke - 0.012
     W = len(scenes)
-    pos, rot = np.zeros((W, 6, 3)), np.tile(np.eye(3), (W, 1, 1))
-    width, has = np.zeros(W), np.zeros(W, bool)
+    yaw, width, has = np.zeros((W, OPTIONS)), np.zeros((W, OPTIONS)), np.zeros((W, OPTIONS), bool)
+    facts = np.empty((W, 6))  # object x, y, table height, half height, place x, y, release height
+    release = np.empty(W)
     for w, sc in enumerate(scenes):
         obj = sc.objects[0]
-        cands = grasps.candidates(obj, sc.table.height, base[:2], max_depth, max_width, tilts=(0.0,))
-        if option >= len(cands):
-            continue
-        g = cands[option]
-        z = g.rot[:, 2]
-        centre = np.array([obj.xy[0], obj.xy[1], sc.table.height + obj.half_height])
-        place = np.array([*task.place_xy(sc), task.release_z(sc)]) - (centre - g.pos)
-        pos[w] = [
-            g.pos - task.hover * z,
-            g.pos - task.pre_grasp * z,
-            g.pos,
-            g.pos + [0, 0, task.lift],
-            place + [0, 0, task.above_place],
-            place,
-        ]
-        rot[w], width[w], has[w] = g.rot, g.width, True
+        opts = grasps.closing_options(obj, max_width)[:OPTIONS]
+        yaw[w, : len(opts)] = [o[0] for o in opts]
+        width[w, : len(opts)] = [o[1] for o in opts]
+        has[w, : len(opts)] = True
+        facts[w] = (*obj.xy, sc.table.height, obj.half_height, *task.place_xy(sc))
+        release[w] = task.release_z(sc)
+    xy, h, half, place_xy = facts[:, :2], facts[:, 2:3], facts[:, 3:4], facts[:, 4:6]
+    # grasps._frame with no tilt: y along the closing direction, z down, the hand facing away from the base
+    y = np.stack([np.cos(yaw), np.sin(yaw), np.zeros_like(yaw)], -1)  # (W, OPTIONS, 3)
+    z0 = np.array([0.0, 0.0, -1.0])
+    x0 = np.cross(y, z0)
+    radial = xy - base[:2]
+    radial = radial / (np.linalg.norm(radial, axis=1, keepdims=True) + 1e-9)
+    flip = ((x0[..., :2] * radial[:, None]).sum(-1) < 0)[..., None]
+    y, x0 = np.where(flip, -y, y), np.where(flip, -x0, x0)
+    z = np.broadcast_to(z0, y.shape)
+    rot = np.stack([np.cross(y, z), y, z], -1)
+    centre = np.concatenate([xy, h + half], 1)[:, None]  # (W, 1, 3)
+    top = h + 2 * half
+    low = h + grasps.FINGER_TIP_BELOW_TCP + grasps.TABLE_CLEARANCE  # the fingertips stay above the table
+    gz = np.broadcast_to(np.maximum(np.maximum(centre[..., 2], top - max_depth), low), (W, OPTIONS))
+    g = np.concatenate([np.broadcast_to(centre[..., :2], (W, OPTIONS, 2)), gz[..., None]], -1)
+    place = np.c_[place_xy, release][:, None] - (centre - g)
+    up = np.array([0.0, 0.0, 1.0])
+    pos = np.stack(
+        [g - task.hover * z, g - task.pre_grasp * z, g, g + task.lift * up, place + task.above_place * up, place], 2
+    )
     return Targets(pos, rot, width, has)
+
+
+@dataclass
+class Carried:
+    """The task's object per world as the hand carries it: centre (W, 3) [m] at rest, yaw (W,) [rad], and
+    spheres containing it, centres (W, K, 3) [m] in its own frame and radii (W, K)."""
+
+    centre: np.ndarray
+    yaw: np.ndarray
+    spheres: np.ndarray
+    radii: np.ndarray
+
+    @staticmethod
+    def of(scenes: list[Scene]) -> Carried:
+        objs = [sc.objects[0] for sc in scenes]
+        centre = np.array([(*o.xy, sc.table.height + o.half_height) for o, sc in zip(objs, scenes, strict=True)])
+        spheres, radii = capsules.object_spheres_batch([capsules.primitive(o) for o in objs])
+        return Carried(centre, np.array([o.yaw for o in objs]), spheres, radii)
+
+    def take(self, idx: np.ndarray) -> Carried:
+        return Carried(self.centre[idx], self.yaw[idx], self.spheres[idx], self.radii[idx])
 
 
 def take(obs: Obstacles, idx: np.ndarray) -> Obstacles:
@@ -145,14 +179,15 @@ class Planner:
         self.base_T = self.kin.base
 
     # ------------------------------------------------------------------ inverse kinematics
-    def solve(self, t: Targets) -> tuple[np.ndarray, np.ndarray]:
-        """(q (W, 7 keys incl. home, dof), ok (W,)): the key configurations, each solved from the previous."""
-        W = len(t.pos)
+    def solve(self, pos: np.ndarray, rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(q (W, 7 keys incl. home, dof), ok (W,)): the key configurations of TCP poses pos (W, 6, 3) [m] in
+        KEYS order with orientation rot (W, 3, 3), each solved from the previous."""
+        W = len(pos)
         q = np.empty((W, 1 + len(KEYS), self.emb.dof))
         q[:, 0] = self.kin.home
-        ok = t.has.copy()
+        ok = np.ones(W, bool)
         for k, name in enumerate(KEYS):
-            sol, conv = self.kin.ik(t.pos[:, k], t.rot, q[:, k], iters=30)
+            sol, conv = self.kin.ik(pos[:, k], rot, q[:, k], iters=30)
             ok &= conv
             if name in ("pre", "grasp", "lift", "place"):
                 ok &= np.abs(sol - q[:, k]).max(1) <= FLIP
@@ -173,47 +208,31 @@ class Planner:
         """(W,) the smallest clearance [m] minus `margin` along the straight segments q0 -> q1 (W, dof),
         sampled every STEP of each world's largest joint motion (the start excluded); `carry` is
         (centres (W, K, 3) in the hand frame, radii (W, K)) of a carried object."""
-        W, dof = q0.shape
-        n = np.maximum(1, np.ceil(np.abs(q1 - q0).max(1) / STEP)).astype(int)  # samples per world
-        N = int(n.max())
-        s = np.minimum(np.arange(1, N + 1)[None, :] / n[:, None], 1.0)  # (W, N); a world's own samples
-        qs = (q0[:, None] + s[..., None] * (q1 - q0)[:, None]).reshape(W * N, dof)
-        ch = self.kin.fk(qs)
-        frames = capsules._frames(ch, self.base_T).reshape(W, N, dof + 2, 4, 4)
-        clear = capsules.robot_clearance(self.body, frames, width, obs, allowed, margin)
-        if carry is not None:
-            local, r = carry
-            hand = ch.hand.reshape(W, N, 4, 4)
-            obj = np.einsum("wnij,wkj->wnki", hand[..., :3, :3], local) + hand[:, :, None, :3, 3]
-            rad = np.repeat(r[:, None], N, axis=1).reshape(W, -1)
-            clear = np.minimum(clear, capsules.clearance(obj.reshape(W, -1, 3), rad, obs, allowed, margin))
-        return clear - margin
+        n = np.maximum(1, np.ceil(np.abs(q1 - q0).max(1) / STEP)).astype(np.int64)  # samples per world
+        return sweep.segment_clearance(self.kin, self.body, q0, q1, n, obs, allowed, margin, width, carry)
 
-    def check(self, q: np.ndarray, t: Targets, scenes: list[Scene], obs: Obstacles) -> dict[str, np.ndarray]:
-        """Clearance [m] beyond the required margin per checked phase, each (W,); negative = collision."""
+    def check(self, q: np.ndarray, width: np.ndarray, obj: Carried, obs: Obstacles) -> dict[str, np.ndarray]:
+        """Clearance [m] beyond the required margin per checked phase, each (W,); negative = collision. q (W, 7,
+        dof) key configurations, width (W,) [m] the grasped width."""
         role = obs.role
         obj0, table, target = role == OBJECT, role == TABLE, role == TARGET
         k = {name: i for i, name in enumerate(("home", *KEYS))}
         open_w = np.full(len(q), self.emb.gripper.stroke)
-        # the carried object in the hand frame at the grasp
+        # the carried object's spheres in the hand frame at the grasp
         hand = self.kin.fk(q[:, k["grasp"]]).hand
-        local, radius = [], []
-        for w, sc in enumerate(scenes):
-            obj = sc.objects[0]
-            c, r = capsules.object_spheres(obj)
-            centre = np.array([obj.xy[0], obj.xy[1], sc.table.height + obj.half_height])
-            world = c @ rot_z(obj.yaw).T + centre
-            local.append((world - hand[w, :3, 3]) @ hand[w, :3, :3])
-            radius.append(r)
-        carry = (np.stack(local), np.stack(radius))
+        c, s = np.cos(obj.yaw)[:, None], np.sin(obj.yaw)[:, None]
+        sp = obj.spheres
+        world = np.stack([c * sp[..., 0] - s * sp[..., 1], s * sp[..., 0] + c * sp[..., 1], sp[..., 2]], -1)
+        world = world + obj.centre[:, None]
+        carry = (np.einsum("wki,wij->wkj", world - hand[:, None, :3, 3], hand[:, :3, :3]), obj.radii)
         out = {
             "approach": self.segment_clear(q[:, 0], q[:, k["hover"]], obs, np.zeros_like(obj0), 0.01, open_w),
             "pre_grasp": self.segment_clear(q[:, k["hover"]], q[:, k["pre"]], obs, obj0 | table, 0.003, open_w),
             "grasp": self.segment_clear(q[:, k["pre"]], q[:, k["grasp"]], obs, obj0 | table, 0.003, open_w),
-            "lift": self.segment_clear(q[:, k["grasp"]], q[:, k["lift"]], obs, obj0 | table, 0.01, t.width, carry),
-            "transit": self.segment_clear(q[:, k["lift"]], q[:, k["above"]], obs, obj0, 0.01, t.width, carry),
+            "lift": self.segment_clear(q[:, k["grasp"]], q[:, k["lift"]], obs, obj0 | table, 0.01, width, carry),
+            "transit": self.segment_clear(q[:, k["lift"]], q[:, k["above"]], obs, obj0, 0.01, width, carry),
             "place": self.segment_clear(
-                q[:, k["above"]], q[:, k["place"]], obs, obj0 | table | target, 0.003, t.width, carry
+                q[:, k["above"]], q[:, k["place"]], obs, obj0 | table | target, 0.003, width, carry
             ),
             "retreat": self.segment_clear(
                 q[:, k["place"]], q[:, k["above"]], obs, obj0 | table | target, 0.003, open_w
@@ -234,28 +253,25 @@ class Planner:
         clear = {
             p: np.full(W, np.nan) for p in ("approach", "pre_grasp", "grasp", "lift", "transit", "place", "retreat")
         }
+        t = targets(self.task, scenes, self.emb)
+        carried = Carried.of(scenes)
         for opt in range(OPTIONS):
-            idx = np.flatnonzero(~ok)
+            idx = np.flatnonzero(~ok & t.has[:, opt])
             if not len(idx):
-                break
-            sub = [scenes[i] for i in idx]
-            t = targets(self.task, sub, self.emb, opt)
-            if not t.has.any():
-                break
-            qs, solved = self.solve(t)
+                continue
+            qs, solved = self.solve(t.pos[idx, opt], t.rot[idx, opt])
             keep = np.flatnonzero(solved)
             if not len(keep):
                 continue
-            sub_t = Targets(t.pos[keep], t.rot[keep], t.width[keep], t.has[keep])
-            c = self.check(qs[keep], sub_t, [sub[i] for i in keep], take(obs, idx[keep]))
-            free = np.all([v >= 0 for v in c.values()], axis=0)
             w = idx[keep]
+            c = self.check(qs[keep], t.width[w, opt], carried.take(w), take(obs, w))
+            free = np.all([v >= 0 for v in c.values()], axis=0)
             reason[w] = np.where(free, "", "no_path")
             for p, v in c.items():
                 clear[p][w] = v
             w_ok = w[free]
             ok[w_ok], option[w_ok] = True, opt
-            q[w_ok], width[w_ok], rot[w_ok] = qs[keep][free], t.width[keep][free], t.rot[keep][free]
+            q[w_ok], width[w_ok], rot[w_ok] = qs[keep][free], t.width[w_ok, opt], t.rot[w_ok, opt]
         return {
             "ok": ok,
             "reason": list(reason),

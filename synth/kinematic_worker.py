@@ -1,27 +1,33 @@
 """The kinematic mode's worker: attempts -> batched plans (synth/kinematic.py) -> timed trajectories ->
-episodes in the same form as physics mode's (state = the planned joints and gripper width, no physics).
+an EpisodeBatch in the same form as physics mode's episodes (state = the planned joints and gripper width).
 
 Timing: every segment is a straight joint-space motion with a minimum-jerk (quintic) profile whose
 duration keeps each joint within the phase's share of its velocity and acceleration limits (the
 physics plan's SPEEDS); the gripper closes and opens while the arm holds, as in the physics plan.
+Everything after the scenes is computed for the whole batch at once: arrays (W, T, ...) padded to the
+longest plan, cut to each episode's own length only when the frames are concatenated for the writer.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 
 from synth.actions import convert
 from synth.embodiment import Embodiment
-from synth.kinematic import CARRIED, KEYS, SEGMENTS, Planner, quat_from_mat, quat_to_mat
+from synth.kinematic import CARRIED, KEYS, SEGMENTS, Planner, quat_from_mat
 from synth.language import substitute
-from synth.randomize import Randomizer, apply, stream
+from synth.randomize import Randomizer, Streams, apply_many, stream
+from synth.scenes import objects
 from synth.scenes.pick_place import PHASES, SPEEDS, PickPlace, surface_z
-from synth.scenes.tabletop import object_quat
-from synth.types import Episode, Scene
+from synth.types import Episode, EpisodeBatch, Json, Scene
 
 PEAK_V, PEAK_A = 15 / 8, 10 / np.sqrt(3)  # peak velocity and acceleration of s(tau) = 10t^3 - 15t^4 + 6t^5
+SEG = {name: j for j, (name, _, _) in enumerate(SEGMENTS)}
+HELD = [SEG[p] for p in ("close", *CARRIED, "open")]  # the fingers rest on the object's width
+RELEASED = [SEG["open"], SEG["retreat"]]
 
 
 def minimum_jerk(tau: np.ndarray) -> np.ndarray:
@@ -42,7 +48,7 @@ def timeline(task: PickPlace, emb: Embodiment, q: np.ndarray, width: np.ndarray,
         if phase in ("close", "open"):
             dur, frac = (task.close_time, 0.6) if phase == "close" else (task.open_time, 0.5)
             n[:, j] = max(2, round(dur * hz))
-            ramp[:, j] = max(1, round(frac * n[0, j]))
+            ramp[:, j] = max(1, round(frac * max(2, round(dur * hz))))
             g0[:, j], g1[:, j] = (stroke, 0.0) if phase == "close" else (0.0, stroke)
             continue
         fv, fa = (min(1.0, f * task.speed) for f in SPEEDS[phase])
@@ -70,7 +76,8 @@ def timeline(task: PickPlace, emb: Embodiment, q: np.ndarray, width: np.ndarray,
 
 
 class KinematicWorker:
-    """Turns attempt indices into kinematic episodes; the same interface as synth.pipeline.Worker."""
+    """Turns attempt indices into kinematic episodes; the same interface as synth.pipeline.Worker, and
+    `block_batch` for the writer (no Episode objects)."""
 
     def __init__(
         self,
@@ -80,7 +87,7 @@ class KinematicWorker:
         seed: int,
         control_hz: float = 20.0,
         held_out: bool = False,
-        batch: int = 128,
+        batch: int = 512,
         action: str = "joint_pos",
     ):
         self.task, self.randomizers, self.emb, self.seed = task, randomizers, emb, seed
@@ -88,122 +95,197 @@ class KinematicWorker:
         self.planner = Planner(task, emb, control_hz)
 
     def block(self, indices: list[int], need: int | None = None) -> tuple[list[Episode], list[dict]]:
+        """Attempts `indices` -> (successful episodes in index order, one record per attempt)."""
+        batch, records = self.block_batch(indices, need)
+        return batch.episodes(), records
+
+    def block_batch(self, indices: list[int], need: int | None = None) -> tuple[EpisodeBatch, list[dict]]:
         """Attempts `indices` -> (successful episodes in index order, one record per attempt); with `need`,
         stops after the batch in which that many succeeded."""
-        episodes, records = [], []
+        parts, records = [], []
         for k in range(0, len(indices), self.batch):
-            e, r = self._batch(indices[k : k + self.batch])
-            episodes += e
+            b, r = self._batch(indices[k : k + self.batch])
+            parts.append(b)
             records += r
-            if need is not None and len(episodes) >= need:
+            if need is not None and sum(len(p) for p in parts) >= need:
                 break
-        return episodes, records
+        return EpisodeBatch.concat(parts), records
 
-    def _batch(self, indices: list[int]) -> tuple[list[Episode], list[dict]]:
+    def _batch(self, indices: list[int]) -> tuple[EpisodeBatch, list[dict]]:
         t0 = time.perf_counter()
-        scenes, draws, texts = [], [], []
-        for i in indices:
-            scene, d = apply(self.randomizers, self.task.scene(), self.seed, i)
-            scenes.append(scene)
-            draws.append(d)
-            text = self.task.instruction(scene, stream(self.seed, i, "instruction"), self.held_out)
+        with objects.points_only():  # a mesh's hull is for the physics: the same draws without it
+            drawn = apply_many(self.randomizers, self.task.scene(), self.seed, indices)
+        scenes, draws = [sc for sc, _ in drawn], [d for _, d in drawn]
+        words = Streams(self.seed, indices, "instruction")
+        texts = []
+        for j, scene in enumerate(scenes):
+            text = self.task.instruction(scene, words[j], self.held_out)
             texts.append(substitute(text, scene.words) if scene.words else text)  # synonyms, as in physics mode
         t1 = time.perf_counter()
         plan = self.planner.plan(scenes)
-        tl = timeline(self.task, self.emb, plan["q"], plan["width"], self.hz) if plan["ok"].any() else None
         t2 = time.perf_counter()
-        episodes, records = [], []
-        for w, i in enumerate(indices):
-            reason = plan["reason"][w]
-            ep = None
-            if not reason and tl is not None:
-                ep = self.episode(i, scenes[w], draws[w], texts[w], plan, tl, w)
-                reason = "" if ep.meta["check"]["kinematic"]["inside"] else "placed_outside"
-            if ep is not None and not reason:
-                episodes.append(ep)
-            records.append(
-                {
-                    "attempt": i,
-                    "success": not reason,
-                    "reason": reason,
-                    "seconds": {"randomize": (t1 - t0) / len(indices), "plan": (t2 - t1) / len(indices)},
-                    "draws": draws[w],
-                }
-            )
+        reason = list(plan["reason"])
+        ok = np.flatnonzero(plan["ok"])
+        batch = EpisodeBatch.concat([])
+        draws_json = [Json(json.dumps(d)) for d in draws]
+        if len(ok):
+            batch, inside = self.episodes(ok, indices, scenes, draws_json, texts, plan)
+            for w in ok[~inside]:
+                reason[w] = "placed_outside"
         t3 = time.perf_counter()
-        for r in records:
-            r["seconds"]["episode"] = (t3 - t2) / len(indices)
-        return episodes, records
+        W = len(indices)
+        seconds = Json(json.dumps({"randomize": (t1 - t0) / W, "plan": (t2 - t1) / W, "episode": (t3 - t2) / W}))
+        records = [
+            {"attempt": i, "success": not reason[w], "reason": reason[w], "seconds": seconds, "draws": draws_json[w]}
+            for w, i in enumerate(indices)
+        ]
+        return batch, records
 
-    def episode(self, i: int, scene: Scene, draws: dict, text: str, plan: dict, tl: dict, w: int) -> Episode:
-        """World w of the batch as an episode: T frames, the state before each action."""
-        emb, kin, T = self.emb, self.planner.kin, int(tl["length"][w])
-        acts = tl["actions"][w, :T]
-        seg = tl["segment"][w, :T]
-        states = np.concatenate([emb.start[None], acts])  # (T + 1, dof + 1): state t+1 is reached by action t
-        held = np.isin(np.r_[-1, seg], [j for j, s in enumerate(SEGMENTS) if s[0] in ("close", *CARRIED, "open")])
-        states[:, -1] = np.where(held, np.maximum(states[:, -1], plan["width"][w]), states[:, -1])
+    def episodes(
+        self, ok: np.ndarray, indices: list[int], scenes: list[Scene], draws: list[Json], texts: list[str], plan: dict
+    ) -> tuple[EpisodeBatch, np.ndarray]:
+        """The planned worlds `ok` (E,) as episodes (those whose object comes to rest inside the target) and
+        (E,) whether it does. Frame t's state is reached by action t - 1; state 0 is the start."""
+        emb, kin, base = self.emb, self.planner.kin, self.planner.base
+        q, width = plan["q"][ok], plan["width"][ok]
+        tl = timeline(self.task, emb, q, width, self.hz)
+        acts, seg, length = tl["actions"], tl["segment"], tl["length"]
+        E, T = seg.shape
+        # every episode's states 0..length, laid end to end: F = sum(length + 1) rows
+        have = np.arange(T + 1)[None] <= length[:, None]  # (E, T + 1)
+        states = np.concatenate([np.broadcast_to(emb.start, (E, 1, emb.dof + 1)), acts], 1)[have]  # (F, dof + 1)
+        seg0 = np.c_[np.full(E, -1), seg][have]  # the segment that led to each state
+        ep = np.repeat(np.arange(E), length + 1)
+        states[:, -1] = np.where(np.isin(seg0, HELD), np.maximum(states[:, -1], width[ep]), states[:, -1])
         ch = kin.fk(states[:, :-1])
-        ee = np.c_[ch.tcp - self.planner.base, quat_from_mat(ch.tcp_rot)]
-        obj_world, inside, final = self._object_path(scene, ch.hand, np.r_[-1, seg], plan, w)
-        obj = np.c_[obj_world[:, :3] - self.planner.base, obj_world[:, 3:]]
-        state = states[:T].astype(np.float32)
-        std = np.where(np.isin(np.arange(state.shape[1]), emb.gripper_columns), *scene.state_noise[::-1])
-        if std.any():  # what a policy observes is noisy, as in physics mode
-            state = (state + stream(self.seed, i, "state_noise").normal(size=state.shape) * std).astype(np.float32)
-        action = convert(self.action, acts, state, ee[1:], ee[:T])
+        ee = np.concatenate([ch.tcp - base, quat_from_mat(ch.tcp_rot)], 1)  # (F, 7)
+        obj, inside, final = self._object_path(ok, scenes, ch.hand, seg0, ep, q)
+        first = np.cumsum(length + 1) - (length + 1)  # each episode's state 0
+        is_first = np.zeros(len(ep), bool)
+        is_first[first] = True
+        is_last = np.r_[is_first[1:], True]
+        rows = ~is_last & inside[ep]  # the written frames: states 0..length-1 of the kept episodes
+        after = np.flatnonzero(rows) + 1  # the state each frame's action leads to
+        keep = np.flatnonzero(inside)
+        state = states[rows].astype(np.float32)
+        starts = np.cumsum(length[keep]) - length[keep]
+        for k, e in enumerate(keep):  # what a policy observes is noisy, as in physics mode
+            scene = scenes[ok[e]]
+            std = np.where(np.isin(np.arange(emb.dof + 1), emb.gripper_columns), *scene.state_noise[::-1])
+            if std.any():
+                n, at = int(length[e]), int(starts[k])
+                noise = stream(self.seed, indices[ok[e]], "state_noise").normal(size=(n, emb.dof + 1)) * std
+                state[at : at + n] = (state[at : at + n] + noise).astype(np.float32)
+        frame = (np.arange(T)[None] < length[:, None]) & inside[:, None]  # (E, T), in the order of `rows`
+        acts_f = acts[frame]
+        action = convert(self.action, acts_f, state, ee[after], ee[rows])
         labels = {
-            "synth.phase": tl["phase"][w, :T].astype(np.int64),
-            "observation.ee_pose": ee[:T].astype(np.float32),
-            "synth.object_pose": obj[:T].astype(np.float32),
+            "synth.phase": tl["phase"][frame].astype(np.int64),
+            "observation.ee_pose": ee[rows].astype(np.float32),
+            "synth.object_pose": (obj[rows] - np.r_[base, np.zeros(4)]).astype(np.float32),
         }
         if self.action != "joint_pos":
-            labels["synth.joint_target"] = acts.astype(np.float32)
-        k_lift = [j for j, s in enumerate(SEGMENTS) if s[0] == "lift"][0]
-        k_transit = [j for j, s in enumerate(SEGMENTS) if s[0] == "transit"][0]
-        check = {
-            "z0": float(scene.table.height + scene.objects[0].half_height),
-            "lift_end": int(np.flatnonzero(seg <= k_lift)[-1] + 1),
-            "transit_end": int(np.flatnonzero(seg <= k_transit)[-1] + 1),
-            **self.task.place_check(scene),
-            "grasp_width": float(plan["width"][w]),
-            "kinematic": {
-                "ik": True,
-                "clearance_m": {p: round(float(v[w]), 5) for p, v in plan["clearance"].items()},
-                "inside": inside,
-                "object_final": [round(float(x), 5) for x in final],
-            },
-        }
-        stats = {
-            "grasp": "top",
-            "grasp_option": int(plan["option"][w]),
-            "grasp_width": float(plan["width"][w]),
-            "duration_s": T / self.hz,
-        }
-        meta = {"attempt": i, "seed": self.seed, "mode": "kinematic", "draws": draws, "planner": stats, "check": check}
-        return Episode(i, text, state, action, labels, {}, meta)
+            labels["synth.joint_target"] = acts_f.astype(np.float32)
+        valid = np.arange(T)[None] < length[:, None]
+        lift_end = np.where(valid & (seg <= SEG["lift"]), np.arange(T) + 1, 0).max(1)
+        transit_end = np.where(valid & (seg <= SEG["transit"]), np.arange(T) + 1, 0).max(1)
+        metas: list[dict | Json] = []
+        for e in keep:
+            w = int(ok[e])
+            scene = scenes[w]
+            check = {
+                "z0": float(scene.table.height + scene.objects[0].half_height),
+                "lift_end": int(lift_end[e]),
+                "transit_end": int(transit_end[e]),
+                **self.task.place_check(scene),
+                "grasp_width": float(width[e]),
+                "kinematic": {
+                    "ik": True,
+                    "clearance_m": {p: round(float(v[w]), 5) for p, v in plan["clearance"].items()},
+                    "inside": True,
+                    "object_final": [round(float(x), 5) for x in final[e]],
+                },
+            }
+            stats = {
+                "grasp": "top",
+                "grasp_option": int(plan["option"][w]),
+                "grasp_width": float(width[e]),
+                "duration_s": int(length[e]) / self.hz,
+            }
+            # json.dumps of {attempt, seed, mode, draws, planner, check}, the draws serialized once per attempt
+            metas.append(
+                Json(
+                    f'{{"attempt": {indices[w]}, "seed": {json.dumps(self.seed)}, "mode": "kinematic", "draws": '
+                    f'{draws[w]}, "planner": {json.dumps(stats)}, "check": {json.dumps(check)}}}'
+                )
+            )
+        batch = EpisodeBatch(
+            state,
+            action,
+            labels,
+            length[keep].astype(np.int64),
+            np.asarray(indices, np.int64)[ok[keep]],
+            [texts[w] for w in ok[keep]],
+            metas,
+        )
+        return batch, inside
 
-    def _object_path(self, scene: Scene, hand: np.ndarray, seg: np.ndarray, plan: dict, w: int):
-        """(F, 7) world pose of the task's object at each state frame (resting, carried with the hand,
-        then resting where it was released), whether it ends inside the target at rest, its final position."""
-        obj = scene.objects[0]
-        R0 = quat_to_mat(object_quat(obj))
-        p0 = np.array([obj.xy[0], obj.xy[1], scene.table.height + obj.half_height])
-        carried = np.isin(seg, [j for j, s in enumerate(SEGMENTS) if s[0] in CARRIED])
-        released = np.isin(seg, [j for j, s in enumerate(SEGMENTS) if s[0] in ("open", "retreat")])
-        grasp_hand = self.planner.kin.fk(plan["q"][w, 1 + KEYS.index("grasp")][None]).hand[0]
-        rel_R = grasp_hand[:3, :3].T @ R0
-        rel_p = grasp_hand[:3, :3].T @ (p0 - grasp_hand[:3, 3])
-        out = np.tile(np.r_[p0, quat_from_mat(R0[None])[0]], (len(seg), 1))
-        if carried.any():
-            H = hand[carried]
-            out[carried, :3] = np.einsum("fij,j->fi", H[:, :3, :3], rel_p) + H[:, :3, 3]
-            out[carried, 3:] = quat_from_mat(H[:, :3, :3] @ rel_R)
-        last = np.flatnonzero(carried)[-1]
+    def _object_path(
+        self, ok: np.ndarray, scenes: list[Scene], hand: np.ndarray, seg0: np.ndarray, ep: np.ndarray, q: np.ndarray
+    ):
+        """(F, 7) world pose of the task's object at each state (resting, carried with the hand, then resting where
+        it was released), (E,) whether it ends inside the target at rest, (E, 3) its final position. The F states
+        of E episodes laid end to end: hand (F, 3, 4) poses, seg0 (F,) the segment leading to each, ep (F,) the
+        episode of each; q (E, 7, dof) the key configurations."""
+        E = len(q)
+        facts = np.array(
+            [
+                (
+                    *sc.objects[0].xy,
+                    sc.table.height + sc.objects[0].half_height,
+                    sc.objects[0].yaw,
+                    surface_z(sc) + sc.objects[0].half_height,
+                    *sc.target.pos,
+                    *sc.target.size,
+                    *self.task.rest_band(sc),
+                    sc.objects[0].shape == "capsule",
+                )
+                for sc in (scenes[w] for w in ok)
+            ]
+        ).reshape(E, 12)
+        p0, yaw, rest_z = facts[:, :3], facts[:, 3], facts[:, 4]
+        tg_pos, tg_half, band, capsule = facts[:, 5:7], facts[:, 7:9], facts[:, 9:11], facts[:, 11] > 0
+        c, s = np.cos(yaw / 2), np.sin(yaw / 2)
+        q0 = np.stack([c, np.zeros(E), np.zeros(E), s], 1)  # object_quat: yaw about z
+        r = np.sqrt(0.5)  # a capsule lies along x: q0 * (cos 45, 0, sin 45, 0)
+        q0[capsule] = np.stack([c * r, -s * r, c * r, s * r], 1)[capsule]
+        R0 = _quat_to_mat(q0)
+        grasp = self.planner.kin.fk(q[:, 1 + KEYS.index("grasp")]).hand  # (E, 3, 4)
+        rel_R = grasp[:, :, :3].transpose(0, 2, 1) @ R0
+        rel_p = np.einsum("eji,ej->ei", grasp[:, :, :3], p0 - grasp[:, :, 3])
+        out = np.c_[p0, quat_from_mat(R0)][ep]  # (F, 7)
+        carried = np.flatnonzero(np.isin(seg0, [SEG[p] for p in CARRIED]))
+        H, e = hand[carried], ep[carried]
+        out[carried, :3] = np.einsum("fij,fj->fi", H[:, :, :3], rel_p[e]) + H[:, :, 3]
+        out[carried, 3:] = quat_from_mat(H[:, :, :3] @ rel_R[e])
+        last = np.zeros(E, np.int64)
+        np.maximum.at(last, e, carried)  # each episode's last carried state
         drop = out[last].copy()
-        drop[2] = surface_z(scene) + obj.half_height  # it falls straight down to rest when released
-        out[released] = drop
-        tg = scene.target
-        lo, hi = self.task.rest_band(scene)
-        inside = bool(np.all(np.abs(drop[:2] - np.asarray(tg.pos)) <= np.asarray(tg.size)) and lo < drop[2] < hi)
-        return out, inside, drop[:3]
+        drop[:, 2] = rest_z  # it falls straight down to rest when released
+        released = np.isin(seg0, RELEASED)
+        out[released] = drop[ep[released]]
+        inside = np.all(np.abs(drop[:, :2] - tg_pos) <= tg_half, axis=1) & (band[:, 0] < drop[:, 2])
+        inside &= drop[:, 2] < band[:, 1]
+        return out, inside, drop[:, :3]
+
+
+def _quat_to_mat(q: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) rotation matrices of unit quaternions q (N, 4) (w, x, y, z)."""
+    w, x, y, z = q.T
+    return np.stack(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    ).transpose(2, 0, 1)

@@ -3,7 +3,7 @@
 Frames follow synth/robot.py exactly: body i sits at the modified-DH offset of row i in its parent,
 turned by Rz(q_i); the hand follows the flange row turned by the gripper's mount yaw; the TCP is
 `tcp_offset` along the hand's z. Shapes: q (W, dof) [rad]; positions [m] in the world frame (the
-robot base at `base`); rotations (W, 3, 3).
+robot base at `base`); rotations (W, 3, 3); a pose is (3, 4): rotation, then position.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ def _row(a: float, alpha: float, d: float, theta: float) -> np.ndarray:
 class Chain:
     """Link frames of a batch of configurations.
 
-    frames: (W, dof, 4, 4) pose of each moving link (joint i turns about its z); hand: (W, 4, 4);
-    tcp: (W, 3) [m]; base: (4, 4) the base body's pose (not moving).
+    frames: (W, dof, 3, 4) pose of each moving link (joint i turns about its z); hand: (W, 3, 4);
+    tcp: (W, 3) [m]. (Views into one array laid out world-last, which is how fk computes them.)
     """
 
     frames: np.ndarray
@@ -41,7 +41,7 @@ class Chain:
     @property
     def tcp_rot(self) -> np.ndarray:
         """(W, 3, 3) TCP orientation (the hand's)."""
-        return self.hand[:, :3, :3]
+        return self.hand[:, :, :3]
 
 
 class Kinematics:
@@ -53,27 +53,35 @@ class Kinematics:
         self.base = np.eye(4)
         self.base[:3, 3] = base
         self.rows = np.stack([_row(j.a, j.alpha, j.d, j.theta) for j in emb.joints])  # (dof, 4, 4)
+        self.theta = np.array([j.theta for j in emb.joints])
+        self.dh = [(j.a, j.d, np.cos(j.alpha), np.sin(j.alpha)) for j in emb.joints]
         mount = _row(0.0, 0.0, 0.0, emb.gripper.mount_yaw)
         self.flange = _row(*emb.flange) @ mount
         self.lower, self.upper = emb.lower, emb.upper
         self.home = np.array(emb.home)
 
     def fk(self, q: np.ndarray) -> Chain:
-        """Link frames of q (W, dof)."""
+        """Link frames of q (W, dof). Each row turns the parent's axes by Rx(alpha), moves its origin by
+        (a, -d sin alpha, d cos alpha) in them, then turns them by Rz(theta + q_i): a few multiply-adds on
+        (3, W) arrays per joint."""
         q = np.asarray(q, float)
         W = len(q)
-        frames = np.empty((W, self.dof, 4, 4))
-        T = np.broadcast_to(self.base, (W, 4, 4))
-        c, s = np.cos(q), np.sin(q)
-        for i in range(self.dof):
-            T = T @ self.rows[i]
-            x, y = T[:, :3, 0].copy(), T[:, :3, 1].copy()
-            T[:, :3, 0] = c[:, i, None] * x + s[:, i, None] * y  # turn about the joint's z by q_i
-            T[:, :3, 1] = -s[:, i, None] * x + c[:, i, None] * y
-            frames[:, i] = T
-        hand = T @ self.flange
-        tcp = hand[:, :3, 3] + self.emb.gripper.tcp_offset * hand[:, :3, 2]
-        return Chain(frames, hand, tcp)
+        th = (q + self.theta).T  # (dof, W)
+        c, s = np.cos(th), np.sin(th)
+        out = np.empty((self.dof + 1, 4, 3, W))  # per link and the hand: x, y, z axes, origin, each (3, W)
+        X, Y, Z, P = (np.repeat(self.base[:3, k, None], W, 1) for k in range(4))
+        for i, (a, d, ca, sa) in enumerate(self.dh):
+            P = P + a * X + (-d * sa) * Y + (d * ca) * Z
+            Y, Z = ca * Y + sa * Z, -sa * Y + ca * Z
+            X, Y = c[i] * X + s[i] * Y, -s[i] * X + c[i] * Y
+            out[i] = X, Y, Z, P
+        R, t = self.flange[:3, :3], self.flange[:3, 3]
+        out[-1, :3] = [R[0, j] * X + R[1, j] * Y + R[2, j] * Z for j in range(3)]  # the hand's axes: link axes @ R
+        out[-1, 3] = P + t[0] * X + t[1] * Y + t[2] * Z
+        view = out.transpose(3, 0, 2, 1)  # (W, dof + 1, 3, 4)
+        hand = view[:, -1]
+        tcp = hand[:, :, 3] + self.emb.gripper.tcp_offset * hand[:, :, 2]
+        return Chain(view[:, :-1], hand, tcp)
 
     def jacobian(self, ch: Chain) -> np.ndarray:
         """(W, 6, dof) geometric Jacobian of the TCP in the world: linear rows, then angular."""

@@ -8,8 +8,11 @@ Positions are world-frame metres; the world's z = 0 is the floor; angles are rad
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
+
+import numpy as np
 
 SHAPES = ("box", "cylinder", "sphere", "capsule", "mesh")
 
@@ -203,12 +206,28 @@ class Scene:
         return (self.target, *self.targets)
 
     def replace(self, **kw) -> Scene:
-        return dataclasses.replace(self, **kw)
+        return replace(self, **kw)
 
     def with_object(self, i: int, **kw) -> Scene:
         objs = list(self.objects)
-        objs[i] = dataclasses.replace(objs[i], **kw)
-        return dataclasses.replace(self, objects=tuple(objs))
+        objs[i] = replace(objs[i], **kw)
+        return replace(self, objects=tuple(objs))
+
+
+def replace(obj, **kw):
+    """dataclasses.replace for the plain frozen specs of this module (no __post_init__, every field set by
+    __init__), without re-running __init__: a copy of obj's fields with `kw` changed."""
+    names = _FIELDS.get(type(obj))
+    if names is None:
+        names = _FIELDS[type(obj)] = frozenset(f.name for f in dataclasses.fields(obj))
+    if not names.issuperset(kw):
+        raise TypeError(f"{type(obj).__name__} has no field(s) {sorted(set(kw) - names)}")
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__, **kw)
+    return new
+
+
+_FIELDS: dict[type, frozenset[str]] = {}
 
 
 @dataclass
@@ -232,3 +251,92 @@ class Episode:
     @property
     def length(self) -> int:
         return len(self.action)  # type: ignore[arg-type]
+
+
+@dataclass
+class EpisodeBatch:
+    """E episodes with their frames concatenated in episode order, N = lengths.sum() frames: what a worker
+    hands the writer without one Python object per episode.
+
+    state: (N, S) float32; action: (N, A) float32; labels: {key: (N,) or (N, D)}; lengths: (E,) int64;
+    attempts: (E,) int64; instructions: E strings; metas: E JSON-able dicts (see Episode.meta), or each
+    already serialized (a Json string).
+    """
+
+    state: np.ndarray
+    action: np.ndarray
+    labels: dict[str, np.ndarray]
+    lengths: np.ndarray
+    attempts: np.ndarray
+    instructions: list[str]
+    metas: list[dict | Json]
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @staticmethod
+    def of(episodes: list[Episode]) -> EpisodeBatch:
+        """The frames of state-and-label episodes (their images are not carried) concatenated."""
+        if not episodes:
+            return EpisodeBatch(np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32), {}, *_empty())
+        return EpisodeBatch(
+            np.concatenate([np.asarray(e.state) for e in episodes]),
+            np.concatenate([np.asarray(e.action) for e in episodes]),
+            {k: np.concatenate([np.asarray(e.labels[k]) for e in episodes]) for k in episodes[0].labels},
+            np.array([e.length for e in episodes], np.int64),
+            np.array([e.attempt for e in episodes], np.int64),
+            [e.instruction for e in episodes],
+            [e.meta for e in episodes],
+        )
+
+    @staticmethod
+    def concat(parts: list[EpisodeBatch]) -> EpisodeBatch:
+        """The episodes of `parts`, in order (an empty batch from none)."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return EpisodeBatch.of([])
+        return EpisodeBatch(
+            np.concatenate([p.state for p in parts]),
+            np.concatenate([p.action for p in parts]),
+            {k: np.concatenate([p.labels[k] for p in parts]) for k in parts[0].labels},
+            np.concatenate([p.lengths for p in parts]),
+            np.concatenate([p.attempts for p in parts]),
+            [t for p in parts for t in p.instructions],
+            [m for p in parts for m in p.metas],
+        )
+
+    def episodes(self) -> list[Episode]:
+        """One Episode (views into the batch's arrays) per episode."""
+        ends = np.cumsum(self.lengths)
+        out = []
+        for j, (a, b) in enumerate(zip(ends - self.lengths, ends, strict=True)):
+            labels = {k: v[a:b] for k, v in self.labels.items()}
+            out.append(
+                Episode(
+                    int(self.attempts[j]),
+                    self.instructions[j],
+                    self.state[a:b],
+                    self.action[a:b],
+                    labels,
+                    {},
+                    _loaded(self.metas[j]),
+                )
+            )
+        return out
+
+
+class Json(str):
+    """A value already serialized as JSON text (written as it is)."""
+
+
+def dumps(value) -> str:
+    """JSON text of `value`, as json.dumps writes it; a Json is that text already."""
+    return value if isinstance(value, Json) else json.dumps(value)
+
+
+def _loaded(meta):
+    return json.loads(meta) if isinstance(meta, Json) else meta
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray, list, list]:
+    return np.zeros(0, np.int64), np.zeros(0, np.int64), [], []

@@ -2,6 +2,9 @@
 
 A shard directory appears under its final name only when complete (written as *.tmp, then renamed),
 so a killed worker leaves either a whole shard or a temporary directory that is deleted on resume.
+It holds `frames.parquet` (every frame, with the episode's number in the shard), `episodes.parquet` (one
+row per episode: attempt, instruction, length, meta as JSON and its LeRobot stats, computed here so the
+main process only adds offsets), `attempts.parquet` (one row per attempt) and one mp4 per camera.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synth.types import Episode
+from synth.types import Episode, EpisodeBatch, Json, dumps
+
+Stats = dict[str, dict[str, np.ndarray]]  # {feature: {stat: (E, *shape)}}
+PLAIN = {"use_dictionary": False}  # staged files are read once: dictionary-encoding floats is wasted time
 
 
 def shard_dir(root: Path, k: int) -> Path:
@@ -26,55 +32,89 @@ def _column(values: np.ndarray) -> pa.Array:
     if values.ndim == 1:
         return pa.array(values)
     flat = pa.array(values.reshape(-1).astype(values.dtype))
-    return pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
+    return pa.FixedSizeListArray.from_arrays(flat, int(np.prod(values.shape[1:])))
 
 
 def write_shard(
     root: Path,
     k: int,
-    episodes: list[Episode],
+    episodes: list[Episode] | EpisodeBatch,
     attempts: list[dict],
     video_writer=None,
     fps: float = 20.0,
     codec: str = "h264",
 ) -> Path:
-    """Stage episodes (frames, per-episode facts, videos) and attempt records of shard k."""
+    """Stage episodes (frames, per-episode facts and stats, videos) and attempt records of shard k. A list of
+    Episodes may carry images (written as one video per camera); an EpisodeBatch is state and labels only."""
     final = shard_dir(root, k)
     tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    if episodes:
-        cols: dict[str, np.ndarray] = {
-            "episode": np.concatenate([np.full(e.length, j, np.int64) for j, e in enumerate(episodes)]),
-            "frame_index": np.concatenate([np.arange(e.length, dtype=np.int64) for e in episodes]),
-            "observation.state": np.concatenate([e.state for e in episodes]),
-            "action": np.concatenate([e.action for e in episodes]),
-        }
-        for key in episodes[0].labels:
-            cols[key] = np.concatenate([np.asarray(e.labels[key]) for e in episodes])
-        pq.write_table(pa.table({k2: _column(v) for k2, v in cols.items()}), tmp / "frames.parquet")
-        for cam in episodes[0].images:
+    images: list[dict] = []
+    if isinstance(episodes, list):
+        for cam in episodes[0].images if episodes else ():
             if video_writer is None:
                 raise ValueError("cameras given but no video writer")
             writer = video_writer(tmp / f"{cam}.mp4", fps, *episodes[0].images[cam].shape[1:3], codec=codec)
             for e in episodes:
                 writer.write(e.images[cam])
             writer.close()
-    stats = shard_stats(episodes, fps)
-    with open(tmp / "episodes.jsonl", "w") as f:
-        for e, st in zip(episodes, stats, strict=True):
-            rec = {"attempt": e.attempt, "instruction": e.instruction, "length": e.length, "meta": e.meta}
-            rec["stats"] = st
-            f.write(json.dumps(rec) + "\n")
-    with open(tmp / "attempts.jsonl", "w") as f:
-        for a in attempts:
-            f.write(json.dumps(a) + "\n")
+        images = [e.meta.get("image_stats", {}) for e in episodes]
+        batch = EpisodeBatch.of(episodes)
+    else:
+        batch = episodes
+    if len(batch):
+        cols: dict[str, np.ndarray] = {
+            "episode": np.repeat(np.arange(len(batch), dtype=np.int64), batch.lengths),
+            "frame_index": _frame_index(batch.lengths),
+            "observation.state": batch.state,
+            "action": batch.action,
+            **{key: np.asarray(v) for key, v in batch.labels.items()},
+        }
+        pq.write_table(pa.table({k2: _column(v) for k2, v in cols.items()}), tmp / "frames.parquet", **PLAIN)
+    stats = batch_stats(batch, fps)
+    if images and images[0]:
+        for cam in images[0]:
+            stats[f"observation.images.{cam}"] = {
+                st: np.stack([np.asarray(im[cam][st]) for im in images]) for st in images[0][cam]
+            }
+    table = pa.table(
+        {
+            "attempt": pa.array(batch.attempts, pa.int64()),
+            "instruction": pa.array(batch.instructions, pa.string()),
+            "length": pa.array(batch.lengths, pa.int64()),
+            "meta": pa.array([dumps(m if isinstance(m, Json) else _no_images(m)) for m in batch.metas], pa.string()),
+            **{f"stats/{key}/{st}": _column(v) for key, s in stats.items() for st, v in s.items()},
+        }
+    )
+    shapes = {f"stats/{key}/{st}": list(v.shape[1:]) for key, s in stats.items() for st, v in s.items()}
+    pq.write_table(table.replace_schema_metadata({"shapes": json.dumps(shapes)}), tmp / "episodes.parquet", **PLAIN)
+    att = pa.table(
+        {
+            "attempt": pa.array([a["attempt"] for a in attempts], pa.int64()),
+            "success": pa.array([bool(a["success"]) for a in attempts], pa.bool_()),
+            "reason": pa.array([a["reason"] for a in attempts], pa.string()),
+            "seconds": pa.array([dumps(a["seconds"]) for a in attempts], pa.string()),
+            "draws": pa.array([dumps(a["draws"]) for a in attempts], pa.string()),
+        }
+    )
+    pq.write_table(att, tmp / "attempts.parquet", **PLAIN)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return final
 
 
+def _no_images(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if k != "image_stats"}
+
+
 OFFSET_COLUMNS = ("index", "episode_index", "task_index")  # zero-based here, shifted when committed
+
+
+def _frame_index(lengths: np.ndarray) -> np.ndarray:
+    """(N,) each frame's index within its episode, episodes of `lengths` (E,) concatenated."""
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.arange(int(np.sum(lengths)), dtype=np.int64) - starts
 
 
 def episode_stats(e: Episode, fps: float) -> dict:
@@ -99,40 +139,58 @@ def episode_stats(e: Episode, fps: float) -> dict:
     return {k: {s: np.asarray(v).tolist() for s, v in st.items()} for k, st in stats.items()}
 
 
-def shard_stats(episodes: list[Episode], fps: float) -> list[dict]:
-    """episode_stats of every episode of a shard, computed for all of them at once (the same numbers)."""
+def batch_stats(batch: EpisodeBatch, fps: float) -> Stats:
+    """episode_stats of every episode of a batch at once (the same numbers): {feature: {stat: (E, D)}}, the
+    index columns 0-based."""
     from synth.dataset import format as fmt
 
-    if not episodes:
-        return []
-    lengths = np.array([e.length for e in episodes])
-    frame = np.concatenate([np.arange(n) for n in lengths])
+    if not len(batch):
+        return {}
+    frame = _frame_index(batch.lengths)
     zeros = np.zeros(len(frame), np.int64)
     arrays = {
-        "observation.state": np.concatenate([np.asarray(e.state) for e in episodes]),
-        "action": np.concatenate([np.asarray(e.action) for e in episodes]),
-        **{k: np.concatenate([np.asarray(e.labels[k]) for e in episodes]) for k in episodes[0].labels},
+        "observation.state": batch.state,
+        "action": batch.action,
+        **batch.labels,
         "timestamp": (frame / fps).astype(np.float32),
         "frame_index": frame,
         "index": frame,
         "episode_index": zeros,
         "task_index": zeros,
     }
-    per = {k: fmt.episodes_array_stats(v, lengths) for k, v in arrays.items() if v.dtype.kind in "biuf"}
+    return {k: fmt.episodes_array_stats(v, batch.lengths) for k, v in arrays.items() if v.dtype.kind in "biuf"}
+
+
+def shard_stats(episodes: list[Episode], fps: float) -> list[dict]:
+    """episode_stats of every episode of a shard, computed for all of them at once (the same numbers)."""
+    per = batch_stats(EpisodeBatch.of(episodes), fps)
     return [{k: {s: v[j].tolist() for s, v in st.items()} for k, st in per.items()} for j in range(len(episodes))]
 
 
-def read_shard(path: Path) -> tuple[pa.Table | None, list[dict], list[dict]]:
-    """(frames table or None, episode records, attempt records) of a staged shard."""
+def table_stats(table: pa.Table) -> Stats:
+    """The stats columns of a staged episodes table: {feature: {stat: (E, *shape)}}, in column order."""
+    shapes = json.loads((table.schema.metadata or {}).get(b"shapes", b"{}"))
+    out: Stats = {}
+    for name in table.column_names:
+        if name.startswith("stats/"):
+            key, stat = name[len("stats/") :].rsplit("/", 1)
+            col = table[name].combine_chunks()
+            flat = col.flatten().to_numpy() if pa.types.is_fixed_size_list(col.type) else col.to_numpy()
+            out.setdefault(key, {})[stat] = flat.reshape(len(table), *shapes[name])
+    return out
+
+
+def read_shard(path: Path) -> tuple[pa.Table | None, pa.Table, pa.Table]:
+    """(frames table or None, episodes table, attempts table) of a staged shard."""
     frames = pq.read_table(path / "frames.parquet") if (path / "frames.parquet").exists() else None
-    eps = [json.loads(line) for line in open(path / "episodes.jsonl")]
-    atts = [json.loads(line) for line in open(path / "attempts.jsonl")]
-    return frames, eps, atts
+    return frames, pq.read_table(path / "episodes.parquet"), pq.read_table(path / "attempts.parquet")
 
 
 def clean_partial(root: Path) -> None:
-    """Delete temporary shard directories left by killed workers."""
+    """Delete temporary shard directories left by killed workers (and shards staged in an older layout:
+    they are run again)."""
     staging = root / ".synth" / "staging"
     if staging.exists():
-        for p in staging.glob("shard-*.tmp-*"):
-            shutil.rmtree(p, ignore_errors=True)
+        for p in staging.glob("shard-*"):
+            if ".tmp-" in p.name or not (p / "attempts.parquet").exists():
+                shutil.rmtree(p, ignore_errors=True)

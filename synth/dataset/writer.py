@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synth.dataset import format as fmt
-from synth.dataset.staging import read_shard
+from synth.dataset.staging import read_shard, table_stats
 from synth.embodiment import load
 from synth.errors import ConfigError
 
@@ -181,92 +181,57 @@ class Store:
         assert k == self.p["next_shard"], (k, self.p["next_shard"])
         frames, eps, atts = read_shard(path)
         skip = self.p["skip"]
-        take = eps[skip : skip + limit]
-        truncated = bool(atts) and atts[-1]["attempt"] < (k + 1) * self.s.shard - 1  # stopped at enough episodes
-        partial = skip + len(take) < len(eps) or truncated
+        take = min(limit, max(eps.num_rows - skip, 0))
+        attempt = eps["attempt"].to_numpy()
+        lengths_all = eps["length"].to_numpy()
+        lengths = lengths_all[skip : skip + take]
+        att_index = atts["attempt"].to_numpy()
+        truncated = bool(len(att_index)) and att_index[-1] < (k + 1) * self.s.shard - 1  # stopped at enough episodes
+        partial = skip + take < eps.num_rows or truncated
         if partial:  # the next commit of this shard continues after the last episode taken
-            last_attempt = take[-1]["attempt"] if take else self.p["last_attempt"]
+            last_attempt = int(attempt[skip + take - 1]) if take else self.p["last_attempt"]
         else:
             last_attempt = (k + 1) * self.s.shard - 1
-        new_atts = [a for a in atts if self.p["last_attempt"] < a["attempt"] <= last_attempt]
-        fps, s = self.s.control_hz, self.s
+        new_att = (self.p["last_attempt"] < att_index) & (att_index <= last_attempt)
+        fps = self.s.control_hz
         file_i = self.p["files"]
-        rows = []
+        instructions = eps["instruction"].to_pylist()[skip : skip + take]
         if take:
             assert frames is not None
-            sel = pc.is_in(frames["episode"], pa.array(range(skip, skip + len(take)), pa.int64()))
+            sel = pc.is_in(frames["episode"], pa.array(range(skip, skip + take), pa.int64()))
             table = frames.filter(sel)
             local = table["episode"].to_numpy() - skip
             n = len(local)
             ep_index = self.p["episodes"] + local
-            task_idx = np.array([self._task(e["instruction"]) for e in take], np.int64)[local]
+            task_of = np.array([self._task(text) for text in instructions], np.int64)
             cols = {name: table[name] for name in table.column_names if name != "episode"}
             frame_index = table["frame_index"].to_numpy()
             cols.update(
                 timestamp=pa.array((frame_index / fps).astype(np.float32)),
                 episode_index=pa.array(ep_index.astype(np.int64)),
                 index=pa.array(np.arange(self.p["frames"], self.p["frames"] + n, dtype=np.int64)),
-                task_index=pa.array(task_idx),
+                task_index=pa.array(task_of[local]),
             )
             data = fmt.data_table({name: cols[name] for name in self.features if name in cols})
-            self._stage(self.root / chunked(fmt.DATA_PATH, file_i), lambda p: pq.write_table(data, p))
-            video_offsets = self._move_videos(path, file_i, take, skip, eps)
-            start = self.p["frames"]
-            for j, e in enumerate(take):
-                length = e["length"]
-                row = {
-                    "episode_index": self.p["episodes"] + j,
-                    "tasks": [e["instruction"]],
-                    "length": length,
-                    "data/chunk_index": file_i // fmt.CHUNKS_SIZE,
-                    "data/file_index": file_i % fmt.CHUNKS_SIZE,
-                    "dataset_from_index": start,
-                    "dataset_to_index": start + length,
-                    "meta/episodes/chunk_index": file_i // fmt.CHUNKS_SIZE,
-                    "meta/episodes/file_index": file_i % fmt.CHUNKS_SIZE,
-                }
-                for cam in s.cameras:
-                    key = f"observation.images.{cam}"
-                    t0 = video_offsets[j] / fps
-                    row[f"videos/{key}/chunk_index"] = file_i // fmt.CHUNKS_SIZE
-                    row[f"videos/{key}/file_index"] = file_i % fmt.CHUNKS_SIZE
-                    row[f"videos/{key}/from_timestamp"] = t0
-                    row[f"videos/{key}/to_timestamp"] = t0 + length / fps
-                stats = {k: {st: np.asarray(v) for st, v in d.items()} for k, d in e["stats"].items()}
-                offsets = {
-                    "index": start,
-                    "episode_index": row["episode_index"],
-                    "task_index": self.tasks[e["instruction"]],
-                }
-                for key, off in offsets.items():
-                    for st in stats[key]:
-                        if st not in ("std", "count"):
-                            stats[key][st] = stats[key][st] + off
-                for cam in s.cameras:
-                    stats[f"observation.images.{cam}"] = {
-                        kk: np.asarray(v) for kk, v in e["meta"]["image_stats"][cam].items()
-                    }
-                self.acc.add(stats)
-                row.update(fmt.flatten_stats(stats))
-                meta = dict(e["meta"])
-                meta.pop("image_stats", None)
-                row["synth/meta"] = json.dumps(meta)
-                row["synth/embodiment_card"] = json.dumps(self.card)
-                row["synth/success"] = True
-                rows.append(row)
-                start += length
-            ep_table = fmt.episodes_table(rows)
+            options = {"use_dictionary": False} if self.s.mode == "kinematic" else {}  # physics: as it always was
+            self._stage(self.root / chunked(fmt.DATA_PATH, file_i), lambda p: pq.write_table(data, p, **options))
+            video_offsets = self._move_videos(path, file_i, lengths, int(lengths_all[:skip].sum()))
+            ep_table = self._episodes_table(eps.slice(skip, take), lengths, task_of, file_i, video_offsets)
             self._stage(self.root / chunked(fmt.EPISODES_PATH, file_i), lambda p: pq.write_table(ep_table, p))
-        if new_atts:
-            ep_of = {e["attempt"]: self.p["episodes"] + j for j, e in enumerate(take)}
+        taken = attempt[skip : skip + take]
+        if new_att.any():
+            rows = atts.filter(pa.array(new_att))
+            idx = rows["attempt"].to_numpy()
+            pos = np.minimum(np.searchsorted(taken, idx), max(take - 1, 0))
+            hit = (taken[pos] == idx) if take else np.zeros(len(idx), bool)
             att_table = pa.table(
                 {
-                    "attempt": [a["attempt"] for a in new_atts],
-                    "success": [bool(a["success"] and a["attempt"] in ep_of) for a in new_atts],
-                    "reason": [a["reason"] for a in new_atts],
-                    "episode_index": [ep_of.get(a["attempt"], -1) for a in new_atts],
-                    "seconds": [json.dumps(a["seconds"]) for a in new_atts],
-                    "draws": [json.dumps(a["draws"]) for a in new_atts],
+                    "attempt": pa.array(idx, pa.int64()),
+                    "success": pa.array(rows["success"].to_numpy(zero_copy_only=False) & hit),
+                    "reason": rows["reason"].combine_chunks(),
+                    "episode_index": pa.array(np.where(hit, self.p["episodes"] + pos, -1).astype(np.int64)),
+                    "seconds": rows["seconds"].combine_chunks(),
+                    "draws": rows["draws"].combine_chunks(),
                 }
             )
             self._stage(
@@ -274,27 +239,74 @@ class Store:
             )
         # bookkeeping: tasks, info, stats, then progress last
         p = self.p
-        p["episodes"] += len(take)
-        p["frames"] += sum(e["length"] for e in take)
+        p["episodes"] += take
+        p["frames"] += int(lengths.sum())
         p["files"] += 1 if take else 0
-        p["attempts"] += len(new_atts)
-        p["successes"] += len(take)
-        for a in new_atts:
-            if a["reason"]:
-                p["failures"][a["reason"]] = p["failures"].get(a["reason"], 0) + 1
+        p["attempts"] += int(new_att.sum())
+        p["successes"] += take
+        for reason in atts["reason"].filter(pa.array(new_att)).to_pylist():
+            if reason:
+                p["failures"][reason] = p["failures"].get(reason, 0) + 1
         p["last_attempt"] = last_attempt
-        p["attempt_files"] += 1 if new_atts else 0
+        p["attempt_files"] += 1 if new_att.any() else 0
         p["tasks"] = len(self.tasks)
         for tmp, final in self._pending:  # all of this commit's files appear together
             os.replace(tmp, final)
         for d in {final.parent for _, final in self._pending}:
             fsync(d)
         self._pending = []
-        p["next_shard"], p["skip"] = (k, skip + len(take)) if partial else (k + 1, 0)
+        p["next_shard"], p["skip"] = (k, skip + take) if partial else (k + 1, 0)
         self._write_meta()
         write_json(self.root / STATE / "progress.json", p)
         shutil.rmtree(path, ignore_errors=True)
-        return len(take)
+        return take
+
+    def _episodes_table(
+        self, eps: pa.Table, lengths: np.ndarray, task_of: np.ndarray, file_i: int, video_offsets: np.ndarray
+    ) -> pa.Table:
+        """meta/episodes rows of the staged episodes `eps` (E rows) taken into data file `file_i`; folds their
+        stats (offset to their dataset-wide indices) into the dataset's."""
+        E, fps, first = len(lengths), self.s.control_hz, self.p["episodes"]
+        ints = lambda v: pa.array(np.broadcast_to(np.asarray(v, np.int64), (E,)).copy())  # noqa: E731
+        start = self.p["frames"] + np.r_[0, np.cumsum(lengths)[:-1]]
+        chunk, number = file_i // fmt.CHUNKS_SIZE, file_i % fmt.CHUNKS_SIZE
+        episode_index = first + np.arange(E, dtype=np.int64)
+        cols: dict[str, pa.Array] = {
+            "episode_index": ints(episode_index),
+            "tasks": pa.array([[t] for t in eps["instruction"].to_pylist()], pa.list_(pa.string())),
+            "length": ints(lengths),
+            "data/chunk_index": ints(chunk),
+            "data/file_index": ints(number),
+            "dataset_from_index": ints(start),
+            "dataset_to_index": ints(start + lengths),
+            "meta/episodes/chunk_index": ints(chunk),
+            "meta/episodes/file_index": ints(number),
+        }
+        for cam in self.s.cameras:
+            key = f"observation.images.{cam}"
+            t0 = video_offsets / fps
+            cols[f"videos/{key}/chunk_index"] = ints(chunk)
+            cols[f"videos/{key}/file_index"] = ints(number)
+            cols[f"videos/{key}/from_timestamp"] = pa.array(t0, pa.float64())
+            cols[f"videos/{key}/to_timestamp"] = pa.array(t0 + lengths / fps, pa.float64())
+        staged = table_stats(eps)
+        images = {f"observation.images.{cam}" for cam in self.s.cameras}
+        stats = {key: dict(v) for key, v in staged.items() if key not in images}
+        offsets = {"index": start, "episode_index": episode_index, "task_index": task_of}
+        for key, off in offsets.items():
+            for st in stats[key]:
+                if st not in ("std", "count"):
+                    stats[key][st] = stats[key][st] + off.reshape(E, *[1] * (stats[key][st].ndim - 1))
+        for cam in self.s.cameras:
+            stats[f"observation.images.{cam}"] = staged[f"observation.images.{cam}"]
+        self.acc.add_batch(stats)
+        for key, per in stats.items():
+            for name, v in per.items():
+                cols[f"stats/{key}/{name}"] = _nested(v)
+        cols["synth/meta"] = eps["meta"].combine_chunks()
+        cols["synth/embodiment_card"] = pa.array([json.dumps(self.card)] * E, pa.string())
+        cols["synth/success"] = pa.array(np.ones(E, bool))
+        return pa.table(cols)
 
     def _stage(self, final: Path, write) -> None:
         """Write a file of this commit under a hidden name; the commit renames them all at its end."""
@@ -309,14 +321,13 @@ class Store:
             self.tasks[text] = len(self.tasks)
         return self.tasks[text]
 
-    def _move_videos(self, path: Path, file_i: int, take: list[dict], skip: int, eps: list[dict]) -> list[int]:
-        """Move the shard's mp4s into place (no re-encoding); frame offset of each taken episode in them."""
-        before = sum(e["length"] for e in eps[:skip])
-        offsets = list(before + np.cumsum([0] + [e["length"] for e in take[:-1]]))
+    def _move_videos(self, path: Path, file_i: int, lengths: np.ndarray, before: int) -> np.ndarray:
+        """Move the shard's mp4s into place (no re-encoding); (E,) frame offset of each taken episode in them,
+        the shard's episodes before them holding `before` frames."""
         for cam in self.s.cameras:
             dst = self.root / chunked(fmt.VIDEO_PATH, file_i, video_key=f"observation.images.{cam}")
             self._stage(dst, lambda p, cam=cam: os.replace(path / f"{cam}.mp4", p))
-        return [int(o) for o in offsets]
+        return before + np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
 
     def _write_meta(self) -> None:
         p, root = self.p, self.root
@@ -334,6 +345,15 @@ class Store:
         write_json(root / "meta" / "info.json", info)
         if p["episodes"]:
             write_json(root / "meta" / "stats.json", fmt.stats_to_json(self.acc.result()))
+
+
+def _nested(v: np.ndarray) -> pa.Array:
+    """(E, *shape) stats -> list<...list<double>> per episode (int64 for counts), as episodes_table writes them."""
+    a = np.ascontiguousarray(v, np.int64 if v.dtype.kind in "iub" else np.float64)
+    out: pa.Array = pa.array(a.reshape(-1))
+    for size in reversed(a.shape[1:]):
+        out = pa.ListArray.from_arrays(pa.array(np.arange(0, len(out) + 1, size, dtype=np.int32)), out)
+    return out
 
 
 def _file_number(path: Path) -> int:
