@@ -384,13 +384,14 @@ def _restore_meta(root: Path, progress: dict) -> None:
     if not info_path.exists():
         return
     n, n_tasks = int(progress["episodes"]), int(progress.get("tasks", 0))
+    tasks_path = root / "meta" / "tasks.parquet"
+    if tasks_path.exists():  # tasks.parquet is written before info.json: it can be ahead when info is not
+        df = pd.read_parquet(tasks_path)
+        if (df["task_index"] >= n_tasks).any():
+            write_atomic(tasks_path, lambda path: df[df["task_index"] < n_tasks].to_parquet(path))
     info = json.loads(info_path.read_text())
     if (info["total_episodes"], info["total_frames"], info["total_tasks"]) == (n, progress["frames"], n_tasks):
         return  # the kill did not land in that window
-    tasks_path = root / "meta" / "tasks.parquet"
-    if tasks_path.exists():
-        df = pd.read_parquet(tasks_path)
-        write_atomic(tasks_path, lambda path: df[df["task_index"] < n_tasks].to_parquet(path))
     acc = fmt.StatsAccumulator()
     for path in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
         for row in pq.read_table(path).to_pylist():
