@@ -31,12 +31,14 @@ class Chain:
     """Link frames of a batch of configurations.
 
     frames: (W, dof, 3, 4) pose of each moving link (joint i turns about its z); hand: (W, 3, 4);
-    tcp: (W, 3) [m]. (Views into one array laid out world-last, which is how fk computes them.)
+    tcp: (W, 3) [m]; poses: (W, dof + 1, 3, 4) the links then the hand, when fk made it (frames and hand
+    are views into it, and it is a view into one array laid out world-last, which is how fk computes them).
     """
 
     frames: np.ndarray
     hand: np.ndarray
     tcp: np.ndarray
+    poses: np.ndarray | None = None
 
     @property
     def tcp_rot(self) -> np.ndarray:
@@ -81,7 +83,7 @@ class Kinematics:
         view = out.transpose(3, 0, 2, 1)  # (W, dof + 1, 3, 4)
         hand = view[:, -1]
         tcp = hand[:, :, 3] + self.emb.gripper.tcp_offset * hand[:, :, 2]
-        return Chain(view[:, :-1], hand, tcp)
+        return Chain(view[:, :-1], hand, tcp, view)
 
     def jacobian(self, ch: Chain) -> np.ndarray:
         """(W, 6, dof) geometric Jacobian of the TCP in the world: linear rows, then angular."""
