@@ -72,10 +72,23 @@ class Kinematics:
         c, s = np.cos(th), np.sin(th)
         out = np.empty((self.dof + 1 if links else 1, 4, 3, W))  # per link, the hand: x, y, z axes, origin (3, W)
         X, Y, Z, P = (np.repeat(self.base[:3, k, None], W, 1) for k in range(4))
+        t1, t2 = np.empty((3, W)), np.empty((3, W))  # in-place arithmetic: no array allocated per step
         for i, (a, d, ca, sa) in enumerate(self.dh):
-            P = P + a * X + (-d * sa) * Y + (d * ca) * Z
-            Y, Z = ca * Y + sa * Z, -sa * Y + ca * Z
-            X, Y = c[i] * X + s[i] * Y, -s[i] * X + c[i] * Y
+            if a:
+                P += a * X
+            if d:
+                P += np.multiply(Y, -d * sa, out=t1)
+                P += np.multiply(Z, d * ca, out=t1)
+            np.multiply(Y, ca, out=t1)
+            t1 += sa * Z
+            np.multiply(Z, ca, out=t2)
+            t2 -= sa * Y
+            Y, Z, t1, t2 = t1, t2, Y, Z  # Y, Z turned by alpha about X
+            np.multiply(X, c[i], out=t1)
+            t1 += s[i] * Y
+            np.multiply(Y, c[i], out=t2)
+            t2 -= s[i] * X
+            X, Y, t1, t2 = t1, t2, X, Y  # X, Y turned by theta + q_i about Z
             if links:
                 out[i] = X, Y, Z, P
         R, t = self.flange[:3, :3], self.flange[:3, 3]
