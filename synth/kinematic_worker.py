@@ -87,7 +87,7 @@ class KinematicWorker:
         seed: int,
         control_hz: float = 20.0,
         held_out: bool = False,
-        batch: int = 512,
+        batch: int = 1024,
         action: str = "joint_pos",
     ):
         self.task, self.randomizers, self.emb, self.seed = task, randomizers, emb, seed
