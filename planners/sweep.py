@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from synth.kinematics import Kinematics
-from synth.planners.capsules import PAD, Body, Obstacles, _frames, sdf
+from synth.planners.capsules import PAD, Body, Obstacles, sdf
 
 
 def reach(body: Body, kin: Kinematics) -> tuple[np.ndarray, np.ndarray]:
@@ -34,18 +34,24 @@ def reach(body: Body, kin: Kinematics) -> tuple[np.ndarray, np.ndarray]:
     return rho, to_end[:dof]
 
 
-def growth(frames: np.ndarray, centres: np.ndarray, radius: np.ndarray, speed: np.ndarray, bend: np.ndarray, h):
+def growth(
+    frames: np.ndarray, item: np.ndarray, centres: np.ndarray, radius: np.ndarray, speed: np.ndarray, bend, h
+) -> np.ndarray:
     """(U,) [m]: how far any point of U part spheres (centres (U, 3) [m], radius (U,)) can move between the
-    configuration of their `frames` (U, dof + 2, 3, 4) and any other within h (U,) of it along its segment.
+    configuration of their item (U,) (frames (M, dof + 1, 3, 4)) and any other within h (U,) of it along its
+    segment.
 
     A point's speed is at most sum_i |dq_i| r_i over the joints i that move it (speed (U, dof): |dq_i| or 0),
     r_i its distance to joint i's axis: measured here, r_i grows within the interval only through the joints
     after i, by at most h sum_{j>i} |dq_j| rho_j; bend (U,) is sum_i |dq_i| sum_{j>i} |dq_j| rho_j."""
-    axes = frames[:, 1:-1, :, 2]  # (U, dof, 3): joint i turns about the z of frames[:, i + 1] (0 is the base)
-    rel = centres[:, None] - frames[:, 1:-1, :, 3]
-    along = (rel * axes).sum(-1)
-    r = np.sqrt(np.maximum((rel * rel).sum(-1) - along**2, 0.0)) + radius[:, None]
-    return ((r * speed).sum(-1) + bend * h) * h
+    along = np.zeros((len(item), frames.shape[1] - 1))
+    dist2 = np.zeros_like(along)
+    for k in range(3):  # joint i turns about the z of link i, through its origin
+        rel = centres[:, k, None] - frames[item, :-1, k, 3]  # (U, dof)
+        along += rel * frames[item, :-1, k, 2]
+        dist2 += rel * rel
+    r = np.sqrt(np.maximum(dist2 - along**2, 0.0)) + radius[:, None]
+    return (np.einsum("ud,ud->u", r, speed) + bend * h) * h
 
 
 def segment_clearance(
@@ -96,14 +102,14 @@ def segment_clearance(
     while len(pi):
         nw = n[items_w]
         s = ((items_a + items_b) / 2) / nw
-        frames = _frames(kin.fk(q0[items_w] + s[:, None] * dq[items_w]), kin.base)  # (M, dof + 2, 3, 4)
+        frames = kin.fk(q0[items_w] + s[:, None] * dq[items_w]).poses  # (M, dof + 1, 3, 4): links, hand
         # each (item, part) the remaining pairs need, once
         key, inv = np.unique(pi * parts + pg, return_inverse=True)
         ui, ug = key // parts, key % parts
         uw = items_w[ui]
-        centre = _centres(body, frames[ui], ug, width[uw], None if carry is None else oc[uw])
+        centre = _centres(body, frames, ui, ug, width[uw], None if carry is None else oc[uw])
         h = ((items_b - items_a) / (2 * nw))[ui]  # the interval's half length, in units of the segment
-        grow = growth(frames[ui], centre, g_radius[uw, ug], speed[uw, ug], bend[uw, ug], h)
+        grow = growth(frames, ui, centre, g_radius[uw, ug], speed[uw, ug], bend[uw, ug], h)
         pw = items_w[pi]
         f = fields[pw, po]
         d = sdf(centre[inv], f[:, :3], f[:, 3], f[:, 4], f[:, 5:8], f[:, 8], f[:, 9] > 0)
@@ -131,17 +137,19 @@ def segment_clearance(
 FIELDS = ("centre", "cos", "sin", "half", "rounding", "cylinder")
 
 
-def _centres(body: Body, frames: np.ndarray, g: np.ndarray, width: np.ndarray, held: np.ndarray | None) -> np.ndarray:
+def _centres(
+    body: Body, frames: np.ndarray, item: np.ndarray, g: np.ndarray, width: np.ndarray, held: np.ndarray | None
+) -> np.ndarray:
     """(U, 3) world centre of part g (U,) (the robot's groups, then the carried object's bounding sphere, centred
-    at held (U, 3) in the hand frame) at poses frames (U, dof + 2, 3, 4), gripper opening width (U,) [m]."""
+    at held (U, 3) in the hand frame) at item's pose (frames (M, dof + 1, 3, 4)), gripper opening width (U,) [m]."""
     robot = g < len(body.g_link)
     gr = np.minimum(g, len(body.g_link) - 1)
     local = body.g_centre[gr].copy()
     local[:, 1] += body.g_finger[gr] * width / 2
     if held is not None:
         local[~robot] = held[~robot]
-    T = frames[np.arange(len(g)), np.where(robot, body.g_link[gr] + 1, frames.shape[1] - 1)]  # (U, 3, 4)
-    return (T[:, :, :3] * local[:, None, :]).sum(-1) + T[:, :, 3]
+    T = frames[item, np.where(robot, body.g_link[gr], frames.shape[1] - 1)]  # (U, 3, 4)
+    return np.einsum("uij,uj->ui", T[:, :, :3], local) + T[:, :, 3]
 
 
 def _obstacle(obs: Obstacles, field: str, w: np.ndarray, o: np.ndarray) -> np.ndarray:
@@ -159,14 +167,14 @@ def _exact(
     o: np.ndarray,
     carry: tuple[np.ndarray, np.ndarray] | None,
 ) -> np.ndarray:
-    """(P,) clearance [m] of part g's spheres at item `item`'s configuration (frames (M, dof + 2, 3, 4)) to
+    """(P,) clearance [m] of part g's spheres at item `item`'s configuration (frames (M, dof + 1, 3, 4)) to
     obstacle o of world w, per pair."""
     out = np.empty(len(item))
     robot = g < len(body.g_link)
     if robot.any():
         i, gg = item[robot], g[robot]
         spheres = body.members[gg]  # (P, K)
-        T = frames[i[:, None], body.link[spheres] + 1]  # (P, K, 3, 4)
+        T = frames[i[:, None], body.link[spheres]]  # (P, K, 3, 4)
         local = body.centre[spheres].copy()
         local[..., 1] += body.finger[spheres] * width[i][:, None] / 2
         pts = np.einsum("pkij,pkj->pki", T[..., :3, :3], local) + T[..., :3, 3]

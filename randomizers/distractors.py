@@ -12,7 +12,7 @@ from synth.randomize import CLUTTER, Randomizer, pick, uniform
 from synth.registry import randomizer
 from synth.scenes import objects
 from synth.scenes.layout import occupied, sample_free
-from synth.types import Scene
+from synth.types import Scene, replace
 
 
 @randomizer("distractors")
@@ -47,9 +47,7 @@ class Distractors(Randomizer):
             xy = sample_free(rng, (*self.x, *self.y), o.footprint, occupied(scene.replace(objects=tuple(objs))))
             if xy is None:
                 continue  # table too crowded: fewer distractors, recorded below
-            o = o.__class__(
-                **{**o.__dict__, "xy": (float(xy[0]), float(xy[1])), "yaw": float(rng.uniform(-math.pi, math.pi))}
-            )
+            o = replace(o, xy=(float(xy[0]), float(xy[1])), yaw=uniform(rng, (-math.pi, math.pi)))
             objs.append(o)
             placed.append({"shape": o.shape, "colour": o.colour, "x": o.xy[0], "y": o.xy[1], "size": list(o.size)})
         return scene.replace(objects=tuple(objs)), {"count": len(placed), "objects": placed}

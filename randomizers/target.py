@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +11,7 @@ from synth.palette import OBJECT_COLOURS, rgba
 from synth.randomize import PLACE, Randomizer, pick, uniform
 from synth.registry import randomizer
 from synth.scenes.layout import FINGER_REACH, sample_free, slot_spacing
-from synth.types import Obj, Scene
+from synth.types import Obj, Scene, replace
 from synth.types import Target as TargetSpec
 
 KINDS = ("region", "tray", "bin")
@@ -51,7 +50,7 @@ class Target(Randomizer):
         for k, nominal in enumerate(scene.all_targets):  # kind, size, colour; then where they all go
             looks.append(self._look(scene, k, nominal, looks, rng))
         spots = self._spots(scene, looks, rng)
-        placed = [dataclasses.replace(t, pos=(float(xy[0]), float(xy[1]))) for t, xy in zip(looks, spots, strict=True)]
+        placed = [replace(t, pos=(float(xy[0]), float(xy[1]))) for t, xy in zip(looks, spots, strict=True)]
         draws: dict = {}
         for k, tg in enumerate(placed):
             d = {"kind": tg.kind, "x": tg.pos[0], "y": tg.pos[1], "half_size": tg.size[0], "colour": tg.colour}
@@ -80,7 +79,7 @@ class Target(Randomizer):
             avoid |= {o.colour for o in scene.objects[: scene.task_objects]} if scene.groups else set()
             colour = str(pick(rng, [c for c in self.colours if c not in avoid] or list(self.colours)))
         look = rgba(OBJECT_COLOURS[colour])
-        return dataclasses.replace(nominal, kind=kind, size=(half, half), colour=colour, rgba=look)
+        return replace(nominal, kind=kind, size=(half, half), colour=colour, rgba=look)
 
     def _spots(self, scene: Scene, looks: list[TargetSpec], rng: np.random.Generator) -> list[np.ndarray]:
         """Centres (2,) [m] of the targets, each clear of the objects and APART from the ones before it. Several

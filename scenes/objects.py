@@ -107,7 +107,7 @@ def sample(
 ) -> Obj:
     """A resting object of `shape` with sizes drawn from SIZES (or the task's `sizes`) x scale, clipped to be
     graspable."""
-    size = [float(rng.uniform(lo, hi)) * scale for lo, hi in (sizes or SIZES[shape])]
+    size = [(lo + (hi - lo) * rng.random()) * scale for lo, hi in (sizes or SIZES[shape])]  # rng.uniform's draws
     mesh: tuple = ()
     if shape in ("box", "mesh"):
         size[0], size[1] = max(size[0], size[1]), min(size[0], size[1], MAX_WIDTH / 2)

@@ -64,7 +64,8 @@ def make_worker(s: Settings) -> Worker | KinematicWorker:
 
 def _init(s: Settings) -> None:
     global _worker, _settings
-    _fixed_mmap_threshold()
+    # kinematic workers allocate arrays of a few MB per batch: from the heap, not a fresh mmap (page faults) each
+    _fixed_mmap_threshold(64 << 20 if s.mode == "kinematic" else 1 << 20)
     _settings, _worker = s, make_worker(s)
 
 

@@ -87,7 +87,7 @@ class KinematicWorker:
         seed: int,
         control_hz: float = 20.0,
         held_out: bool = False,
-        batch: int = 512,
+        batch: int = 1024,
         action: str = "joint_pos",
     ):
         self.task, self.randomizers, self.emb, self.seed = task, randomizers, emb, seed
@@ -157,7 +157,7 @@ class KinematicWorker:
         seg0 = np.c_[np.full(E, -1), seg][have]  # the segment that led to each state
         ep = np.repeat(np.arange(E), length + 1)
         states[:, -1] = np.where(np.isin(seg0, HELD), np.maximum(states[:, -1], width[ep]), states[:, -1])
-        ch = kin.fk(states[:, :-1])
+        ch = kin.fk(states[:, :-1], links=False)
         ee = np.concatenate([ch.tcp - base, quat_from_mat(ch.tcp_rot)], 1)  # (F, 7)
         obj, inside, final = self._object_path(ok, scenes, ch.hand, seg0, ep, q)
         first = np.cumsum(length + 1) - (length + 1)  # each episode's state 0
@@ -169,9 +169,12 @@ class KinematicWorker:
         keep = np.flatnonzero(inside)
         state = states[rows].astype(np.float32)
         starts = np.cumsum(length[keep]) - length[keep]
+        gripper = np.isin(np.arange(emb.dof + 1), emb.gripper_columns)
         for k, e in enumerate(keep):  # what a policy observes is noisy, as in physics mode
             scene = scenes[ok[e]]
-            std = np.where(np.isin(np.arange(emb.dof + 1), emb.gripper_columns), *scene.state_noise[::-1])
+            if not any(scene.state_noise):
+                continue
+            std = np.where(gripper, *scene.state_noise[::-1])
             if std.any():
                 n, at = int(length[e]), int(starts[k])
                 noise = stream(self.seed, indices[ok[e]], "state_noise").normal(size=(n, emb.dof + 1)) * std

@@ -31,12 +31,14 @@ class Chain:
     """Link frames of a batch of configurations.
 
     frames: (W, dof, 3, 4) pose of each moving link (joint i turns about its z); hand: (W, 3, 4);
-    tcp: (W, 3) [m]. (Views into one array laid out world-last, which is how fk computes them.)
+    tcp: (W, 3) [m]; poses: (W, dof + 1, 3, 4) the links then the hand, when fk made it (frames and hand
+    are views into it, and it is a view into one array laid out world-last, which is how fk computes them).
     """
 
     frames: np.ndarray
     hand: np.ndarray
     tcp: np.ndarray
+    poses: np.ndarray | None = None
 
     @property
     def tcp_rot(self) -> np.ndarray:
@@ -60,28 +62,42 @@ class Kinematics:
         self.lower, self.upper = emb.lower, emb.upper
         self.home = np.array(emb.home)
 
-    def fk(self, q: np.ndarray) -> Chain:
-        """Link frames of q (W, dof). Each row turns the parent's axes by Rx(alpha), moves its origin by
-        (a, -d sin alpha, d cos alpha) in them, then turns them by Rz(theta + q_i): a few multiply-adds on
-        (3, W) arrays per joint."""
+    def fk(self, q: np.ndarray, links: bool = True) -> Chain:
+        """Link frames of q (W, dof) (with links=False only the hand's: frames and poses are then empty).
+        Each row turns the parent's axes by Rx(alpha), moves its origin by (a, -d sin alpha, d cos alpha) in
+        them, then turns them by Rz(theta + q_i): a few multiply-adds on (3, W) arrays per joint."""
         q = np.asarray(q, float)
         W = len(q)
         th = (q + self.theta).T  # (dof, W)
         c, s = np.cos(th), np.sin(th)
-        out = np.empty((self.dof + 1, 4, 3, W))  # per link and the hand: x, y, z axes, origin, each (3, W)
+        out = np.empty((self.dof + 1 if links else 1, 4, 3, W))  # per link, the hand: x, y, z axes, origin (3, W)
         X, Y, Z, P = (np.repeat(self.base[:3, k, None], W, 1) for k in range(4))
+        t1, t2 = np.empty((3, W)), np.empty((3, W))  # in-place arithmetic: no array allocated per step
         for i, (a, d, ca, sa) in enumerate(self.dh):
-            P = P + a * X + (-d * sa) * Y + (d * ca) * Z
-            Y, Z = ca * Y + sa * Z, -sa * Y + ca * Z
-            X, Y = c[i] * X + s[i] * Y, -s[i] * X + c[i] * Y
-            out[i] = X, Y, Z, P
+            if a:
+                P += a * X
+            if d:
+                P += np.multiply(Y, -d * sa, out=t1)
+                P += np.multiply(Z, d * ca, out=t1)
+            np.multiply(Y, ca, out=t1)
+            t1 += sa * Z
+            np.multiply(Z, ca, out=t2)
+            t2 -= sa * Y
+            Y, Z, t1, t2 = t1, t2, Y, Z  # Y, Z turned by alpha about X
+            np.multiply(X, c[i], out=t1)
+            t1 += s[i] * Y
+            np.multiply(Y, c[i], out=t2)
+            t2 -= s[i] * X
+            X, Y, t1, t2 = t1, t2, X, Y  # X, Y turned by theta + q_i about Z
+            if links:
+                out[i] = X, Y, Z, P
         R, t = self.flange[:3, :3], self.flange[:3, 3]
         out[-1, :3] = [R[0, j] * X + R[1, j] * Y + R[2, j] * Z for j in range(3)]  # the hand's axes: link axes @ R
         out[-1, 3] = P + t[0] * X + t[1] * Y + t[2] * Z
         view = out.transpose(3, 0, 2, 1)  # (W, dof + 1, 3, 4)
         hand = view[:, -1]
         tcp = hand[:, :, 3] + self.emb.gripper.tcp_offset * hand[:, :, 2]
-        return Chain(view[:, :-1], hand, tcp)
+        return Chain(view[:, :-1], hand, tcp, view if links else view[:, :0])
 
     def jacobian(self, ch: Chain) -> np.ndarray:
         """(W, 6, dof) geometric Jacobian of the TCP in the world: linear rows, then angular."""

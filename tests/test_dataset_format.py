@@ -278,3 +278,22 @@ def test_validate_catches(kind, dataset, tmp_path):
     corrupt(root)
     problems = LeRobotDir(root).validate()
     assert any(needle in p for p in problems), problems
+
+
+def test_batched_episode_stats_are_those_of_one_padded_array():
+    """episodes_array_stats sums a vector feature in groups of similar length: bit for bit what one array padded
+    to the longest episode gives (signed zeros included), and per episode what array_stats gives."""
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(1, 160, 150)
+    x = rng.normal(size=(int(lengths.sum()), 7)).astype(np.float32)
+    x[: lengths[0], 2] = -0.0  # a sum of -0.0 that the padding turns to 0.0
+    x[:, 5] = -0.0
+    got = fmt.episodes_array_stats(x, lengths)
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    one = fmt._padded_stats(x.astype(np.float64), starts, lengths, lengths < lengths.max())
+    for k in got:
+        assert got[k].tobytes() == one[k].tobytes(), k
+    for e in (0, 17, 149):
+        ref = fmt.array_stats(x[starts[e] : starts[e] + lengths[e]])
+        for k in ("min", "max", "mean", "std", "q50"):
+            np.testing.assert_allclose(got[k][e], ref[k], rtol=1e-12, atol=1e-12)

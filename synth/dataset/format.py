@@ -166,18 +166,38 @@ def episodes_array_stats(values: np.ndarray, lengths: np.ndarray) -> dict[str, n
     Returns {stat: (E, D)} (count (E, 1)), equal to array_stats per episode (to float rounding): the same
     min/max/mean/std and the same histogram quantiles, found from each episode's sorted bin indices
     instead of a HIST_BINS-long cumulative histogram per episode.
+
+    The numbers are those of one (E, max length, D) array padded with zeros, to the bit: a vector feature
+    (D > 1) is summed frame after frame, so it is done in groups of similar length with less padding (a sum
+    that padding turned from -0.0 to 0.0 is turned likewise); a scalar one is summed pairwise, so in one.
     """
     x = np.asarray(values).reshape(len(values), -1).astype(np.float64)
     lengths = np.asarray(lengths, np.int64)
+    E, L = len(lengths), int(lengths.max())
+    starts = np.r_[0, np.cumsum(lengths)[:-1]]
+    if x.shape[1] == 1 or E < 64:
+        return _padded_stats(x, starts, lengths, lengths < L)
+    order = np.argsort(lengths, kind="stable")
+    out: dict[str, np.ndarray] = {}
+    for part in np.array_split(order, 4):
+        st = _padded_stats(x, starts[part], lengths[part], lengths[part] < L)
+        for k, v in st.items():
+            out.setdefault(k, np.empty((E, v.shape[1]), v.dtype))[part] = v
+    return out
+
+
+def _padded_stats(x: np.ndarray, starts: np.ndarray, lengths: np.ndarray, padded: np.ndarray) -> dict[str, np.ndarray]:
+    """episodes_array_stats of the episodes at `starts` (E,) with `lengths` (E,) in x (N, D), summed over an
+    (E, max length, D) array; padded (E,): whether the episode was padded in the caller's array."""
     E, L, D = len(lengths), int(lengths.max()), x.shape[1]
     t = np.arange(L)
     valid = (t[None, :] < lengths[:, None])[..., None]  # (E, L, 1)
-    starts = np.r_[0, np.cumsum(lengths)[:-1]]
     X = x[starts[:, None] + np.minimum(t[None, :], lengths[:, None] - 1)]  # (E, L, D), padded with its last frame
     n = lengths[:, None].astype(np.float64)
+    zero = np.where(padded, 0.0, -0.0)[:, None]  # + 0.0 is what a zero of padding adds to a sum
     mn, mx = X.min(1), X.max(1)
-    mean = np.where(valid, X, 0.0).sum(1) / n
-    std = np.sqrt(np.maximum(np.where(valid, (X - mean[:, None]) ** 2, 0.0).sum(1) / n, 0.0))
+    mean = (np.where(valid, X, 0.0).sum(1) + zero) / n
+    std = np.sqrt(np.maximum((np.where(valid, (X - mean[:, None]) ** 2, 0.0).sum(1) + zero) / n, 0.0))
     out = {"min": mn, "max": mx, "mean": mean, "std": std, "count": lengths[:, None].copy()}
     lo, hi = mn - 1e-10, mx + 1e-10
     width = (hi - lo) / HIST_BINS

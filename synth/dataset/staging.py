@@ -2,9 +2,10 @@
 
 A shard directory appears under its final name only when complete (written as *.tmp, then renamed),
 so a killed worker leaves either a whole shard or a temporary directory that is deleted on resume.
-It holds `frames.parquet` (every frame, with the episode's number in the shard), `episodes.parquet` (one
-row per episode: attempt, instruction, length, meta as JSON and its LeRobot stats, computed here so the
-main process only adds offsets), `attempts.parquet` (one row per attempt) and one mp4 per camera.
+It holds `frames.arrow` (every frame, with the episode's number in the shard), `episodes.arrow` (one row
+per episode: attempt, instruction, length, meta as JSON and its LeRobot stats, computed here so the main
+process only adds offsets), `attempts.arrow` (one row per attempt) and one mp4 per camera. The tables are
+Arrow IPC files: written without encoding and read back memory-mapped, as they are read once.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from synth.types import Episode, EpisodeBatch, Json, dumps
 
 Stats = dict[str, dict[str, np.ndarray]]  # {feature: {stat: (E, *shape)}}
-PLAIN = {"use_dictionary": False}  # staged files are read once: dictionary-encoding floats is wasted time
 
 
 def shard_dir(root: Path, k: int) -> Path:
@@ -29,10 +28,13 @@ def shard_dir(root: Path, k: int) -> Path:
 
 
 def _column(values: np.ndarray) -> pa.Array:
+    """A staged column: (N,) as it is, (N, ...) as a fixed-size list named as a parquet round trip names it
+    ("element"), which the data files have always carried."""
     if values.ndim == 1:
         return pa.array(values)
     flat = pa.array(values.reshape(-1).astype(values.dtype))
-    return pa.FixedSizeListArray.from_arrays(flat, int(np.prod(values.shape[1:])))
+    size = int(np.prod(values.shape[1:]))
+    return pa.FixedSizeListArray.from_arrays(flat, type=pa.list_(pa.field("element", flat.type), size))
 
 
 def write_shard(
@@ -71,7 +73,7 @@ def write_shard(
             "action": batch.action,
             **{key: np.asarray(v) for key, v in batch.labels.items()},
         }
-        pq.write_table(pa.table({k2: _column(v) for k2, v in cols.items()}), tmp / "frames.parquet", **PLAIN)
+        _write(pa.table({k2: _column(v) for k2, v in cols.items()}), tmp / "frames.arrow")
     stats = batch_stats(batch, fps)
     if images and images[0]:
         for cam in images[0]:
@@ -88,7 +90,7 @@ def write_shard(
         }
     )
     shapes = {f"stats/{key}/{st}": list(v.shape[1:]) for key, s in stats.items() for st, v in s.items()}
-    pq.write_table(table.replace_schema_metadata({"shapes": json.dumps(shapes)}), tmp / "episodes.parquet", **PLAIN)
+    _write(table.replace_schema_metadata({"shapes": json.dumps(shapes)}), tmp / "episodes.arrow")
     att = pa.table(
         {
             "attempt": pa.array([a["attempt"] for a in attempts], pa.int64()),
@@ -98,7 +100,7 @@ def write_shard(
             "draws": pa.array([dumps(a["draws"]) for a in attempts], pa.string()),
         }
     )
-    pq.write_table(att, tmp / "attempts.parquet", **PLAIN)
+    _write(att, tmp / "attempts.arrow")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return final
@@ -182,8 +184,18 @@ def table_stats(table: pa.Table) -> Stats:
 
 def read_shard(path: Path) -> tuple[pa.Table | None, pa.Table, pa.Table]:
     """(frames table or None, episodes table, attempts table) of a staged shard."""
-    frames = pq.read_table(path / "frames.parquet") if (path / "frames.parquet").exists() else None
-    return frames, pq.read_table(path / "episodes.parquet"), pq.read_table(path / "attempts.parquet")
+    frames = _read(path / "frames.arrow") if (path / "frames.arrow").exists() else None
+    return frames, _read(path / "episodes.arrow"), _read(path / "attempts.arrow")
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _read(path: Path) -> pa.Table:
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 def clean_partial(root: Path) -> None:
@@ -192,5 +204,5 @@ def clean_partial(root: Path) -> None:
     staging = root / ".synth" / "staging"
     if staging.exists():
         for p in staging.glob("shard-*"):
-            if ".tmp-" in p.name or not (p / "attempts.parquet").exists():
+            if ".tmp-" in p.name or not (p / "attempts.arrow").exists():
                 shutil.rmtree(p, ignore_errors=True)
