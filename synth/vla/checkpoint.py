@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -83,7 +84,17 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     """(model weights, state.json) of a checkpoint directory."""
     if not (path / "model.safetensors").is_file():
         raise ConfigError(f"policy={path}: no model.safetensors; give a run directory written by `synth train`")
-    return load_file(str(path / "model.safetensors")), json.loads((path / "state.json").read_text())
+    return _upgrade(load_file(str(path / "model.safetensors"))), json.loads((path / "state.json").read_text())
+
+
+def _upgrade(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights of checkpoints written before the conv encoder was grouped into stages of six layers
+    (`vision.net.7.weight` is now `vision.net.1.1.weight`)."""
+    out = {}
+    for k, v in weights.items():
+        m = re.fullmatch(r"vision\.net\.(\d+)\.(weight|bias)", k)
+        out[f"vision.net.{int(m[1]) // 6}.{int(m[1]) % 6}.{m[2]}" if m else k] = v
+    return out
 
 
 def resolve(policy: str | Path) -> Path:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 import torch.nn.functional as F
@@ -58,11 +60,47 @@ class Source:
     tasks: list[str]  # text by task_index
     images: dict[str, np.ndarray]  # camera -> (N, R, R, 3) uint8 memmap
     stats: dict[str, dict[str, np.ndarray]]  # {"state"|"action": {"mean", "std"}}
-    aux: np.ndarray | None = None  # (N, 3) the task object's position, standardized per dataset (training only)
+    aux: np.ndarray | None = None  # (N, len(AUX)) standardized per dataset, NaN where unknown (training only)
 
     @property
     def frames(self) -> int:
         return len(self.state)
+
+
+AUX = ("object_x", "object_y", "object_z", "object_from_hand_x", "object_from_hand_y", "object_from_hand_z",
+       "target_x", "target_y")  # fmt: skip
+"""The auxiliary targets [m, world frame]: the task object, the object seen from the hand, the place target."""
+
+
+def aux_targets(ds: LeRobotDir, t: pa.Table, episode: np.ndarray) -> np.ndarray | None:
+    """(N, len(AUX)) standardized auxiliary targets of a synth dataset (NaN where a dataset or episode lacks one),
+    or None for datasets without `synth.object_pose`."""
+    if "synth.object_pose" not in t.column_names:
+        return None
+    n = len(episode)
+    out = np.full((n, len(AUX)), np.nan, np.float64)
+    xyz = _mat(t, "synth.object_pose")[:, :3]
+    out[:, :3] = xyz
+    if "observation.ee_pose" in t.column_names:
+        out[:, 3:6] = xyz - _mat(t, "observation.ee_pose")[:, :3]
+    eps = ds.episodes
+    if "synth/meta" in eps.columns:
+        where = {}
+        for e, meta in zip(eps["episode_index"], eps["synth/meta"], strict=True):
+            target = json.loads(meta).get("draws", {}).get("target", {})
+            if "x" in target and "y" in target:
+                where[int(e)] = (target["x"], target["y"])
+        xy = np.array([where.get(int(e), (np.nan, np.nan)) for e in range(int(episode.max()) + 1)])
+        out[:, 6:8] = xy[episode]
+    with warnings.catch_warnings():  # an all-NaN column (no ee pose, no target) stays NaN: masked out
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, std = np.nanmean(out, 0), np.nanstd(out, 0)
+    return ((out - mean) / np.maximum(np.nan_to_num(std), 1e-3)).astype(np.float32)
+
+
+def _mat(t: pa.Table, name: str) -> np.ndarray:
+    col = t[name].combine_chunks()
+    return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), -1).astype(np.float32)
 
 
 def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Path) -> Source:
@@ -71,16 +109,12 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
     if not (ds.root / "meta" / "info.json").is_file():
         raise ConfigError(f"data={root}: not a LeRobot v3.0 dataset (no meta/info.json); run `synth generate` first")
     cols = ["index", "episode_index", "task_index", "observation.state", "action"]
-    has_pose = "synth.object_pose" in ds.features
+    extra = [c for c in ("synth.object_pose", "observation.ee_pose") if c in ds.features]
     files = [str(p) for p in ds.data_files()]
-    t = pq.ParquetDataset(files).read(columns=cols + ["synth.object_pose"] * has_pose).sort_by("index")
+    t = pq.ParquetDataset(files).read(columns=cols + extra).sort_by("index")
     index = t["index"].to_numpy()
     if not np.array_equal(index, np.arange(len(index))):
         raise ConfigError(f"data={root}: frame indices are not 0..N-1; the dataset is incomplete or damaged")
-
-    def mat(name: str) -> np.ndarray:
-        col = t[name].combine_chunks()
-        return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), -1).astype(np.float32)
 
     episode = t["episode_index"].to_numpy().astype(np.int64)
     change = np.r_[True, episode[1:] != episode[:-1]]
@@ -92,16 +126,13 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
         for k, name in (("state", "observation.state"), ("action", "action"))
     }
     images = {cam: _frames(ds, cam, resolution, cache) for cam in cameras}
-    aux = None
-    if has_pose:  # where the object is: an auxiliary target that teaches the vision encoder to find it
-        xyz = mat("synth.object_pose")[:, :3]
-        aux = (xyz - xyz.mean(0)) / np.maximum(xyz.std(0), 1e-3)
+    aux = aux_targets(ds, t, episode)  # where things are: targets that teach the vision encoder to find them
     return Source(
         root=ds.root,
         card=card_of(ds),
         fps=ds.fps,
-        state=mat("observation.state"),
-        action=mat("action"),
+        state=_mat(t, "observation.state"),
+        action=_mat(t, "action"),
         start=start,
         stop=start + np.repeat(lengths, lengths),
         episode=episode,
@@ -229,7 +260,7 @@ class Sampler:
 
     def batch(self, size: int) -> dict[str, np.ndarray]:
         """state (B, S), state_mask, action (B, H, K), action_mask (B, H, K), dims (B, K), prompt (B,),
-        images (B, C, R, R, 3) uint8 when cameras; aux (B, 3) and aux_mask (B,) when aux."""
+        images (B, C, R, R, 3) uint8 when cameras; aux (B, len(AUX)) and aux_mask (B, len(AUX)) when aux."""
         which = self.rng.choice(len(self.sources), size=size, p=self.p)
         parts = [self._from(s, int((which == s).sum())) for s in range(len(self.sources)) if (which == s).any()]
         out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -255,8 +286,8 @@ class Sampler:
         if self.cameras:
             out["images"] = np.stack([src.images[c][i] for c in self.cameras], axis=1)
         if self.aux:
-            out["aux"] = src.aux[i] if src.aux is not None else np.zeros((n, 3), np.float32)
-            out["aux_mask"] = np.full(n, src.aux is not None)
+            a = src.aux[i] if src.aux is not None else np.full((n, len(AUX)), np.nan, np.float32)
+            out["aux"], out["aux_mask"] = np.nan_to_num(a), np.isfinite(a)
         return out
 
 

@@ -32,8 +32,10 @@ class ModelConfig:
     resolution: int = 96  # R
     relative: bool = False  # chunks are a[t+h] - s[t] (the policy adds the state back)
     keypoints: int = 0  # spatial-softmax keypoint tokens per camera (0: grid tokens only)
-    aux: int = 0  # > 0: a head predicts this many auxiliary targets (the object's xyz) from the vision features
+    aux: int = 0  # > 0: a head predicts this many auxiliary targets (see data.AUX) from the vision features
     aux_weight: float = 1.0  # its MSE's weight in the training loss
+    aux_token: bool = False  # the aux prediction (gradient stopped) is also a context token of the action expert
+    film: bool = False  # the prompt modulates every conv stage (FiLM, as RT-1): the instruction says which object
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -47,8 +49,8 @@ class ModelConfig:
 
 
 SIZES = {
-    "tiny": dict(width=256, depth=4, heads=4, cnn=(32, 64, 128), keypoints=16),
-    "base": dict(width=640, depth=12, heads=10, cnn=(64, 128, 256), keypoints=32),
+    "tiny": dict(width=256, depth=4, heads=4, cnn=(32, 64, 128), keypoints=16, film=True),
+    "base": dict(width=640, depth=12, heads=10, cnn=(64, 128, 256), keypoints=32, film=True),
 }
 
 
@@ -59,38 +61,48 @@ class ConvEncoder(nn.Module):
     With `keypoints` K > 0 it also returns K spatial-softmax keypoints (B, K, 2) in [-1, 1] (Levine et al.
     2016): the expected image position of K learned feature maps, read at the second stage's resolution
     (R / 4), where a coarse token grid alone cannot say where a small object is to the pixel.
+    With `film` (B, 2 * sum of stage widths) every stage's output h becomes h * (1 + gamma) + beta (Perez et al.
+    2018; RT-1 conditions its EfficientNet on the instruction this way), so the keypoints can follow the object
+    the prompt names rather than whichever object is most salient.
     """
 
     def __init__(self, channels: tuple[int, ...], width: int, keypoints: int = 0):
         super().__init__()
-        layers, c_in = [], 3
+        stages, c_in = [], 3
         for c in (*channels, width):
-            layers += [
-                nn.Conv2d(c_in, c, 3, stride=2, padding=1),
-                nn.GroupNorm(8, c),
-                nn.SiLU(),
-                nn.Conv2d(c, c, 3, padding=1),
-                nn.GroupNorm(8, c),
-                nn.SiLU(),
-            ]
+            stages.append(
+                nn.Sequential(
+                    nn.Conv2d(c_in, c, 3, stride=2, padding=1),
+                    nn.GroupNorm(8, c),
+                    nn.SiLU(),
+                    nn.Conv2d(c, c, 3, padding=1),
+                    nn.GroupNorm(8, c),
+                    nn.SiLU(),
+                )
+            )
             c_in = c
-        self.net = nn.Sequential(*layers)
-        self.tap = 6 * min(2, len(channels))  # layers up to the end of the second stage
+        self.net = nn.Sequential(*stages)
+        self.widths = (*channels, width)
+        self.tap = min(2, len(channels))  # keypoints read after this many stages
         if keypoints:
-            self.kp = nn.Conv2d(channels[min(2, len(channels)) - 1], keypoints, 1)
+            self.kp = nn.Conv2d(channels[self.tap - 1], keypoints, 1)
             self.kp_temp = nn.Parameter(torch.zeros(()))  # log inverse temperature of the softmax
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        h = self.net[: self.tap](x)
-        kps = None
-        if hasattr(self, "kp"):
-            logits = self.kp(h) * self.kp_temp.exp()  # (B, K, h, w)
-            B, K, hh, ww = logits.shape
-            p = logits.flatten(2).softmax(-1).view(B, K, hh, ww)
-            ys = torch.linspace(-1.0, 1.0, hh, device=x.device)
-            xs = torch.linspace(-1.0, 1.0, ww, device=x.device)
-            kps = torch.stack([(p.sum(2) * xs).sum(-1), (p.sum(3) * ys).sum(-1)], dim=-1)
-        return self.net[self.tap :](h).flatten(2).transpose(1, 2), kps
+    def forward(self, x: torch.Tensor, film: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        gb = film.split([w for w in self.widths for _ in range(2)], dim=-1) if film is not None else None
+        kps, h = None, x
+        for i, stage in enumerate(self.net):
+            h = stage(h)
+            if gb is not None:
+                h = h * (1 + gb[2 * i][:, :, None, None]) + gb[2 * i + 1][:, :, None, None]
+            if i + 1 == self.tap and hasattr(self, "kp"):
+                logits = self.kp(h) * self.kp_temp.exp()  # (B, K, h, w)
+                B, K, hh, ww = logits.shape
+                p = logits.flatten(2).softmax(-1).view(B, K, hh, ww)
+                ys = torch.linspace(-1.0, 1.0, hh, device=x.device)
+                xs = torch.linspace(-1.0, 1.0, ww, device=x.device)
+                kps = torch.stack([(p.sum(2) * xs).sum(-1), (p.sum(3) * ys).sum(-1)], dim=-1)
+        return h.flatten(2).transpose(1, 2), kps
 
 
 class Attention(nn.Module):
@@ -169,9 +181,15 @@ class VLA(nn.Module):
             if cfg.keypoints:  # a keypoint token: its (x, y) lifted to d, plus which keypoint it is
                 self.kp_proj = nn.Sequential(nn.Linear(2, d), nn.SiLU(), nn.Linear(d, d))
                 self.kp_embed = nn.Parameter(torch.randn(cfg.keypoints, d) * 0.02)
-            if cfg.aux:  # pooled grid features and every keypoint -> the auxiliary targets
-                n_in = len(cfg.cameras) * (d + 2 * cfg.keypoints)
+            if cfg.film:  # pooled prompt -> (gamma, beta) per stage; zero-initialized: identity at first
+                self.film = nn.Linear(d, 2 * sum(self.vision.widths))
+                nn.init.zeros_(self.film.weight)
+                nn.init.zeros_(self.film.bias)
+            if cfg.aux:  # pooled grid features and every keypoint (and, with the token, the state) -> aux targets
+                n_in = len(cfg.cameras) * (d + 2 * cfg.keypoints) + d * cfg.aux_token
                 self.aux_head = nn.Sequential(nn.Linear(n_in, d), nn.SiLU(), nn.Linear(d, cfg.aux))
+                if cfg.aux_token:
+                    self.aux_proj = nn.Sequential(nn.Linear(cfg.aux, d), nn.SiLU(), nn.Linear(d, d))
         self.ctx_norm = nn.LayerNorm(d)
         self.action_in = nn.Linear(2 * cfg.action_dim, d)
         self.action_pos = nn.Parameter(torch.randn(cfg.horizon, d) * 0.02)
@@ -202,17 +220,27 @@ class VLA(nn.Module):
             tok = self.text_proj(text)
         parts, masks = [tok + self.type_embed[0]], [tmask]
         state = torch.cat([batch["state"] * batch["state_mask"], batch["state_mask"].float()], dim=-1)
-        parts.append(self.state_proj(state)[:, None] + self.type_embed[1])
+        state_tok = self.state_proj(state)
+        parts.append(state_tok[:, None] + self.type_embed[1])
         masks.append(torch.ones_like(tmask[:, :1]))
         aux = None
         if self.cfg.cameras:
             imgs = batch["images"]
             B, C = imgs.shape[:2]
             x = imgs.reshape(B * C, *imgs.shape[2:]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-            grid, kps = self.vision(x)
+            film = None
+            if self.cfg.film:  # the prompt's mean token, once per camera image
+                m = tmask[..., None].float()
+                pooled_text = (tok * m).sum(1) / m.sum(1).clamp(min=1.0)
+                film = self.film(pooled_text).repeat_interleave(C, dim=0)
+            grid, kps = self.vision(x, film)
             if self.cfg.aux:
                 pooled = [grid.mean(1)] + ([kps.flatten(1)] if kps is not None else [])
-                aux = self.aux_head(torch.cat(pooled, -1).view(B, -1))
+                feats_in = [torch.cat(pooled, -1).view(B, -1)] + [state_tok] * self.cfg.aux_token
+                aux = self.aux_head(torch.cat(feats_in, -1))
+                if self.cfg.aux_token:  # where the model thinks things are, as one more token
+                    parts.append(self.aux_proj(aux.detach())[:, None])
+                    masks.append(torch.ones_like(tmask[:, :1]))
             feats = grid.view(B, C, -1, self.cfg.width) + self.vision_pos
             if kps is not None:  # (B*C, K, 2) -> K more tokens per camera
                 kt = (self.kp_proj(kps) + self.kp_embed).view(B, C, -1, self.cfg.width)
@@ -243,7 +271,7 @@ class VLA(nn.Module):
         auxiliary MSE where the batch has aux targets (self.last keeps both terms for logging).
 
         batch adds: action (B, H, K) normalized chunk; action_mask (B, H, K) bool; dims (B, K) bool;
-        aux (B, aux) and aux_mask (B,) when cfg.aux.
+        aux (B, aux) and aux_mask (B,) or (B, aux) when cfg.aux.
         """
         a = batch["action"]
         ctx, cmask, aux = self.encode(batch)
@@ -257,8 +285,9 @@ class VLA(nn.Module):
         self.last = {"flow": float(flow.detach())}
         if aux is None or "aux" not in batch:
             return flow
-        am = batch["aux_mask"].float()[:, None]
-        aux_loss = ((aux - batch["aux"]) ** 2 * am).sum() / (am.sum() * aux.shape[1]).clamp(min=1.0)
+        am = batch["aux_mask"].float()  # (B,) per row or (B, aux) per target
+        am = am[:, None].expand_as(aux) if am.ndim == 1 else am
+        aux_loss = ((aux - batch["aux"]) ** 2 * am).sum() / am.sum().clamp(min=1.0)
         self.last["aux"] = float(aux_loss.detach())
         return flow + self.cfg.aux_weight * aux_loss
 

@@ -19,7 +19,7 @@ import torch
 from synth.collection import expand
 from synth.errors import ConfigError
 from synth.vla import checkpoint
-from synth.vla.data import Normalizer, Sampler, Source, augment, load, relative_stats
+from synth.vla.data import AUX, Normalizer, Sampler, Source, augment, load, relative_stats
 from synth.vla.model import VLA, build, count_parameters
 from synth.vla.prompt import build as build_prompt
 from synth.vla.text import FrozenMiniLM, minilm_path
@@ -35,8 +35,10 @@ class TrainConfig:
     cameras: tuple[str, ...] = ()  # default: every camera of the first dataset
     resolution: int = 96  # [px] square
     keypoints: int = -1  # spatial-softmax keypoint tokens per camera; -1: the model size's default
-    aux: float = 1.0  # weight of the auxiliary loss (predict the object's position from the images; synth data
-    #                   only, training only); 0: off
+    aux: float = 1.0  # weight of the auxiliary loss (predict where the object, the object from the hand and the
+    #                   place target are from the images; synth data only, training only); 0: off
+    aux_token: bool = True  # the action expert also reads that prediction (gradient stopped) as a token
+    film: bool = True  # the prompt modulates the conv stages (FiLM)
     horizon: int = 16  # action chunk length [control periods]
     steps: int = 3000
     minutes: float = 0.0  # wall-clock budget [min]; 0 = none
@@ -193,8 +195,10 @@ def train(cfg: TrainConfig) -> Path:
         state_dim=max(32, max(s.state.shape[1] for s in sources)),
         relative=relative,
         **({} if cfg.keypoints < 0 else {"keypoints": cfg.keypoints}),
-        aux=3 if use_aux else 0,
+        aux=len(AUX) if use_aux else 0,
         aux_weight=cfg.aux,
+        aux_token=use_aux and cfg.aux_token,
+        film=cfg.film,
     )
     model = VLA(mcfg).to(device)
     text = TextTable(text_kind, prompts, model)
