@@ -21,7 +21,6 @@ from synth.kinematics import Kinematics
 from synth.planners import capsules, grasps, sweep
 from synth.planners.capsules import OBJECT, TABLE, TARGET, Body, Obstacles
 from synth.scenes.pick_place import PickPlace
-from synth.scenes.tabletop import ROBOT_BASE_Z
 from synth.types import Scene
 
 SUPPORTED = ("pick_place", "place_in_container")
@@ -42,11 +41,6 @@ SEGMENTS = (
 )
 KEYS = ("hover", "pre", "grasp", "lift", "above", "place")
 CARRIED = ("lift", "transit", "place")  # the object moves with the hand in these phases
-
-
-def base_position(emb: Embodiment) -> np.ndarray:
-    """(3,) robot base in the world [m] (on its pedestal)."""
-    return np.array([emb.base_pos[0], emb.base_pos[1], ROBOT_BASE_Z + emb.base_pos[2]])
 
 
 def quat_from_mat(R: np.ndarray) -> np.ndarray:
@@ -71,11 +65,6 @@ def quat_from_mat(R: np.ndarray) -> np.ndarray:
     q = cand[case, :, np.arange(len(m))]
     q *= np.where(q[:, :1] < 0, -1.0, 1.0)
     return q / np.linalg.norm(q, axis=1, keepdims=True)
-
-
-def rot_z(yaw: float) -> np.ndarray:
-    c, s = np.cos(yaw), np.sin(yaw)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
 def quat_to_mat(q: np.ndarray) -> np.ndarray:
@@ -103,7 +92,7 @@ class Targets:
 
 def targets(task: PickPlace, scenes: list[Scene], emb: Embodiment) -> Targets:
     """The key poses of every top-down grasp option per scene (planners/grasps.py's, for all at once)."""
-    base = base_position(emb)
+    base = emb.base_pose()[0]
     gr = emb.gripper
     max_depth, max_width = gr.tcp_offset - gr.finger_offset - 0.008, gr.stroke - 0.012
     W = len(scenes)
@@ -173,7 +162,7 @@ class Planner:
 
     def __init__(self, task: PickPlace, emb: Embodiment, control_hz: float):
         self.task, self.emb, self.hz = task, emb, control_hz
-        self.base = base_position(emb)
+        self.base = emb.base_pose()[0]
         self.kin = Kinematics(emb, self.base)
         self.body = Body.of(emb)
         self.base_T = self.kin.base

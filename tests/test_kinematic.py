@@ -14,7 +14,7 @@ import pytest
 from synth.config import compose_config, settings
 from synth.embodiment import load, names
 from synth.errors import ConfigError
-from synth.kinematic import KEYS, Planner, base_position, quat_from_mat
+from synth.kinematic import KEYS, Planner, quat_from_mat
 from synth.kinematics import Kinematics
 from synth.planners import capsules
 from synth.randomize import apply
@@ -261,7 +261,7 @@ def test_place_in_container_plans_kinematically():
     out = Planner(s.task, load("panda"), 20.0).plan(scenes)
     assert out["ok"].mean() >= 0.8
     assert out["q"].shape == (16, 1 + len(KEYS), 7)
-    assert np.allclose(base_position(load("panda")), [0, 0, 0.75])
+    assert np.allclose(load("panda").base_pose()[0], [0, 0, 0.75])
 
 
 def test_shard_stats_equal_per_episode_stats():

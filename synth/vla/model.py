@@ -181,7 +181,8 @@ class VLA(nn.Module):
             if cfg.keypoints:  # a keypoint token: its (x, y) lifted to d, plus which keypoint it is
                 self.kp_proj = nn.Sequential(nn.Linear(2, d), nn.SiLU(), nn.Linear(d, d))
                 self.kp_embed = nn.Parameter(torch.randn(cfg.keypoints, d) * 0.02)
-            if cfg.film:  # pooled prompt -> (gamma, beta) per stage; zero-initialized: identity at first
+            if cfg.film:  # prompt pooled by a learned query -> (gamma, beta) per stage; zero-initialized: identity
+                self.film_pool = nn.Linear(d, 1)  # a score per prompt token (the instruction's words matter most)
                 self.film = nn.Linear(d, 2 * sum(self.vision.widths))
                 nn.init.zeros_(self.film.weight)
                 nn.init.zeros_(self.film.bias)
@@ -229,10 +230,9 @@ class VLA(nn.Module):
             B, C = imgs.shape[:2]
             x = imgs.reshape(B * C, *imgs.shape[2:]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             film = None
-            if self.cfg.film:  # the prompt's mean token, once per camera image
-                m = tmask[..., None].float()
-                pooled_text = (tok * m).sum(1) / m.sum(1).clamp(min=1.0)
-                film = self.film(pooled_text).repeat_interleave(C, dim=0)
+            if self.cfg.film:  # the prompt's tokens weighted by a learned score, once per camera image
+                score = self.film_pool(tok).squeeze(-1).masked_fill(~tmask, float("-inf")).softmax(-1)
+                film = self.film((score[..., None] * tok).sum(1)).repeat_interleave(C, dim=0)
             grid, kps = self.vision(x, film)
             if self.cfg.aux:
                 pooled = [grid.mean(1)] + ([kps.flatten(1)] if kps is not None else [])
