@@ -3,6 +3,7 @@ closed-loop pick_place needs most, instead of a 60-minute training run and an ev
 
     python benchmarks/localization.py --train data/pp --val data/val      # val: e.g. n=40 with another seed
     python benchmarks/localization.py --train data/pp --val data/val --no-film --steps 600
+    python benchmarks/localization.py --train data/pp --val data/val --cameras front --mirror   # y -> -y flips
 
 It trains `model=tiny`'s conv encoder (FiLM on the prompt, keypoints) with the auxiliary head alone on the
 training dataset's pre-motion frames (the task object still where it was placed: the frames a policy must
@@ -35,11 +36,13 @@ def object_xyz(root: str) -> np.ndarray:
     return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), -1)[:, :3].astype(np.float64)
 
 
-def inputs(src: Source, i: np.ndarray, ids: np.ndarray, text: TextTable, norm: Normalizer, cams) -> dict:
-    state = norm.normalize(src.card["robot"], "state", src.state[i])
+def inputs(
+    src: Source, i: np.ndarray, ids: np.ndarray, text: TextTable, norm: Normalizer, cams, state: bool = True
+) -> dict:
+    s = norm.normalize(src.card["robot"], "state", src.state[i])
     b = {
-        "state": torch.from_numpy(pad(state, 32)),
-        "state_mask": (torch.arange(32) < src.state.shape[1]).expand(len(i), -1),
+        "state": torch.from_numpy(pad(s, 32)),
+        "state_mask": (torch.arange(32) < src.state.shape[1] * state).expand(len(i), -1),
         "images": torch.from_numpy(np.stack([src.images[c][i] for c in cams], 1)),
     }
     b["text"], b["text_mask"] = text.rows(torch.from_numpy(ids[src.task[i]]), torch.device("cpu"))
@@ -58,10 +61,16 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--shift", type=int, default=0, help="random-translation augmentation [px]")
     ap.add_argument("--no-film", action="store_true")
+    ap.add_argument("--cameras", default="front,wrist")
+    ap.add_argument("--no-state", action="store_true", help="the aux head gets no joint state")
+    ap.add_argument(
+        "--mirror", action="store_true", help="flip half the images left-right with y -> -y (implies --no-state)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     torch.manual_seed(a.seed)
-    cams = ("front", "wrist")
+    cams = tuple(a.cameras.split(","))
+    use_state = not (a.no_state or a.mirror)
     cache = Path(a.cache) if a.cache else Path(a.train).resolve().parent / "cache"
     tr, va = load(a.train, cams, a.resolution, cache), load(a.val, cams, a.resolution, cache)
     x_tr, x_va = object_xyz(a.train), object_xyz(a.val)
@@ -85,7 +94,7 @@ def main() -> None:
         if step % a.every == 0:
             model.eval()
             with torch.no_grad():
-                _, _, aux = model.encode(inputs(va, firsts, ids[1], text, norm, cams))
+                _, _, aux = model.encode(inputs(va, firsts, ids[1], text, norm, cams, use_state))
             err = 100 * (aux.numpy()[:, :2] * std[:2] + mean[:2] - x_va[firsts, :2])
             rms, med = np.sqrt((err**2).mean(0)), np.median(np.abs(err), 0)
             tl = np.mean(losses[-a.every :]) if losses else float("nan")
@@ -98,10 +107,16 @@ def main() -> None:
         if step == a.steps:
             break
         i = np.sort(rng.choice(still, a.batch))
-        b = inputs(tr, i, ids[0], text, norm, cams)
+        b = inputs(tr, i, ids[0], text, norm, cams, use_state)
         b["images"] = augment(b["images"], a.shift)
+        y = target[i]
+        if a.mirror:  # the front camera sits near the x-z plane: a left-right flip is the world's y -> -y
+            flip = torch.from_numpy(rng.random(len(i)) < 0.5)
+            b["images"] = torch.where(flip[:, None, None, None, None], b["images"].flip(3), b["images"])
+            y = y.clone()
+            y[flip, 1] = (-(y[flip, 1] * std[1] + mean[1]) - mean[1]) / std[1]
         _, _, aux = model.encode(b)
-        loss = ((aux - target[i]) ** 2).mean()
+        loss = ((aux - y) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
