@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import torch
 
 from synth.dataset.reader import LeRobotDir
-from synth.vla.data import Normalizer, Source, augment, load, pad
+from synth.vla.data import Normalizer, Source, augment, column, load, pad
 from synth.vla.model import VLA, build
 from synth.vla.train import TextTable, norm_stats, prompt_table
 
@@ -32,8 +32,7 @@ def object_xyz(root: str) -> np.ndarray:
     """(N, 3) synth.object_pose positions [m] in frame order."""
     ds = LeRobotDir(root)
     t = pq.ParquetDataset([str(p) for p in ds.data_files()]).read(columns=["index", "synth.object_pose"])
-    col = t.sort_by("index")["synth.object_pose"].combine_chunks()
-    return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), -1)[:, :3].astype(np.float64)
+    return column(t.sort_by("index"), "synth.object_pose")[:, :3].astype(np.float64)
 
 
 def inputs(

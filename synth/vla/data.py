@@ -79,10 +79,10 @@ def aux_targets(ds: LeRobotDir, t: pa.Table, episode: np.ndarray) -> np.ndarray 
         return None
     n = len(episode)
     out = np.full((n, len(AUX)), np.nan, np.float64)
-    xyz = _mat(t, "synth.object_pose")[:, :3]
+    xyz = column(t, "synth.object_pose")[:, :3]
     out[:, :3] = xyz
     if "observation.ee_pose" in t.column_names:
-        out[:, 3:6] = xyz - _mat(t, "observation.ee_pose")[:, :3]
+        out[:, 3:6] = xyz - column(t, "observation.ee_pose")[:, :3]
     eps = ds.episodes
     if "synth/meta" in eps.columns:
         where = {}
@@ -98,7 +98,8 @@ def aux_targets(ds: LeRobotDir, t: pa.Table, episode: np.ndarray) -> np.ndarray 
     return ((out - mean) / np.maximum(np.nan_to_num(std), 1e-3)).astype(np.float32)
 
 
-def _mat(t: pa.Table, name: str) -> np.ndarray:
+def column(t: pa.Table, name: str) -> np.ndarray:
+    """(N, D) float32 of a fixed-size-list column."""
     col = t[name].combine_chunks()
     return col.flatten().to_numpy(zero_copy_only=False).reshape(len(col), -1).astype(np.float32)
 
@@ -131,8 +132,8 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
         root=ds.root,
         card=card_of(ds),
         fps=ds.fps,
-        state=_mat(t, "observation.state"),
-        action=_mat(t, "action"),
+        state=column(t, "observation.state"),
+        action=column(t, "action"),
         start=start,
         stop=start + np.repeat(lengths, lengths),
         episode=episode,
