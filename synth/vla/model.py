@@ -181,8 +181,10 @@ class VLA(nn.Module):
             if cfg.keypoints:  # a keypoint token: its (x, y) lifted to d, plus which keypoint it is
                 self.kp_proj = nn.Sequential(nn.Linear(2, d), nn.SiLU(), nn.Linear(d, d))
                 self.kp_embed = nn.Parameter(torch.randn(cfg.keypoints, d) * 0.02)
-            if cfg.film:  # prompt pooled by a learned query -> (gamma, beta) per stage; zero-initialized: identity
-                self.film_pool = nn.Linear(d, 1)  # a score per prompt token (the instruction's words matter most)
+            if cfg.film:  # prompt pooled by a learned score -> (gamma, beta) per stage; `film` starts at zero: identity
+                self.film_pool = nn.Linear(
+                    d, 1
+                )  # a score per prompt token (default init; the instruction's words matter most)
                 self.film = nn.Linear(d, 2 * sum(self.vision.widths))
                 nn.init.zeros_(self.film.weight)
                 nn.init.zeros_(self.film.bias)
