@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-import toppra
-import toppra.algorithm
-import toppra.constraint
 from ruckig import InputParameter, Result, Ruckig, Synchronization, Trajectory
 
-toppra.setup_logging("WARNING")
+
+@functools.cache
+def _toppra():
+    """toppra, imported on first use: it imports matplotlib.pyplot (0.4 s), which the kinematic mode never needs."""
+    import toppra
+    import toppra.algorithm
+    import toppra.constraint
+
+    toppra.setup_logging("WARNING")
+    return toppra
 
 
 def point_to_point(q0: np.ndarray, q1: np.ndarray, vmax: np.ndarray, amax: np.ndarray, hz: float) -> np.ndarray:
@@ -38,6 +46,7 @@ def through(waypoints: np.ndarray, vmax: np.ndarray, amax: np.ndarray, hz: float
     """
     if len(waypoints) == 2:
         return point_to_point(waypoints[0], waypoints[1], vmax, amax, hz)
+    toppra = _toppra()
     chord = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(waypoints, axis=0), axis=1))]
     path = toppra.SplineInterpolator(chord / chord[-1], waypoints, bc_type="clamped")
     cons = [

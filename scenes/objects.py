@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 
 from synth.errors import ConfigError
 from synth.palette import OBJECT_COLOURS, rgba
 from synth.types import Obj
+
+if TYPE_CHECKING:
+    import trimesh
+
+
+def _trimesh():
+    """trimesh, imported on first use: with scipy it takes about a second, and the kinematic mode never needs it."""
+    import trimesh
+
+    return trimesh
+
 
 MAX_WIDTH = 0.065  # [m] narrowest graspable width
 # per shape: ranges of the three size numbers (see Obj.size) before scaling [m]
@@ -90,7 +101,7 @@ def convex_mesh(rng: np.random.Generator, half: tuple[float, float, float]) -> n
     top = d * rng.uniform(0.6, 1.0, (m, 1)) * np.array([hx, hy, 2 * hz])
     top = np.vstack([top, [0.0, 0.0, 2 * hz]])
     points = np.vstack([base, top])
-    verts = trimesh.convex.convex_hull(points).vertices if _HULLS[0] else points
+    verts = _trimesh().convex.convex_hull(points).vertices if _HULLS[0] else points
     lo, hi = verts.min(0), verts.max(0)
     return np.asarray(verts - (lo + hi) / 2)
 
@@ -120,7 +131,7 @@ def sample(
     parts: tuple = ()
     if shape == "cup":
         pieces = cup_parts(size[0], size[1])
-        verts = trimesh.convex.convex_hull(np.vstack(pieces)).vertices
+        verts = _trimesh().convex.convex_hull(np.vstack(pieces)).vertices
         size = list(np.ptp(verts, axis=0) / 2)
         mesh = tuple(tuple(float(c) for c in v) for v in verts)
         parts = tuple(tuple(tuple(float(c) for c in v) for v in p) for p in pieces)
@@ -143,12 +154,12 @@ def _placed(path: str) -> tuple[trimesh.Trimesh, np.ndarray]:
     """The mesh file and the (4, 4) transform that rests its convex hull on its most stable face, centred on
     its bounding box. Raises ConfigError naming the file when it cannot be read or has no volume."""
     try:
-        mesh = trimesh.load(path, force="mesh")
+        mesh = _trimesh().load(path, force="mesh")
         hull = mesh.convex_hull
         if len(hull.vertices) < 4 or hull.volume <= 0:
             raise ValueError("no volume")
         T = _resting(np.asarray(hull.vertices), np.asarray(hull.face_normals), hull.center_mass)
-        v = trimesh.transform_points(np.asarray(hull.vertices), T)
+        v = _trimesh().transform_points(np.asarray(hull.vertices), T)
     except Exception as e:  # trimesh raises many kinds
         raise ConfigError(f"mesh file {path} could not be used ({type(e).__name__}: {e}); fix or remove it") from None
     T = T.copy()
@@ -159,7 +170,7 @@ def _placed(path: str) -> tuple[trimesh.Trimesh, np.ndarray]:
 def load_mesh(path: str) -> np.ndarray:
     """(V, 3) convex-hull vertices [m] of a mesh file in its most stable resting pose, centred on its box."""
     mesh, T = _placed(path)
-    return trimesh.transform_points(np.asarray(mesh.convex_hull.vertices), T)
+    return _trimesh().transform_points(np.asarray(mesh.convex_hull.vertices), T)
 
 
 CONCAVE = 1.1  # a closed mesh whose hull is this much larger than itself is decomposed into convex parts
@@ -179,7 +190,7 @@ def load_parts(path: str) -> tuple[np.ndarray, ...]:
         return ()
     coacd.set_log_level("error")
     pieces = coacd.run_coacd(coacd.Mesh(np.asarray(mesh.vertices), np.asarray(mesh.faces)), threshold=0.05, seed=0)
-    return tuple(trimesh.transform_points(np.asarray(v), T) for v, _ in pieces if len(v) >= 4)
+    return tuple(_trimesh().transform_points(np.asarray(v), T) for v, _ in pieces if len(v) >= 4)
 
 
 def _resting(verts: np.ndarray, normals: np.ndarray, com: np.ndarray) -> np.ndarray:
@@ -198,7 +209,7 @@ def _resting(verts: np.ndarray, normals: np.ndarray, com: np.ndarray) -> np.ndar
             best, best_h = n, h
     if best is None:
         raise ValueError("no stable resting face")
-    return trimesh.geometry.align_vectors(best, [0.0, 0.0, -1.0])
+    return _trimesh().geometry.align_vectors(best, [0.0, 0.0, -1.0])
 
 
 def _inside(p: np.ndarray, pts: np.ndarray) -> bool:

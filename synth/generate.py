@@ -29,6 +29,7 @@ from synth.embodiment import load
 from synth.errors import ConfigError
 from synth.kinematic_worker import KinematicWorker
 from synth.pipeline import Worker
+from synth.scenes import objects
 from synth.types import EpisodeBatch
 
 _worker: Worker | KinematicWorker | None = None
@@ -207,6 +208,8 @@ def _pool(s: Settings) -> ProcessPoolExecutor:
     os.environ.setdefault("LP_NUM_THREADS", "0")  # llvmpipe draws in the calling thread: the workers fill the cores
     method = "fork" if sys.platform.startswith("linux") else "spawn"
     tqdm.monitor_interval = 0  # no monitor thread in a process that forks
+    if s.mode != "kinematic" and method == "fork":  # physics builds mesh hulls: import trimesh once, not per worker
+        objects._trimesh()
     pool = ProcessPoolExecutor(s.workers, mp_context=mp.get_context(method), initializer=_init, initargs=(s,))
     return pool
 

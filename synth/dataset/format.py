@@ -202,12 +202,13 @@ def _padded_stats(x: np.ndarray, starts: np.ndarray, lengths: np.ndarray, padded
     lo, hi = mn - 1e-10, mx + 1e-10
     width = (hi - lo) / HIST_BINS
     scale = np.divide(HIST_BINS, hi - lo, out=np.zeros_like(width), where=hi > lo)
-    idx = np.clip(((X - lo[:, None]) * scale[:, None]).astype(np.int64), 0, HIST_BINS - 1)
-    s = np.sort(np.where(valid, idx, 2 * HIST_BINS), axis=1)  # padding sorts last, counted nowhere
+    idx = np.clip(((X - lo[:, None]) * scale[:, None]).astype(np.int64), 0, HIST_BINS - 1).astype(np.int16)
+    s = np.sort(np.where(valid, idx, np.int16(2 * HIST_BINS)), axis=1)  # padding sorts last, counted nowhere
+    # (int16: bin numbers fit, and numpy sorts 2-byte integers 3x faster than 8-byte ones)
     # counts of bins below / up to j per (episode, dim): binary searches in the rows laid end to end
     span = 2 * HIST_BINS + 1
     row = np.arange(E * D, dtype=np.int64).reshape(E, D)
-    keys = (s.transpose(0, 2, 1) + (row * span)[..., None]).reshape(-1)
+    keys = (s.transpose(0, 2, 1) + (row * span)[..., None]).reshape(-1)  # int64
     for key, q in QUANTILES.items():
         target = q * n  # (E, 1)
         rank = np.clip(np.ceil(target).astype(np.int64), 1, L)  # the first bin whose cumulative count >= target
