@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from synth.randomize import VISUAL, Randomizer, uniform
 from synth.registry import randomizer
-from synth.types import Scene
+from synth.types import Scene, replace
 
 
 @randomizer("camera_jitter")
@@ -24,16 +24,11 @@ class CameraJitter(Randomizer):
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         cams, draws = [], {}
         for cam in scene.cameras:
-            dp = rng.uniform(*self.position, 3)
-            dl = rng.uniform(*self.lookat, 3)
+            dp = rng.uniform(*self.position, 3).tolist()
+            dl = rng.uniform(*self.lookat, 3).tolist()
             df = uniform(rng, self.fovy)
-            cams.append(
-                replace(
-                    cam,
-                    pos=tuple(np.add(cam.pos, dp).tolist()),
-                    lookat=tuple(np.add(cam.lookat, dl).tolist()),
-                    fovy=cam.fovy + df,
-                )
-            )
-            draws[cam.name] = {"position": dp.tolist(), "lookat": dl.tolist(), "fovy": df}
+            pos = tuple(a + b for a, b in zip(cam.pos, dp, strict=True))
+            lookat = tuple(a + b for a, b in zip(cam.lookat, dl, strict=True))
+            cams.append(replace(cam, pos=pos, lookat=lookat, fovy=cam.fovy + df))
+            draws[cam.name] = {"position": dp, "lookat": dl, "fovy": df}
         return scene.replace(cameras=tuple(cams)), draws

@@ -40,14 +40,18 @@ class Distractors(Randomizer):
         if scene.sort_by == "shape":  # a sorting task names its classes by shape: clutter never has one
             shapes = [s for s in shapes if s not in {o.shape for o in scene.objects[:k]}] or ["mesh"]
         objs, placed = list(scene.objects[:k]), []
+        # the discs of the task's objects, the targets, a lane (it follows objects[0], a task object), a cabinet;
+        # then each distractor's as it is placed
+        taken = occupied(scene.replace(objects=tuple(objs)))
         for i in range(n):
             o = objects.sample(
                 rng, f"obj{k + i}", str(pick(rng, shapes)), str(pick(rng, colours)), uniform(rng, self.scale)
             )
-            xy = sample_free(rng, (*self.x, *self.y), o.footprint, occupied(scene.replace(objects=tuple(objs))))
+            xy = sample_free(rng, (*self.x, *self.y), o.footprint, taken)
             if xy is None:
                 continue  # table too crowded: fewer distractors, recorded below
             o = replace(o, xy=(float(xy[0]), float(xy[1])), yaw=uniform(rng, (-math.pi, math.pi)))
             objs.append(o)
+            taken.append((xy, o.footprint))
             placed.append({"shape": o.shape, "colour": o.colour, "x": o.xy[0], "y": o.xy[1], "size": list(o.size)})
         return scene.replace(objects=tuple(objs)), {"count": len(placed), "objects": placed}

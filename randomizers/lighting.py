@@ -28,9 +28,8 @@ class Lighting(Randomizer):
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         az, el = uniform(rng, self.azimuth), uniform(rng, self.elevation)
         i, t, a = uniform(rng, self.intensity), uniform(rng, self.tint), uniform(rng, self.ambient)
-        to_light = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
         light = Light(
-            direction=tuple(float(v) for v in -to_light),
+            direction=(-(math.cos(el) * math.cos(az)), -(math.cos(el) * math.sin(az)), -math.sin(el)),
             diffuse=(i * (1 + t), i, i * (1 - t)),
             ambient=(a, a, a),
         )

@@ -8,7 +8,7 @@ import numpy as np
 
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
-from synth.types import Scene
+from synth.types import Scene, replace
 
 
 @randomizer("object_physics")
@@ -21,9 +21,9 @@ class ObjectPhysics(Randomizer):
     mass: tuple[float, float] = (0.05, 0.35)
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
-        draws = []
-        for i, o in enumerate(scene.objects):
+        objs, draws = [], []
+        for o in scene.objects:
             f, m = uniform(rng, self.friction), uniform(rng, self.mass)
-            scene = scene.with_object(i, friction=f, mass=m)
+            objs.append(replace(o, friction=f, mass=m))
             draws.append({"object": o.name, "friction": f, "mass": m})
-        return scene, {"objects": draws}
+        return scene.replace(objects=tuple(objs)), {"objects": draws}

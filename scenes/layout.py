@@ -60,13 +60,26 @@ def sample_free(
     gap: float = 0.02,
     tries: int = 200,
 ) -> np.ndarray | None:
-    """A centre in box (x0, x1, y0, y1) [m] whose disc of `radius` keeps `gap` from every taken disc."""
+    """A centre (2,) in box (x0, x1, y0, y1) [m] whose disc of `radius` keeps `gap` from every taken disc."""
     x0, x1, y0, y1 = box
+    discs = [(float(c[0]), float(c[1]), r + radius + gap) for c, r in taken]
     for _ in range(tries):
-        p = np.array([x0 + (x1 - x0) * rng.random(), y0 + (y1 - y0) * rng.random()])  # rng.uniform's draws
-        if all(_norm(p - c) >= r + radius + gap for c, r in taken):
-            return p
+        px, py = x0 + (x1 - x0) * rng.random(), y0 + (y1 - y0) * rng.random()  # rng.uniform's draws
+        if all(_clear(px - cx, py - cy, need) for cx, cy, need in discs):
+            return np.array([px, py])
     return None
+
+
+def _clear(dx: float, dy: float, need: float) -> bool:
+    """Is _norm((dx, dy)) >= need? The distance in plain floats is within a few ulps of _norm's (numpy's
+    dot of a 2-vector goes through BLAS, which may fuse the multiply-add: one rounding instead of two), so
+    it decides every case but those within 1e-9 of `need`, which _norm itself decides: the same answers."""
+    d = math.sqrt(dx * dx + dy * dy)
+    if need <= 0 or d > need * (1 + 1e-9):
+        return True
+    if d < need * (1 - 1e-9):
+        return False
+    return _norm(np.array([dx, dy])) >= need
 
 
 def _norm(d: np.ndarray) -> float:

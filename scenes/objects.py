@@ -68,6 +68,7 @@ def cup_parts(radius: float, half_height: float) -> list[np.ndarray]:
 
 
 _HULLS = [True]  # False inside `points_only()`
+QUARTERS = np.linspace(0, 2 * np.pi, 4, endpoint=False)  # (4,) [rad] corners every random base polygon has
 
 
 @contextlib.contextmanager
@@ -92,15 +93,15 @@ def convex_mesh(rng: np.random.Generator, half: tuple[float, float, float]) -> n
     k = int(rng.integers(5, 9))
     ang = np.sort(rng.uniform(0, 2 * np.pi, k))
     ang[0] = 0.0
-    ang = np.sort(np.r_[ang, np.linspace(0, 2 * np.pi, 4, endpoint=False)])  # no gap wider than 90 degrees
-    base = np.stack([hx * np.cos(ang), hy * np.sin(ang), np.zeros_like(ang)], 1)
+    ang = np.sort(np.concatenate((ang, QUARTERS)))  # no gap wider than 90 degrees
     m = int(rng.integers(6, 12))
     d = rng.normal(size=(m, 3))
     d[:, 2] = np.abs(d[:, 2])
-    d /= np.linalg.norm(d, axis=1, keepdims=True)
-    top = d * rng.uniform(0.6, 1.0, (m, 1)) * np.array([hx, hy, 2 * hz])
-    top = np.vstack([top, [0.0, 0.0, 2 * hz]])
-    points = np.vstack([base, top])
+    d /= np.sqrt(np.add.reduce(d * d, axis=1, keepdims=True))  # np.linalg.norm(d, axis=1, keepdims=True)
+    points = np.zeros((len(ang) + m + 1, 3))  # the base polygon (z = 0), the points above it, the apex
+    points[: len(ang), 0], points[: len(ang), 1] = hx * np.cos(ang), hy * np.sin(ang)
+    points[len(ang) : -1] = d * rng.uniform(0.6, 1.0, (m, 1)) * np.array([hx, hy, 2 * hz])
+    points[-1, 2] = 2 * hz
     verts = _trimesh().convex.convex_hull(points).vertices if _HULLS[0] else points
     lo, hi = verts.min(0), verts.max(0)
     return np.asarray(verts - (lo + hi) / 2)
@@ -126,8 +127,8 @@ def sample(
         size[0] = min(size[0], MAX_WIDTH / 2)
     if shape == "mesh":
         verts = convex_mesh(rng, (size[0], size[1], size[2]))
-        size = list(np.ptp(verts, axis=0) / 2)
-        mesh = tuple(tuple(float(c) for c in v) for v in verts)
+        size = list((verts.max(0) - verts.min(0)) / 2)  # np.ptp's arithmetic
+        mesh = tuple(map(tuple, verts.tolist()))
     parts: tuple = ()
     if shape == "cup":
         pieces = cup_parts(size[0], size[1])

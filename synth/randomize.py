@@ -90,7 +90,7 @@ def apply_many(randomizers: list[Randomizer], scene: Scene, seed: int, attempts:
     return out
 
 
-M32 = 0xFFFFFFFF
+M32, M128 = 0xFFFFFFFF, (1 << 128) - 1
 INIT_A, MULT_A, INIT_B, MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED  # numpy's SeedSequence
 MIX_L, MIX_R = 0xCA01F9DD, 0x4973F715
 PCG_MULT = (2549297995355413924 << 64) + 4865540595714422341  # PCG64's 128-bit multiplier
@@ -103,7 +103,7 @@ class Streams:
 
     def __init__(self, seed: int, attempts: list[int], key: str):
         self._slow: tuple[int, list[int], str] | None = None
-        if seed < 0 or seed > M32 or not all(0 <= a <= M32 for a in attempts):
+        if seed < 0 or seed > M32 or (len(attempts) > 0 and (min(attempts) < 0 or max(attempts) > M32)):
             self._slow = (seed, list(attempts), key)  # several words per number: numpy's own path
             return
         n = len(attempts)
@@ -136,11 +136,11 @@ class Streams:
             hb = (hb * MULT_B) & M32
             v = (v * hb) & M32
             out.append(v ^ (v >> 16))
-        val = [[int(x) for x in out[2 * k] | (out[2 * k + 1] << 32)] for k in range(4)]
+        val = [(out[2 * k] | (out[2 * k + 1] << 32)).tolist() for k in range(4)]
         self._states: list[dict] = []
         for v0, v1, v2, v3 in zip(*val, strict=True):  # pcg64_set_seed: state = (inc + seed) * M + inc
-            inc = ((((v2 << 64) | v3) << 1) | 1) & ((1 << 128) - 1)
-            st = (((inc + ((v0 << 64) | v1)) * PCG_MULT) + inc) & ((1 << 128) - 1)
+            inc = ((((v2 << 64) | v3) << 1) | 1) & M128
+            st = (((inc + ((v0 << 64) | v1)) * PCG_MULT) + inc) & M128
             state = {"bit_generator": "PCG64", "state": {"state": st, "inc": inc}, "has_uint32": 0, "uinteger": 0}
             self._states.append(state)
         self._bits = np.random.PCG64(0)
