@@ -4,6 +4,7 @@ closed-loop pick_place needs most, instead of a 60-minute training run and an ev
     python benchmarks/localization.py --train data/pp --val data/val      # val: e.g. n=40 with another seed
     python benchmarks/localization.py --train data/pp --val data/val --no-film --steps 600
     python benchmarks/localization.py --train data/pp --val data/val --cameras front --mirror   # y -> -y flips
+    python benchmarks/localization.py --train data/pp --val data/val --cameras front --no-state --keypoints-only
 
 It trains `model=tiny`'s conv encoder (FiLM on the prompt, keypoints) with the auxiliary head alone on the
 training dataset's pre-motion frames (the task object still where it was placed: the frames a policy must
@@ -65,6 +66,8 @@ def main() -> None:
     ap.add_argument(
         "--mirror", action="store_true", help="flip half the images left-right with y -> -y (implies --no-state)"
     )
+    ap.add_argument("--keypoints-only", action="store_true", help="the aux head reads only the keypoints' positions")
+    ap.add_argument("--keypoints", type=int, default=0, help="keypoints per camera (default: model=tiny's)")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     torch.manual_seed(a.seed)
@@ -76,7 +79,17 @@ def main() -> None:
     mean, std = x_tr.mean(0), x_tr.std(0)
     still = np.flatnonzero(np.abs(x_tr - x_tr[tr.start]).max(1) < 0.003)  # object not yet touched
     firsts = np.flatnonzero(va.start == np.arange(va.frames))
-    cfg = build("tiny", cameras=cams, resolution=a.resolution, aux=3, film=not a.no_film, depth=1)
+    extra = {"keypoints": a.keypoints} if a.keypoints else {}
+    cfg = build(
+        "tiny",
+        cameras=cams,
+        resolution=a.resolution,
+        aux=3,
+        film=not a.no_film,
+        depth=1,
+        aux_grid=not a.keypoints_only,
+        **extra,
+    )
     model = VLA(cfg)
     prompts, ids = prompt_table([tr, va], cfg.horizon)
     text = TextTable("minilm", prompts, model)

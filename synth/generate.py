@@ -8,6 +8,7 @@ successful attempts whatever the worker count, and a rerun of the same command r
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import math
 import multiprocessing as mp
@@ -68,6 +69,7 @@ def _init(s: Settings) -> None:
     # kinematic workers allocate arrays of a few MB per batch: from the heap, not a fresh mmap (page faults) each
     _fixed_mmap_threshold(64 << 20 if s.mode == "kinematic" else 1 << 20)
     _settings, _worker = s, make_worker(s)
+    gc.freeze()  # modules and the worker live as long as the process: the collector's full passes skip them
 
 
 def _fixed_mmap_threshold(nbytes: int = 1 << 20) -> None:

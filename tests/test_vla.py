@@ -147,6 +147,31 @@ def test_auxiliary_head_learns_where_the_object_is():
     assert model.last["aux"] < 0.2 * first
 
 
+def test_keypoint_only_aux_head_reads_positions_alone_and_still_learns():
+    """aux_grid=False, aux_state=False: the aux head's input is the keypoints' (x, y) and nothing else (no pooled
+    features or state to memorize a scene by), and it still learns where a block is."""
+    torch.manual_seed(0)
+    cfg = replace(SMALL, aux=2, aux_token=True, aux_grid=False, aux_state=False)
+    model = VLA(cfg)
+    assert model.aux_head[0].in_features == len(cfg.cameras) * 2 * cfg.keypoints
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(3)
+    losses = []
+    for _ in range(150):
+        b = batch(cfg, B=32)
+        xy = torch.randint(2, cfg.resolution - 6, (32, 2), generator=g)
+        b["images"] = torch.zeros_like(b["images"])
+        for k, (x, y) in enumerate(xy.tolist()):
+            b["images"][k, 0, y : y + 4, x : x + 4] = 255
+        b["aux"] = (xy.float() + 2 - cfg.resolution / 2) / (cfg.resolution / 3.5)  # about unit variance
+        b["aux_mask"] = torch.ones(32, dtype=torch.bool)
+        model.loss(b).backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(model.last["aux"])
+    assert np.mean(losses[-30:]) < 0.1 * np.mean(losses[:10]), losses[::15]
+
+
 def _two_blocks(B: int, R: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Images (B, 1, R, R, 3) with a red and a blue 4 px block at random places, a one-word prompt naming one
     colour (hashed ids: 1 red, 2 blue), and the named block's centre (B, 2) in [-1, 1]."""

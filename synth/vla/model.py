@@ -35,6 +35,8 @@ class ModelConfig:
     aux: int = 0  # > 0: a head predicts this many auxiliary targets (see data.AUX) from the vision features
     aux_weight: float = 1.0  # its MSE's weight in the training loss
     aux_token: bool = False  # the aux prediction (gradient stopped) is also a context token of the action expert
+    aux_grid: bool = True  # the aux head reads the pooled grid features too (False: only the keypoints' positions)
+    aux_state: bool = True  # with aux_token, the aux head also reads the state token
     film: bool = False  # the prompt modulates every conv stage (FiLM, as RT-1): the instruction says which object
     extra: dict = field(default_factory=dict)
 
@@ -189,7 +191,7 @@ class VLA(nn.Module):
                 nn.init.zeros_(self.film.weight)
                 nn.init.zeros_(self.film.bias)
             if cfg.aux:  # pooled grid features and every keypoint (and, with the token, the state) -> aux targets
-                n_in = len(cfg.cameras) * (d + 2 * cfg.keypoints) + d * cfg.aux_token
+                n_in = len(cfg.cameras) * (d * cfg.aux_grid + 2 * cfg.keypoints) + d * (cfg.aux_token and cfg.aux_state)
                 self.aux_head = nn.Sequential(nn.Linear(n_in, d), nn.SiLU(), nn.Linear(d, cfg.aux))
                 if cfg.aux_token:
                     self.aux_proj = nn.Sequential(nn.Linear(cfg.aux, d), nn.SiLU(), nn.Linear(d, d))
@@ -237,8 +239,10 @@ class VLA(nn.Module):
                 film = self.film((score[..., None] * tok).sum(1)).repeat_interleave(C, dim=0)
             grid, kps = self.vision(x, film)
             if self.cfg.aux:
-                pooled = [grid.mean(1)] + ([kps.flatten(1)] if kps is not None else [])
-                feats_in = [torch.cat(pooled, -1).view(B, -1)] + [state_tok] * self.cfg.aux_token
+                pooled = [grid.mean(1)] * self.cfg.aux_grid + ([kps.flatten(1)] if kps is not None else [])
+                feats_in = [torch.cat(pooled, -1).view(B, -1)] + [state_tok] * (
+                    self.cfg.aux_token and self.cfg.aux_state
+                )
                 aux = self.aux_head(torch.cat(feats_in, -1))
                 if self.cfg.aux_token:  # where the model thinks things are, as one more token
                     parts.append(self.aux_proj(aux.detach())[:, None])

@@ -38,6 +38,9 @@ class TrainConfig:
     aux: float = 1.0  # weight of the auxiliary loss (predict where the object, the object from the hand and the
     #                   place target are from the images; synth data only, training only); 0: off
     aux_token: bool = True  # the action expert also reads that prediction (gradient stopped) as a token
+    aux_grid: bool = True  # the aux head reads the pooled image features too; false: only the keypoints' positions
+    aux_state: bool = True  # the aux head reads the state too (the approach's joint path gives the object away
+    #                         in training, but not at the first frame of a new scene)
     film: bool = True  # the prompt modulates the conv stages (FiLM)
     horizon: int = 16  # action chunk length [control periods]
     steps: int = 3000
@@ -198,6 +201,8 @@ def train(cfg: TrainConfig) -> Path:
         aux=len(AUX) if use_aux else 0,
         aux_weight=cfg.aux,
         aux_token=use_aux and cfg.aux_token,
+        aux_grid=cfg.aux_grid,
+        aux_state=cfg.aux_state,
         film=cfg.film,
     )
     model = VLA(mcfg).to(device)
