@@ -576,3 +576,17 @@ def test_closed_loop_fed_the_experts_own_chunks_succeeds_like_the_expert(run):
     got = rollout(Expert(), worker, atts, hz, max(6.0, 1.5 * longest), cfg)  # type: ignore[arg-type]
     assert atts and expert.count("") == len(atts), expert
     assert got == [""] * len(atts), got
+
+
+def test_fixed_cameras_are_not_shifted_and_wrist_cameras_are():
+    """A fixed camera's pixel is a place on the table: translation augmentation would blur where objects are."""
+    from synth.vla.data import augment, shifts
+
+    assert shifts(("front", "wrist", "left_wrist"), 4, 0) == (0, 4, 4)
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.randint(0, 256, (8, 2, 16, 16, 3), dtype=torch.uint8, generator=g)
+    out = augment(imgs, shifts(("front", "wrist"), 3, 0), torch.Generator().manual_seed(1))
+    assert out.shape == imgs.shape and out.dtype == torch.uint8
+    assert torch.equal(out[:, 0], imgs[:, 0])  # front: untouched
+    assert not torch.equal(out[:, 1], imgs[:, 1])  # wrist: translated in at least one sample
+    assert torch.equal(augment(imgs, (0, 0)), imgs)

