@@ -5,6 +5,7 @@ closed-loop pick_place needs most, instead of a 60-minute training run and an ev
     python benchmarks/localization.py --train data/pp --val data/val --no-film --steps 600
     python benchmarks/localization.py --train data/pp --val data/val --cameras front --mirror   # y -> -y flips
     python benchmarks/localization.py --train data/pp --val data/val --cameras front --no-state --keypoints-only
+    python benchmarks/localization.py --train data/pp --val data/val --policy runs/pp   # a trained policy's aux head
 
 It trains `model=tiny`'s conv encoder (FiLM on the prompt, keypoints) with the auxiliary head alone on the
 training dataset's pre-motion frames (the task object still where it was placed: the frames a policy must
@@ -49,6 +50,42 @@ def inputs(
     return b
 
 
+def policy_error(path: str, train: str, val: str, cache: Path) -> None:
+    """Print a trained policy's aux-head error [cm] for the task object's x, y on the first frame of every
+    validation episode (what it believes before it moves, from images it never trained on)."""
+    from synth.vla.policy import Policy
+    from synth.vla.prompt import build as build_prompt
+
+    pol = Policy(path)
+    cfg = pol.cfg
+    if not cfg.aux:
+        raise SystemExit(f"{path}: this policy has no aux head")
+    va = load(val, cfg.cameras, cfg.resolution, cache)
+    x_tr, x_va = object_xyz(train), object_xyz(val)
+    mean, std = x_tr.mean(0), x_tr.std(0)  # the aux targets' standardization (data.aux_targets)
+    firsts = np.flatnonzero(va.start == np.arange(va.frames))
+    robot = va.card["robot"]
+    prompts = [build_prompt(va.card, va.tasks[t], cfg.horizon, va.fps) for t in va.task[firsts]]
+    text, tmask = pol._text(prompts)
+    S = va.state.shape[1]
+    b = {
+        "text": text,
+        "text_mask": tmask,
+        "state": torch.from_numpy(pad(pol.norm.normalize(robot, "state", va.state[firsts]), cfg.state_dim)),
+        "state_mask": (torch.arange(cfg.state_dim) < S).expand(len(firsts), -1),
+        "images": torch.from_numpy(np.stack([va.images[c][firsts] for c in cfg.cameras], 1)),
+    }
+    with torch.no_grad():
+        _, _, aux = pol.model.encode(b)
+    err = 100 * (aux.numpy()[:, :2] * std[:2] + mean[:2] - x_va[firsts, :2])
+    rms, med = np.sqrt((err**2).mean(0)), np.median(np.abs(err), 0)
+    print(f"{pol.dir}: {len(firsts)} validation scenes, first frame, object x, y [cm]")
+    print(
+        f"RMS {rms[0]:.1f}, {rms[1]:.1f}; median {med[0]:.1f}, {med[1]:.1f}; within 2 cm (both): "
+        f"{np.mean(np.abs(err).max(1) < 2):.0%}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", required=True)
@@ -69,7 +106,11 @@ def main() -> None:
     ap.add_argument("--keypoints-only", action="store_true", help="the aux head reads only the keypoints' positions")
     ap.add_argument("--keypoints", type=int, default=0, help="keypoints per camera (default: model=tiny's)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--policy", default="", help="report a trained policy's aux-head error instead of training")
     a = ap.parse_args()
+    if a.policy:
+        policy_error(a.policy, a.train, a.val, Path(a.cache) if a.cache else Path(a.train).resolve().parent / "cache")
+        return
     torch.manual_seed(a.seed)
     cams = tuple(a.cameras.split(","))
     use_state = not (a.no_state or a.mirror)

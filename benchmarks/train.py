@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=10, help="timed optimizer steps per repeat")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--amp", action="store_true", help="also time the trainer under bf16 autocast (amp=on)")
     ap.add_argument("--text", default="hashed", help="hashed | minilm (the per-step cost is the same: cached)")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -70,21 +71,27 @@ def main() -> None:
             to_device(sampler.batch(args.batch), text, torch.device("cpu"), 4)
         return n * args.batch / (time.perf_counter() - t)
 
-    def trainer_rate() -> float:
+    def trainer_rate(amp: bool = False) -> float:
         t = time.perf_counter()
         for _ in range(args.steps):
-            loss = model(to_device(sampler.batch(args.batch), text, torch.device("cpu"), 4))
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+                loss = model(to_device(sampler.batch(args.batch), text, torch.device("cpu"), 4))
             opt.zero_grad()
             loss.backward()
             opt.step()
         return args.steps * args.batch / (time.perf_counter() - t)
 
     trainer_rate()  # warm-up (allocator, kernels)
-    loads, trains = [], []
+    trainer_rate(args.amp)
+    loads, trains, ambs = [], [], []
     for r in range(args.repeats):
         loads.append(loader_rate())
         trains.append(trainer_rate())
-        print(f"  run {r}: loader {loads[-1]:.0f} samples/s, trainer {trains[-1]:.1f} samples/s", flush=True)
+        msg = f"  run {r}: loader {loads[-1]:.0f} samples/s, trainer {trains[-1]:.1f} samples/s"
+        if args.amp:
+            ambs.append(trainer_rate(True))
+            msg += f", trainer with bf16 autocast {ambs[-1]:.1f} samples/s"
+        print(msg, flush=True)
     lo, tr = float(np.median(loads)), float(np.median(trains))
     print(
         f"\nmodel={args.model} ({count_parameters(model) / 1e6:.2f}M parameters), {args.resolution}x{args.resolution}, "
@@ -93,6 +100,9 @@ def main() -> None:
     print("| loader samples/s | trainer samples/s | trainer steps/s | loader/trainer |")
     print("|---|---|---|---|")
     print(f"| {lo:.0f} | {tr:.1f} | {tr / args.batch:.2f} | {lo / tr:.1f} |")
+    if args.amp:
+        am = float(np.median(ambs))
+        print(f"\nbf16 autocast (`synth train amp=on`): {am:.1f} samples/s, {am / tr:.2f}x the float32 trainer")
 
 
 if __name__ == "__main__":

@@ -590,3 +590,32 @@ def test_fixed_cameras_are_not_shifted_and_wrist_cameras_are():
     assert torch.equal(out[:, 0], imgs[:, 0])  # front: untouched
     assert not torch.equal(out[:, 1], imgs[:, 1])  # wrist: translated in at least one sample
     assert torch.equal(augment(imgs, (0, 0)), imgs)
+
+
+def test_locate_stage_trains_vision_alone_on_still_frames_then_the_policy(dataset, tmp_path):
+    """locate_steps=2: two steps of the encoder and aux head alone on frames before the object moves (the action
+    expert untouched), then the policy; resuming keeps the stage's end."""
+    from safetensors.torch import load_file
+
+    from synth.vla.data import load as load_source
+
+    src = load_source(dataset, (), 32, tmp_path / "c")
+    assert src.still is not None and src.still[src.start == np.arange(src.frames)].all()  # first frames are still
+    assert 0 < src.still.mean() < 1
+    common = ["train", f"data={dataset}", "batch=4", "resolution=32", "horizon=8", "text=hashed", "log_every=1"]
+    out = tmp_path / "loc"
+    r = cli(*common, f"out={out}", "steps=2", "locate_steps=2", "save_every=1")
+    a = load_file(str(out / "checkpoints" / "step-0000001" / "model.safetensors"))
+    b = load_file(str(out / "checkpoints" / "step-0000002" / "model.safetensors"))
+    moved = {k for k in a if not torch.equal(a[k], b[k])}
+    assert any(k.startswith("vision.") for k in moved) and any(k.startswith("aux_head.") for k in moved)
+    assert not any(k.startswith(("blocks.", "action_", "time_mlp", "final_ada")) for k in moved), moved
+    r = cli(*common, f"out={out}", "steps=4", "locate_steps=2", "save_every=1")
+    assert "resuming from" in r.stdout and "locate stage done at step 2" in r.stdout
+    log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [x["stage"] for x in log] == ["locate", "locate", "policy", "policy"]
+    assert "loss_flow" not in log[0] and np.isfinite(log[-1]["loss_flow"])
+    _, state = checkpoint.load(checkpoint.latest(out))
+    assert state["located_at"] == 2
+    c = load_file(str(out / "checkpoints" / "step-0000004" / "model.safetensors"))
+    assert not torch.equal(b["blocks.0.ada.1.weight"], c["blocks.0.ada.1.weight"])  # the policy stage trains it

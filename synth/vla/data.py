@@ -61,6 +61,7 @@ class Source:
     images: dict[str, np.ndarray]  # camera -> (N, R, R, 3) uint8 memmap
     stats: dict[str, dict[str, np.ndarray]]  # {"state"|"action": {"mean", "std"}}
     aux: np.ndarray | None = None  # (N, len(AUX)) standardized per dataset, NaN where unknown (training only)
+    still: np.ndarray | None = None  # (N,) bool: the task object has not moved yet in its episode (synth data)
 
     @property
     def frames(self) -> int:
@@ -70,6 +71,7 @@ class Source:
 AUX = ("object_x", "object_y", "object_z", "object_from_hand_x", "object_from_hand_y", "object_from_hand_z",
        "target_x", "target_y")  # fmt: skip
 """The auxiliary targets [m, world frame]: the task object, the object seen from the hand, the place target."""
+STILL = 0.003  # [m] an object within this of where its episode placed it has not been moved yet
 
 
 def aux_targets(ds: LeRobotDir, t: pa.Table, episode: np.ndarray) -> np.ndarray | None:
@@ -128,6 +130,10 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
     }
     images = {cam: _frames(ds, cam, resolution, cache) for cam in cameras}
     aux = aux_targets(ds, t, episode)  # where things are: targets that teach the vision encoder to find them
+    still = None
+    if "synth.object_pose" in t.column_names:  # frames before the object is touched: where it must be found
+        xyz = column(t, "synth.object_pose")[:, :3]
+        still = np.abs(xyz - xyz[start]).max(1) < STILL
     return Source(
         root=ds.root,
         card=card_of(ds),
@@ -142,6 +148,7 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
         images=images,
         stats=stats,
         aux=aux,
+        still=still,
     )
 
 
@@ -259,18 +266,30 @@ class Sampler:
         self.H, self.K, self.S, self.cameras, self.relative = horizon, action_dim, state_dim, cameras, relative
         self.rng = np.random.default_rng(seed)
 
-    def batch(self, size: int) -> dict[str, np.ndarray]:
+    def batch(self, size: int, still: bool = False) -> dict[str, np.ndarray]:
         """state (B, S), state_mask, action (B, H, K), action_mask (B, H, K), dims (B, K), prompt (B,),
-        images (B, C, R, R, 3) uint8 when cameras; aux (B, len(AUX)) and aux_mask (B, len(AUX)) when aux."""
-        which = self.rng.choice(len(self.sources), size=size, p=self.p)
-        parts = [self._from(s, int((which == s).sum())) for s in range(len(self.sources)) if (which == s).any()]
+        images (B, C, R, R, 3) uint8 when cameras; aux (B, len(AUX)) and aux_mask (B, len(AUX)) when aux.
+        still: only frames before the task object moves, from the sources that know (`locate` stage)."""
+        p = self.p
+        if still:
+            p = p * np.array([s.still is not None and s.still.any() for s in self.sources])
+            if p.sum() <= 0:
+                raise ConfigError("locate_minutes= needs synth data (synth.object_pose) in the mixture")
+            p = p / p.sum()
+        which = self.rng.choice(len(self.sources), size=size, p=p)
+        parts = [self._from(s, int((which == s).sum()), still) for s in range(len(self.sources)) if (which == s).any()]
         out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         order = self.rng.permutation(size)
         return {k: v[order] for k, v in out.items()}
 
-    def _from(self, s: int, n: int) -> dict[str, np.ndarray]:
+    def _from(self, s: int, n: int, still: bool = False) -> dict[str, np.ndarray]:
         src, robot = self.sources[s], self.sources[s].card["robot"]
-        i = np.sort(self.rng.integers(0, src.frames, n))  # sorted: friendlier memmap reads
+        if still:
+            assert src.still is not None
+            pool = np.flatnonzero(src.still)
+            i = np.sort(pool[self.rng.integers(0, len(pool), n)])
+        else:
+            i = np.sort(self.rng.integers(0, src.frames, n))  # sorted: friendlier memmap reads
         steps = i[:, None] + np.arange(self.H)[None]
         valid = steps < src.stop[i, None]
         steps = np.minimum(steps, src.stop[i, None] - 1)

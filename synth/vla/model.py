@@ -277,10 +277,17 @@ class VLA(nn.Module):
         auxiliary MSE where the batch has aux targets (self.last keeps both terms for logging).
 
         batch adds: action (B, H, K) normalized chunk; action_mask (B, H, K) bool; dims (B, K) bool;
-        aux (B, aux) and aux_mask (B,) or (B, aux) when cfg.aux.
+        aux (B, aux) and aux_mask (B,) or (B, aux) when cfg.aux; with the key aux_only (and aux_mask (B, aux))
+        the loss is the auxiliary MSE alone.
         """
         a = batch["action"]
         ctx, cmask, aux = self.encode(batch)
+        if "aux_only" in batch:  # the `locate` stage: the vision encoder and aux head alone (no action expert)
+            assert aux is not None, "aux_only needs a model with an aux head"
+            am = batch["aux_mask"].float()
+            aux_loss = ((aux - batch["aux"]) ** 2 * am).sum() / am.sum().clamp(min=1.0)
+            self.last = {"aux": float(aux_loss.detach())}
+            return aux_loss
         t = torch.distributions.Beta(1.5, 1.0).sample((a.shape[0],)).to(a.device) * 0.999 + 0.001
         noise = torch.randn_like(a)
         tt = t[:, None, None]

@@ -42,6 +42,10 @@ class TrainConfig:
     aux_state: bool = True  # the aux head reads the state too (the approach's joint path gives the object away
     #                         in training, but not at the first frame of a new scene)
     film: bool = True  # the prompt modulates the conv stages (FiLM)
+    locate_minutes: float = 0.0  # [min] first train the vision encoder and aux head alone (within minutes=) on the
+    #                            frames before the object moves, the frames a policy must find it from; 0: off
+    locate_steps: int = 0  # the same stage counted in steps (whichever of the two is set)
+    locate_lr: float = 2e-3  # its learning rate (constant)
     horizon: int = 16  # action chunk length [control periods]
     steps: int = 3000
     minutes: float = 0.0  # wall-clock budget [min]; 0 = none
@@ -58,6 +62,7 @@ class TrainConfig:
     log_every: int = 25
     save_every: int = 500
     device: str = "auto"  # auto | cpu | cuda
+    amp: str = "auto"  # bf16 autocast: auto (on CUDA only) | on (also on a CPU: faster where it has avx512_bf16) | off
     threads: int = 0  # torch CPU threads; 0 = all cores
     cache: str = ""  # where decoded camera frames are kept (default <out>/cache); shareable between runs
 
@@ -241,9 +246,15 @@ def train(cfg: TrainConfig) -> Path:
         checkpoint.load_optimizer(opt, load_file(str(last / "optimizer.safetensors")), state["optimizer"])
         step = int(state["step"])
         meta["elapsed_s"] = float(state.get("elapsed_s", 0.0))
+        if "located_at" in state:
+            meta["located_at"] = int(state["located_at"])
         if rank == 0:
             print(f"resuming from {last} (step {step})")
-    net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
+    # the `locate` stage (vision and aux head alone) runs until located_at is set; the policy's warm-up follows it
+    locating = use_aux and bool(cfg.locate_steps or cfg.locate_minutes) and "located_at" not in meta
+    if not use_aux and (cfg.locate_steps or cfg.locate_minutes) and rank == 0:
+        print("locate_minutes=/locate_steps= ignored: the data has no object poses (or vision=false, aux=0)")
+    net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=locating) if ddp else model
     sampler = Sampler(
         sources,
         list(weights),
@@ -271,16 +282,26 @@ def train(cfg: TrainConfig) -> Path:
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
     t_start, seen = time.perf_counter(), 0
     t0 = t_start - float(meta.get("elapsed_s", 0.0))  # the minutes= budget counts earlier runs too
-    amp = device.type == "cuda"
+    if cfg.amp not in ("auto", "on", "off"):
+        raise ConfigError(f"amp={cfg.amp}: use auto, on or off")
+    amp = cfg.amp == "on" or (cfg.amp == "auto" and device.type == "cuda")
     while step < cfg.steps:
         if cfg.minutes and time.perf_counter() - t0 > 60 * cfg.minutes:
             if rank == 0:
                 print(f"minutes={cfg.minutes:g} reached at step {step}")
             break
-        lr = lr_at(cfg, step, time.perf_counter() - t0)
+        if locating and (
+            step >= cfg.locate_steps if cfg.locate_steps else time.perf_counter() - t0 >= 60 * cfg.locate_minutes
+        ):
+            locating, meta["located_at"] = False, step
+            if rank == 0:
+                print(f"locate stage done at step {step}; training the policy")
+        lr = cfg.locate_lr if locating else lr_at(cfg, step - meta.get("located_at", 0), time.perf_counter() - t0)
         for g in opt.param_groups:
             g["lr"] = lr
-        batch = to_device(sampler.batch(cfg.batch), text, device, shift)
+        batch = to_device(sampler.batch(cfg.batch, still=locating), text, device, shift)
+        if locating:
+            batch["aux_only"] = torch.ones(())
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             loss = net(batch)
         opt.zero_grad(set_to_none=True)
@@ -292,6 +313,7 @@ def train(cfg: TrainConfig) -> Path:
         if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
             rec = {
                 "step": step,
+                "stage": "locate" if locating else "policy",
                 "loss": loss.item(),
                 "lr": lr,
                 "grad_norm": float(gnorm),
