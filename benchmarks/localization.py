@@ -54,7 +54,6 @@ def policy_error(path: str, train: str, val: str, cache: Path) -> None:
     """Print a trained policy's aux-head error [cm] for the task object's x, y on the first frame of every
     validation episode (what it believes before it moves, from images it never trained on)."""
     from synth.vla.policy import Policy
-    from synth.vla.prompt import build as build_prompt
 
     pol = Policy(path)
     cfg = pol.cfg
@@ -64,17 +63,8 @@ def policy_error(path: str, train: str, val: str, cache: Path) -> None:
     x_tr, x_va = object_xyz(train), object_xyz(val)
     mean, std = x_tr.mean(0), x_tr.std(0)  # the aux targets' standardization (data.aux_targets)
     firsts = np.flatnonzero(va.start == np.arange(va.frames))
-    robot = va.card["robot"]
-    prompts = [build_prompt(va.card, va.tasks[t], cfg.horizon, va.fps) for t in va.task[firsts]]
-    text, tmask = pol._text(prompts)
-    S = va.state.shape[1]
-    b = {
-        "text": text,
-        "text_mask": tmask,
-        "state": torch.from_numpy(pad(pol.norm.normalize(robot, "state", va.state[firsts]), cfg.state_dim)),
-        "state_mask": (torch.arange(cfg.state_dim) < S).expand(len(firsts), -1),
-        "images": torch.from_numpy(np.stack([va.images[c][firsts] for c in cfg.cameras], 1)),
-    }
+    images = {c: va.images[c][firsts] for c in cfg.cameras}
+    b = pol.inputs(va.card, [va.tasks[t] for t in va.task[firsts]], va.state[firsts], images, va.fps)
     with torch.no_grad():
         _, _, aux = pol.model.encode(b)
     err = 100 * (aux.numpy()[:, :2] * std[:2] + mean[:2] - x_va[firsts, :2])

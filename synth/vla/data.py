@@ -265,6 +265,7 @@ class Sampler:
         self.p = w / w.sum()
         self.H, self.K, self.S, self.cameras, self.relative = horizon, action_dim, state_dim, cameras, relative
         self.rng = np.random.default_rng(seed)
+        self.still = [None if s.still is None else np.flatnonzero(s.still) for s in sources]  # frames per source
 
     def batch(self, size: int, still: bool = False) -> dict[str, np.ndarray]:
         """state (B, S), state_mask, action (B, H, K), action_mask (B, H, K), dims (B, K), prompt (B,),
@@ -272,7 +273,7 @@ class Sampler:
         still: only frames before the task object moves, from the sources that know (`locate` stage)."""
         p = self.p
         if still:
-            p = p * np.array([s.still is not None and s.still.any() for s in self.sources])
+            p = p * np.array([pool is not None and len(pool) > 0 for pool in self.still])
             if p.sum() <= 0:
                 raise ConfigError("locate_minutes= needs synth data (synth.object_pose) in the mixture")
             p = p / p.sum()
@@ -284,9 +285,8 @@ class Sampler:
 
     def _from(self, s: int, n: int, still: bool = False) -> dict[str, np.ndarray]:
         src, robot = self.sources[s], self.sources[s].card["robot"]
-        if still:
-            assert src.still is not None
-            pool = np.flatnonzero(src.still)
+        pool = self.still[s]
+        if still and pool is not None:
             i = np.sort(pool[self.rng.integers(0, len(pool), n)])
         else:
             i = np.sort(self.rng.integers(0, src.frames, n))  # sorted: friendlier memmap reads

@@ -284,8 +284,7 @@ class VLA(nn.Module):
         ctx, cmask, aux = self.encode(batch)
         if "aux_only" in batch:  # the `locate` stage: the vision encoder and aux head alone (no action expert)
             assert aux is not None, "aux_only needs a model with an aux head"
-            am = batch["aux_mask"].float()
-            aux_loss = ((aux - batch["aux"]) ** 2 * am).sum() / am.sum().clamp(min=1.0)
+            aux_loss = _aux_mse(aux, batch)
             self.last = {"aux": float(aux_loss.detach())}
             return aux_loss
         t = torch.distributions.Beta(1.5, 1.0).sample((a.shape[0],)).to(a.device) * 0.999 + 0.001
@@ -298,9 +297,7 @@ class VLA(nn.Module):
         self.last = {"flow": float(flow.detach())}
         if aux is None or "aux" not in batch:
             return flow
-        am = batch["aux_mask"].float()  # (B,) per row or (B, aux) per target
-        am = am[:, None].expand_as(aux) if am.ndim == 1 else am
-        aux_loss = ((aux - batch["aux"]) ** 2 * am).sum() / am.sum().clamp(min=1.0)
+        aux_loss = _aux_mse(aux, batch)
         self.last["aux"] = float(aux_loss.detach())
         return flow + self.cfg.aux_weight * aux_loss
 
@@ -317,6 +314,13 @@ class VLA(nn.Module):
             t = torch.full((B,), 1.0 + i * dt, device=ctx.device)
             x = x + dt * self.velocity(x, t, ctx, cmask, batch["dims"])
         return x * batch["dims"][:, None].float()
+
+
+def _aux_mse(aux: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """MSE of the aux prediction (B, aux) over the entries batch["aux_mask"] marks: (B,) per row or (B, aux)."""
+    am = batch["aux_mask"].float()
+    am = am[:, None].expand_as(aux) if am.ndim == 1 else am
+    return ((aux - batch["aux"]) ** 2 * am).sum() / am.sum().clamp(min=1.0)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -67,6 +67,24 @@ class Policy:
         (resized to the model's resolution here); card: the body's embodiment card (its control_hz is
         replaced by `control_hz` in the prompt). norm_robot: whose statistics to use (default card["robot"]).
         """
+        batch = self.inputs(card, instructions, state, images, control_hz, norm_robot)
+        W = state.shape[0]
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        noise = torch.randn(W, self.cfg.horizon, self.cfg.action_dim, generator=g).to(self.device)
+        chunk = self.model.sample(batch, steps=steps, noise=noise).float().cpu().numpy()
+        out = self.norm.denormalize(norm_robot or card["robot"], "action", chunk)
+        return out + state[:, None, : out.shape[-1]] if self.cfg.relative else out
+
+    def inputs(
+        self,
+        card: dict,
+        instructions: list[str],
+        state: np.ndarray,
+        images: dict[str, np.ndarray] | None,
+        control_hz: float,
+        norm_robot: str | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """The model's input batch for W worlds (arguments as in act)."""
         robot = norm_robot or card["robot"]
         if robot not in self.norm.stats:
             raise ConfigError(f"the policy has no statistics for robot '{robot}' (it knows {sorted(self.norm.stats)})")
@@ -88,8 +106,4 @@ class Policy:
                 raise ConfigError(f"this policy needs cameras {list(self.cfg.cameras)}")
             stacked = np.stack([resize(images[c], self.cfg.resolution) for c in self.cfg.cameras], axis=1)
             batch["images"] = torch.from_numpy(stacked).to(dev)
-        g = torch.Generator(device="cpu").manual_seed(seed)
-        noise = torch.randn(W, self.cfg.horizon, self.cfg.action_dim, generator=g).to(dev)
-        chunk = self.model.sample(batch, steps=steps, noise=noise).float().cpu().numpy()
-        out = self.norm.denormalize(robot, "action", chunk)
-        return out + state[:, None, : out.shape[-1]] if self.cfg.relative else out
+        return batch
