@@ -619,3 +619,45 @@ def test_locate_stage_trains_vision_alone_on_still_frames_then_the_policy(datase
     assert state["located_at"] == 2
     c = load_file(str(out / "checkpoints" / "step-0000004" / "model.safetensors"))
     assert not torch.equal(b["blocks.0.ada.1.weight"], c["blocks.0.ada.1.weight"])  # the policy stage trains it
+
+
+def test_mirrored_frames_flip_the_image_and_the_y_targets_and_spare_handed_instructions(dataset, tmp_path):
+    """mirror_samples: the image flipped left-right and each y target standardized as the mirrored scene's -y; the
+    sampler never mirrors a frame whose instruction says left or right, and mirrors about half of the others."""
+    import pyarrow.parquet as pq
+
+    from synth.dataset.reader import LeRobotDir
+    from synth.vla.data import MIRROR_SIGN, Normalizer, Sampler, load, mirror_samples
+
+    src = load(dataset, (), 32, tmp_path)
+    assert src.aux is not None and src.aux_mirror is not None
+    t = pq.ParquetDataset([str(p) for p in LeRobotDir(dataset).data_files()]).read(
+        columns=["index", "synth.object_pose"]
+    )
+    y = np.stack(t.sort_by("index")["synth.object_pose"].to_numpy(zero_copy_only=False))[:, 1]
+    n = len(y)
+    imgs = np.random.default_rng(0).integers(0, 256, (n, 1, 8, 8, 3), dtype=np.uint8)
+    flip = np.arange(n) % 2 == 0
+    m_imgs, m_aux = mirror_samples(imgs, src.aux, flip, src.aux_mirror)
+    assert np.array_equal(m_imgs[flip], imgs[flip][:, :, :, ::-1]) and np.array_equal(m_imgs[~flip], imgs[~flip])
+    mean, std = y.mean(), y.std()
+    assert np.allclose(m_aux[flip, 1] * std + mean, -y[flip], atol=1e-4)  # the object's y, mirrored
+    assert np.allclose(m_aux[~flip], src.aux[~flip]) and np.allclose(
+        m_aux[flip][:, MIRROR_SIGN > 0], src.aux[flip][:, MIRROR_SIGN > 0]
+    )
+
+    src.images = {"front": imgs[:, 0]}
+    src.task = np.arange(n) % 2
+    src.tasks = ["place the cube left of the bowl", "pick up the red cube"]
+    stats = {src.card["robot"]: {k: {"mean": src.stats[k]["mean"].tolist(), "std": src.stats[k]["std"].tolist()}
+                                 for k in ("state", "action")}}  # fmt: skip
+    s = Sampler([src], [1.0], [np.array([0, 1])], Normalizer(stats), 4, 32, 32, ("front",), seed=0, aux=True)
+    b = s.batch(400, mirror=True)
+    i = np.array([np.flatnonzero((imgs[:, 0] == im).all((1, 2, 3)) | (imgs[:, 0, :, ::-1] == im).all((1, 2, 3)))[0]
+                  for im in b["images"][:, 0]])  # fmt: skip
+    was_flipped = ~(imgs[i, 0] == b["images"][:, 0]).all((1, 2, 3))
+    assert not was_flipped[b["prompt"] == 0].any()  # "left of": never mirrored
+    assert 0.35 < was_flipped[b["prompt"] == 1].mean() < 0.65
+    plain = s.batch(200)  # without mirror=: every frame as rendered
+    i = np.array([np.flatnonzero((imgs[:, 0] == im).all((1, 2, 3)))[0] for im in plain["images"][:, 0]])
+    assert np.allclose(plain["aux"], src.aux[i])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,8 @@ class Source:
     stats: dict[str, dict[str, np.ndarray]]  # {"state"|"action": {"mean", "std"}}
     aux: np.ndarray | None = None  # (N, len(AUX)) standardized per dataset, NaN where unknown (training only)
     still: np.ndarray | None = None  # (N,) bool: the task object has not moved yet in its episode (synth data)
+    aux_mirror: np.ndarray | None = None  # (len(AUX),) a target's standardized value in the scene mirrored y -> -y
+    #                                       is aux * MIRROR_SIGN + aux_mirror (see mirror)
 
     @property
     def frames(self) -> int:
@@ -72,11 +75,14 @@ AUX = ("object_x", "object_y", "object_z", "object_from_hand_x", "object_from_ha
        "target_x", "target_y")  # fmt: skip
 """The auxiliary targets [m, world frame]: the task object, the object seen from the hand, the place target."""
 STILL = 0.003  # [m] an object within this of where its episode placed it has not been moved yet
+MIRROR_SIGN = np.array([1, -1, 1, 1, -1, 1, 1, -1], np.float32)  # y -> -y flips the three y targets
+HANDED = re.compile(r"\b(left|right)\b", re.IGNORECASE)  # an instruction a mirror image would contradict
 
 
-def aux_targets(ds: LeRobotDir, t: pa.Table, episode: np.ndarray) -> np.ndarray | None:
-    """(N, len(AUX)) standardized auxiliary targets of a synth dataset (NaN where a dataset or episode lacks one),
-    or None for datasets without `synth.object_pose`."""
+def aux_targets(ds: LeRobotDir, t: pa.Table, episode: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(N, len(AUX)) standardized auxiliary targets of a synth dataset (NaN where a dataset or episode lacks one)
+    and their mirror offsets (len(AUX),) (see Source.aux_mirror), or None for datasets without
+    `synth.object_pose`."""
     if "synth.object_pose" not in t.column_names:
         return None
     n = len(episode)
@@ -97,7 +103,10 @@ def aux_targets(ds: LeRobotDir, t: pa.Table, episode: np.ndarray) -> np.ndarray 
     with warnings.catch_warnings():  # an all-NaN column (no ee pose, no target) stays NaN: masked out
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, std = np.nanmean(out, 0), np.nanstd(out, 0)
-    return ((out - mean) / np.maximum(np.nan_to_num(std), 1e-3)).astype(np.float32)
+    std = np.maximum(np.nan_to_num(std), 1e-3)
+    # standardized z = (v - m) / s; mirrored v' = -v for the y columns, so z' = -z - 2 m / s there
+    offset = np.where(MIRROR_SIGN < 0, -2 * np.nan_to_num(mean) / std, 0.0)
+    return ((out - mean) / std).astype(np.float32), offset.astype(np.float32)
 
 
 def column(t: pa.Table, name: str) -> np.ndarray:
@@ -129,7 +138,8 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
         for k, name in (("state", "observation.state"), ("action", "action"))
     }
     images = {cam: _frames(ds, cam, resolution, cache) for cam in cameras}
-    aux = aux_targets(ds, t, episode)  # where things are: targets that teach the vision encoder to find them
+    targets = aux_targets(ds, t, episode)  # where things are: targets that teach the vision encoder to find them
+    aux, aux_mirror = targets if targets is not None else (None, None)
     still = None
     if "synth.object_pose" in t.column_names:  # frames before the object is touched: where it must be found
         xyz = column(t, "synth.object_pose")[:, :3]
@@ -149,6 +159,7 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
         stats=stats,
         aux=aux,
         still=still,
+        aux_mirror=aux_mirror,
     )
 
 
@@ -266,11 +277,14 @@ class Sampler:
         self.H, self.K, self.S, self.cameras, self.relative = horizon, action_dim, state_dim, cameras, relative
         self.rng = np.random.default_rng(seed)
         self.still = [None if s.still is None else np.flatnonzero(s.still) for s in sources]  # frames per source
+        self.handed = [np.array([bool(HANDED.search(t)) for t in s.tasks], bool) for s in sources]  # per task
 
-    def batch(self, size: int, still: bool = False) -> dict[str, np.ndarray]:
+    def batch(self, size: int, still: bool = False, mirror: bool = False) -> dict[str, np.ndarray]:
         """state (B, S), state_mask, action (B, H, K), action_mask (B, H, K), dims (B, K), prompt (B,),
         images (B, C, R, R, 3) uint8 when cameras; aux (B, len(AUX)) and aux_mask (B, len(AUX)) when aux.
-        still: only frames before the task object moves, from the sources that know (`locate` stage)."""
+        still: only frames before the task object moves, from the sources that know (`locate` stage).
+        mirror: each sample is mirrored with probability 1/2 (see mirror); for the aux targets only, as the
+        state and the actions are left as they were."""
         p = self.p
         if still:
             p = p * np.array([pool is not None and len(pool) > 0 for pool in self.still])
@@ -278,12 +292,16 @@ class Sampler:
                 raise ConfigError("locate_minutes= needs synth data (synth.object_pose) in the mixture")
             p = p / p.sum()
         which = self.rng.choice(len(self.sources), size=size, p=p)
-        parts = [self._from(s, int((which == s).sum()), still) for s in range(len(self.sources)) if (which == s).any()]
+        parts = [
+            self._from(s, int((which == s).sum()), still, mirror)
+            for s in range(len(self.sources))
+            if (which == s).any()
+        ]
         out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         order = self.rng.permutation(size)
         return {k: v[order] for k, v in out.items()}
 
-    def _from(self, s: int, n: int, still: bool = False) -> dict[str, np.ndarray]:
+    def _from(self, s: int, n: int, still: bool = False, mirror: bool = False) -> dict[str, np.ndarray]:
         src, robot = self.sources[s], self.sources[s].card["robot"]
         pool = self.still[s]
         if still and pool is not None:
@@ -308,7 +326,24 @@ class Sampler:
         if self.aux:
             a = src.aux[i] if src.aux is not None else np.full((n, len(AUX)), np.nan, np.float32)
             out["aux"], out["aux_mask"] = np.nan_to_num(a), np.isfinite(a)
+        if mirror and self.cameras and self.aux and src.aux_mirror is not None:
+            flip = (self.rng.random(n) < 0.5) & ~self.handed[s][src.task[i]]
+            out["images"], out["aux"] = mirror_samples(out["images"], out["aux"], flip, src.aux_mirror)
         return out
+
+
+def mirror_samples(
+    images: np.ndarray, aux: np.ndarray, flip: np.ndarray, offset: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scene seen in a mirror on the robot's x-z plane (y -> -y) for the samples `flip` (B,) marks:
+    images (B, C, R, R, 3) flipped left-right, standardized aux targets (B, len(AUX)) moved to the mirrored
+    scene's values (offset: Source.aux_mirror). Every synth scene is laid out about that plane (the robot's base
+    at y = 0, the front camera on its axis), so a mirrored frame is a frame synth could have rendered; it is
+    not used where the instruction says left or right."""
+    images, aux = images.copy(), aux.copy()
+    images[flip] = images[flip][:, :, :, ::-1]
+    aux[flip] = aux[flip] * MIRROR_SIGN + offset
+    return images, aux
 
 
 def chunk_of(src: Source, i: np.ndarray, steps: np.ndarray, relative: bool) -> np.ndarray:

@@ -46,6 +46,8 @@ class TrainConfig:
     #                            frames before the object moves, the frames a policy must find it from; 0: off
     locate_steps: int = 0  # the same stage counted in steps (whichever of the two is set)
     locate_lr: float = 2e-3  # its learning rate (constant)
+    mirror: bool = True  # the locate stage also sees half its frames mirrored y -> -y (images flipped left-right,
+    #                      targets moved to match): twice the scenes to find objects in, not to memorize
     horizon: int = 16  # action chunk length [control periods]
     steps: int = 3000
     minutes: float = 0.0  # wall-clock budget [min]; 0 = none
@@ -299,7 +301,7 @@ def train(cfg: TrainConfig) -> Path:
         lr = cfg.locate_lr if locating else lr_at(cfg, step - meta.get("located_at", 0), time.perf_counter() - t0)
         for g in opt.param_groups:
             g["lr"] = lr
-        batch = to_device(sampler.batch(cfg.batch, still=locating), text, device, shift)
+        batch = to_device(sampler.batch(cfg.batch, still=locating, mirror=locating and cfg.mirror), text, device, shift)
         if locating:
             batch["aux_only"] = torch.ones(())
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
