@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -224,20 +225,30 @@ def _asset_dir() -> Path:
     return Path(str(resources.files("synth.assets"))) / "embodiments"
 
 
+def _dirs() -> list[Path]:
+    """Where embodiment files are found: the shipped ones, then each directory in $SYNTH_EMBODIMENTS
+    (os.pathsep-separated), e.g. one holding MJCF adapter files (see synth/mjcf_import.py)."""
+    extra = [Path(d).expanduser() for d in os.environ.get("SYNTH_EMBODIMENTS", "").split(os.pathsep) if d]
+    return [_asset_dir(), *extra]
+
+
 def names() -> list[str]:
-    """Embodiments shipped in ``assets/embodiments``."""
-    return sorted(p.stem for p in _asset_dir().glob("*.yaml"))
+    """Embodiments in ``assets/embodiments`` and in the directories of $SYNTH_EMBODIMENTS."""
+    return sorted({p.stem for d in _dirs() for p in d.glob("*.yaml")})
 
 
 @functools.cache
 def load(name: str) -> Embodiment:
-    """Read ``assets/embodiments/<name>.yaml``; unknown names list the options."""
-    path = _asset_dir() / f"{name}.yaml"
-    if not path.exists():
+    """Read ``<name>.yaml`` (the first found in ``assets/embodiments``, then $SYNTH_EMBODIMENTS); unknown
+    names list the options."""
+    path = next((d / f"{name}.yaml" for d in _dirs() if (d / f"{name}.yaml").exists()), None)
+    if path is None:
         raise ConfigError(f"unknown embodiment '{name}'{closest(name, names())}")
     raw = yaml.safe_load(path.read_text())
     if "arms" in raw:
         return _load_arms(path, raw)
+    if "mjcf" in raw:
+        raw = _from_mjcf(path, raw)
     try:
         fl = raw["flange"]
         cams = raw.get("cameras", {})
@@ -255,6 +266,44 @@ def load(name: str) -> Embodiment:
         )
     except (KeyError, TypeError) as e:
         raise ConfigError(f"embodiment file {path} is malformed ({e}); compare it with panda.yaml") from e
+
+
+def _from_mjcf(path: Path, raw: dict) -> dict:
+    """An MJCF adapter file -> the fields of a DH file, the rows read from the MJCF by synth/mjcf_import.py.
+    It has `mjcf:` (a path, relative to the file; ~ and $VARS expanded), `flange:` (a site or body whose z
+    points out of the flange; optionally moved by `flange_pos:` [m] and `flange_quat:` (w, x, y, z) in its
+    frame), `joint_defaults:` {velocity, acceleration, kp, radius} (what an MJCF does not say), optional
+    `joints:`, `base_body:` and per-joint `joint_overrides:`, and name, description, arm, home and gripper
+    as any embodiment file."""
+    from synth import mjcf_import
+
+    mjcf = Path(os.path.expandvars(str(raw["mjcf"]))).expanduser()
+    mjcf = mjcf if mjcf.is_absolute() else path.parent / mjcf
+    if not mjcf.exists():
+        raise ConfigError(f"embodiment '{raw.get('name')}': its mjcf {mjcf} does not exist; fix `mjcf:` in {path}")
+    try:
+        offset = (raw.get("flange_pos", (0.0, 0.0, 0.0)), raw.get("flange_quat", (1.0, 0.0, 0.0, 0.0)))
+        rows, flange = mjcf_import.read(mjcf, raw["flange"], raw.get("joints"), raw.get("base_body"), offset)
+        defaults, overrides = raw["joint_defaults"], raw.get("joint_overrides", {})
+        joints = []
+        for r in rows:
+            j = {
+                "name": r.name,
+                "a": r.a,
+                "alpha": r.alpha,
+                "d": r.d,
+                "theta": r.theta,
+                "lower": r.lower,
+                "upper": r.upper,
+                "effort": r.effort,
+                "mass": max(r.mass, 0.05),
+                **{k: defaults[k] for k in ("velocity", "acceleration", "kp", "radius")},
+            }
+            joints.append({**j, **overrides.get(r.name, {})})
+    except KeyError as e:
+        raise ConfigError(f"MJCF adapter {path} lacks {e}; see README (External MJCF arms)") from e
+    a, alpha, d, theta = flange
+    return {**raw, "joints": joints, "flange": {"a": a, "alpha": alpha, "d": d, "theta": theta}}
 
 
 def _load_arms(path: Path, raw: dict) -> Embodiment:
