@@ -19,7 +19,7 @@ import numpy as np
 
 from synth.errors import ConfigError
 
-EPS = 1e-9  # [m] or [1]: below this two axes meet, or are parallel
+EPS = 1e-6  # [1] or [m]: below this two axes are parallel, or the same line (float noise in vendor quats)
 
 
 @dataclass(frozen=True)
