@@ -84,7 +84,9 @@ def batch(cfg: ModelConfig, B: int = 4, seed: int = 0) -> dict:
         "text_mask": torch.ones(B, 5, dtype=torch.bool),
         "state": torch.randn(B, cfg.state_dim, generator=g) * (torch.arange(cfg.state_dim) < A),
         "state_mask": (torch.arange(cfg.state_dim) < A).expand(B, -1),
-        "images": torch.randint(0, 255, (B, 1, cfg.resolution, cfg.resolution, 3), generator=g, dtype=torch.uint8),
+        "images": torch.randint(
+            0, 255, (B, max(1, len(cfg.cameras)), cfg.resolution, cfg.resolution, 3), generator=g, dtype=torch.uint8
+        ),
         "action": torch.randn(B, cfg.horizon, cfg.action_dim, generator=g) * dims[:, None],
         "action_mask": dims[:, None].expand(B, cfg.horizon, -1).clone(),
         "dims": dims,
@@ -170,6 +172,32 @@ def test_keypoint_only_aux_head_reads_positions_alone_and_still_learns():
         opt.zero_grad()
         losses.append(model.last["aux"])
     assert np.mean(losses[-30:]) < 0.1 * np.mean(losses[:10]), losses[::15]
+
+
+def test_aux_cameras_the_aux_head_reads_only_those_and_the_locate_stage_encodes_only_those():
+    """cameras=(front, wrist), aux_cameras=(front,): the aux head's input is the front camera's keypoints alone;
+    its prediction is the same whether the wrist image is encoded too (policy) or not (locate stage), and does not
+    change when only the wrist image changes; an unknown aux camera is refused."""
+    torch.manual_seed(0)
+    cfg = replace(SMALL, cameras=("front", "wrist"), aux=2, aux_token=True, aux_grid=False, aux_state=False)
+    full, only = VLA(cfg), VLA(replace(cfg, aux_cameras=("front",)))
+    assert full.aux_head[0].in_features == 2 * 2 * cfg.keypoints
+    assert only.aux_head[0].in_features == 1 * 2 * cfg.keypoints
+    b = batch(cfg, B=4)
+    with torch.no_grad():
+        _, _, aux_policy = only.encode(b)
+        ctx, _, aux_locate = only.encode(b, aux_only=True)
+        b2 = dict(b, images=b["images"].clone())
+        b2["images"][:, 1] = 255 - b2["images"][:, 1]
+        _, _, aux_wrist_changed = only.encode(b2)
+    assert ctx.shape[1] == 0
+    torch.testing.assert_close(aux_policy, aux_locate, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(aux_policy, aux_wrist_changed, rtol=1e-5, atol=1e-6)
+    b["aux"], b["aux_mask"], b["aux_only"] = torch.zeros(4, 2), torch.ones(4, dtype=torch.bool), torch.ones(())
+    only.loss(b).backward()
+    assert only.aux_head[0].weight.grad is not None
+    with pytest.raises(ValueError, match="aux_cameras"):
+        VLA(replace(cfg, aux_cameras=("side",)))
 
 
 def _two_blocks(B: int, R: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -414,6 +442,11 @@ def test_bad_train_input_is_one_line_with_exit_2(tmp_path):
     assert cli("train", "--help").stdout.count("=") > 10
     r = cli("train", f"data={tmp_path}", "amp=fast", "device=cpu", check=False)
     assert r.returncode == 2 and "amp=fast" in r.stderr
+
+
+def test_an_aux_camera_the_run_does_not_have_is_one_line_with_exit_2(dataset, tmp_path):
+    r = cli("train", f"data={dataset}", f"out={tmp_path / 'r'}", "aux_cameras=[wrist]", "steps=1", check=False)
+    assert r.returncode == 2 and "aux_cameras=['wrist']" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_bf16_autocast_is_refused_on_a_cpu_without_bf16_units(tmp_path):

@@ -37,6 +37,7 @@ class ModelConfig:
     aux_token: bool = False  # the aux prediction (gradient stopped) is also a context token of the action expert
     aux_grid: bool = True  # the aux head reads the pooled grid features too (False: only the keypoints' positions)
     aux_state: bool = True  # with aux_token, the aux head also reads the state token
+    aux_cameras: tuple[str, ...] = ()  # the cameras the aux head reads (empty: every camera)
     film: bool = False  # the prompt modulates every conv stage (FiLM, as RT-1): the instruction says which object
     extra: dict = field(default_factory=dict)
 
@@ -47,6 +48,7 @@ class ModelConfig:
     def from_json(d: dict) -> ModelConfig:
         d = dict(d)
         d["cnn"], d["cameras"] = tuple(d["cnn"]), tuple(d["cameras"])
+        d["aux_cameras"] = tuple(d.get("aux_cameras", ()))
         return ModelConfig(**d)
 
 
@@ -165,6 +167,13 @@ class VLA(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg, d = cfg, cfg.width
+        unknown = set(cfg.aux_cameras) - set(cfg.cameras)
+        if unknown:
+            raise ValueError(
+                f"aux_cameras={list(cfg.aux_cameras)}: {sorted(unknown)} not among cameras={list(cfg.cameras)}"
+            )
+        # indices of the cameras the aux head reads, in camera order
+        self.aux_cams = [i for i, c in enumerate(cfg.cameras) if not cfg.aux_cameras or c in cfg.aux_cameras]
         if cfg.text == "minilm":
             self.text_proj: nn.Module = nn.Linear(cfg.text_dim, d)
         elif cfg.text == "hashed":
@@ -191,7 +200,9 @@ class VLA(nn.Module):
                 nn.init.zeros_(self.film.weight)
                 nn.init.zeros_(self.film.bias)
             if cfg.aux:  # pooled grid features and every keypoint (and, with the token, the state) -> aux targets
-                n_in = len(cfg.cameras) * (d * cfg.aux_grid + 2 * cfg.keypoints) + d * (cfg.aux_token and cfg.aux_state)
+                n_in = len(self.aux_cams) * (d * cfg.aux_grid + 2 * cfg.keypoints) + d * (
+                    cfg.aux_token and cfg.aux_state
+                )
                 self.aux_head = nn.Sequential(nn.Linear(n_in, d), nn.SiLU(), nn.Linear(d, cfg.aux))
                 if cfg.aux_token:
                     self.aux_proj = nn.Sequential(nn.Linear(cfg.aux, d), nn.SiLU(), nn.Linear(d, d))
@@ -212,11 +223,15 @@ class VLA(nn.Module):
         ctx, mask, _ = self.encode(batch)
         return ctx, mask
 
-    def encode(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def encode(
+        self, batch: dict[str, torch.Tensor], aux_only: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Conditioning tokens (B, M, d), their mask (B, M), and the auxiliary prediction (B, aux) or None.
 
         batch: text (B, L, text_dim) float features or (B, L) long ids; text_mask (B, L) bool;
         state (B, S) normalized, zero-padded; state_mask (B, S); images (B, C, R, R, 3) uint8 if cameras.
+        aux_only: only the auxiliary prediction is wanted (the locate stage): only the aux cameras are encoded
+        and the returned tokens and mask are empty.
         """
         text, tmask = batch["text"], batch["text_mask"]
         if self.cfg.text == "hashed":
@@ -231,6 +246,8 @@ class VLA(nn.Module):
         aux = None
         if self.cfg.cameras:
             imgs = batch["images"]
+            if aux_only and len(self.aux_cams) < imgs.shape[1]:
+                imgs = imgs[:, self.aux_cams]
             B, C = imgs.shape[:2]
             x = imgs.reshape(B * C, *imgs.shape[2:]).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             film = None
@@ -240,10 +257,13 @@ class VLA(nn.Module):
             grid, kps = self.vision(x, film)
             if self.cfg.aux:
                 pooled = [grid.mean(1)] * self.cfg.aux_grid + ([kps.flatten(1)] if kps is not None else [])
-                feats_in = [torch.cat(pooled, -1).view(B, -1)] + [state_tok] * (
-                    self.cfg.aux_token and self.cfg.aux_state
-                )
+                per_cam = torch.cat(pooled, -1).view(B, C, -1)
+                if not aux_only and len(self.aux_cams) < C:
+                    per_cam = per_cam[:, self.aux_cams]
+                feats_in = [per_cam.flatten(1)] + [state_tok] * (self.cfg.aux_token and self.cfg.aux_state)
                 aux = self.aux_head(torch.cat(feats_in, -1))
+                if aux_only:
+                    return tok.new_zeros(B, 0, self.cfg.width), tmask.new_zeros(B, 0), aux
                 if self.cfg.aux_token:  # where the model thinks things are, as one more token
                     parts.append(self.aux_proj(aux.detach())[:, None])
                     masks.append(torch.ones_like(tmask[:, :1]))
@@ -281,7 +301,7 @@ class VLA(nn.Module):
         the loss is the auxiliary MSE alone.
         """
         a = batch["action"]
-        ctx, cmask, aux = self.encode(batch)
+        ctx, cmask, aux = self.encode(batch, aux_only="aux_only" in batch)
         if "aux_only" in batch:  # the `locate` stage: the vision encoder and aux head alone (no action expert)
             assert aux is not None, "aux_only needs a model with an aux head"
             aux_loss = _aux_mse(aux, batch)

@@ -41,6 +41,9 @@ class TrainConfig:
     aux_grid: bool = True  # the aux head reads the pooled image features too; false: only the keypoints' positions
     aux_state: bool = True  # the aux head reads the state too (the approach's joint path gives the object away
     #                         in training, but not at the first frame of a new scene)
+    aux_cameras: tuple[str, ...] = ()  # the cameras the aux head (and the locate stage) reads; default: every camera.
+    #                                   e.g. cameras=[front,wrist] aux_cameras=[front]: the fixed view says where the
+    #                                   object is in the world, the wrist view serves the policy's last centimetres
     film: bool = True  # the prompt modulates the conv stages (FiLM)
     locate_minutes: float = 0.0  # [min] first train the vision encoder and aux head alone (within minutes=) on the
     #                            frames before the object moves, the frames a policy must find it from; 0: off
@@ -189,6 +192,8 @@ def train(cfg: TrainConfig) -> Path:
                 f"data={cfg.data[0]} has no camera videos: train with vision=false, or generate "
                 "with cameras=[front,wrist]"
             )
+    if set(cfg.aux_cameras) - set(cameras):
+        raise ConfigError(f"aux_cameras={list(cfg.aux_cameras)}: pick from cameras={list(cameras)}")
     if ddp and rank != 0:
         torch.distributed.barrier()  # rank 0 fills the frame cache first
     cache = Path(cfg.cache) if cfg.cache else run / "cache"
@@ -222,6 +227,7 @@ def train(cfg: TrainConfig) -> Path:
         aux_token=use_aux and cfg.aux_token,
         aux_grid=cfg.aux_grid,
         aux_state=cfg.aux_state,
+        aux_cameras=tuple(cfg.aux_cameras),
         film=cfg.film,
     )
     model = VLA(mcfg).to(device)
