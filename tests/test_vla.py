@@ -275,6 +275,16 @@ def test_checkpoint_round_trip_is_exact(tmp_path):
     assert not list(path.glob("*.pt")) and not list(path.glob("*.pkl"))
 
 
+def test_old_checkpoints_are_pruned_except_multiples_of_keep_every(tmp_path):
+    model = VLA(SMALL)
+    opt = torch.optim.AdamW(model.parameters())
+    for step in range(100, 1100, 100):
+        checkpoint.save(tmp_path, step, model, opt, {"model": SMALL.to_json()}, keep_every=500)
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("step-*"))
+    assert kept == ["step-0000500", "step-0000800", "step-0000900", "step-0001000"]
+    assert checkpoint.latest(tmp_path).name == "step-0001000"
+
+
 def test_checkpoints_from_before_the_staged_encoder_still_load(tmp_path):
     """Checkpoints written when the conv encoder was one flat Sequential (vision.net.7 = stage 1, layer 1)."""
     model = VLA(SMALL)

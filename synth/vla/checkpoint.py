@@ -51,8 +51,11 @@ def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def save(run: Path, step: int, model: torch.nn.Module, opt: torch.optim.Optimizer, state: dict) -> Path:
-    """Write checkpoint `step` and point `latest` at it; older ones beyond KEEP are removed."""
+def save(
+    run: Path, step: int, model: torch.nn.Module, opt: torch.optim.Optimizer, state: dict, keep_every: int = 0
+) -> Path:
+    """Write checkpoint `step` and point `latest` at it; older ones beyond KEEP are removed, except those whose
+    step is a multiple of `keep_every` (> 0), so a run's earlier models can still be evaluated."""
     ckpts = run / "checkpoints"
     final = ckpts / f"step-{step:07d}"
     tmp = ckpts / f".step-{step:07d}.partial"
@@ -67,6 +70,8 @@ def save(run: Path, step: int, model: torch.nn.Module, opt: torch.optim.Optimize
     os.replace(tmp, final)
     _atomic_text(ckpts / "latest", final.name)
     for old in sorted(ckpts.glob("step-*"))[: -(KEEP + 1)]:
+        if keep_every > 0 and int(old.name.split("-")[1]) % keep_every == 0:
+            continue
         shutil.rmtree(old, ignore_errors=True)
     return final
 

@@ -66,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 25
     save_every: int = 500
+    keep_every: int = 0  # > 0: checkpoints at multiples of this step are never pruned (default: the newest 3 only)
     device: str = "auto"  # auto | cpu | cuda
     amp: str = "auto"  # bf16 autocast: auto (on CUDA only) | on (also on a CPU with bf16 units; refused on others,
     #                    where it runs ~20x slower) | off
@@ -341,10 +342,12 @@ def train(cfg: TrainConfig) -> Path:
             bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f"{lr:.1e}")
         bar.update(1)
         if rank == 0 and step % cfg.save_every == 0:
-            checkpoint.save(run, step, model, opt, {**meta, "elapsed_s": time.perf_counter() - t0})
+            checkpoint.save(run, step, model, opt, {**meta, "elapsed_s": time.perf_counter() - t0}, cfg.keep_every)
     bar.close()
     final = (
-        checkpoint.save(run, step, model, opt, {**meta, "elapsed_s": time.perf_counter() - t0}) if rank == 0 else run
+        checkpoint.save(run, step, model, opt, {**meta, "elapsed_s": time.perf_counter() - t0}, cfg.keep_every)
+        if rank == 0
+        else run
     )
     if rank == 0:
         from synth.vla.report import plot_training
