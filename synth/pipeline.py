@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
@@ -20,11 +21,13 @@ from synth.embodiment import Embodiment
 from synth.execute import perturb, run, substeps
 from synth.frames import yaw_matrix
 from synth.language import substitute
-from synth.planners.ik import IK
 from synth.randomize import Randomizer, apply, slots, stream
 from synth.scenes.tabletop import Layout, build, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Episode, Scene
+
+if TYPE_CHECKING:
+    from synth.planners.ik import IK
 
 
 @dataclass
@@ -87,6 +90,8 @@ class Worker:
         self.counterfactuals = counterfactuals  # attempts per scene (synth/counterfactual.py)
         self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
         task.check_embodiment(emb)
+        from synth.planners.ik import IK  # mink and its QP solvers: only physics mode's workers need them
+
         iks = tuple(IK(m.body) for m in emb.mounts)  # one per arm, each in its own base frame
         self.ctx = PlanContext(emb=emb, control_hz=control_hz, ik=iks[0], iks=iks)
         self.slots = slots(task.scene(), randomizers)
