@@ -12,6 +12,8 @@ retried with the next closing direction; what still fails is `ik_failure` or `no
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +43,19 @@ SEGMENTS = (
 )
 KEYS = ("hover", "pre", "grasp", "lift", "above", "place")
 CARRIED = ("lift", "transit", "place")  # the object moves with the hand in these phases
+
+
+def sweeper() -> Callable[..., np.ndarray]:
+    """The segment clearance to plan with: planners/sweep_jit.py's (compiled with numba, ~5x faster) or, where
+    numba is missing or SYNTH_JIT=0, planners/sweep.py's numpy reference. Both give the same verdicts."""
+    if os.environ.get("SYNTH_JIT", "1") != "0":
+        try:
+            from synth.planners import sweep_jit
+        except ImportError:
+            pass
+        else:
+            return sweep_jit.segment_clearance
+    return sweep.segment_clearance
 
 
 def quat_from_mat(R: np.ndarray) -> np.ndarray:
@@ -166,6 +181,23 @@ class Planner:
         self.kin = Kinematics(emb, self.base)
         self.body = Body.of(emb)
         self.base_T = self.kin.base
+        self.sweep = sweeper()
+
+    def warm(self) -> None:
+        """Loads (or compiles) the compiled sweep now: a forking parent calls this once for all its workers."""
+        dof = self.emb.dof
+        q = np.tile(self.kin.home, (1, 1 + len(KEYS), 1)) + np.linspace(0.0, 0.1, 1 + len(KEYS))[None, :, None]
+        obs = Obstacles(
+            np.array([[[0.0, 0.0, -1.0]]]),
+            np.ones((1, 1)),
+            np.zeros((1, 1)),
+            np.array([[[10.0, 10.0, 1.0]]]),
+            np.zeros((1, 1)),
+            np.zeros((1, 1), bool),
+            np.full((1, 1), capsules.FLOOR),
+        )
+        carried = Carried(np.array([[0.5, 0.0, 0.05]]), np.zeros(1), np.zeros((1, 5, 3)), np.full((1, 5), 0.02))
+        self.check(q.reshape(1, 1 + len(KEYS), dof), np.full(1, 0.03), carried, obs)
 
     # ------------------------------------------------------------------ inverse kinematics
     def solve(self, pos: np.ndarray, rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,7 +230,7 @@ class Planner:
         sampled every STEP of each world's largest joint motion (the start excluded); `carry` is
         (centres (W, K, 3) in the hand frame, radii (W, K)) of a carried object."""
         n = np.maximum(1, np.ceil(np.abs(q1 - q0).max(1) / STEP)).astype(np.int64)  # samples per world
-        return sweep.segment_clearance(self.kin, self.body, q0, q1, n, obs, allowed, margin, width, carry)
+        return self.sweep(self.kin, self.body, q0, q1, n, obs, allowed, margin, width, carry)
 
     def check(self, q: np.ndarray, width: np.ndarray, obj: Carried, obs: Obstacles) -> dict[str, np.ndarray]:
         """Clearance [m] beyond the required margin per checked phase, each (W,); negative = collision. q (W, 7,

@@ -1,0 +1,284 @@
+"""planners/sweep.py's segment clearance compiled with numba: the same bisection, world by world.
+
+planners/sweep.py is the reference (numpy, breadth-first over all worlds at once); this is the same
+algorithm depth-first within one world at a time, in scalar code, so no array is built per level and no
+pair is sorted: each interval [a, b] of samples is placed once (forward kinematics at its middle), its
+remaining (part, obstacle) pairs are checked with the part grown by how far it can move within the
+interval, the clear ones leave, and the rest go on to both halves, down to single samples checked sphere
+by sphere. Every pair meets the same intervals as in the reference, so the verdict and the clearance are
+the reference's (to rounding: tests/test_sweep_jit.py compares them). Shapes as in planners/sweep.py: W
+worlds, G robot parts (+1 for a carried object), O obstacles, K spheres per part.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from synth.kinematics import Kinematics
+from synth.planners.capsules import PAD, Body, Obstacles
+from synth.planners.sweep import reach
+
+
+def segment_clearance(
+    kin: Kinematics,
+    body: Body,
+    q0: np.ndarray,
+    q1: np.ndarray,
+    n: np.ndarray,
+    obs: Obstacles,
+    allowed: np.ndarray,
+    margin: float,
+    width: np.ndarray,
+    carry: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """(W,) planners/sweep.segment_clearance, compiled: the smallest clearance [m] minus `margin` over the
+    samples j = 1..n (W,) of the segments q0 -> q1 (W, dof) to the obstacles not `allowed` (W, O)."""
+    W, dof = q0.shape
+    q0 = np.ascontiguousarray(q0, float)
+    dq = np.ascontiguousarray(q1 - q0, float)
+    rho, chain = reach(body, kin)
+    G = len(rho)
+    g_radius = np.broadcast_to(body.g_radius, (W, G))
+    moves = np.broadcast_to(rho > 0, (W, G, dof))
+    rho = np.broadcast_to(rho, (W, G, dof))
+    if carry is not None:  # the carried object: one more part on the hand, its bounding sphere per world
+        local, radii = carry
+        oc = (local.min(1) + local.max(1)) / 2
+        orad = (np.linalg.norm(local - oc[:, None], axis=2) + radii).max(1)
+        rho = np.concatenate([rho, (chain + (np.linalg.norm(oc, axis=1) + orad)[:, None])[:, None]], 1)
+        g_radius = np.c_[g_radius, orad]
+        moves = np.concatenate([moves, np.ones((W, 1, dof), bool)], 1)
+        c_local, c_radii = np.ascontiguousarray(local, float), np.ascontiguousarray(radii, float)
+    else:
+        oc, c_local, c_radii = np.zeros((W, 3)), np.zeros((W, 1, 3)), np.zeros((W, 1))
+    speed = np.abs(dq)[:, None, :] * moves  # (W, parts, dof)
+    later = np.cumsum((speed * rho)[..., ::-1], axis=-1)[..., ::-1] - speed * rho  # sum over j > i
+    bend = (later * speed).sum(-1)  # (W, parts)
+    o = obs  # the obstacles' fields side by side, (W, O, 10): centre, cos, sin, half, rounding, cylinder
+    fields = np.concatenate(
+        [o.centre, o.cos[..., None], o.sin[..., None], o.half, o.rounding[..., None], o.cylinder[..., None]], -1
+    )
+    check = ~allowed & (obs.role != PAD)
+    dh = np.array(kin.dh, float).reshape(dof, 4)
+    return _clearance(
+        q0,
+        dq,
+        np.asarray(n, np.int64),
+        kin.theta.astype(float),
+        dh,
+        kin.base[:3].copy(),
+        kin.flange[:3].copy(),
+        body.g_link.astype(np.int64),
+        body.g_centre.astype(float),
+        body.g_finger.astype(float),
+        np.ascontiguousarray(g_radius, float),
+        np.ascontiguousarray(speed, float),
+        np.ascontiguousarray(bend, float),
+        np.ascontiguousarray(oc, float),
+        body.link.astype(np.int64),
+        body.centre.astype(float),
+        body.finger.astype(float),
+        body.radius.astype(float),
+        body.members.astype(np.int64),
+        c_local,
+        c_radii,
+        np.ascontiguousarray(fields, float),
+        np.ascontiguousarray(check),
+        np.ascontiguousarray(width, float),
+        float(margin),
+    )
+
+
+@njit(cache=True)
+def _fk(q, theta, dh, base, flange, out):  # pragma: no cover (compiled)
+    """Link frames then the hand's, out (dof + 1, 3, 4), of one configuration q (dof,): Kinematics.fk's
+    arithmetic in its order."""
+    X0, X1, X2 = base[0, 0], base[1, 0], base[2, 0]
+    Y0, Y1, Y2 = base[0, 1], base[1, 1], base[2, 1]
+    Z0, Z1, Z2 = base[0, 2], base[1, 2], base[2, 2]
+    P0, P1, P2 = base[0, 3], base[1, 3], base[2, 3]
+    for i in range(len(q)):
+        a, d, ca, sa = dh[i, 0], dh[i, 1], dh[i, 2], dh[i, 3]
+        if a != 0.0:
+            P0 += a * X0
+            P1 += a * X1
+            P2 += a * X2
+        if d != 0.0:
+            u, v = -d * sa, d * ca
+            P0 += Y0 * u
+            P1 += Y1 * u
+            P2 += Y2 * u
+            P0 += Z0 * v
+            P1 += Z1 * v
+            P2 += Z2 * v
+        y0, y1, y2 = Y0 * ca + sa * Z0, Y1 * ca + sa * Z1, Y2 * ca + sa * Z2
+        Z0, Z1, Z2 = Z0 * ca - sa * Y0, Z1 * ca - sa * Y1, Z2 * ca - sa * Y2
+        th = q[i] + theta[i]
+        c, s = math.cos(th), math.sin(th)
+        X0, X1, X2, Y0, Y1, Y2 = (
+            X0 * c + s * y0,
+            X1 * c + s * y1,
+            X2 * c + s * y2,
+            y0 * c - s * X0,
+            y1 * c - s * X1,
+            y2 * c - s * X2,
+        )
+        out[i, 0, 0], out[i, 1, 0], out[i, 2, 0] = X0, X1, X2
+        out[i, 0, 1], out[i, 1, 1], out[i, 2, 1] = Y0, Y1, Y2
+        out[i, 0, 2], out[i, 1, 2], out[i, 2, 2] = Z0, Z1, Z2
+        out[i, 0, 3], out[i, 1, 3], out[i, 2, 3] = P0, P1, P2
+    h = len(q)
+    for j in range(3):
+        r0, r1, r2 = flange[0, j], flange[1, j], flange[2, j]
+        out[h, 0, j] = r0 * X0 + r1 * Y0 + r2 * Z0
+        out[h, 1, j] = r0 * X1 + r1 * Y1 + r2 * Z1
+        out[h, 2, j] = r0 * X2 + r1 * Y2 + r2 * Z2
+    t0, t1, t2 = flange[0, 3], flange[1, 3], flange[2, 3]
+    out[h, 0, 3] = P0 + t0 * X0 + t1 * Y0 + t2 * Z0
+    out[h, 1, 3] = P1 + t0 * X1 + t1 * Y1 + t2 * Z1
+    out[h, 2, 3] = P2 + t0 * X2 + t1 * Y2 + t2 * Z2
+
+
+@njit(cache=True)
+def _sdf(p0, p1, p2, f):  # pragma: no cover (compiled)
+    """capsules.sdf of the point (p0, p1, p2) [m] to the obstacle with fields f (10,)."""
+    d0, d1, d2 = p0 - f[0], p1 - f[1], p2 - f[2]
+    cos, sin = f[3], f[4]
+    x = abs(cos * d0 + sin * d1)
+    y = abs(-sin * d0 + cos * d1)
+    z = abs(d2)
+    if f[9] > 0:
+        radial = math.hypot(x, y) - f[5]
+        qy = -np.inf
+    else:
+        radial = x - f[5]
+        qy = y - f[6]
+    qz = z - f[7]
+    out = math.sqrt(max(radial, 0.0) ** 2 + max(qy, 0.0) ** 2 + max(qz, 0.0) ** 2)
+    return out + min(max(max(radial, qy), qz), 0.0) - f[8]
+
+
+@njit(cache=True)
+def _point(T, l0, l1, l2):  # pragma: no cover (compiled)
+    """T (3, 4) applied to the point (l0, l1, l2)."""
+    return (
+        T[0, 0] * l0 + T[0, 1] * l1 + T[0, 2] * l2 + T[0, 3],
+        T[1, 0] * l0 + T[1, 1] * l1 + T[1, 2] * l2 + T[1, 3],
+        T[2, 0] * l0 + T[2, 1] * l1 + T[2, 2] * l2 + T[2, 3],
+    )
+
+
+@njit(cache=True)
+def _clearance(
+    q0,
+    dq,
+    n,
+    theta,
+    dh,
+    base,
+    flange,
+    g_link,
+    g_centre,
+    g_finger,
+    g_radius,
+    speed,
+    bend,
+    held,
+    s_link,
+    s_centre,
+    s_finger,
+    s_radius,
+    members,
+    c_local,
+    c_radii,
+    fields,
+    check,
+    width,
+    margin,
+):  # pragma: no cover (compiled)
+    W, dof = q0.shape
+    parts, O = speed.shape[1], fields.shape[1]
+    G = len(g_link)
+    best = np.full(W, np.inf)
+    frames = np.empty((dof + 1, 3, 4))
+    q = np.empty(dof)
+    depth = 2
+    while (1 << (depth - 2)) < max(1, n.max()):
+        depth += 1
+    cap = parts * O * (depth + 2)
+    pg, po = np.empty(cap, np.int64), np.empty(cap, np.int64)
+    st_a, st_b = np.empty(2 * depth + 4, np.int64), np.empty(2 * depth + 4, np.int64)
+    st_at, st_n = np.empty(2 * depth + 4, np.int64), np.empty(2 * depth + 4, np.int64)
+    for w in range(W):
+        k = 0
+        for g in range(parts):
+            for o in range(O):
+                if check[w, o]:
+                    pg[k], po[k] = g, o
+                    k += 1
+        if k == 0:
+            continue
+        st_a[0], st_b[0], st_at[0], st_n[0] = 1, n[w], 0, k
+        sp = 1
+        nw = n[w]
+        wid = width[w]
+        while sp > 0:
+            sp -= 1
+            a, b, at, cnt = st_a[sp], st_b[sp], st_at[sp], st_n[sp]
+            s = ((a + b) / 2) / nw
+            for i in range(dof):
+                q[i] = q0[w, i] + s * dq[w, i]
+            _fk(q, theta, dh, base, flange, frames)
+            h = (b - a) / (2 * nw)
+            kept = 0
+            last = -1
+            c0 = c1 = c2 = grow = 0.0
+            for j in range(at, at + cnt):
+                g, o = pg[j], po[j]
+                if g != last:  # the part's centre and growth at this interval, once per part
+                    last = g
+                    if g < G:
+                        T = frames[g_link[g]]
+                        c0, c1, c2 = _point(T, g_centre[g, 0], g_centre[g, 1] + g_finger[g] * wid / 2, g_centre[g, 2])
+                    else:
+                        c0, c1, c2 = _point(frames[dof], held[w, 0], held[w, 1], held[w, 2])
+                    rad = g_radius[w, g]
+                    acc = 0.0
+                    for i in range(dof):
+                        r0, r1, r2 = c0 - frames[i, 0, 3], c1 - frames[i, 1, 3], c2 - frames[i, 2, 3]
+                        along = r0 * frames[i, 0, 2] + r1 * frames[i, 1, 2] + r2 * frames[i, 2, 2]
+                        dist2 = r0 * r0 + r1 * r1 + r2 * r2
+                        acc += (math.sqrt(max(dist2 - along * along, 0.0)) + rad) * speed[w, g, i]
+                    grow = (acc + bend[w, g] * h) * h
+                d = _sdf(c0, c1, c2, fields[w, o]) - (g_radius[w, g] + grow)
+                if d >= margin:
+                    best[w] = min(best[w], d)
+                elif a == b:  # a single sample: the part's own spheres
+                    exact = np.inf
+                    if g < G:
+                        for m in range(members.shape[1]):
+                            sph = members[g, m]
+                            T = frames[s_link[sph]]
+                            p0, p1, p2 = _point(
+                                T, s_centre[sph, 0], s_centre[sph, 1] + s_finger[sph] * wid / 2, s_centre[sph, 2]
+                            )
+                            exact = min(exact, _sdf(p0, p1, p2, fields[w, o]) - s_radius[sph])
+                    else:
+                        for m in range(c_local.shape[1]):
+                            p0, p1, p2 = _point(frames[dof], c_local[w, m, 0], c_local[w, m, 1], c_local[w, m, 2])
+                            exact = min(exact, _sdf(p0, p1, p2, fields[w, o]) - c_radii[w, m])
+                    best[w] = min(best[w], exact)
+                else:
+                    pg[at + kept], po[at + kept] = g, o
+                    kept += 1
+            if kept and a < b:  # both halves, each with the pairs still in doubt
+                for j in range(kept):
+                    pg[at + kept + j], po[at + kept + j] = pg[at + j], po[at + j]
+                mid = (a + b) // 2
+                st_a[sp], st_b[sp], st_at[sp], st_n[sp] = a, mid, at, kept
+                st_a[sp + 1], st_b[sp + 1], st_at[sp + 1], st_n[sp + 1] = mid + 1, b, at + kept, kept
+                sp += 2
+    return best - margin

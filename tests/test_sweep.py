@@ -1,0 +1,79 @@
+"""The kinematic mode's segment check (planners/sweep.py, and its compiled twin planners/sweep_jit.py) against
+checking every sample of the segment sphere by sphere."""
+
+import numpy as np
+import pytest
+
+from synth.config import compose_config, settings
+from synth.embodiment import load
+from synth.kinematic import Planner, sweeper
+from synth.planners import capsules, sweep, sweep_jit
+from synth.randomize import apply
+
+EMBODIMENTS = ("panda", "ur5e", "widowx250")
+
+
+def _problem(name: str, W: int = 48, seed: int = 0):
+    """W random straight segments through pick-and-place scenes, leaning down into the workspace."""
+    s = settings(compose_config(["progress=false", "randomizers=[object_shape,object_pose,target,distractors]"]))
+    scenes = [apply(list(s.randomizers), s.task.scene(), 3, i)[0] for i in range(W)]
+    emb = load(name)
+    planner = Planner(s.task, emb, 20.0)
+    rng = np.random.default_rng(seed)
+    q0 = np.clip(np.array(emb.home) + rng.normal(0, 0.4, (W, emb.dof)), emb.lower, emb.upper)
+    q1 = np.clip(q0 + rng.normal(0, 0.5, (W, emb.dof)), emb.lower, emb.upper)
+    q0[:, 1] = rng.uniform(0.0, 1.2, W)  # lean forward towards the table
+    q1[:, 1] = np.clip(q0[:, 1] + rng.uniform(-0.3, 0.9, W), emb.lower[1], emb.upper[1])
+    n = np.maximum(1, np.ceil(np.abs(q1 - q0).max(1) / 0.03)).astype(np.int64)
+    obs = capsules.obstacles(scenes)
+    allowed = rng.random(obs.role.shape) < 0.2
+    width = rng.uniform(0.0, emb.gripper.stroke, W)
+    return planner, q0, q1, n, obs, allowed, width
+
+
+def _every_sample(planner: Planner, q0, q1, n, obs, allowed, width, margin):
+    """(W,) the smallest clearance over the samples j = 1..n, each placed and checked sphere by sphere."""
+    out = np.empty(len(q0))
+    for w in range(len(q0)):
+        s = np.arange(1, n[w] + 1) / n[w]
+        q = q0[w] + s[:, None] * (q1[w] - q0[w])
+        frames = capsules._frames(planner.kin.fk(q), planner.base_T)[None]
+        one = capsules.Obstacles(*(getattr(obs, f)[w : w + 1] for f in capsules.Obstacles.__dataclass_fields__))
+        out[w] = capsules.robot_clearance(planner.body, frames, width[w : w + 1], one, allowed[w : w + 1], margin)[0]
+    return out
+
+
+@pytest.mark.parametrize("name", EMBODIMENTS)
+@pytest.mark.parametrize("check", [sweep.segment_clearance, sweep_jit.segment_clearance], ids=["numpy", "numba"])
+def test_bisection_gives_the_verdict_and_clearance_of_every_sample(name, check):
+    planner, q0, q1, n, obs, allowed, width = _problem(name)
+    margin = 0.01
+    got = check(planner.kin, planner.body, q0, q1, n, obs, allowed, margin, width)
+    truth = _every_sample(planner, q0, q1, n, obs, allowed, width, margin)
+    near = truth < margin
+    assert 5 <= near.sum() < len(near)  # the sample has collisions, near misses and clear segments
+    np.testing.assert_allclose(got[near], truth[near] - margin, rtol=0, atol=1e-12)  # exact below the margin
+    assert (got[~near] >= 0).all()  # a lower bound above it
+
+
+@pytest.mark.parametrize("name", EMBODIMENTS)
+def test_compiled_sweep_equals_the_numpy_reference_with_a_carried_object(name):
+    planner, q0, q1, n, obs, allowed, width = _problem(name, seed=1)
+    rng = np.random.default_rng(2)
+    W = len(q0)
+    local = np.zeros((W, 5, 3))
+    local[:, :, 2] = np.linspace(0.02, 0.08, 5)  # a bar below the hand, along its z
+    local[:, :, 0] = rng.uniform(-0.02, 0.02, (W, 1))
+    carry = (local, rng.uniform(0.01, 0.03, (W, 5)))
+    for margin in (0.003, 0.01, 0.05):
+        args = (planner.kin, planner.body, q0, q1, n, obs, allowed, margin, width)
+        ref = sweep.segment_clearance(*args, carry)
+        got = sweep_jit.segment_clearance(*args, carry)
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+        assert ((got < 0) == (ref < 0)).all()
+
+
+def test_sweeper_falls_back_to_the_numpy_reference(monkeypatch):
+    assert sweeper() is sweep_jit.segment_clearance
+    monkeypatch.setenv("SYNTH_JIT", "0")
+    assert sweeper() is sweep.segment_clearance
