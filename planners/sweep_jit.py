@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from synth.kinematics import Kinematics
+from synth.kinematics_jit import _fk, fk_args
 from synth.planners.capsules import PAD, Body, Obstacles
 from synth.planners.sweep import reach
 
@@ -62,15 +63,11 @@ def segment_clearance(
         [o.centre, o.cos[..., None], o.sin[..., None], o.half, o.rounding[..., None], o.cylinder[..., None]], -1
     )
     check = ~allowed & (obs.role != PAD)
-    dh = np.array(kin.dh, float).reshape(dof, 4)
     return _clearance(
         q0,
         dq,
         np.asarray(n, np.int64),
-        kin.theta.astype(float),
-        dh,
-        kin.base[:3].copy(),
-        kin.flange[:3].copy(),
+        *fk_args(kin),
         body.g_link.astype(np.int64),
         body.g_centre.astype(float),
         body.g_finger.astype(float),
@@ -90,56 +87,6 @@ def segment_clearance(
         np.ascontiguousarray(width, float),
         float(margin),
     )
-
-
-@njit(cache=True)
-def _fk(q, theta, dh, base, flange, out):  # pragma: no cover (compiled)
-    """Link frames then the hand's, out (dof + 1, 3, 4), of one configuration q (dof,): Kinematics.fk's
-    arithmetic in its order."""
-    X0, X1, X2 = base[0, 0], base[1, 0], base[2, 0]
-    Y0, Y1, Y2 = base[0, 1], base[1, 1], base[2, 1]
-    Z0, Z1, Z2 = base[0, 2], base[1, 2], base[2, 2]
-    P0, P1, P2 = base[0, 3], base[1, 3], base[2, 3]
-    for i in range(len(q)):
-        a, d, ca, sa = dh[i, 0], dh[i, 1], dh[i, 2], dh[i, 3]
-        if a != 0.0:
-            P0 += a * X0
-            P1 += a * X1
-            P2 += a * X2
-        if d != 0.0:
-            u, v = -d * sa, d * ca
-            P0 += Y0 * u
-            P1 += Y1 * u
-            P2 += Y2 * u
-            P0 += Z0 * v
-            P1 += Z1 * v
-            P2 += Z2 * v
-        y0, y1, y2 = Y0 * ca + sa * Z0, Y1 * ca + sa * Z1, Y2 * ca + sa * Z2
-        Z0, Z1, Z2 = Z0 * ca - sa * Y0, Z1 * ca - sa * Y1, Z2 * ca - sa * Y2
-        th = q[i] + theta[i]
-        c, s = math.cos(th), math.sin(th)
-        X0, X1, X2, Y0, Y1, Y2 = (
-            X0 * c + s * y0,
-            X1 * c + s * y1,
-            X2 * c + s * y2,
-            y0 * c - s * X0,
-            y1 * c - s * X1,
-            y2 * c - s * X2,
-        )
-        out[i, 0, 0], out[i, 1, 0], out[i, 2, 0] = X0, X1, X2
-        out[i, 0, 1], out[i, 1, 1], out[i, 2, 1] = Y0, Y1, Y2
-        out[i, 0, 2], out[i, 1, 2], out[i, 2, 2] = Z0, Z1, Z2
-        out[i, 0, 3], out[i, 1, 3], out[i, 2, 3] = P0, P1, P2
-    h = len(q)
-    for j in range(3):
-        r0, r1, r2 = flange[0, j], flange[1, j], flange[2, j]
-        out[h, 0, j] = r0 * X0 + r1 * Y0 + r2 * Z0
-        out[h, 1, j] = r0 * X1 + r1 * Y1 + r2 * Z1
-        out[h, 2, j] = r0 * X2 + r1 * Y2 + r2 * Z2
-    t0, t1, t2 = flange[0, 3], flange[1, 3], flange[2, 3]
-    out[h, 0, 3] = P0 + t0 * X0 + t1 * Y0 + t2 * Z0
-    out[h, 1, 3] = P1 + t0 * X1 + t1 * Y1 + t2 * Z1
-    out[h, 2, 3] = P2 + t0 * X2 + t1 * Y2 + t2 * Z2
 
 
 @njit(cache=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -45,17 +46,17 @@ KEYS = ("hover", "pre", "grasp", "lift", "above", "place")
 CARRIED = ("lift", "transit", "place")  # the object moves with the hand in these phases
 
 
-def sweeper() -> Callable[..., np.ndarray]:
-    """The segment clearance to plan with: planners/sweep_jit.py's (compiled with numba, ~5x faster) or, where
-    numba is missing or SYNTH_JIT=0, planners/sweep.py's numpy reference. Both give the same verdicts."""
-    if os.environ.get("SYNTH_JIT", "1") != "0":
-        try:
-            from synth.planners import sweep_jit
-        except ImportError:
-            pass
-        else:
-            return sweep_jit.segment_clearance
-    return sweep.segment_clearance
+def jit() -> bool:
+    """Whether to plan with the numba-compiled kernels (planners/sweep_jit.py's sweep, ~5x faster, and
+    synth/kinematics_jit.py's IK): numba imports and SYNTH_JIT is not 0. Otherwise the numpy references
+    (planners/sweep.py, synth/kinematics.py), which give the same plans to rounding."""
+    if os.environ.get("SYNTH_JIT", "1") == "0":
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def quat_from_mat(R: np.ndarray) -> np.ndarray:
@@ -181,10 +182,16 @@ class Planner:
         self.kin = Kinematics(emb, self.base)
         self.body = Body.of(emb)
         self.base_T = self.kin.base
-        self.sweep = sweeper()
+        self.sweep: Callable[..., np.ndarray] = sweep.segment_clearance
+        self.ik: Callable[..., tuple[np.ndarray, np.ndarray]] = self.kin.ik
+        if jit():
+            from synth import kinematics_jit
+            from synth.planners import sweep_jit
+
+            self.sweep, self.ik = sweep_jit.segment_clearance, partial(kinematics_jit.ik, self.kin)
 
     def warm(self) -> None:
-        """Loads (or compiles) the compiled sweep now: a forking parent calls this once for all its workers."""
+        """Loads (or compiles) the compiled kernels now: a forking parent calls this once for all its workers."""
         dof = self.emb.dof
         q = np.tile(self.kin.home, (1, 1 + len(KEYS), 1)) + np.linspace(0.0, 0.1, 1 + len(KEYS))[None, :, None]
         obs = Obstacles(
@@ -198,6 +205,7 @@ class Planner:
         )
         carried = Carried(np.array([[0.5, 0.0, 0.05]]), np.zeros(1), np.zeros((1, 5, 3)), np.full((1, 5), 0.02))
         self.check(q.reshape(1, 1 + len(KEYS), dof), np.full(1, 0.03), carried, obs)
+        self.ik(np.array([[0.4, 0.0, 0.4]]), np.eye(3)[None], q[:, 0], iters=2)
 
     # ------------------------------------------------------------------ inverse kinematics
     def solve(self, pos: np.ndarray, rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,7 +216,7 @@ class Planner:
         q[:, 0] = self.kin.home
         ok = np.ones(W, bool)
         for k, name in enumerate(KEYS):
-            sol, conv = self.kin.ik(pos[:, k], rot, q[:, k], iters=30)
+            sol, conv = self.ik(pos[:, k], rot, q[:, k], iters=30)
             ok &= conv
             if name in ("pre", "grasp", "lift", "place"):
                 ok &= np.abs(sol - q[:, k]).max(1) <= FLIP

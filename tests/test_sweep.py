@@ -1,12 +1,13 @@
 """The kinematic mode's segment check (planners/sweep.py, and its compiled twin planners/sweep_jit.py) against
-checking every sample of the segment sphere by sphere."""
+checking every sample of the segment sphere by sphere; the compiled IK against synth/kinematics.py's."""
 
 import numpy as np
 import pytest
 
+from synth import kinematics_jit
 from synth.config import compose_config, settings
 from synth.embodiment import load
-from synth.kinematic import Planner, sweeper
+from synth.kinematic import KEYS, Planner, targets
 from synth.planners import capsules, sweep, sweep_jit
 from synth.randomize import apply
 
@@ -73,7 +74,31 @@ def test_compiled_sweep_equals_the_numpy_reference_with_a_carried_object(name):
         assert ((got < 0) == (ref < 0)).all()
 
 
-def test_sweeper_falls_back_to_the_numpy_reference(monkeypatch):
-    assert sweeper() is sweep_jit.segment_clearance
+@pytest.mark.parametrize("name", EMBODIMENTS)
+def test_compiled_ik_equals_the_numpy_reference(name):
+    """Key poses of real pick-and-places, each solved from the previous, as the planner does."""
+    s = settings(compose_config(["progress=false"]))
+    scenes = [apply(list(s.randomizers), s.task.scene(), 3, i)[0] for i in range(64)]
+    emb = load(name)
+    planner = Planner(s.task, emb, 20.0)
+    t = targets(s.task, scenes, emb)
+    q_ref = q_jit = np.tile(planner.kin.home, (64, 1))
+    converged = 0
+    for k in range(len(KEYS)):
+        q_ref, ok_ref = planner.kin.ik(t.pos[:, 0, k], t.rot[:, 0], q_ref, iters=30)
+        q_jit, ok_jit = kinematics_jit.ik(planner.kin, t.pos[:, 0, k], t.rot[:, 0], q_jit, iters=30)
+        assert (ok_ref == ok_jit).all()
+        np.testing.assert_allclose(q_jit, q_ref, rtol=0, atol=1e-9)
+        converged += ok_jit.sum()
+    assert converged > 0.8 * 64 * len(KEYS)
+    lo, hi = np.asarray(emb.lower), np.asarray(emb.upper)
+    assert ((q_jit >= lo) & (q_jit <= hi)).all()
+
+
+def test_the_planner_falls_back_to_the_numpy_references(monkeypatch):
+    s = settings(compose_config(["progress=false"]))
+    planner = Planner(s.task, load("panda"), 20.0)
+    assert planner.sweep is sweep_jit.segment_clearance and planner.ik.func is kinematics_jit.ik
     monkeypatch.setenv("SYNTH_JIT", "0")
-    assert sweeper() is sweep.segment_clearance
+    planner = Planner(s.task, load("panda"), 20.0)
+    assert planner.sweep is sweep.segment_clearance and planner.ik == planner.kin.ik
