@@ -20,7 +20,7 @@ from functools import partial
 import numpy as np
 
 from synth.embodiment import Embodiment
-from synth.kinematics import Kinematics
+from synth.kinematics import Chain, Kinematics
 from synth.planners import capsules, grasps, sweep
 from synth.planners.capsules import OBJECT, TABLE, TARGET, Body, Obstacles
 from synth.scenes.pick_place import PickPlace
@@ -184,11 +184,13 @@ class Planner:
         self.base_T = self.kin.base
         self.sweep: Callable[..., np.ndarray] = sweep.segment_clearance
         self.ik: Callable[..., tuple[np.ndarray, np.ndarray]] = self.kin.ik
+        self.hands: Callable[[np.ndarray], Chain] = partial(self.kin.fk, links=False)
         if jit():
             from synth import kinematics_jit
             from synth.planners import sweep_jit
 
             self.sweep, self.ik = sweep_jit.segment_clearance, partial(kinematics_jit.ik, self.kin)
+            self.hands = partial(kinematics_jit.hands, self.kin)
 
     def warm(self) -> None:
         """Loads (or compiles) the compiled kernels now: a forking parent calls this once for all its workers."""
@@ -206,6 +208,7 @@ class Planner:
         carried = Carried(np.array([[0.5, 0.0, 0.05]]), np.zeros(1), np.zeros((1, 5, 3)), np.full((1, 5), 0.02))
         self.check(q.reshape(1, 1 + len(KEYS), dof), np.full(1, 0.03), carried, obs)
         self.ik(np.array([[0.4, 0.0, 0.4]]), np.eye(3)[None], q[:, 0], iters=2)
+        self.hands(q[:, 0])
 
     # ------------------------------------------------------------------ inverse kinematics
     def solve(self, pos: np.ndarray, rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -146,7 +146,7 @@ class KinematicWorker:
     ) -> tuple[EpisodeBatch, np.ndarray]:
         """The planned worlds `ok` (E,) as episodes (those whose object comes to rest inside the target) and
         (E,) whether it does. Frame t's state is reached by action t - 1; state 0 is the start."""
-        emb, kin, base = self.emb, self.planner.kin, self.planner.base
+        emb, base = self.emb, self.planner.base
         q, width = plan["q"][ok], plan["width"][ok]
         tl = timeline(self.task, emb, q, width, self.hz)
         acts, seg, length = tl["actions"], tl["segment"], tl["length"]
@@ -157,7 +157,7 @@ class KinematicWorker:
         seg0 = np.c_[np.full(E, -1), seg][have]  # the segment that led to each state
         ep = np.repeat(np.arange(E), length + 1)
         states[:, -1] = np.where(np.isin(seg0, HELD), np.maximum(states[:, -1], width[ep]), states[:, -1])
-        ch = kin.fk(states[:, :-1], links=False)
+        ch = self.planner.hands(states[:, :-1])  # links=False: the hand's poses only
         ee = np.concatenate([ch.tcp - base, quat_from_mat(ch.tcp_rot)], 1)  # (F, 7)
         obj, inside, final = self._object_path(ok, scenes, ch.hand, seg0, ep, q)
         first = np.cumsum(length + 1) - (length + 1)  # each episode's state 0

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from synth.kinematics import Kinematics
+from synth.kinematics import Chain, Kinematics
 
 
 def fk_args(kin: Kinematics) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -49,6 +49,25 @@ def ik(
         float(damping),
         float(max_step),
     )
+
+
+def hands(kin: Kinematics, q: np.ndarray) -> Chain:
+    """Kinematics.fk(q, links=False), compiled: the hand poses (F, 3, 4) and TCP positions (F, 3) [m] of
+    configurations q (F, dof), one at a time (no (3, F) temporaries per joint)."""
+    hand = _hands(np.ascontiguousarray(q, float), *fk_args(kin))
+    tcp = hand[:, :, 3] + kin.emb.gripper.tcp_offset * hand[:, :, 2]
+    return Chain(hand[:, None][:, :0], hand, tcp, hand[:, None][:, :0])
+
+
+@njit(cache=True)
+def _hands(q, theta, dh, base, flange):  # pragma: no cover (compiled)
+    F, dof = q.shape
+    out = np.empty((F, 3, 4))
+    frames = np.empty((dof + 1, 3, 4))
+    for f in range(F):
+        _fk(q[f], theta, dh, base, flange, frames)
+        out[f] = frames[dof]
+    return out
 
 
 @njit(cache=True)

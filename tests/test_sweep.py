@@ -102,3 +102,14 @@ def test_the_planner_falls_back_to_the_numpy_references(monkeypatch):
     monkeypatch.setenv("SYNTH_JIT", "0")
     planner = Planner(s.task, load("panda"), 20.0)
     assert planner.sweep is sweep.segment_clearance and planner.ik == planner.kin.ik
+
+
+@pytest.mark.parametrize("name", EMBODIMENTS)
+def test_compiled_hand_poses_equal_forward_kinematics(name):
+    emb = load(name)
+    kin = Planner(settings(compose_config(["progress=false"])).task, emb, 20.0).kin
+    q = np.random.default_rng(0).uniform(emb.lower, emb.upper, (500, emb.dof))
+    ref, got = kin.fk(q, links=False), kinematics_jit.hands(kin, q[:, :])
+    np.testing.assert_allclose(got.hand, ref.hand, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got.tcp, ref.tcp, rtol=0, atol=1e-12)
+    assert got.frames.shape == ref.frames.shape
