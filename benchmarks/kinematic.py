@@ -2,6 +2,7 @@
 
     python benchmarks/kinematic.py                       # kinematic n=20000 (workers=1, 2), physics n=60 (workers=2)
     python benchmarks/kinematic.py --n 5000 --repeats 1  # quicker (default: 3 repeats)
+    python benchmarks/kinematic.py --numpy               # one more row: SYNTH_JIT=0, the numpy sweep and IK
     python benchmarks/kinematic.py --set randomizers.object_shape.shapes=[box,cylinder]  # extra overrides, every run
 
 Each row is a whole `synth generate` in a fresh process (start-up, workers, writing and committing the LeRobot
@@ -14,6 +15,7 @@ Ratios are against the physics row of the same run. The issue's target is >= 1,0
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -23,12 +25,12 @@ import time
 from pathlib import Path
 
 
-def run(out: Path, overrides: list[str]) -> tuple[float, float]:
+def run(out: Path, overrides: list[str], env: dict | None = None) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the process and its children) of one `synth generate`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     cmd = [sys.executable, "-m", "synth.cli", "generate", f"out={out}", "progress=false", *overrides]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=None if env is None else {**os.environ, **env})
     if r.returncode:
         raise SystemExit(r.stderr)
     wall = time.perf_counter() - t
@@ -42,17 +44,21 @@ def main() -> None:
     ap.add_argument("--n-physics", type=int, default=60, help="physics episodes per run (the reference)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per row; the table gives medians")
     ap.add_argument("--set", action="append", default=[], help="extra override for every run")
+    ap.add_argument("--numpy", action="store_true", help="one more row: the numpy reference kernels (SYNTH_JIT=0)")
     a = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for mode, n, workers in (("physics", a.n_physics, 2), ("kinematic", a.n, 1), ("kinematic", a.n, 2)):
+        plan = [("physics", a.n_physics, 2, "1"), ("kinematic", a.n, 1, "1"), ("kinematic", a.n, 2, "1")]
+        plan += [("kinematic", a.n, 2, "0")] if a.numpy else []
+        for mode, n, workers, jit in plan:
             rates, per_cpu = [], []
             for k in range(a.repeats):
-                out = Path(tmp) / f"{mode}{workers}-{k}"
-                wall, cpu = run(out, [f"mode={mode}", f"n={n}", f"workers={workers}", *a.set])
+                out = Path(tmp) / f"{mode}{workers}{jit}-{k}"
+                wall, cpu = run(out, [f"mode={mode}", f"n={n}", f"workers={workers}", *a.set], {"SYNTH_JIT": jit})
                 rates.append(n / wall)
                 per_cpu.append(n / cpu)
-            rows.append((mode, n, workers, statistics.median(rates), statistics.median(per_cpu)))
+            name = mode if jit == "1" or mode == "physics" else f"{mode}, numpy (SYNTH_JIT=0)"
+            rows.append((name, n, workers, statistics.median(rates), statistics.median(per_cpu)))
     ref_wall, ref_cpu = rows[0][3], rows[0][4]
     print(f"medians of {a.repeats} runs")
     print("| mode | n | workers | traj/s | per CPU-s | 2 idle cores | traj/s vs physics | per CPU-s vs physics |")

@@ -42,7 +42,7 @@ def segment_clearance(
     dq = np.ascontiguousarray(q1 - q0, float)
     rho, chain = reach(body, kin)
     G = len(rho)
-    g_radius = np.broadcast_to(body.g_radius, (W, G))
+    g_radius = np.tile(body.g_radius, (W, 1))  # writable: numba compiles read-only arrays separately
     moves = np.broadcast_to(rho > 0, (W, G, dof))
     rho = np.broadcast_to(rho, (W, G, dof))
     if carry is not None:  # the carried object: one more part on the hand, its bounding sphere per world
