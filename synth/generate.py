@@ -212,7 +212,7 @@ def _pool(s: Settings) -> ProcessPoolExecutor:
     tqdm.monitor_interval = 0  # no monitor thread in a process that forks
     if s.mode != "kinematic" and method == "fork":  # physics builds mesh hulls: import trimesh once, not per worker
         objects._trimesh()
-    if s.mode == "kinematic" and method == "fork":  # the compiled sweep: loaded once, not per worker
+    if s.mode == "kinematic" and method == "fork":  # the compiled kernels: loaded once, not per worker
         w = make_worker(s)
         assert isinstance(w, KinematicWorker)
         w.planner.warm()
