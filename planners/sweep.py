@@ -54,6 +54,41 @@ def growth(
     return (np.einsum("ud,ud->u", r, speed) + bend * h) * h
 
 
+def motion(
+    body: Body, kin: Kinematics, dq: np.ndarray, carry: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """How fast the parts move along segments dq (W, dof) [rad]: (speed (W, parts, dof) |dq_i| where joint i moves
+    the part, else 0; bend (W, parts), see growth; g_radius (W, parts) [m] each part's bounding sphere; held (W, 3)
+    [m] the carried object's bounding-sphere centre in the hand frame, or None). The parts are the robot's G, then
+    with `carry` (centres (W, K, 3) [m] in the hand frame, radii (W, K)) the carried object."""
+    W, dof = dq.shape
+    rho, chain = reach(body, kin)
+    G = len(rho)
+    rho = np.broadcast_to(rho, (W, G, dof))
+    g_radius = np.tile(body.g_radius, (W, 1))  # writable (numba compiles read-only arrays separately)
+    moves = rho[0] > 0
+    oc = None
+    if carry is not None:  # the carried object: one more part on the hand, its bounding sphere per world
+        local, radii = carry
+        oc = (local.min(1) + local.max(1)) / 2
+        orad = (np.linalg.norm(local - oc[:, None], axis=2) + radii).max(1)
+        rho = np.concatenate([rho, (chain + (np.linalg.norm(oc, axis=1) + orad)[:, None])[:, None]], 1)
+        g_radius = np.c_[g_radius, orad]
+        moves = np.r_[moves, np.ones((1, dof), bool)]
+    speed = np.abs(dq)[:, None, :] * moves  # (W, parts, dof)
+    later = np.cumsum((speed * rho)[..., ::-1], axis=-1)[..., ::-1] - speed * rho  # sum over j > i
+    bend = (later * speed).sum(-1)  # (W, parts)
+    return speed, bend, g_radius, oc
+
+
+def side_by_side(obs: Obstacles) -> np.ndarray:
+    """(W, O, 10) the obstacles' fields side by side: centre, cos, sin, half, rounding, cylinder."""
+    o = obs
+    return np.concatenate(
+        [o.centre, o.cos[..., None], o.sin[..., None], o.half, o.rounding[..., None], o.cylinder[..., None]], -1
+    )
+
+
 def segment_clearance(
     kin: Kinematics,
     body: Body,
@@ -72,22 +107,8 @@ def segment_clearance(
     carried object."""
     W, dof = q0.shape
     dq = q1 - q0
-    rho, chain = reach(body, kin)
-    G = len(rho)
-    rho = np.broadcast_to(rho, (W, G, dof))
-    g_radius = np.broadcast_to(body.g_radius, (W, G))
-    moves = rho[0] > 0
-    if carry is not None:  # the carried object: one more part on the hand, its bounding sphere per world
-        local, radii = carry
-        oc = (local.min(1) + local.max(1)) / 2
-        orad = (np.linalg.norm(local - oc[:, None], axis=2) + radii).max(1)
-        rho = np.concatenate([rho, (chain + (np.linalg.norm(oc, axis=1) + orad)[:, None])[:, None]], 1)
-        g_radius = np.c_[g_radius, orad]
-        moves = np.r_[moves, np.ones((1, dof), bool)]
-    parts = rho.shape[1]
-    speed = np.abs(dq)[:, None, :] * moves  # (W, parts, dof)
-    later = np.cumsum((speed * rho)[..., ::-1], axis=-1)[..., ::-1] - speed * rho  # sum over j > i
-    bend = (later * speed).sum(-1)  # (W, parts)
+    speed, bend, g_radius, oc = motion(body, kin, dq, carry)
+    parts = speed.shape[1]
     best = np.full(W, np.inf)
     # every (world, part, obstacle) pair to check: obstacles neither allowed nor padding
     w, g, o = np.nonzero(np.broadcast_to((~allowed & (obs.role != PAD))[:, None, :], (W, parts, obs.role.shape[1])))
@@ -96,9 +117,7 @@ def segment_clearance(
     items_w, items_a, items_b = np.arange(W), np.ones(W, np.int64), np.asarray(n, np.int64)
     pi = w  # the item of each pair: item i is world i at first
     pg, po = g, o
-    o = obs  # the obstacles' fields side by side, (W, O, 10): centre, cos, sin, half, rounding, cylinder
-    fields = np.concatenate([o.centre, o.cos[..., None], o.sin[..., None], o.half, o.rounding[..., None]], -1)
-    fields = np.concatenate([fields, o.cylinder[..., None]], -1)
+    fields = side_by_side(obs)
     while len(pi):
         nw = n[items_w]
         s = ((items_a + items_b) / 2) / nw

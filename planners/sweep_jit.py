@@ -20,7 +20,7 @@ from numba import njit
 from synth.kinematics import Kinematics
 from synth.kinematics_jit import _fk, fk_args
 from synth.planners.capsules import PAD, Body, Obstacles
-from synth.planners.sweep import reach
+from synth.planners.sweep import motion, side_by_side
 
 
 def segment_clearance(
@@ -40,28 +40,12 @@ def segment_clearance(
     W, dof = q0.shape
     q0 = np.ascontiguousarray(q0, float)
     dq = np.ascontiguousarray(q1 - q0, float)
-    rho, chain = reach(body, kin)
-    G = len(rho)
-    g_radius = np.tile(body.g_radius, (W, 1))  # writable: numba compiles read-only arrays separately
-    moves = np.broadcast_to(rho > 0, (W, G, dof))
-    rho = np.broadcast_to(rho, (W, G, dof))
-    if carry is not None:  # the carried object: one more part on the hand, its bounding sphere per world
-        local, radii = carry
-        oc = (local.min(1) + local.max(1)) / 2
-        orad = (np.linalg.norm(local - oc[:, None], axis=2) + radii).max(1)
-        rho = np.concatenate([rho, (chain + (np.linalg.norm(oc, axis=1) + orad)[:, None])[:, None]], 1)
-        g_radius = np.c_[g_radius, orad]
-        moves = np.concatenate([moves, np.ones((W, 1, dof), bool)], 1)
-        c_local, c_radii = np.ascontiguousarray(local, float), np.ascontiguousarray(radii, float)
+    speed, bend, g_radius, held = motion(body, kin, dq, carry)
+    if carry is not None:
+        c_local, c_radii = np.ascontiguousarray(carry[0], float), np.ascontiguousarray(carry[1], float)
     else:
-        oc, c_local, c_radii = np.zeros((W, 3)), np.zeros((W, 1, 3)), np.zeros((W, 1))
-    speed = np.abs(dq)[:, None, :] * moves  # (W, parts, dof)
-    later = np.cumsum((speed * rho)[..., ::-1], axis=-1)[..., ::-1] - speed * rho  # sum over j > i
-    bend = (later * speed).sum(-1)  # (W, parts)
-    o = obs  # the obstacles' fields side by side, (W, O, 10): centre, cos, sin, half, rounding, cylinder
-    fields = np.concatenate(
-        [o.centre, o.cos[..., None], o.sin[..., None], o.half, o.rounding[..., None], o.cylinder[..., None]], -1
-    )
+        held, c_local, c_radii = np.zeros((W, 3)), np.zeros((W, 1, 3)), np.zeros((W, 1))
+    fields = side_by_side(obs)
     check = ~allowed & (obs.role != PAD)
     return _clearance(
         q0,
@@ -74,7 +58,7 @@ def segment_clearance(
         np.ascontiguousarray(g_radius, float),
         np.ascontiguousarray(speed, float),
         np.ascontiguousarray(bend, float),
-        np.ascontiguousarray(oc, float),
+        np.ascontiguousarray(held, float),
         body.link.astype(np.int64),
         body.centre.astype(float),
         body.finger.astype(float),
