@@ -37,7 +37,7 @@ def segment_clearance(
 ) -> np.ndarray:
     """(W,) planners/sweep.segment_clearance, compiled: the smallest clearance [m] minus `margin` over the
     samples j = 1..n (W,) of the segments q0 -> q1 (W, dof) to the obstacles not `allowed` (W, O)."""
-    W, dof = q0.shape
+    W = len(q0)
     q0 = np.ascontiguousarray(q0, float)
     dq = np.ascontiguousarray(q1 - q0, float)
     speed, bend, g_radius, held = motion(body, kin, dq, carry)
