@@ -6,6 +6,7 @@ import mujoco
 import numpy as np
 
 from synth.backends.mujoco_cpu import diverged, initial_state, state_slices
+from synth.randomize import stream
 
 
 def substeps(model: mujoco.MjModel, control_hz: float) -> int:
@@ -37,6 +38,45 @@ def perturb(actions: np.ndarray, start: np.ndarray, arm: np.ndarray, std: float,
     out = np.array(actions, dtype=float)
     out[:, arm] += std * rng.normal(size=(len(out), len(arm)))
     return np.concatenate([np.repeat(np.asarray(start, float)[None], latency, 0), out])
+
+
+def drift(
+    actions: np.ndarray, arm: np.ndarray, grip: np.ndarray, std: float, tau: float, quiet: float, hz: float, rng
+) -> np.ndarray:
+    """A slow offset (T, A) [rad] for one world's commanded `actions` (T, A), DART's disturbance (Laskey et al. 2017):
+    on each arm column (`arm`) an Ornstein-Uhlenbeck process of stationary standard deviation `std` [rad] and
+    correlation time `tau` [s], starting at zero, faded out near every change of a gripper column (`grip`) and near
+    the plan's end: zero within `quiet` [s] of one, back to full over the next `quiet`. The arm is pushed off its plan
+    while it travels and is on it when it grasps or lets go; the written actions stay the plan, so the frames show
+    the state off the plan and the action that returns to it. Grippers get no offset. `hz`: control rate [Hz]."""
+    T = len(actions)
+    a = np.exp(-1.0 / (hz * tau))
+    kicks = rng.normal(size=(T, len(arm))) * (std * np.sqrt(1.0 - a * a))
+    x = np.zeros((T, len(arm)))
+    for t in range(1, T):
+        x[t] = a * x[t - 1] + kicks[t]
+    g = np.asarray(actions)[:, grip]
+    marks = np.r_[np.flatnonzero(np.any(np.abs(np.diff(g, axis=0)) > 1e-9, axis=1)) + 1, T - 1]
+    near = np.abs(np.arange(T)[:, None] - marks[None]).min(axis=1) / hz  # [s] to the nearest change or the end
+    out = np.zeros(np.shape(actions))
+    out[:, arm] = x * np.clip(near / quiet - 1.0, 0.0, 1.0)[:, None]
+    return out
+
+
+def executed(
+    actions: np.ndarray, scene, start: np.ndarray, arm: np.ndarray, grip: np.ndarray, hz: float, seed: int, attempt: int
+) -> np.ndarray:
+    """(T + latency, A) the joint targets the physics runs for one attempt's commanded `actions` (T, A) in `scene`:
+    plus its drift (`action_drift`), then its noise and latency (`action_noise`), each from the attempt's own
+    stream, so they do not depend on the batch (the generator and synth.replay both call this)."""
+    out = np.asarray(actions, dtype=float)
+    std, tau, quiet = scene.action_drift
+    if std:
+        out = out + drift(out, arm, grip, std, tau, quiet, hz, stream(seed, attempt, "action_drift"))
+    noise, latency = scene.action_noise
+    if noise or latency:
+        out = perturb(out, start, arm, noise, latency, stream(seed, attempt, "action_noise"))
+    return out
 
 
 def run(

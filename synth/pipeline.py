@@ -18,7 +18,7 @@ from synth.actions import convert, in_base, tcp_poses
 from synth.backends.mujoco_cpu import MujocoCPU
 from synth.counterfactual import variant
 from synth.embodiment import Embodiment
-from synth.execute import perturb, run, substeps
+from synth.execute import executed, run, substeps
 from synth.frames import yaw_matrix
 from synth.language import substitute
 from synth.randomize import Randomizer, apply, slots, stream
@@ -137,13 +137,10 @@ class Worker:
         return dataclasses.replace(self.ctx, emb=emb, ik=turned, iks=(turned,))
 
     def executed(self, a: Attempt) -> np.ndarray:
-        """(T + latency, A) the joint targets the physics runs for attempt `a`: its plan's actions, perturbed
-        when the scene has action noise (from the attempt's own stream, whatever the batch)."""
-        std, latency = a.scene.action_noise
-        if not std and not latency:
-            return a.p.actions
-        rng = stream(self.seed, a.index, "action_noise")
-        return perturb(a.p.actions, self.start, self.emb.arm_columns, std, latency, rng)
+        """(T + latency, A) the joint targets the physics runs for attempt `a`: its plan's actions, with the scene's
+        drift, noise and latency (synth.execute.executed)."""
+        arm, grip = self.emb.arm_columns, self.emb.gripper_columns
+        return executed(a.p.actions, a.scene, self.start, arm, grip, self.ctx.control_hz, self.seed, a.index)
 
     def execute(self, atts: list[Attempt]) -> list[dict]:
         """Run planned attempts in batches of similar length; judge each; returns per-attempt frames."""

@@ -15,8 +15,8 @@ from synth.backends.base import make
 from synth.counterfactual import variant
 from synth.embodiment import load
 from synth.errors import ConfigError
-from synth.execute import perturb, run, substeps
-from synth.randomize import apply, slots, stream
+from synth.execute import executed, run, substeps
+from synth.randomize import apply, slots
 from synth.registry import RANDOMIZERS, TASKS
 from synth.scenes.tabletop import Layout, build, initial_qpos
 
@@ -70,12 +70,9 @@ def replay(root: Path, episode: int, resolution: tuple[int, int] | None = None) 
     lay = Layout(model, emb)
     hz = float(cfg["control_hz"])
     q0 = initial_qpos(model, emb, lay)[None]
-    executed = actions
-    if scene.action_noise != (0.0, 0):  # the same noisy, late targets the generator ran
-        rng = stream(cfg["seed"], meta["attempt"], "action_noise")
-        executed = perturb(actions, emb.start, emb.arm_columns, *scene.action_noise, rng)
+    ran = executed(actions, scene, emb.start, emb.arm_columns, emb.gripper_columns, hz, cfg["seed"], meta["attempt"])
     engine = make(cfg.get("backend", "mujoco"))  # the engine that wrote the episode
-    out = run(engine, [model], q0, executed[None], emb.start[None], substeps(model, hz), emb.scale)
+    out = run(engine, [model], q0, ran[None], emb.start[None], substeps(model, hz), emb.scale)
     qpos = out["qpos"][0][: len(actions) + 1]
     replayed = lay.state(qpos[:-1])
     return Replay(model, qpos, state, replayed, hz, meta)

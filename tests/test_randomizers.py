@@ -352,6 +352,46 @@ def test_action_noise_runs_noisy_late_targets_and_writes_the_commanded_ones():
         np.testing.assert_array_equal(e.state, np.c_[q[:, lay.arm_qadr], q[:, lay.finger_qadr].sum(1)].astype("f4"))
 
 
+def test_action_drift_pushes_the_arm_off_its_plan_and_writes_the_plan():
+    """DART's disturbance: the physics runs the plan plus a slow offset (none on the gripper, none near a gripper
+    change or the end), so the states leave the plan while the written actions stay it; the offset comes from the
+    attempt's own stream, whatever the batch; replay runs the same targets."""
+    from synth.execute import drift
+    from synth.pipeline import Worker
+
+    task = TASKS.build("pick_place")
+    base = [RANDOMIZERS.build(n) for n in ("object_shape", "object_pose", "target")]
+    drifting = base + [RANDOMIZERS.build("action_drift", {"joints": [0.02, 0.03]})]
+    clean, _ = Worker(task, base, EMB, seed=3).block([0, 1, 2])
+    one = Worker(task, drifting, EMB, seed=3, batch=1)
+    eps, _ = one.block([0, 1, 2])
+    again, _ = Worker(task, drifting, EMB, seed=3, batch=16).block([0, 1, 2])
+    assert len(eps) >= 2, "a drift of a few centimetres still leaves successful grasps"
+    by = {c.attempt: c for c in clean}
+    for e, a in zip(eps, again, strict=True):
+        np.testing.assert_array_equal(e.state, a.state)  # independent of the batch
+        d = e.meta["draws"]["action_drift"]
+        assert 0.02 <= d["joints"] <= 0.03 and d["period"] == 0.5 and d["quiet"] == 0.25
+        att = one.prepare(e.attempt)
+        np.testing.assert_array_equal(e.action, att.p.actions.astype(np.float32))  # the plan, not what ran
+        off = one.executed(att) - att.p.actions
+        rng = stream(3, e.attempt, "action_drift")
+        want = drift(att.p.actions, EMB.arm_columns, EMB.gripper_columns, d["joints"], 0.5, 0.25, 20.0, rng)
+        np.testing.assert_allclose(off, want, rtol=0, atol=1e-12)
+        assert not want[:, EMB.gripper_columns].any() and not want[0].any() and not want[-1].any()
+        change = np.flatnonzero(np.diff(att.p.actions[:, -1])) + 1
+        for c in change:  # on the plan within `quiet` (5 periods) of every gripper change
+            assert not want[max(c - 5, 0) : c + 6].any()
+        assert 0.3 * d["joints"] < np.abs(want[:, : EMB.dof]).max() / 3 < 2 * d["joints"]
+        c = by[e.attempt]  # the same scene and plan without drift: the hand really went elsewhere
+        gap = np.linalg.norm(
+            e.labels["observation.ee_pose"][:, :3] - c.labels["observation.ee_pose"][: e.length, :3], axis=1
+        )
+        assert gap.max() > 0.01
+    with pytest.raises(ConfigError, match="action_drift"):
+        RANDOMIZERS.build("action_drift", {"period": 0.0})
+
+
 def test_large_action_noise_fails_honestly():
     """Success stays a physics verdict: with large noise some grasps miss, and the failures are physical."""
     from synth.pipeline import Worker

@@ -113,7 +113,9 @@ def test_success_is_decided_by_the_physics(name, emb):
 
 @pytest.mark.parametrize(("name", "emb"), PAIRS)
 def test_success_rate_on_a_sample(name, emb):
-    w = _worker(name, emb, seed=11)
+    """Every randomizer but action_drift, a disturbance for corrective demonstrations whose strength sets the
+    yield (a push has no gripper change to fade it out near contact; pick_place keeps 98% at its default)."""
+    w = _worker(name, emb, seed=11, without=("action_drift",))
     _, recs = w.block(list(range(24)))
     ok = np.mean([r["success"] for r in recs])
     assert ok >= 0.8, [r["reason"] for r in recs]
@@ -122,9 +124,9 @@ def test_success_rate_on_a_sample(name, emb):
 @pytest.mark.parametrize("name", TASKS.names())
 def test_plan_free_outcome_agrees_with_the_judge(name):
     """Task.outcome (what judges a policy) calls the expert's episodes the same as Task.judge does. Without
-    action noise: a noisy arm can set an object rolling after it rested inside the target, and then outcome (at
+    action noise or drift: a noisy arm can set an object rolling after it rested inside the target, and then outcome (at
     some frame) and judge (at the end) rightly differ."""
-    w = _worker(name, _default(name), seed=5, without=("action_noise",))
+    w = _worker(name, _default(name), seed=5, without=("action_noise", "action_drift"))
     planned = [a for a in (w.prepare(i) for i in range(10)) if a.plan is not None]
     res = w.execute(planned)
     assert sum(not a.failure for a in planned) >= 6
@@ -165,7 +167,7 @@ def test_sort_judges_an_object_in_the_wrong_region(by):
     by the judge and by the plan-free outcome alike."""
     from synth.pipeline import Attempt
 
-    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n != "action_noise"]  # as planned, exactly
+    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in ("action_noise", "action_drift")]
     w = Worker(TASKS.build("sort", {"by": by}), rands, load("panda"), seed=2)
     for i in range(8):
         att = w.prepare(i)

@@ -1,0 +1,44 @@
+"""Execution drift: a slow offset on the joint targets the physics executes, DART-style corrective demonstrations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from synth.errors import ConfigError
+from synth.randomize import PHYSICS, Randomizer, uniform
+from synth.registry import randomizer
+from synth.types import Scene
+
+
+@randomizer("action_drift")
+@dataclass(frozen=True)
+class ActionDrift(Randomizer):
+    """Per episode, a standard deviation `joints` [rad] of a slow random offset on every arm joint target the
+    physics executes (an Ornstein-Uhlenbeck process with correlation time `period` [s]), faded out within `quiet`
+    [s] of every gripper change and of the plan's end (synth.execute.drift). The written `action` stays the plan,
+    so an episode shows the arm pushed off its plan and the actions that bring it back: the corrections a policy
+    needs when its own errors move it off the demonstrations (DART, Laskey et al. 2017). The offset is drawn from
+    the stream of (seed, attempt, "action_drift"), whatever the batch. Success is still judged on the physics."""
+
+    stage = PHYSICS
+    joints: tuple[float, float] = (0.0, 0.03)
+    period: float = 0.5
+    quiet: float = 0.25
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.joints[0] < 0 or self.period <= 0 or self.quiet <= 0:
+            raise ConfigError(
+                f"randomizers.action_drift: joints={list(self.joints)}, period={self.period}, quiet={self.quiet}; "
+                "give a non-negative range and positive times [s]"
+            )
+
+    def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
+        std = uniform(rng, self.joints)
+        return scene.replace(action_drift=(std, self.period, self.quiet)), {
+            "joints": std,
+            "period": self.period,
+            "quiet": self.quiet,
+        }
