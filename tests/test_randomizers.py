@@ -492,8 +492,8 @@ def test_synonyms_keep_a_noun_that_would_name_two_objects():
 
 
 def test_replay_reruns_a_moved_noisy_late_episode(tmp_path):
-    """synth view's replay rebuilds the moved base from the record and reruns the same noisy, late targets, so it
-    reproduces the written states; the commanded targets alone do not."""
+    """synth view's replay rebuilds the moved base from the record and reruns the same drifting, noisy, late
+    targets, so it reproduces the written states; the commanded targets alone do not."""
     import subprocess
     import sys
 
@@ -503,13 +503,18 @@ def test_replay_reruns_a_moved_noisy_late_episode(tmp_path):
     from synth.scenes.tabletop import Layout, initial_qpos
 
     out = tmp_path / "d"
-    rands = "randomizers=[object_shape,object_pose,target,robot_base,restitution,action_noise,lights,synonyms]"
+    rands = (
+        "randomizers=[object_shape,object_pose,target,robot_base,restitution,action_noise,action_drift,lights,synonyms]"
+    )
     noise = ["randomizers.action_noise.joints=[0.01,0.02]", "randomizers.action_noise.latency=[1,2]"]
+    noise += ["randomizers.action_drift.joints=[0.01,0.02]"]
     cmd = [sys.executable, "-m", "synth.cli", "generate", f"out={out}", "n=2", "workers=1", "progress=false"]
     r = subprocess.run([*cmd, rands, *noise], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     rep = replay(out, 1)
-    assert rep.meta["draws"]["action_noise"]["latency"] in (1, 2)
+    assert (
+        rep.meta["draws"]["action_noise"]["latency"] in (1, 2) and rep.meta["draws"]["action_drift"]["joints"] >= 0.01
+    )
     assert len(rep.qpos) == len(rep.recorded_state) + 1
     np.testing.assert_allclose(rep.replayed_state, rep.recorded_state, atol=1e-5)
     assert np.allclose(rep.model.body("base").pos[:2], [rep.meta["draws"]["robot_base"][k] for k in "xy"])
