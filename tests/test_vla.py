@@ -363,6 +363,7 @@ def test_eval_runs_every_axis_and_writes_a_report(run):
         assert c["episodes"] == 2 and 0 <= c["rate"] <= 1 and 0 <= c["ci95"][0] <= c["rate"] <= c["ci95"][1] <= 1
         assert 0 <= c["expert_rate"] <= 1
         assert c["successes"] + sum(c["failures"].values()) == 2
+        assert len(c["close_miss_cm"]) == 2 and all(m is None or 0 <= m < 100 for m in c["close_miss_cm"])
     assert "| in_distribution |" in (out / "report.md").read_text()
     assert (out / "success.png").stat().st_size > 1000 and (out / "training.png").stat().st_size > 1000
 
@@ -630,7 +631,8 @@ def test_closed_loop_fed_the_experts_own_chunks_succeeds_like_the_expert(run):
     longest = max(len(a.p.actions) for a in atts) / hz
     got = rollout(Expert(), worker, atts, hz, max(6.0, 1.5 * longest), cfg)  # type: ignore[arg-type]
     assert atts and expert.count("") == len(atts), expert
-    assert got == [""] * len(atts), got
+    assert [r for r, _ in got] == [""] * len(atts), got
+    assert all(0 <= m < 0.01 for _, m in got), got  # the expert's hand closes on the object's centre
 
 
 def test_fixed_cameras_are_not_shifted_and_wrist_cameras_are():

@@ -195,18 +195,21 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str =
     limit = cfg.max_seconds or max(6.0, 1.5 * longest)
     reasons: Counter = Counter()
     wins = 0
+    misses: list[tuple[bool, float]] = []
     for k in range(0, len(atts), cfg.batch):
-        for r in rollout(pol, worker, atts[k : k + cfg.batch], hz, limit, cfg, backend):
+        for r, miss in rollout(pol, worker, atts[k : k + cfg.batch], hz, limit, cfg, backend):
             wins += r == ""
+            misses.append((r == "", miss))
             if r:
                 reasons[r] += 1
-    return report.cell(wins, len(atts), expert, len(atts) if cfg.expert else None, dict(reasons))
+    return report.cell(wins, len(atts), expert, len(atts) if cfg.expert else None, dict(reasons), misses)
 
 
 def rollout(
     pol: Policy, worker: Worker, atts: list[Attempt], hz: float, limit: float, cfg: EvalConfig, backend: str = "mujoco"
-) -> list[str]:
-    """Closed-loop episodes of W worlds on physics `backend`; returns per world '' (success) or the failure reason."""
+) -> list[tuple[str, float]]:
+    """Closed-loop episodes of W worlds on physics `backend`; returns per world ('' on success or the failure
+    reason, the close miss [m]: see close_miss)."""
     emb = worker.emb
     models = [a.model for a in atts]
     assert all(m is not None for m in models)
@@ -231,7 +234,7 @@ def _loop(
     hz: float,
     limit: float,
     cfg: EvalConfig,
-) -> list[str]:
+) -> list[tuple[str, float]]:
     """The policy's closed loop over `worlds` (each with .step(ctrl), .qpos, .qvel)."""
     from synth.render import render
 
@@ -259,6 +262,8 @@ def _loop(
     chunk = np.zeros((W, pol.horizon, len(start)))
     every = 1 if cfg.ensemble > 0 else cfg.execute  # the policy is asked every `every` steps
     issued: list[tuple[int, np.ndarray]] = []  # (step asked, chunk) for the ensemble
+    grip = emb.gripper_columns[0]
+    closed = np.full(W, -1)  # the step at which the first arm's gripper was first told to close, -1: never
     for t in range(T):
         if t % every == 0:
             for w in np.flatnonzero(~done):  # success is absorbing: stop worlds that have made it
@@ -285,6 +290,7 @@ def _loop(
         if convention == "joint_delta":  # a delta on the joints measured now
             a[:, emb.arm_columns] += qpos[:, t][:, lay.arm_qadr]
         a = np.clip(a, lo, hi)
+        closed[(closed < 0) & (a[:, grip] < 0.5 * start[grip]) & ~done] = t
         ctrl = (prev[:, None] + frac[None] * (a - prev)[:, None]) * worker.scale  # (W, n_sub, A)
         for w in np.flatnonzero(~done):
             for k in range(n_sub):
@@ -294,7 +300,19 @@ def _loop(
     for w in np.flatnonzero(~done):
         fr = Frames(qpos[w], qvel[w], np.zeros((len(qpos[w]), 0)))
         result[w] = task.outcome(atts[w].scene, fr, lay)
-    return result
+    miss = [close_miss(models[w], qpos[w, c], lay) if c >= 0 else float("nan") for w, c in enumerate(closed)]  # type: ignore[arg-type]
+    return list(zip(result, miss, strict=True))
+
+
+def close_miss(model: mujoco.MjModel, qpos: np.ndarray, lay: Layout) -> float:
+    """[m] the horizontal distance from the first arm's TCP (between the fingertips) to the task object's centre in
+    state `qpos` (nq,): taken when the policy first tells the gripper to close, it says how far a failed grasp
+    missed (the expert's is ~0)."""
+    d = mujoco.MjData(model)
+    d.qpos[:] = qpos
+    mujoco.mj_kinematics(model, d)
+    a = int(lay.obj_qadr[0])
+    return float(np.linalg.norm(d.site(lay.arms[0].tcp).xpos[:2] - qpos[a : a + 2]))
 
 
 def load_report(path: str | Path) -> dict:

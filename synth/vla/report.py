@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval of a success rate k / n."""
@@ -18,7 +20,15 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def cell(successes: int, n: int, expert: int | None, expert_n: int | None, reasons: dict) -> dict:
+def cell(
+    successes: int,
+    n: int,
+    expert: int | None,
+    expert_n: int | None,
+    reasons: dict,
+    misses: list[tuple[bool, float]] | None = None,
+) -> dict:
+    """One axis' numbers; `misses`: per episode (succeeded, close miss [m], nan when the gripper never closed)."""
     lo, hi = wilson(successes, n)
     out = {
         "episodes": n,
@@ -27,6 +37,12 @@ def cell(successes: int, n: int, expert: int | None, expert_n: int | None, reaso
         "ci95": [lo, hi],
         "failures": reasons,
     }
+    if misses:  # where the hand was, horizontally, when the policy first closed the gripper [cm]
+        cm = [(ok, round(100 * m, 2) if np.isfinite(m) else None) for ok, m in misses]
+        out["close_miss_cm"] = [m for _, m in cm]
+        for key, want in (("close_miss_median_cm_success", True), ("close_miss_median_cm_failure", False)):
+            got = [m for ok, m in cm if ok == want and m is not None]
+            out[key] = float(np.median(got)) if got else None
     if expert is not None and expert_n:
         out["expert_rate"] = expert / expert_n
         out["expert_ci95"] = list(wilson(expert, expert_n))
@@ -47,16 +63,20 @@ def markdown(report: dict) -> str:
         )
         + f", {report['sampling_steps']} Euler steps.",
         "",
-        "| axis | success | 95% CI | drop vs in-dist | expert | failures |",
-        "|---|---|---|---|---|---|",
+        "| axis | success | 95% CI | drop vs in-dist | expert | failures | close miss, median cm (won / failed) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, c in cells.items():
         drop = "" if base is None or name == "in_distribution" else f"{100 * (base - c['rate']):+.1f} pts"
         expert = f"{100 * c['expert_rate']:.0f}%" if "expert_rate" in c else "-"
         fails = ", ".join(f"{k} {v}" for k, v in sorted(c["failures"].items())) or "-"
+        miss = " / ".join(
+            "-" if c.get(k) is None else f"{c[k]:.1f}"
+            for k in ("close_miss_median_cm_success", "close_miss_median_cm_failure")
+        )
         lines.append(
             f"| {name} | {100 * c['rate']:.1f}% ({c['successes']}/{c['episodes']}) | "
-            f"{100 * c['ci95'][0]:.0f}-{100 * c['ci95'][1]:.0f}% | {drop} | {expert} | {fails} |"
+            f"{100 * c['ci95'][0]:.0f}-{100 * c['ci95'][1]:.0f}% | {drop} | {expert} | {fails} | {miss} |"
         )
     return "\n".join(lines) + "\n"
 
