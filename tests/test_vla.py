@@ -364,6 +364,7 @@ def test_eval_runs_every_axis_and_writes_a_report(run):
         assert 0 <= c["expert_rate"] <= 1
         assert c["successes"] + sum(c["failures"].values()) == 2
         assert len(c["close_miss_cm"]) == 2 and all(m is None or 0 <= m < 100 for m in c["close_miss_cm"])
+        assert sum(c["won"]) == c["successes"]
     assert "| in_distribution |" in (out / "report.md").read_text()
     assert (out / "success.png").stat().st_size > 1000 and (out / "training.png").stat().st_size > 1000
 

@@ -40,6 +40,7 @@ def cell(
     if misses:  # where the hand was, horizontally, when the policy first closed the gripper [cm]
         cm = [(ok, round(100 * m, 2) if np.isfinite(m) else None) for ok, m in misses]
         out["close_miss_cm"] = [m for _, m in cm]
+        out["won"] = [ok for ok, _ in cm]  # per episode, in the same order
         for key, want in (("close_miss_median_cm_success", True), ("close_miss_median_cm_failure", False)):
             got = [m for ok, m in cm if ok == want and m is not None]
             out[key] = float(np.median(got)) if got else None
