@@ -38,6 +38,11 @@ def object_xyz(root: str, key: str = "synth.object_pose") -> np.ndarray:
     return column(t.sort_by("index"), key)[:, :3].astype(np.float64)
 
 
+def untouched(xyz: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Frames whose task object (positions xyz (N, 3) [m]) is still within 3 mm of where its episode began."""
+    return np.flatnonzero(np.abs(xyz - xyz[start]).max(1) < 0.003)
+
+
 def inputs(
     src: Source, i: np.ndarray, ids: np.ndarray, text: TextTable, norm: Normalizer, cams, state: bool = True
 ) -> dict:
@@ -114,13 +119,12 @@ def main() -> None:
     cache = Path(a.cache) if a.cache else Path(a.train).resolve().parent / "cache"
     tr, va = load(a.train, cams, a.resolution, cache), load(a.val, cams, a.resolution, cache)
     x_tr, x_va = object_xyz(a.train), object_xyz(a.val)
-    still = np.flatnonzero(np.abs(x_tr - x_tr[tr.start]).max(1) < 0.003)  # object not yet touched
+    still = untouched(x_tr, tr.start)
     firsts = np.flatnonzero(va.start == np.arange(va.frames))
     mean, std = x_tr.mean(0), x_tr.std(0)
     if a.relative:  # the object from the hand (minus observation.ee_pose), on untouched frames with the hand near
+        v_still = untouched(x_va, va.start)
         x_tr, x_va = x_tr - object_xyz(a.train, "observation.ee_pose"), x_va - object_xyz(a.val, "observation.ee_pose")
-        x_obj = object_xyz(a.val)
-        v_still = np.flatnonzero(np.abs(x_obj - x_obj[va.start]).max(1) < 0.003)
         still = still[np.linalg.norm(x_tr[still, :2], axis=1) < a.relative]
         firsts = v_still[np.linalg.norm(x_va[v_still, :2], axis=1) < a.relative]  # every such frame, not one each
         mean, std = x_tr[still].mean(0), x_tr[still].std(0)

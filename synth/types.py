@@ -192,7 +192,7 @@ class Scene:
     textures: tuple[tuple[str, Texture], ...] = ()  # (surface, texture): table, floor, walls (added if listed)
     arm: ArmDynamics = field(default_factory=ArmDynamics)
     state_noise: tuple[float, float] = (0.0, 0.0)  # std of the noise on written joint [rad] and gripper [m] state
-    action_drift: tuple[float, float, float] = (0.0, 0.5, 0.25)  # DART offset: std [rad], time [s], quiet [s]
+    action_drift: tuple[float, float, float] = (0.0, 0.0, 0.0)  # DART offset std [rad], time [s], quiet [s]; 0: off
     action_noise: tuple[float, int] = (0.0, 0)  # std of the noise on executed joint targets [rad]; latency [periods]
     base: tuple[float, float, float] = (0.0, 0.0, 0.0)  # robot base offset x, y [m] and yaw [rad] (`robot_base`)
     words: tuple[tuple[str, str], ...] = ()  # (word, replacement) applied to the instruction (`synonyms`)

@@ -41,13 +41,18 @@ def cell(
         cm = [(ok, round(100 * m, 2) if np.isfinite(m) else None) for ok, m in misses]
         out["close_miss_cm"] = [m for _, m in cm]
         out["won"] = [ok for ok, _ in cm]  # per episode, in the same order
-        for key, want in (("close_miss_median_cm_success", True), ("close_miss_median_cm_failure", False)):
-            got = [m for ok, m in cm if ok == want and m is not None]
-            out[key] = float(np.median(got)) if got else None
     if expert is not None and expert_n:
         out["expert_rate"] = expert / expert_n
         out["expert_ci95"] = list(wilson(expert, expert_n))
     return out
+
+
+def close_miss_median(c: dict, won: bool) -> str:
+    """A cell's median close miss [cm] over its won (or failed) episodes that closed the gripper, or "-"."""
+    if "won" not in c:  # a cell without close misses
+        return "-"
+    got = [m for ok, m in zip(c["won"], c["close_miss_cm"], strict=True) if ok == won and m is not None]
+    return f"{np.median(got):.1f}" if got else "-"
 
 
 def markdown(report: dict) -> str:
@@ -71,10 +76,7 @@ def markdown(report: dict) -> str:
         drop = "" if base is None or name == "in_distribution" else f"{100 * (base - c['rate']):+.1f} pts"
         expert = f"{100 * c['expert_rate']:.0f}%" if "expert_rate" in c else "-"
         fails = ", ".join(f"{k} {v}" for k, v in sorted(c["failures"].items())) or "-"
-        miss = " / ".join(
-            "-" if c.get(k) is None else f"{c[k]:.1f}"
-            for k in ("close_miss_median_cm_success", "close_miss_median_cm_failure")
-        )
+        miss = " / ".join(close_miss_median(c, won) for won in (True, False))
         lines.append(
             f"| {name} | {100 * c['rate']:.1f}% ({c['successes']}/{c['episodes']}) | "
             f"{100 * c['ci95'][0]:.0f}-{100 * c['ci95'][1]:.0f}% | {drop} | {expert} | {fails} | {miss} |"
