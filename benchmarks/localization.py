@@ -38,6 +38,14 @@ def object_xyz(root: str, key: str = "synth.object_pose") -> np.ndarray:
     return column(t.sort_by("index"), key)[:, :3].astype(np.float64)
 
 
+def starts(root: str) -> np.ndarray:
+    """(N,) the first frame of each frame's episode, in frame order."""
+    t = pq.ParquetDataset([str(p) for p in LeRobotDir(root).data_files()]).read(columns=["index", "episode_index"])
+    episode = t.sort_by("index")["episode_index"].to_numpy()
+    first = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]])
+    return np.repeat(first, np.diff(np.r_[first, len(episode)]))
+
+
 def untouched(xyz: np.ndarray, start: np.ndarray) -> np.ndarray:
     """Frames whose task object (positions xyz (N, 3) [m]) is still within 3 mm of where its episode began."""
     return np.flatnonzero(np.abs(xyz - xyz[start]).max(1) < 0.003)
@@ -80,6 +88,38 @@ def policy_error(path: str, train: str, val: str, cache: Path) -> None:
         f"RMS {rms[0]:.1f}, {rms[1]:.1f}; median {med[0]:.1f}, {med[1]:.1f}; within 2 cm (both): "
         f"{np.mean(np.abs(err).max(1) < 2):.0%}"
     )
+    if cfg.near:  # the near head: the object from the hand where a grasp is aimed (data.AUX's near_*)
+        near_error(pol, train, va, x_tr, x_va)
+
+
+def near_error(pol, train: str, va: Source, x_tr: np.ndarray, x_va: np.ndarray) -> None:
+    """Print a policy's near-head error [cm] for the object from the hand (x, y) on the validation frames where
+    it is defined (untouched, hand within data.NEAR), and on those with the hand more than 1 cm off."""
+    from synth.vla.data import NEAR, NEAR_AUX
+
+    rel_tr = x_tr - object_xyz(train, "observation.ee_pose")
+    tr = untouched(x_tr, starts(train))
+    tr = tr[np.linalg.norm(rel_tr[tr, :2], axis=1) < NEAR]
+    mean, std = rel_tr[tr].mean(0), rel_tr[tr].std(0)  # the near targets' standardization (data.aux_targets)
+    rel_va = x_va - object_xyz(str(va.root), "observation.ee_pose")
+    i = untouched(x_va, va.start)
+    i = i[np.linalg.norm(rel_va[i, :2], axis=1) < NEAR]
+    errs = []
+    for k in range(0, len(i), 256):
+        j = i[k : k + 256]
+        images = {c: va.images[c][j] for c in pol.cfg.cameras}
+        b = pol.inputs(va.card, [va.tasks[t] for t in va.task[j]], va.state[j], images, va.fps)
+        with torch.no_grad():
+            _, _, aux = pol.model.encode(b)
+        errs.append(100 * (aux.numpy()[:, -NEAR_AUX:][:, :2] * std[:2] + mean[:2] - rel_va[j, :2]))
+    err = np.concatenate(errs)
+    off = np.linalg.norm(rel_va[i, :2], axis=1) > 0.01
+    for name, e in (("all", err), ("hand > 1 cm off", err[off])):
+        rms, med = np.sqrt((e**2).mean(0)), np.median(np.abs(e), 0)
+        print(
+            f"near head, {name} ({len(e)} frames), object from the hand x, y [cm]: RMS {rms[0]:.1f}, {rms[1]:.1f}; "
+            f"median {med[0]:.1f}, {med[1]:.1f}"
+        )
 
 
 def main() -> None:

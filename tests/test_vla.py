@@ -200,6 +200,52 @@ def test_aux_cameras_the_aux_head_reads_only_those_and_the_locate_stage_encodes_
         VLA(replace(cfg, aux_cameras=("side",)))
 
 
+def test_near_head_reads_the_near_cameras_and_the_state_and_waits_out_the_locate_stage():
+    """near_cameras=(wrist,): the last `near` aux outputs come from a second head that reads the wrist camera and the
+    state (they change with either, not with the front image), the others from the aux head as before; in the
+    locate stage (aux_only) the wrist is not encoded, the near outputs are 0 and out of the loss, and the near head
+    gets no gradient there; near without near_cameras is refused."""
+    torch.manual_seed(0)
+    cfg = replace(
+        SMALL, cameras=("front", "wrist"), aux=5, aux_token=True, aux_grid=False, aux_state=False,
+        aux_cameras=("front",), near_cameras=("wrist",), near=2,
+    )  # fmt: skip
+    m = VLA(cfg)
+    assert m.aux_head[-1].out_features == 3 and m.near_head[-1].out_features == 2
+    b = batch(cfg, B=4)
+    with torch.no_grad():
+        _, _, base = m.encode(b)
+        wrist = dict(b, images=b["images"].clone())
+        wrist["images"][:, 1] = 255 - wrist["images"][:, 1]
+        front = dict(b, images=b["images"].clone())
+        front["images"][:, 0] = 255 - front["images"][:, 0]
+        state = dict(b, state=b["state"] + 1.0)
+        _, _, a_wrist = m.encode(wrist)
+        _, _, a_front = m.encode(front)
+        _, _, a_state = m.encode(state)
+        _, _, a_locate = m.encode(b, aux_only=True)
+    assert base.shape == (4, 5)
+    torch.testing.assert_close(a_wrist[:, :3], base[:, :3])
+    assert (a_wrist[:, 3:] - base[:, 3:]).abs().max() > 1e-6 and (a_state[:, 3:] - base[:, 3:]).abs().max() > 1e-6
+    torch.testing.assert_close(a_front[:, 3:], base[:, 3:])
+    torch.testing.assert_close(a_locate[:, :3], base[:, :3], rtol=1e-5, atol=1e-6)
+    assert (a_locate[:, 3:] == 0).all()
+    b["aux"], b["aux_mask"], b["aux_only"] = torch.ones(4, 5), torch.ones(4, 5, dtype=torch.bool), torch.ones(())
+    loss = m.loss(b)
+    want = ((a_locate[:, :3] - 1) ** 2).mean()
+    torch.testing.assert_close(loss.detach(), want, rtol=1e-4, atol=1e-5)
+    loss.backward()
+    assert m.aux_head[0].weight.grad is not None and m.near_head[0].weight.grad is None
+    del b["aux_only"]
+    m.zero_grad()
+    m.loss(b).backward()
+    assert m.near_head[0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="near"):
+        VLA(replace(cfg, near_cameras=()))
+    with pytest.raises(ValueError, match="near_cameras"):
+        VLA(replace(cfg, near_cameras=("side",)))
+
+
 def _two_blocks(B: int, R: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Images (B, 1, R, R, 3) with a red and a blue 4 px block at random places, a one-word prompt naming one
     colour (hashed ids: 1 red, 2 blue), and the named block's centre (B, 2) in [-1, 1]."""
@@ -304,15 +350,18 @@ def test_checkpoints_from_before_the_staged_encoder_still_load(tmp_path):
 
 
 def test_aux_targets_are_where_the_dataset_says_things_are(dataset, tmp_path):
-    """Object, object-from-hand and place-target columns, standardized; the target is the episode's drawn one."""
+    """Object, object-from-hand and place-target columns, standardized; the target is the episode's drawn one; the
+    near columns are the object from the hand on exactly the untouched frames with the hand within NEAR of it,
+    standardized over those frames."""
     import pyarrow.parquet as pq
 
     from synth.dataset.reader import LeRobotDir
-    from synth.vla.data import AUX, load
+    from synth.vla.data import AUX, NEAR, NEAR_AUX, load
 
     src = load(dataset, (), 32, tmp_path)
-    assert src.aux is not None and src.aux.shape == (src.frames, len(AUX)) and np.isfinite(src.aux).all()
-    assert np.allclose(src.aux.mean(0), 0, atol=1e-4) and np.allclose(src.aux[:, :6].std(0), 1, atol=1e-3)
+    assert src.aux is not None and src.aux.shape == (src.frames, len(AUX)) and AUX[-NEAR_AUX:][0] == "near_x"
+    assert np.isfinite(src.aux[:, :-NEAR_AUX]).all()
+    assert np.allclose(src.aux[:, :8].mean(0), 0, atol=1e-4) and np.allclose(src.aux[:, :6].std(0), 1, atol=1e-3)
     ds = LeRobotDir(dataset)
     t = pq.read_table(ds.data_files()[0], columns=["index", "synth.object_pose", "observation.ee_pose"])
     obj = np.stack(t["synth.object_pose"].to_numpy(zero_copy_only=False))[:, :3]
@@ -325,6 +374,13 @@ def test_aux_targets_are_where_the_dataset_says_things_are(dataset, tmp_path):
         drawn[int(e)] = (target["x"], target["y"])
     xy = np.array([drawn[int(e)] for e in src.episode])
     assert np.allclose(src.aux[:, 6:8], (xy - xy.mean(0)) / np.maximum(xy.std(0), 1e-3), atol=1e-4)
+    assert src.frames == len(hand) and src.still is not None  # one data file: every frame read above
+    near = np.isfinite(src.aux[:, -NEAR_AUX:]).all(1)
+    assert (near == np.isfinite(src.aux[:, -NEAR_AUX:]).any(1)).all()
+    want = src.still & (np.linalg.norm(hand[:, :2], axis=1) < NEAR)
+    assert 0 < want.sum() < src.still.sum() and np.array_equal(near, want)
+    r = hand[want]
+    assert np.allclose(src.aux[want, -NEAR_AUX:], (r - r.mean(0)) / r.std(0), atol=1e-3)
 
 
 def test_train_writes_checkpoints_and_resumes(run, dataset):
@@ -677,6 +733,14 @@ def test_locate_stage_trains_vision_alone_on_still_frames_then_the_policy(datase
     assert state["located_at"] == 2
     c = load_file(str(out / "checkpoints" / "step-0000004" / "model.safetensors"))
     assert not torch.equal(b["blocks.0.ada.1.weight"], c["blocks.0.ada.1.weight"])  # the policy stage trains it
+    # near_cameras: the near head waits out the locate stage, then trains with the policy
+    out = tmp_path / "near"
+    cli(*common, f"out={out}", "steps=3", "locate_steps=2", "save_every=1", "near_cameras=[front]")
+    w = [load_file(str(out / "checkpoints" / f"step-000000{i}" / "model.safetensors")) for i in (1, 2, 3)]
+    assert torch.equal(w[0]["near_head.0.weight"], w[1]["near_head.0.weight"])
+    assert not torch.equal(w[1]["near_head.0.weight"], w[2]["near_head.0.weight"])
+    cfg = json.loads((out / "checkpoints" / "step-0000003" / "state.json").read_text())
+    assert cfg["model"]["near_cameras"] == ["front"] and cfg["model"]["near"] == 3
 
 
 def test_mirrored_frames_flip_the_image_and_the_y_targets_and_spare_handed_instructions(dataset, tmp_path):

@@ -72,17 +72,24 @@ class Source:
 
 
 AUX = ("object_x", "object_y", "object_z", "object_from_hand_x", "object_from_hand_y", "object_from_hand_z",
-       "target_x", "target_y")  # fmt: skip
-"""The auxiliary targets [m, world frame]: the task object, the object seen from the hand, the place target."""
+       "target_x", "target_y", "near_x", "near_y", "near_z")  # fmt: skip
+"""The auxiliary targets [m, world frame]: the task object, the object seen from the hand, the place target, and
+the object seen from the hand again but only where a grasp is aimed (`near_*`: before the object moves, with the
+hand within NEAR of it horizontally; NaN elsewhere), standardized over those frames alone so that their
+centimetres are not drowned by the reach's decimetres."""
+NEAR_AUX = 3  # the last NEAR_AUX targets are the near ones (a model's near head predicts them, see model.VLA)
 STILL = 0.003  # [m] an object within this of where its episode placed it has not been moved yet
-MIRROR_SIGN = np.array([1, -1, 1, 1, -1, 1, 1, -1], np.float32)  # y -> -y flips the three y targets
+NEAR = 0.10  # [m] hand-object horizontal distance within which the near targets are defined
+MIRROR_SIGN = np.array([1, -1, 1, 1, -1, 1, 1, -1, 1, -1, 1], np.float32)  # y -> -y flips the four y targets
 HANDED = re.compile(r"\b(left|right)\b", re.IGNORECASE)  # an instruction a mirror image would contradict
 
 
-def aux_targets(ds: LeRobotDir, t: pa.Table, episode: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def aux_targets(
+    ds: LeRobotDir, t: pa.Table, episode: np.ndarray, still: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """(N, len(AUX)) standardized auxiliary targets of a synth dataset (NaN where a dataset or episode lacks one)
     and their mirror offsets (len(AUX),) (see Source.aux_mirror), or None for datasets without
-    `synth.object_pose`."""
+    `synth.object_pose`. still (N,) bool: the frames before the task object moves (the near targets need it)."""
     if "synth.object_pose" not in t.column_names:
         return None
     n = len(episode)
@@ -91,6 +98,9 @@ def aux_targets(ds: LeRobotDir, t: pa.Table, episode: np.ndarray) -> tuple[np.nd
     out[:, :3] = xyz
     if "observation.ee_pose" in t.column_names:
         out[:, 3:6] = xyz - column(t, "observation.ee_pose")[:, :3]
+        if still is not None:
+            near = still & (np.linalg.norm(out[:, 3:5], axis=1) < NEAR)
+            out[near, 8:11] = out[near, 3:6]
     eps = ds.episodes
     if "synth/meta" in eps.columns:
         where = {}
@@ -138,12 +148,12 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
         for k, name in (("state", "observation.state"), ("action", "action"))
     }
     images = {cam: _frames(ds, cam, resolution, cache) for cam in cameras}
-    targets = aux_targets(ds, t, episode)  # where things are: targets that teach the vision encoder to find them
-    aux, aux_mirror = targets if targets is not None else (None, None)
     still = None
     if "synth.object_pose" in t.column_names:  # frames before the object is touched: where it must be found
         xyz = column(t, "synth.object_pose")[:, :3]
         still = np.abs(xyz - xyz[start]).max(1) < STILL
+    targets = aux_targets(ds, t, episode, still)  # where things are: targets that teach the vision encoder to find them
+    aux, aux_mirror = targets if targets is not None else (None, None)
     return Source(
         root=ds.root,
         card=card_of(ds),

@@ -38,6 +38,9 @@ class ModelConfig:
     aux_grid: bool = True  # the aux head reads the pooled grid features too (False: only the keypoints' positions)
     aux_state: bool = True  # with aux_token, the aux head also reads the state token
     aux_cameras: tuple[str, ...] = ()  # the cameras the aux head reads (empty: every camera)
+    near_cameras: tuple[str, ...] = ()  # a second head reads these cameras (and the state) and predicts the last
+    #                                    `near` aux targets, the object from the hand where a grasp is aimed
+    near: int = 0  # how many of the aux targets (the last ones) the near head predicts
     film: bool = False  # the prompt modulates every conv stage (FiLM, as RT-1): the instruction says which object
     extra: dict = field(default_factory=dict)
 
@@ -49,6 +52,7 @@ class ModelConfig:
         d = dict(d)
         d["cnn"], d["cameras"] = tuple(d["cnn"]), tuple(d["cameras"])
         d["aux_cameras"] = tuple(d.get("aux_cameras", ()))
+        d["near_cameras"] = tuple(d.get("near_cameras", ()))
         return ModelConfig(**d)
 
 
@@ -167,13 +171,17 @@ class VLA(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg, d = cfg, cfg.width
-        unknown = set(cfg.aux_cameras) - set(cfg.cameras)
-        if unknown:
-            raise ValueError(
-                f"aux_cameras={list(cfg.aux_cameras)}: {sorted(unknown)} not among cameras={list(cfg.cameras)}"
-            )
-        # indices of the cameras the aux head reads, in camera order
+        for key in ("aux_cameras", "near_cameras"):
+            unknown = set(getattr(cfg, key)) - set(cfg.cameras)
+            if unknown:
+                raise ValueError(
+                    f"{key}={list(getattr(cfg, key))}: {sorted(unknown)} not among cameras={list(cfg.cameras)}"
+                )
+        if bool(cfg.near_cameras) != bool(cfg.near) or cfg.near >= max(cfg.aux, 1):
+            raise ValueError(f"near_cameras={list(cfg.near_cameras)}, near={cfg.near}: set both, near < aux={cfg.aux}")
+        # indices of the cameras the aux head and the near head read, in camera order
         self.aux_cams = [i for i, c in enumerate(cfg.cameras) if not cfg.aux_cameras or c in cfg.aux_cameras]
+        self.near_cams = [i for i, c in enumerate(cfg.cameras) if c in cfg.near_cameras]
         if cfg.text == "minilm":
             self.text_proj: nn.Module = nn.Linear(cfg.text_dim, d)
         elif cfg.text == "hashed":
@@ -203,7 +211,10 @@ class VLA(nn.Module):
                 n_in = len(self.aux_cams) * (d * cfg.aux_grid + 2 * cfg.keypoints) + d * (
                     cfg.aux_token and cfg.aux_state
                 )
-                self.aux_head = nn.Sequential(nn.Linear(n_in, d), nn.SiLU(), nn.Linear(d, cfg.aux))
+                self.aux_head = nn.Sequential(nn.Linear(n_in, d), nn.SiLU(), nn.Linear(d, cfg.aux - cfg.near))
+                if cfg.near:  # pooled grid features, keypoints and the state (a hand camera needs the arm's pose)
+                    n_in = len(self.near_cams) * (d + 2 * cfg.keypoints) + d
+                    self.near_head = nn.Sequential(nn.Linear(n_in, d), nn.SiLU(), nn.Linear(d, cfg.near))
                 if cfg.aux_token:
                     self.aux_proj = nn.Sequential(nn.Linear(cfg.aux, d), nn.SiLU(), nn.Linear(d, d))
         self.ctx_norm = nn.LayerNorm(d)
@@ -231,7 +242,8 @@ class VLA(nn.Module):
         batch: text (B, L, text_dim) float features or (B, L) long ids; text_mask (B, L) bool;
         state (B, S) normalized, zero-padded; state_mask (B, S); images (B, C, R, R, 3) uint8 if cameras.
         aux_only: only the auxiliary prediction is wanted (the locate stage): only the aux cameras are encoded
-        and the returned tokens and mask are empty.
+        and the returned tokens and mask are empty; the near head's targets (if any) are then predicted as 0 and
+        left out of the loss (see loss).
         """
         text, tmask = batch["text"], batch["text_mask"]
         if self.cfg.text == "hashed":
@@ -256,12 +268,17 @@ class VLA(nn.Module):
                 film = self.film((score[..., None] * tok).sum(1)).repeat_interleave(C, dim=0)
             grid, kps = self.vision(x, film)
             if self.cfg.aux:
-                pooled = [grid.mean(1)] * self.cfg.aux_grid + ([kps.flatten(1)] if kps is not None else [])
-                per_cam = torch.cat(pooled, -1).view(B, C, -1)
+                kp = [kps.flatten(1).view(B, C, -1)] if kps is not None else []
+                per_cam = torch.cat([grid.mean(1).view(B, C, -1)] * self.cfg.aux_grid + kp, -1)
                 if not aux_only and len(self.aux_cams) < C:
                     per_cam = per_cam[:, self.aux_cams]
                 feats_in = [per_cam.flatten(1)] + [state_tok] * (self.cfg.aux_token and self.cfg.aux_state)
                 aux = self.aux_head(torch.cat(feats_in, -1))
+                if self.cfg.near and aux_only:
+                    aux = torch.cat([aux, aux.new_zeros(B, self.cfg.near)], -1)
+                elif self.cfg.near:  # the object from the hand, from the near cameras and the state
+                    near_cam = torch.cat([grid.mean(1).view(B, C, -1)] + kp, -1)[:, self.near_cams]
+                    aux = torch.cat([aux, self.near_head(torch.cat([near_cam.flatten(1), state_tok], -1))], -1)
                 if aux_only:
                     return tok.new_zeros(B, 0, self.cfg.width), tmask.new_zeros(B, 0), aux
                 if self.cfg.aux_token:  # where the model thinks things are, as one more token
@@ -304,6 +321,9 @@ class VLA(nn.Module):
         ctx, cmask, aux = self.encode(batch, aux_only="aux_only" in batch)
         if "aux_only" in batch:  # the `locate` stage: the vision encoder and aux head alone (no action expert)
             assert aux is not None, "aux_only needs a model with an aux head"
+            if self.cfg.near:  # the near cameras were not encoded: their targets wait for the policy stage
+                keep = torch.arange(self.cfg.aux, device=aux.device) < self.cfg.aux - self.cfg.near
+                batch = {**batch, "aux_mask": _entries(batch["aux_mask"], aux) & keep}
             aux_loss = _aux_mse(aux, batch)
             self.last = {"aux": float(aux_loss.detach())}
             return aux_loss
@@ -336,10 +356,14 @@ class VLA(nn.Module):
         return x * batch["dims"][:, None].float()
 
 
+def _entries(mask: torch.Tensor, aux: torch.Tensor) -> torch.Tensor:
+    """An aux mask (B,) per row or (B, aux) per entry as (B, aux) bool."""
+    return (mask[:, None].expand_as(aux) if mask.ndim == 1 else mask).bool()
+
+
 def _aux_mse(aux: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """MSE of the aux prediction (B, aux) over the entries batch["aux_mask"] marks: (B,) per row or (B, aux)."""
-    am = batch["aux_mask"].float()
-    am = am[:, None].expand_as(aux) if am.ndim == 1 else am
+    am = _entries(batch["aux_mask"], aux).float()
     return ((aux - batch["aux"]) ** 2 * am).sum() / am.sum().clamp(min=1.0)
 
 

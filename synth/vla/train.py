@@ -19,7 +19,7 @@ import torch
 from synth.collection import expand
 from synth.errors import ConfigError
 from synth.vla import checkpoint
-from synth.vla.data import AUX, Normalizer, Sampler, Source, augment, load, relative_stats, shifts
+from synth.vla.data import AUX, NEAR_AUX, Normalizer, Sampler, Source, augment, load, relative_stats, shifts
 from synth.vla.model import VLA, build, count_parameters
 from synth.vla.prompt import build as build_prompt
 from synth.vla.text import FrozenMiniLM, minilm_path
@@ -44,6 +44,9 @@ class TrainConfig:
     aux_cameras: tuple[str, ...] = ()  # the cameras the aux head (and the locate stage) reads; default: every camera.
     #                                   e.g. cameras=[front,wrist] aux_cameras=[front]: the fixed view says where the
     #                                   object is in the world, the wrist view serves the policy's last centimetres
+    near_cameras: tuple[str, ...] = ()  # a second aux head reads these cameras and the state and says where the
+    #                                    object is from the hand while a grasp is aimed (data.AUX's near_*, policy
+    #                                    stage only); e.g. near_cameras=[wrist]: the camera that sees it up close
     film: bool = True  # the prompt modulates the conv stages (FiLM)
     locate_minutes: float = 0.0  # [min] first train the vision encoder and aux head alone (within minutes=) on the
     #                            frames before the object moves, the frames a policy must find it from; 0: off
@@ -193,8 +196,9 @@ def train(cfg: TrainConfig) -> Path:
                 f"data={cfg.data[0]} has no camera videos: train with vision=false, or generate "
                 "with cameras=[front,wrist]"
             )
-    if set(cfg.aux_cameras) - set(cameras):
-        raise ConfigError(f"aux_cameras={list(cfg.aux_cameras)}: pick from cameras={list(cameras)}")
+    for key in ("aux_cameras", "near_cameras"):
+        if set(getattr(cfg, key)) - set(cameras):
+            raise ConfigError(f"{key}={list(getattr(cfg, key))}: pick from cameras={list(cameras)}")
     if ddp and rank != 0:
         torch.distributed.barrier()  # rank 0 fills the frame cache first
     cache = Path(cfg.cache) if cfg.cache else run / "cache"
@@ -229,6 +233,8 @@ def train(cfg: TrainConfig) -> Path:
         aux_grid=cfg.aux_grid,
         aux_state=cfg.aux_state,
         aux_cameras=tuple(cfg.aux_cameras),
+        near_cameras=tuple(cfg.near_cameras) if use_aux else (),
+        near=NEAR_AUX if use_aux and cfg.near_cameras else 0,
         film=cfg.film,
     )
     model = VLA(mcfg).to(device)
