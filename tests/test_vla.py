@@ -764,9 +764,10 @@ def test_mirrored_frames_flip_the_image_and_the_y_targets_and_spare_handed_instr
     assert np.array_equal(m_imgs[flip], imgs[flip][:, :, :, ::-1]) and np.array_equal(m_imgs[~flip], imgs[~flip])
     mean, std = y.mean(), y.std()
     assert np.allclose(m_aux[flip, 1] * std + mean, -y[flip], atol=1e-4)  # the object's y, mirrored
-    assert np.allclose(m_aux[~flip], src.aux[~flip]) and np.allclose(
-        m_aux[flip][:, MIRROR_SIGN > 0], src.aux[flip][:, MIRROR_SIGN > 0]
-    )
+    assert np.allclose(m_aux[~flip], src.aux[~flip], equal_nan=True)  # NaN: a near target not defined there
+    assert np.allclose(m_aux[flip][:, MIRROR_SIGN > 0], src.aux[flip][:, MIRROR_SIGN > 0], equal_nan=True)
+    near = np.isfinite(src.aux[:, -3])
+    assert (flip & near).any() and np.allclose(m_aux[flip & near, -2], -src.aux[flip & near, -2] + src.aux_mirror[-2])
 
     src.images = {"front": imgs[:, 0]}
     src.task = np.arange(n) % 2
@@ -782,4 +783,6 @@ def test_mirrored_frames_flip_the_image_and_the_y_targets_and_spare_handed_instr
     assert 0.35 < was_flipped[b["prompt"] == 1].mean() < 0.65
     plain = s.batch(200)  # without mirror=: every frame as rendered
     i = np.array([np.flatnonzero((imgs[:, 0] == im).all((1, 2, 3)))[0] for im in plain["images"][:, 0]])
-    assert np.allclose(plain["aux"], src.aux[i])
+    assert np.allclose(plain["aux"], np.nan_to_num(src.aux[i])) and np.array_equal(
+        plain["aux_mask"], np.isfinite(src.aux[i])
+    )
