@@ -515,6 +515,8 @@ def test_bad_train_input_is_one_line_with_exit_2(tmp_path):
 def test_an_aux_camera_the_run_does_not_have_is_one_line_with_exit_2(dataset, tmp_path):
     r = cli("train", f"data={dataset}", f"out={tmp_path / 'r'}", "aux_cameras=[wrist]", "steps=1", check=False)
     assert r.returncode == 2 and "aux_cameras=['wrist']" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = cli("train", f"data={dataset}", f"out={tmp_path / 'r'}", "near_cameras=[wrist]", "steps=1", check=False)
+    assert r.returncode == 2 and "near_cameras=['wrist']" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_bf16_autocast_is_refused_on_a_cpu_without_bf16_units(tmp_path):

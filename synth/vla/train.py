@@ -278,6 +278,8 @@ def train(cfg: TrainConfig) -> Path:
     locating = use_aux and bool(cfg.locate_steps or cfg.locate_minutes) and "located_at" not in meta
     if not use_aux and (cfg.locate_steps or cfg.locate_minutes) and rank == 0:
         print("locate_minutes=/locate_steps= ignored: the data has no object poses (or vision=false, aux=0)")
+    if not use_aux and cfg.near_cameras and rank == 0:
+        print("near_cameras= ignored: the data has no object poses (or vision=false, aux=0)")
     net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=locating) if ddp else model
     sampler = Sampler(
         sources,
