@@ -38,14 +38,6 @@ def object_xyz(root: str, key: str = "synth.object_pose") -> np.ndarray:
     return column(t.sort_by("index"), key)[:, :3].astype(np.float64)
 
 
-def starts(root: str) -> np.ndarray:
-    """(N,) the first frame of each frame's episode, in frame order."""
-    t = pq.ParquetDataset([str(p) for p in LeRobotDir(root).data_files()]).read(columns=["index", "episode_index"])
-    episode = t.sort_by("index")["episode_index"].to_numpy()
-    first = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]])
-    return np.repeat(first, np.diff(np.r_[first, len(episode)]))
-
-
 def untouched(xyz: np.ndarray, start: np.ndarray) -> np.ndarray:
     """Frames whose task object (positions xyz (N, 3) [m]) is still within 3 mm of where its episode began."""
     return np.flatnonzero(np.abs(xyz - xyz[start]).max(1) < 0.003)
@@ -89,21 +81,24 @@ def policy_error(path: str, train: str, val: str, cache: Path) -> None:
         f"{np.mean(np.abs(err).max(1) < 2):.0%}"
     )
     if cfg.near:  # the near head: the object from the hand where a grasp is aimed (data.AUX's near_*)
-        near_error(pol, train, va, x_tr, x_va)
+        near_error(pol, train, va, x_tr, x_va, cache)
 
 
-def near_error(pol, train: str, va: Source, x_tr: np.ndarray, x_va: np.ndarray) -> None:
+def near_error(pol, train: str, va: Source, x_tr: np.ndarray, x_va: np.ndarray, cache: Path) -> None:
     """Print a policy's near-head error [cm] for the object from the hand (x, y) on the validation frames where
-    it is defined (untouched, hand within data.NEAR), and on those with the hand more than 1 cm off."""
-    from synth.vla.data import NEAR, NEAR_AUX
+    its targets are defined (finite in data.aux_targets: untouched, hand within data.NEAR), and on those with the
+    hand more than 1 cm off."""
+    from synth.vla.data import NEAR_AUX
+
+    def near(src: Source) -> np.ndarray:
+        assert src.aux is not None
+        return np.flatnonzero(np.isfinite(src.aux[:, -NEAR_AUX]))
 
     rel_tr = x_tr - object_xyz(train, "observation.ee_pose")
-    tr = untouched(x_tr, starts(train))
-    tr = tr[np.linalg.norm(rel_tr[tr, :2], axis=1) < NEAR]
+    tr = near(load(train, (), pol.cfg.resolution, cache))  # no cameras: the poses alone
     mean, std = rel_tr[tr].mean(0), rel_tr[tr].std(0)  # the near targets' standardization (data.aux_targets)
     rel_va = x_va - object_xyz(str(va.root), "observation.ee_pose")
-    i = untouched(x_va, va.start)
-    i = i[np.linalg.norm(rel_va[i, :2], axis=1) < NEAR]
+    i = near(va)
     errs = []
     for k in range(0, len(i), 256):
         j = i[k : k + 256]

@@ -269,7 +269,8 @@ class VLA(nn.Module):
             grid, kps = self.vision(x, film)
             if self.cfg.aux:
                 kp = [kps.flatten(1).view(B, C, -1)] if kps is not None else []
-                per_cam = torch.cat([grid.mean(1).view(B, C, -1)] * self.cfg.aux_grid + kp, -1)
+                mean = grid.mean(1).view(B, C, -1)  # pooled grid features per camera
+                per_cam = torch.cat([mean] * self.cfg.aux_grid + kp, -1)
                 if not aux_only and len(self.aux_cams) < C:
                     per_cam = per_cam[:, self.aux_cams]
                 feats_in = [per_cam.flatten(1)] + [state_tok] * (self.cfg.aux_token and self.cfg.aux_state)
@@ -277,7 +278,7 @@ class VLA(nn.Module):
                 if self.cfg.near and aux_only:
                     aux = torch.cat([aux, aux.new_zeros(B, self.cfg.near)], -1)
                 elif self.cfg.near:  # the object from the hand, from the near cameras and the state
-                    near_cam = torch.cat([grid.mean(1).view(B, C, -1)] + kp, -1)[:, self.near_cams]
+                    near_cam = torch.cat([mean] + kp, -1)[:, self.near_cams]
                     aux = torch.cat([aux, self.near_head(torch.cat([near_cam.flatten(1), state_tok], -1))], -1)
                 if aux_only:
                     return tok.new_zeros(B, 0, self.cfg.width), tmask.new_zeros(B, 0), aux
