@@ -386,7 +386,9 @@ def test_aux_targets_are_where_the_dataset_says_things_are(dataset, tmp_path):
 def test_train_writes_checkpoints_and_resumes(run, dataset):
     log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2] and all(np.isfinite(r["loss"]) for r in log)
-    assert all(np.isfinite(r["loss_aux"]) and r["loss_flow"] <= r["loss"] for r in log)  # synth data: aux is on
+    assert all(np.isfinite(r["loss_aux"]) for r in log)  # synth data: aux is on
+    assert [r["stage"] for r in log] == ["locate", "policy"]  # the default locate stage: half of steps=
+    assert log[1]["loss_flow"] <= log[1]["loss"]
     assert checkpoint.latest(run).name == "step-0000002"
     assert (run / "train.png").stat().st_size > 1000
     r = cli(
@@ -403,7 +405,7 @@ def test_train_writes_checkpoints_and_resumes(run, dataset):
     )
     assert "resuming from" in r.stdout and "step 2" in r.stdout
     log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == [1, 2, 3]
+    assert [r["step"] for r in log] == [1, 2, 3] and log[2]["stage"] == "policy"
     _, state = checkpoint.load(checkpoint.latest(run))
     assert state["step"] == 3 and state["cards"]["panda"]["control_hz"] == 20.0
 
@@ -788,3 +790,57 @@ def test_mirrored_frames_flip_the_image_and_the_y_targets_and_spare_handed_instr
     assert np.allclose(plain["aux"], np.nan_to_num(src.aux[i])) and np.array_equal(
         plain["aux_mask"], np.isfinite(src.aux[i])
     )
+
+
+def test_text_tokens_pool_a_long_prompt_and_still_say_which_word_matters():
+    """text_tokens=2: the action expert reads a 12-word prompt as 2 pooled tokens (padding ignored), and a
+    policy still learns an action that only one word of it, anywhere in the prompt, decides."""
+    torch.manual_seed(0)
+    cfg = replace(SMALL, text_tokens=2, cameras=(), keypoints=0, film=False)
+    model = VLA(cfg)
+    b = batch(cfg, B=4)
+    ctx, mask = model.context(b)
+    assert ctx.shape[1] == 2 + 1 and mask.all()  # pooled text + state
+    padded = {**b, "text": torch.cat([b["text"], b["text"]], 1), "text_mask": torch.cat([b["text_mask"]] * 2, 1)}
+    padded["text_mask"][:, 5:] = False
+    assert torch.allclose(model.context(padded)[0], ctx, atol=1e-6)
+
+    g = torch.Generator().manual_seed(1)
+
+    def task(B: int) -> tuple[dict, torch.Tensor]:
+        x = batch(cfg, B=B, seed=int(torch.randint(0, 10**6, (1,), generator=g)))
+        words = torch.full((B, 12), 7)  # a fixed body description...
+        sign = torch.randint(0, 2, (B,), generator=g) * 2 - 1
+        words[torch.arange(B), torch.randint(0, 12, (B,), generator=g)] = torch.where(sign > 0, 11, 13)  # ...and a word
+        x["text"], x["text_mask"] = words, torch.ones(B, 12, dtype=torch.bool)
+        x["action"] = sign[:, None, None].float() * x["dims"][:, None].float().expand(-1, cfg.horizon, -1)
+        return x, sign
+
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        x, _ = task(32)
+        model.loss(x).backward()
+        opt.step()
+        opt.zero_grad()
+    x, sign = task(64)
+    got = model.eval().sample(x, steps=8)[..., :8].mean((1, 2))
+    assert (torch.sign(got) == sign).float().mean() > 0.95, got
+
+
+def test_train_defaults_resolve_to_the_measured_recipe():
+    """auto: with a fixed and a carried camera the aux head (and locate stage) reads the fixed one and the near
+    head the carried one; the locate stage takes a sixth of minutes= or half of steps=; what is given is kept,
+    and data without object poses gets neither a near head nor a locate stage."""
+    from synth.vla.train import TrainConfig, resolve
+
+    both = resolve(TrainConfig(steps=1000), ("front", "wrist"))
+    assert both.aux_cameras == ("front",) and both.near_cameras == ("wrist",)
+    assert (both.locate_steps, both.locate_minutes) == (500, 0.0)
+    timed = resolve(TrainConfig(minutes=60), ("front", "wrist"))
+    assert (timed.locate_steps, timed.locate_minutes) == (0, 10.0)
+    one = resolve(TrainConfig(), ("front",))
+    assert one.aux_cameras == () and one.near_cameras == ()
+    given = resolve(TrainConfig(aux_cameras=(), near_cameras=(), locate_steps=0), ("front", "wrist"))
+    assert (given.aux_cameras, given.near_cameras, given.locate_steps, given.locate_minutes) == ((), (), 0, 0.0)
+    bare = resolve(TrainConfig(minutes=60), ("front", "wrist"), use_aux=False)
+    assert bare.near_cameras == () and (bare.locate_steps, bare.locate_minutes) == (0, 0.0)

@@ -42,6 +42,9 @@ class ModelConfig:
     #                                    `near` aux targets, the object from the hand where a grasp is aimed
     near: int = 0  # how many of the aux targets (the last ones) the near head predicts
     film: bool = False  # the prompt modulates every conv stage (FiLM, as RT-1): the instruction says which object
+    text_tokens: int = 0  # > 0: the action expert reads the prompt as this many tokens, each a learned softmax-
+    #                      weighted mean of its word tokens, instead of all of them (0): the embodiment part of a
+    #                      prompt is ~55 of its ~75 tokens, and every DiT block projects each context token
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -57,7 +60,7 @@ class ModelConfig:
 
 
 SIZES = {
-    "tiny": dict(width=256, depth=4, heads=4, cnn=(32, 64, 128), keypoints=16, film=True),
+    "tiny": dict(width=256, depth=4, heads=4, cnn=(32, 64, 128), keypoints=16, film=True, text_tokens=8),
     "base": dict(width=640, depth=12, heads=10, cnn=(64, 128, 256), keypoints=32, film=True),
 }
 
@@ -190,6 +193,9 @@ class VLA(nn.Module):
             self.text_proj = HashedWords(d)
         else:
             raise ValueError(f"text={cfg.text!r}: use 'minilm' or 'hashed'")
+        if cfg.text_tokens:  # a score per (word token, pooled token), as film_pool's one score per word token
+            self.text_pool = nn.Linear(d, cfg.text_tokens)
+            self.text_embed = nn.Parameter(torch.randn(cfg.text_tokens, d) * 0.02)  # which pooled token it is
         self.state_proj = nn.Sequential(nn.Linear(2 * cfg.state_dim, d), nn.SiLU(), nn.Linear(d, d))
         n_types = 2 + len(cfg.cameras)  # text, state, one per camera
         self.type_embed = nn.Parameter(torch.zeros(n_types, d))
@@ -250,7 +256,12 @@ class VLA(nn.Module):
             tok = self.text_proj.embed(text)  # type: ignore[union-attr, operator]
         else:
             tok = self.text_proj(text)
-        parts, masks = [tok + self.type_embed[0]], [tmask]
+        if self.cfg.text_tokens:  # (B, L, d) -> (B, text_tokens, d)
+            w = self.text_pool(tok).masked_fill(~tmask[..., None], float("-inf")).softmax(1)
+            pooled = w.transpose(1, 2) @ tok + self.text_embed + self.type_embed[0]
+            parts, masks = [pooled], [tmask.new_ones(pooled.shape[:2])]
+        else:
+            parts, masks = [tok + self.type_embed[0]], [tmask]
         state = torch.cat([batch["state"] * batch["state_mask"], batch["state_mask"].float()], dim=-1)
         state_tok = self.state_proj(state)
         parts.append(state_tok[:, None] + self.type_embed[1])

@@ -33,24 +33,30 @@ class TrainConfig:
     model: str = "tiny"  # tiny (~8M, CPU) | base (~100M, GPU)
     vision: bool = True  # false: text + state -> action (the image-free stage)
     cameras: tuple[str, ...] = ()  # default: every camera of the first dataset
-    resolution: int = 96  # [px] square
+    resolution: int = 64  # [px] square
     keypoints: int = -1  # spatial-softmax keypoint tokens per camera; -1: the model size's default
     aux: float = 1.0  # weight of the auxiliary loss (predict where the object, the object from the hand and the
     #                   place target are from the images; synth data only, training only); 0: off
     aux_token: bool = True  # the action expert also reads that prediction (gradient stopped) as a token
-    aux_grid: bool = True  # the aux head reads the pooled image features too; false: only the keypoints' positions
-    aux_state: bool = True  # the aux head reads the state too (the approach's joint path gives the object away
-    #                         in training, but not at the first frame of a new scene)
-    aux_cameras: tuple[str, ...] = ()  # the cameras the aux head (and the locate stage) reads; default: every camera.
-    #                                   e.g. cameras=[front,wrist] aux_cameras=[front]: the fixed view says where the
-    #                                   object is in the world, the wrist view serves the policy's last centimetres
-    near_cameras: tuple[str, ...] = ()  # a second aux head reads these cameras and the state and says where the
-    #                                    object is from the hand while a grasp is aimed (data.AUX's near_*, policy
-    #                                    stage only); e.g. near_cameras=[wrist]: the camera that sees it up close
+    aux_grid: bool = False  # the aux head reads the pooled image features too; false: only the keypoints' positions
+    aux_state: bool = False  # the aux head reads the state too (the approach's joint path gives the object away
+    #                          in training, but not at the first frame of a new scene)
+    aux_cameras: tuple[str, ...] = ("auto",)  # the cameras the aux head (and the locate stage) reads; [] every
+    #                                   camera; auto: the fixed cameras where there are also cameras the arm carries
+    #                                   (*wrist), else every camera. With cameras=[front,wrist] that is [front]: the
+    #                                   fixed view says where the object is in the world
+    near_cameras: tuple[str, ...] = ("auto",)  # a second aux head reads these cameras and the state and says where
+    #                                    the object is from the hand while a grasp is aimed (data.AUX's near_*,
+    #                                    policy stage only); [] none; auto: the *wrist cameras where there are also
+    #                                    fixed ones (with cameras=[front,wrist], [wrist]: it sees the object up close)
     film: bool = True  # the prompt modulates the conv stages (FiLM)
-    locate_minutes: float = 0.0  # [min] first train the vision encoder and aux head alone (within minutes=) on the
-    #                            frames before the object moves, the frames a policy must find it from; 0: off
-    locate_steps: int = 0  # the same stage counted in steps (whichever of the two is set)
+    text_tokens: int = -1  # the prompt as this many pooled tokens for the action expert; 0: every word token;
+    #                       -1: the model size's default
+    locate_minutes: float = -1.0  # [min] first train the vision encoder and aux head alone (within minutes=) on
+    #                            the frames before the object moves, the frames a policy must find it from; 0: off;
+    #                            -1 (auto): a sixth of minutes= where minutes= is set (the data must have object poses)
+    locate_steps: int = -1  # the same stage counted in steps (whichever of the two is set); -1 (auto): half of
+    #                         steps= where minutes= is not set (a locate step costs about a sixth of a policy step)
     locate_lr: float = 2e-3  # its learning rate (constant)
     mirror: bool = True  # the locate stage also sees half its frames mirrored y -> -y (images flipped left-right,
     #                      targets moved to match): twice the scenes to find objects in, not to memorize
@@ -58,7 +64,7 @@ class TrainConfig:
     steps: int = 3000
     minutes: float = 0.0  # wall-clock budget [min]; 0 = none
     batch: int = 64
-    lr: float = 3e-4
+    lr: float = 5e-4
     warmup: int = 200  # [steps] linear warm-up, then cosine decay to lr / 10
     weight_decay: float = 0.01
     grad_clip: float = 1.0
@@ -77,11 +83,37 @@ class TrainConfig:
     cache: str = ""  # where decoded camera frames are kept (default <out>/cache); shareable between runs
 
 
-def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
-    """Linear warm-up, then cosine decay to lr/10 over whichever budget (steps or minutes) ends first."""
+AUTO = ("auto",)
+
+
+def resolve(cfg: TrainConfig, cameras: tuple[str, ...], use_aux: bool = True) -> TrainConfig:
+    """cfg with its `auto` values decided (the recipe measured best, README "Measured 2026-12-05"): given fixed
+    cameras and cameras the arm carries (*wrist), the aux head reads the fixed ones and a near head the carried
+    ones; the locate stage takes a sixth of minutes=, or half of steps= without a minutes= budget, where the data
+    has object poses (use_aux)."""
+    carried = tuple(c for c in cameras if c.endswith("wrist"))
+    fixed = tuple(c for c in cameras if c not in carried)
+    both = bool(carried) and bool(fixed)
+    lm, ls = cfg.locate_minutes, cfg.locate_steps
+    if lm < 0 and ls < 0:
+        lm, ls = (cfg.minutes / 6, 0) if cfg.minutes else (0.0, cfg.steps // 2)
+        if not use_aux:
+            lm, ls = 0.0, 0
+    return replace(
+        cfg,
+        aux_cameras=(fixed if both else ()) if cfg.aux_cameras == AUTO else cfg.aux_cameras,
+        near_cameras=(carried if both and use_aux else ()) if cfg.near_cameras == AUTO else cfg.near_cameras,
+        locate_minutes=max(lm, 0.0),
+        locate_steps=max(ls, 0),
+    )
+
+
+def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0, spent: int = 0) -> float:
+    """Linear warm-up, then cosine decay to lr/10 over whichever budget (steps or minutes) ends first.
+    step counts from the policy stage's start; spent: the steps the locate stage took of steps=."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    frac = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    frac = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - spent - cfg.warmup))
     if cfg.minutes:
         frac = max(frac, min(1.0, elapsed / (60 * cfg.minutes)))
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
@@ -197,7 +229,7 @@ def train(cfg: TrainConfig) -> Path:
                 "with cameras=[front,wrist]"
             )
     for key in ("aux_cameras", "near_cameras"):
-        if set(getattr(cfg, key)) - set(cameras):
+        if getattr(cfg, key) != AUTO and set(getattr(cfg, key)) - set(cameras):
             raise ConfigError(f"{key}={list(getattr(cfg, key))}: pick from cameras={list(cameras)}")
     if ddp and rank != 0:
         torch.distributed.barrier()  # rank 0 fills the frame cache first
@@ -213,6 +245,8 @@ def train(cfg: TrainConfig) -> Path:
     )
     stats = norm_stats(sources, relative, cfg.horizon)
     use_aux = bool(cameras) and cfg.aux > 0 and any(s.aux is not None for s in sources)
+    asked = cfg  # what was given, for the "ignored" messages below
+    cfg = resolve(cfg, cameras, use_aux)
     prompts, prompt_ids = prompt_table(sources, cfg.horizon)
 
     # ---- model
@@ -227,6 +261,7 @@ def train(cfg: TrainConfig) -> Path:
         state_dim=max(32, max(s.state.shape[1] for s in sources)),
         relative=relative,
         **({} if cfg.keypoints < 0 else {"keypoints": cfg.keypoints}),
+        **({} if cfg.text_tokens < 0 else {"text_tokens": cfg.text_tokens}),
         aux=len(AUX) if use_aux else 0,
         aux_weight=cfg.aux,
         aux_token=use_aux and cfg.aux_token,
@@ -276,9 +311,9 @@ def train(cfg: TrainConfig) -> Path:
             print(f"resuming from {last} (step {step})")
     # the `locate` stage (vision and aux head alone) runs until located_at is set; the policy's warm-up follows it
     locating = use_aux and bool(cfg.locate_steps or cfg.locate_minutes) and "located_at" not in meta
-    if not use_aux and (cfg.locate_steps or cfg.locate_minutes) and rank == 0:
+    if not use_aux and (asked.locate_steps > 0 or asked.locate_minutes > 0) and rank == 0:
         print("locate_minutes=/locate_steps= ignored: the data has no object poses (or vision=false, aux=0)")
-    if not use_aux and cfg.near_cameras and rank == 0:
+    if not use_aux and asked.near_cameras not in (AUTO, ()) and rank == 0:
         print("near_cameras= ignored: the data has no object poses (or vision=false, aux=0)")
     net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=locating) if ddp else model
     sampler = Sampler(
@@ -319,7 +354,11 @@ def train(cfg: TrainConfig) -> Path:
             locating, meta["located_at"] = False, step
             if rank == 0:
                 print(f"locate stage done at step {step}; training the policy")
-        lr = cfg.locate_lr if locating else lr_at(cfg, step - meta.get("located_at", 0), time.perf_counter() - t0)
+        lr = (
+            cfg.locate_lr
+            if locating
+            else lr_at(cfg, step - meta.get("located_at", 0), time.perf_counter() - t0, meta.get("located_at", 0))
+        )
         for g in opt.param_groups:
             g["lr"] = lr
         batch = to_device(sampler.batch(cfg.batch, still=locating, mirror=locating and cfg.mirror), text, device, shift)
