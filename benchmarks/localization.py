@@ -88,11 +88,11 @@ def near_error(pol, train: str, va: Source, x_tr: np.ndarray, x_va: np.ndarray, 
     """Print a policy's near-head error [cm] for the object from the hand (x, y) on the validation frames where
     its targets are defined (finite in data.aux_targets: untouched, hand within data.NEAR), and on those with the
     hand more than 1 cm off."""
-    from synth.vla.data import NEAR_AUX
+    from synth.vla.data import AUX
 
     def near(src: Source) -> np.ndarray:
         assert src.aux is not None
-        return np.flatnonzero(np.isfinite(src.aux[:, -NEAR_AUX]))
+        return np.flatnonzero(np.isfinite(src.aux[:, AUX.index("near_x")]))
 
     rel_tr = x_tr - object_xyz(train, "observation.ee_pose")
     tr = near(load(train, (), pol.cfg.resolution, cache))  # no cameras: the poses alone
@@ -106,7 +106,7 @@ def near_error(pol, train: str, va: Source, x_tr: np.ndarray, x_va: np.ndarray, 
         b = pol.inputs(va.card, [va.tasks[t] for t in va.task[j]], va.state[j], images, va.fps)
         with torch.no_grad():
             _, _, aux = pol.model.encode(b)
-        errs.append(100 * (aux.numpy()[:, -NEAR_AUX:][:, :2] * std[:2] + mean[:2] - rel_va[j, :2]))
+        errs.append(100 * (aux.numpy()[:, -pol.cfg.near :][:, :2] * std[:2] + mean[:2] - rel_va[j, :2]))
     err = np.concatenate(errs)
     off = np.linalg.norm(rel_va[i, :2], axis=1) > 0.01
     for name, e in (("all", err), ("hand > 1 cm off", err[off])):

@@ -360,7 +360,7 @@ def test_aux_targets_are_where_the_dataset_says_things_are(dataset, tmp_path):
 
     src = load(dataset, (), 32, tmp_path)
     assert src.aux is not None and src.aux.shape == (src.frames, len(AUX)) and AUX[-NEAR_AUX:][0] == "near_x"
-    assert np.isfinite(src.aux[:, :-NEAR_AUX]).all()
+    assert np.isfinite(src.aux[:, :8]).all() and AUX[8:10] == ("grasp_c", "grasp_s")
     assert np.allclose(src.aux[:, :8].mean(0), 0, atol=1e-4) and np.allclose(src.aux[:, :6].std(0), 1, atol=1e-3)
     ds = LeRobotDir(dataset)
     t = pq.read_table(ds.data_files()[0], columns=["index", "synth.object_pose", "observation.ee_pose"])
@@ -375,12 +375,35 @@ def test_aux_targets_are_where_the_dataset_says_things_are(dataset, tmp_path):
     xy = np.array([drawn[int(e)] for e in src.episode])
     assert np.allclose(src.aux[:, 6:8], (xy - xy.mean(0)) / np.maximum(xy.std(0), 1e-3), atol=1e-4)
     assert src.frames == len(hand) and src.still is not None  # one data file: every frame read above
-    near = np.isfinite(src.aux[:, -NEAR_AUX:]).all(1)
-    assert (near == np.isfinite(src.aux[:, -NEAR_AUX:]).any(1)).all()
+    near = np.isfinite(src.aux[:, 10:13]).all(1)
+    assert (near == np.isfinite(src.aux[:, 10:13]).any(1)).all()
     want = src.still & (np.linalg.norm(hand[:, :2], axis=1) < NEAR)
     assert 0 < want.sum() < src.still.sum() and np.array_equal(near, want)
     r = hand[want]
-    assert np.allclose(src.aux[want, -NEAR_AUX:], (r - r.mean(0)) / r.std(0), atol=1e-3)
+    assert np.allclose(src.aux[want, 10:13], (r - r.mean(0)) / r.std(0), atol=1e-3)
+    # the grasp yaw: how the expert's fingers closed, on the untouched frames of episodes with a non-round object
+    from synth.vla.data import ROUND, column, grasp_yaw
+
+    full = pq.read_table(ds.data_files()[0])
+    raw = grasp_yaw(ds, full, column(full, "observation.ee_pose"), src.episode)
+    shapes = {
+        int(e): json.loads(m)["draws"]["object_shape"]
+        for e, m in zip(ds.episodes["episode_index"], ds.episodes["synth/meta"], strict=True)
+    }
+    sided = np.array([shapes[int(e)]["shape"] not in ROUND for e in src.episode])
+    assert sided.any() and np.array_equal(np.isfinite(src.aux[:, 8]), src.still & sided)
+    assert np.array_equal(np.isfinite(src.aux[:, 13]), want & sided)
+    g = raw[src.still & sided]
+    assert np.allclose(src.aux[src.still & sided, 8:10], (g - g.mean(0)) / g.std(0), atol=1e-3)
+    g = raw[want & sided]
+    assert np.allclose(src.aux[want & sided, 13:15], (g - g.mean(0)) / g.std(0), atol=1e-3)
+    assert np.allclose(np.hypot(*raw[sided].T), 1, atol=1e-4)
+    for e in {int(e) for e in src.episode[sided]}:
+        shape, yaw = shapes[e]["shape"], json.loads(ds.episodes["synth/meta"][e])["draws"]["object_pose"]["yaw"]
+        closing = np.arctan2(*raw[src.episode == e][0][::-1]) / 2  # [rad] mod pi
+        across = {"capsule": (np.pi / 2,), "box": (0.0, np.pi / 2)}.get(shape)
+        if across is not None:  # a capsule across its axis, a box across one of its sides (planners.grasps)
+            assert min(abs(np.sin(closing - yaw - a)) for a in across) < 0.05, (shape, closing, yaw)
 
 
 def test_train_writes_checkpoints_and_resumes(run, dataset):
@@ -715,6 +738,7 @@ def test_locate_stage_trains_vision_alone_on_still_frames_then_the_policy(datase
     expert untouched), then the policy; resuming keeps the stage's end."""
     from safetensors.torch import load_file
 
+    from synth.vla.data import NEAR_AUX
     from synth.vla.data import load as load_source
 
     src = load_source(dataset, (), 32, tmp_path / "c")
@@ -744,7 +768,7 @@ def test_locate_stage_trains_vision_alone_on_still_frames_then_the_policy(datase
     assert torch.equal(w[0]["near_head.0.weight"], w[1]["near_head.0.weight"])
     assert not torch.equal(w[1]["near_head.0.weight"], w[2]["near_head.0.weight"])
     cfg = json.loads((out / "checkpoints" / "step-0000003" / "state.json").read_text())
-    assert cfg["model"]["near_cameras"] == ["front"] and cfg["model"]["near"] == 3
+    assert cfg["model"]["near_cameras"] == ["front"] and cfg["model"]["near"] == NEAR_AUX
 
 
 def test_mirrored_frames_flip_the_image_and_the_y_targets_and_spare_handed_instructions(dataset, tmp_path):
@@ -753,7 +777,7 @@ def test_mirrored_frames_flip_the_image_and_the_y_targets_and_spare_handed_instr
     import pyarrow.parquet as pq
 
     from synth.dataset.reader import LeRobotDir
-    from synth.vla.data import MIRROR_SIGN, Normalizer, Sampler, load, mirror_samples
+    from synth.vla.data import AUX, MIRROR_SIGN, Normalizer, Sampler, load, mirror_samples
 
     src = load(dataset, (), 32, tmp_path)
     assert src.aux is not None and src.aux_mirror is not None
@@ -770,8 +794,10 @@ def test_mirrored_frames_flip_the_image_and_the_y_targets_and_spare_handed_instr
     assert np.allclose(m_aux[flip, 1] * std + mean, -y[flip], atol=1e-4)  # the object's y, mirrored
     assert np.allclose(m_aux[~flip], src.aux[~flip], equal_nan=True)  # NaN: a near target not defined there
     assert np.allclose(m_aux[flip][:, MIRROR_SIGN > 0], src.aux[flip][:, MIRROR_SIGN > 0], equal_nan=True)
-    near = np.isfinite(src.aux[:, -3])
-    assert (flip & near).any() and np.allclose(m_aux[flip & near, -2], -src.aux[flip & near, -2] + src.aux_mirror[-2])
+    for name in ("near_y", "grasp_s", "near_grasp_s"):  # defined on some frames only; y and yaw flip
+        k = AUX.index(name)
+        on = flip & np.isfinite(src.aux[:, k])
+        assert on.any() and np.allclose(m_aux[on, k], -src.aux[on, k] + src.aux_mirror[k])
 
     src.images = {"front": imgs[:, 0]}
     src.task = np.arange(n) % 2

@@ -72,15 +72,19 @@ class Source:
 
 
 AUX = ("object_x", "object_y", "object_z", "object_from_hand_x", "object_from_hand_y", "object_from_hand_z",
-       "target_x", "target_y", "near_x", "near_y", "near_z")  # fmt: skip
-"""The auxiliary targets [m, world frame]: the task object, the object seen from the hand, the place target, and
-the object seen from the hand again but only where a grasp is aimed (`near_*`: before the object moves, with the
-hand within NEAR of it horizontally; NaN elsewhere), standardized over those frames alone so that their
-centimetres are not drowned by the reach's decimetres."""
-NEAR_AUX = 3  # the last NEAR_AUX targets are the near ones (a model's near head predicts them, see model.VLA)
+       "target_x", "target_y", "grasp_c", "grasp_s",
+       "near_x", "near_y", "near_z", "near_grasp_c", "near_grasp_s")  # fmt: skip
+"""The auxiliary targets [m, world frame]: the task object, the object seen from the hand, the place target, the
+way the expert's fingers close on it (`grasp_*`: cos and sin of twice the closing direction's yaw, as a parallel
+gripper closes the same either way round; defined before the object moves, NaN for round objects, which any side
+fits), and the object seen from the hand and that closing yaw again but only where a grasp is aimed (`near_*`:
+before the object moves, with the hand within NEAR of it horizontally; NaN elsewhere), standardized over those
+frames alone so that their centimetres are not drowned by the reach's decimetres."""
+NEAR_AUX = 5  # the last NEAR_AUX targets are the near ones (a model's near head predicts them, see model.VLA)
+ROUND = ("sphere", "cylinder")  # shapes a parallel gripper takes from any side: no grasp yaw to learn
 STILL = 0.003  # [m] an object within this of where its episode placed it has not been moved yet
 NEAR = 0.10  # [m] hand-object horizontal distance within which the near targets are defined
-MIRROR_SIGN = np.array([1, -1, 1, 1, -1, 1, 1, -1, 1, -1, 1], np.float32)  # y -> -y flips the four y targets
+MIRROR_SIGN = np.array([1, -1, 1, 1, -1, 1, 1, -1, 1, -1, 1, -1, 1, 1, -1], np.float32)  # y -> -y: y and yaw flip
 HANDED = re.compile(r"\b(left|right)\b", re.IGNORECASE)  # an instruction a mirror image would contradict
 
 
@@ -96,20 +100,26 @@ def aux_targets(
     out = np.full((n, len(AUX)), np.nan, np.float64)
     xyz = column(t, "synth.object_pose")[:, :3]
     out[:, :3] = xyz
-    if "observation.ee_pose" in t.column_names:
-        out[:, 3:6] = xyz - column(t, "observation.ee_pose")[:, :3]
-        if still is not None:
-            near = still & (np.linalg.norm(out[:, 3:5], axis=1) < NEAR)
-            out[near, 8:11] = out[near, 3:6]
     eps = ds.episodes
+    draws = {}
     if "synth/meta" in eps.columns:
-        where = {}
-        for e, meta in zip(eps["episode_index"], eps["synth/meta"], strict=True):
-            target = json.loads(meta).get("draws", {}).get("target", {})
-            if "x" in target and "y" in target:
-                where[int(e)] = (target["x"], target["y"])
+        draws = {
+            int(e): json.loads(m).get("draws", {}) for e, m in zip(eps["episode_index"], eps["synth/meta"], strict=True)
+        }
+        where = {
+            e: (d["target"]["x"], d["target"]["y"]) for e, d in draws.items() if {"x", "y"} <= set(d.get("target", {}))
+        }
         xy = np.array([where.get(int(e), (np.nan, np.nan)) for e in range(int(episode.max()) + 1)])
         out[:, 6:8] = xy[episode]
+    if "observation.ee_pose" in t.column_names:
+        ee = column(t, "observation.ee_pose")
+        out[:, 3:6] = xyz - ee[:, :3]
+        if still is not None:
+            round_ = np.array([draws.get(int(e), {}).get("object_shape", {}).get("shape") in ROUND for e in episode])
+            out[:, 8:10] = np.where((still & ~round_)[:, None], grasp_yaw(ds, t, ee, episode), np.nan)
+            near = still & (np.linalg.norm(out[:, 3:5], axis=1) < NEAR)
+            out[near, 10:13] = out[near, 3:6]
+            out[near, 13:15] = out[near, 8:10]
     with warnings.catch_warnings():  # an all-NaN column (no ee pose, no target) stays NaN: masked out
         warnings.simplefilter("ignore", RuntimeWarning)
         mean, std = np.nanmean(out, 0), np.nanstd(out, 0)
@@ -117,6 +127,25 @@ def aux_targets(
     # standardized z = (v - m) / s; mirrored v' = -v for the y columns, so z' = -z - 2 m / s there
     offset = np.where(MIRROR_SIGN < 0, -2 * np.nan_to_num(mean) / std, 0.0)
     return ((out - mean) / std).astype(np.float32), offset.astype(np.float32)
+
+
+def grasp_yaw(ds: LeRobotDir, t: pa.Table, ee: np.ndarray, episode: np.ndarray) -> np.ndarray:
+    """(N, 2) cos and sin of twice the yaw of the hand's closing direction (its y axis; ee (N, 7) x, y, z, qw, qx,
+    qy, qz) at the frame where its episode's gripper is first told to close (below half its first command), for
+    every frame of the episode; NaN for episodes that never close or data without a gripper."""
+    names = ds.features.get("action", {}).get("names") or []
+    out = np.full((len(episode), 2), np.nan)
+    if "gripper" not in names:
+        return out
+    g = column(t, "action")[:, names.index("gripper")]
+    w, x, y, z = ee[:, 3:7].T.astype(np.float64)
+    yaw = np.arctan2(1 - 2 * (x * x + z * z), 2 * (x * y - w * z))  # of the rotation's y column, projected on x-y
+    first = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]])
+    for a, b in zip(first, np.r_[first[1:], len(episode)], strict=True):
+        shut = np.flatnonzero(g[a:b] < 0.5 * g[a])
+        if len(shut):
+            out[a:b] = np.cos(2 * yaw[a + shut[0]]), np.sin(2 * yaw[a + shut[0]])
+    return out
 
 
 def column(t: pa.Table, name: str) -> np.ndarray:
