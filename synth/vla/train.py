@@ -56,7 +56,7 @@ class TrainConfig:
     #                            the frames before the object moves, the frames a policy must find it from; 0: off;
     #                            -1 (auto): a sixth of minutes= where minutes= is set (the data must have object poses)
     locate_steps: int = -1  # the same stage counted in steps (whichever of the two is set); -1 (auto): half of
-    #                         steps= where minutes= is not set (a locate step costs about a sixth of a policy step)
+    #                         steps= where minutes= is not set (a locate step costs about a fifth of a policy step)
     locate_lr: float = 2e-3  # its learning rate (constant)
     mirror: bool = True  # the locate stage also sees half its frames mirrored y -> -y (images flipped left-right,
     #                      targets moved to match): twice the scenes to find objects in, not to memorize
