@@ -385,7 +385,7 @@ def test_aux_targets_are_where_the_dataset_says_things_are(dataset, tmp_path):
     from synth.vla.data import ROUND, column, grasp_yaw
 
     full = pq.read_table(ds.data_files()[0])
-    raw = grasp_yaw(ds, full, column(full, "observation.ee_pose"), src.episode)
+    raw = grasp_yaw(ds, full, column(full, "observation.ee_pose"), src.start)
     shapes = {
         int(e): json.loads(m)["draws"]["object_shape"]
         for e, m in zip(ds.episodes["episode_index"], ds.episodes["synth/meta"], strict=True)

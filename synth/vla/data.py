@@ -89,11 +89,12 @@ HANDED = re.compile(r"\b(left|right)\b", re.IGNORECASE)  # an instruction a mirr
 
 
 def aux_targets(
-    ds: LeRobotDir, t: pa.Table, episode: np.ndarray, still: np.ndarray | None = None
+    ds: LeRobotDir, t: pa.Table, episode: np.ndarray, start: np.ndarray, still: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(N, len(AUX)) standardized auxiliary targets of a synth dataset (NaN where a dataset or episode lacks one)
     and their mirror offsets (len(AUX),) (see Source.aux_mirror), or None for datasets without
-    `synth.object_pose`. still (N,) bool: the frames before the task object moves (the near targets need it)."""
+    `synth.object_pose`. episode, start (N,): each frame's episode and its first frame (as Source); still (N,)
+    bool: the frames before the task object moves (the grasp and near targets need it)."""
     if "synth.object_pose" not in t.column_names:
         return None
     n = len(episode)
@@ -115,8 +116,9 @@ def aux_targets(
         ee = column(t, "observation.ee_pose")
         out[:, 3:6] = xyz - ee[:, :3]
         if still is not None:
-            round_ = np.array([draws.get(int(e), {}).get("object_shape", {}).get("shape") in ROUND for e in episode])
-            out[:, 8:10] = np.where((still & ~round_)[:, None], grasp_yaw(ds, t, ee, episode), np.nan)
+            shapes = [draws.get(e, {}).get("object_shape", {}).get("shape") for e in range(int(episode.max()) + 1)]
+            round_ = np.isin(np.asarray(shapes, object), ROUND)[episode]
+            out[:, 8:10] = np.where((still & ~round_)[:, None], grasp_yaw(ds, t, ee, start), np.nan)
             near = still & (np.linalg.norm(out[:, 3:5], axis=1) < NEAR)
             out[near, 10:13] = out[near, 3:6]
             out[near, 13:15] = out[near, 8:10]
@@ -129,22 +131,24 @@ def aux_targets(
     return ((out - mean) / std).astype(np.float32), offset.astype(np.float32)
 
 
-def grasp_yaw(ds: LeRobotDir, t: pa.Table, ee: np.ndarray, episode: np.ndarray) -> np.ndarray:
+def grasp_yaw(ds: LeRobotDir, t: pa.Table, ee: np.ndarray, start: np.ndarray) -> np.ndarray:
     """(N, 2) cos and sin of twice the yaw of the hand's closing direction (its y axis; ee (N, 7) x, y, z, qw, qx,
     qy, qz) at the frame where its episode's gripper is first told to close (below half its first command), for
-    every frame of the episode; NaN for episodes that never close or data without a gripper."""
+    every frame of the episode (start (N,): its first frame, as Source.start); NaN for episodes that never close
+    or data without a gripper."""
     names = ds.features.get("action", {}).get("names") or []
-    out = np.full((len(episode), 2), np.nan)
+    out = np.full((len(start), 2), np.nan)
     if "gripper" not in names:
         return out
     g = column(t, "action")[:, names.index("gripper")]
+    n = len(start)
+    firsts = np.flatnonzero(start == np.arange(n))
+    shut = np.minimum.reduceat(np.where(g < 0.5 * g[start], np.arange(n), n), firsts)  # per episode; n: never
+    k = shut[np.cumsum(start == np.arange(n)) - 1]  # per frame
     w, x, y, z = ee[:, 3:7].T.astype(np.float64)
     yaw = np.arctan2(1 - 2 * (x * x + z * z), 2 * (x * y - w * z))  # of the rotation's y column, projected on x-y
-    first = np.flatnonzero(np.r_[True, episode[1:] != episode[:-1]])
-    for a, b in zip(first, np.r_[first[1:], len(episode)], strict=True):
-        shut = np.flatnonzero(g[a:b] < 0.5 * g[a])
-        if len(shut):
-            out[a:b] = np.cos(2 * yaw[a + shut[0]]), np.sin(2 * yaw[a + shut[0]])
+    ok = k < n
+    out[ok, 0], out[ok, 1] = np.cos(2 * yaw[k[ok]]), np.sin(2 * yaw[k[ok]])
     return out
 
 
@@ -181,7 +185,9 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
     if "synth.object_pose" in t.column_names:  # frames before the object is touched: where it must be found
         xyz = column(t, "synth.object_pose")[:, :3]
         still = np.abs(xyz - xyz[start]).max(1) < STILL
-    targets = aux_targets(ds, t, episode, still)  # where things are: targets that teach the vision encoder to find them
+    targets = aux_targets(
+        ds, t, episode, start, still
+    )  # where things are: targets that teach the vision encoder to find them
     aux, aux_mirror = targets if targets is not None else (None, None)
     return Source(
         root=ds.root,

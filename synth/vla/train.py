@@ -108,12 +108,13 @@ def resolve(cfg: TrainConfig, cameras: tuple[str, ...], use_aux: bool = True) ->
     )
 
 
-def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0, spent: int = 0) -> float:
-    """Linear warm-up, then cosine decay to lr/10 over whichever budget (steps or minutes) ends first.
-    step counts from the policy stage's start; spent: the steps the locate stage took of steps=."""
+def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0, start: int = 0) -> float:
+    """Linear warm-up, then cosine decay to lr/10 over whichever budget (steps or minutes) ends first, for the
+    policy stage that began at step `start` (after the locate stage) and has steps= - start steps."""
+    step -= start
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    frac = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - spent - cfg.warmup))
+    frac = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - start - cfg.warmup))
     if cfg.minutes:
         frac = max(frac, min(1.0, elapsed / (60 * cfg.minutes)))
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
@@ -354,11 +355,7 @@ def train(cfg: TrainConfig) -> Path:
             locating, meta["located_at"] = False, step
             if rank == 0:
                 print(f"locate stage done at step {step}; training the policy")
-        lr = (
-            cfg.locate_lr
-            if locating
-            else lr_at(cfg, step - meta.get("located_at", 0), time.perf_counter() - t0, meta.get("located_at", 0))
-        )
+        lr = cfg.locate_lr if locating else lr_at(cfg, step, time.perf_counter() - t0, meta.get("located_at", 0))
         for g in opt.param_groups:
             g["lr"] = lr
         batch = to_device(sampler.batch(cfg.batch, still=locating, mirror=locating and cfg.mirror), text, device, shift)
