@@ -23,7 +23,7 @@ class ActionDrift(Randomizer):
     the stream of (seed, attempt, "action_drift"), whatever the batch. Success is still judged on the physics."""
 
     stage = PHYSICS
-    joints: tuple[float, float] = (0.0, 0.06)  # twice 2026-12-04's 0.03: see README, "the policy's own offsets"
+    joints: tuple[float, float] = (0.0, 0.03)
     period: float = 0.5
     quiet: float = 0.25
 
