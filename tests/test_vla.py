@@ -445,6 +445,7 @@ def test_eval_runs_every_axis_and_writes_a_report(run):
         assert 0 <= c["expert_rate"] <= 1
         assert c["successes"] + sum(c["failures"].values()) == 2
         assert len(c["close_miss_cm"]) == 2 and all(m is None or 0 <= m < 100 for m in c["close_miss_cm"])
+        assert len(c["approach_offset_cm"]) == 2 and all(o is None or 0 <= o < 10 for o in c["approach_offset_cm"])
         assert sum(c["won"]) == c["successes"]
     assert "| in_distribution |" in (out / "report.md").read_text()
     assert (out / "success.png").stat().st_size > 1000 and (out / "training.png").stat().st_size > 1000
@@ -715,8 +716,9 @@ def test_closed_loop_fed_the_experts_own_chunks_succeeds_like_the_expert(run):
     longest = max(len(a.p.actions) for a in atts) / hz
     got = rollout(Expert(), worker, atts, hz, max(6.0, 1.5 * longest), cfg)  # type: ignore[arg-type]
     assert atts and expert.count("") == len(atts), expert
-    assert [r for r, _ in got] == [""] * len(atts), got
-    assert all(0 <= m < 0.01 for _, m in got), got  # the expert's hand closes on the object's centre
+    assert [r for r, _, _ in got] == [""] * len(atts), got
+    assert all(0 <= m < 0.01 for _, m, _ in got), got  # the expert's hand closes on the object's centre
+    assert all(0 <= o < 0.01 for _, _, o in got), got  # and comes down right above it
 
 
 def test_fixed_cameras_are_not_shifted_and_wrist_cameras_are():
@@ -870,3 +872,36 @@ def test_train_defaults_resolve_to_the_measured_recipe():
     assert (given.aux_cameras, given.near_cameras, given.locate_steps, given.locate_minutes) == ((), (), 0, 0.0)
     bare = resolve(TrainConfig(minutes=60), ("front", "wrist"), use_aux=False)
     assert bare.near_cameras == () and (bare.locate_steps, bare.locate_minutes) == (0, 0.0)
+
+
+def test_approach_offset_reads_how_far_off_the_object_the_hand_comes_down(run):
+    """The object put 3 cm beside the TCP and 8 cm below it reads 3 cm; states with the TCP outside the approach
+    band (too high, or more than NEAR to the side) are not read; none left reads NaN."""
+    import mujoco
+
+    from synth.scenes.tabletop import Layout, initial_qpos
+    from synth.vla.axes import AXES
+    from synth.vla.evaluate import APPROACH, NEAR, EvalConfig, approach_offset, make_worker
+    from synth.vla.policy import Policy
+
+    pol = Policy(run)
+    gen = next(g for g in pol.meta["generate"] if g)
+    worker, _ = make_worker(pol, gen, AXES["in_distribution"], EvalConfig(policy=str(run)))
+    m = worker.prepare(0).model
+    lay = Layout(m, worker.emb)
+    q0 = initial_qpos(m, worker.emb, lay)
+    d = mujoco.MjData(m)
+    d.qpos[:] = q0
+    mujoco.mj_kinematics(m, d)
+    tcp = d.site(lay.arms[0].tcp).xpos.copy()
+    a = int(lay.obj_qadr[0])
+
+    def at(dx: float, dz: float) -> np.ndarray:  # the object dx beside and dz below the TCP (the arm unmoved)
+        q = q0.copy()
+        q[a : a + 3] = tcp + np.array([dx, 0.0, -dz])
+        return q
+
+    assert approach_offset(m, np.stack([at(0.03, 0.08)]), lay) == pytest.approx(0.03, abs=1e-9)
+    far, high = at(NEAR + 0.02, 0.08), at(0.01, APPROACH[1] + 0.05)
+    assert approach_offset(m, np.stack([at(0.03, 0.08), far, high, at(0.01, 0.05)]), lay) == pytest.approx(0.02)
+    assert np.isnan(approach_offset(m, np.stack([far, high]), lay))

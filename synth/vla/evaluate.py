@@ -195,11 +195,11 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str =
     limit = cfg.max_seconds or max(6.0, 1.5 * longest)
     reasons: Counter = Counter()
     wins = 0
-    misses: list[tuple[bool, float]] = []
+    misses: list[tuple[bool, float, float]] = []
     for k in range(0, len(atts), cfg.batch):
-        for r, miss in rollout(pol, worker, atts[k : k + cfg.batch], hz, limit, cfg, backend):
+        for r, miss, off in rollout(pol, worker, atts[k : k + cfg.batch], hz, limit, cfg, backend):
             wins += r == ""
-            misses.append((r == "", miss))
+            misses.append((r == "", miss, off))
             if r:
                 reasons[r] += 1
     return report.cell(wins, len(atts), expert, len(atts) if cfg.expert else None, dict(reasons), misses)
@@ -207,9 +207,9 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str =
 
 def rollout(
     pol: Policy, worker: Worker, atts: list[Attempt], hz: float, limit: float, cfg: EvalConfig, backend: str = "mujoco"
-) -> list[tuple[str, float]]:
+) -> list[tuple[str, float, float]]:
     """Closed-loop episodes of W worlds on physics `backend`; returns per world ('' on success or the failure
-    reason, the close miss [m]: see close_miss)."""
+    reason, the close miss [m], the approach offset [m]: see close_miss and approach_offset)."""
     emb = worker.emb
     models = [a.model for a in atts]
     assert all(m is not None for m in models)
@@ -234,7 +234,7 @@ def _loop(
     hz: float,
     limit: float,
     cfg: EvalConfig,
-) -> list[tuple[str, float]]:
+) -> list[tuple[str, float, float]]:
     """The policy's closed loop over `worlds` (each with .step(ctrl), .qpos, .qvel)."""
     from synth.render import render
 
@@ -264,12 +264,13 @@ def _loop(
     issued: list[tuple[int, np.ndarray]] = []  # (step asked, chunk) for the ensemble
     grip = emb.gripper_columns[0]
     closed = np.full(W, -1)  # the step at which the first arm's gripper was first told to close, -1: never
+    ended = np.full(W, T)  # the step at which a world stopped (success is absorbing)
     for t in range(T):
         if t % every == 0:
             for w in np.flatnonzero(~done):  # success is absorbing: stop worlds that have made it
                 fr = Frames(qpos[w, : t + 1], qvel[w, : t + 1], np.zeros((t + 1, 0)))
                 if t > 0 and task.outcome(atts[w].scene, fr, lay) == "":
-                    done[w], result[w] = True, ""
+                    done[w], result[w], ended[w] = True, "", t
             if done.all():
                 break
             state = lay.state(qpos[:, t])  # every arm's joints and gripper width
@@ -301,7 +302,32 @@ def _loop(
         fr = Frames(qpos[w], qvel[w], np.zeros((len(qpos[w]), 0)))
         result[w] = task.outcome(atts[w].scene, fr, lay)
     miss = [close_miss(models[w], qpos[w, c], lay) if c >= 0 else float("nan") for w, c in enumerate(closed)]  # type: ignore[arg-type]
-    return list(zip(result, miss, strict=True))
+    upto = np.where(closed >= 0, closed, ended)  # the approach: the steps before the first close
+    off = [approach_offset(models[w], qpos[w, : upto[w] + 1], lay) for w in range(W)]  # type: ignore[arg-type]
+    return list(zip(result, miss, off, strict=True))
+
+
+APPROACH = (0.03, 0.15)  # [m] TCP heights above the object's centre that approach_offset reads
+NEAR = 0.10  # [m] and horizontal distances within which the hand is coming down on it
+
+
+def approach_offset(model: mujoco.MjModel, qpos: np.ndarray, lay: Layout) -> float:
+    """[m] the median horizontal distance from the first arm's TCP to the task object's centre over the states
+    qpos (T, nq) in which the TCP is APPROACH above the object and within NEAR of it horizontally (NaN when there
+    are none). Over the steps before the first close, it says how far off the object the hand comes down: the
+    expert comes down right above it, and a policy whose closed loop strays from the expert's states further than
+    its training data did comes down centimetres off."""
+    d = mujoco.MjData(model)
+    a, site = int(lay.obj_qadr[0]), lay.arms[0].tcp
+    got = []
+    for q in qpos:
+        d.qpos[:] = q
+        mujoco.mj_kinematics(model, d)
+        rel = d.site(site).xpos - q[a : a + 3]
+        h = float(np.hypot(rel[0], rel[1]))
+        if APPROACH[0] <= rel[2] <= APPROACH[1] and h < NEAR:
+            got.append(h)
+    return float(np.median(got)) if got else float("nan")
 
 
 def close_miss(model: mujoco.MjModel, qpos: np.ndarray, lay: Layout) -> float:

@@ -26,9 +26,10 @@ def cell(
     expert: int | None,
     expert_n: int | None,
     reasons: dict,
-    misses: list[tuple[bool, float]] | None = None,
+    misses: list[tuple[bool, float, float]] | None = None,
 ) -> dict:
-    """One axis' numbers; `misses`: per episode (succeeded, close miss [m], nan when the gripper never closed)."""
+    """One axis' numbers; `misses`: per episode (succeeded, close miss [m], nan when the gripper never closed,
+    approach offset [m], nan when the hand never came down on the object: see evaluate.approach_offset)."""
     lo, hi = wilson(successes, n)
     out = {
         "episodes": n,
@@ -38,9 +39,10 @@ def cell(
         "failures": reasons,
     }
     if misses:  # where the hand was, horizontally, when the policy first closed the gripper [cm]
-        cm = [(ok, round(100 * m, 2) if np.isfinite(m) else None) for ok, m in misses]
-        out["close_miss_cm"] = [m for _, m in cm]
-        out["won"] = [ok for ok, _ in cm]  # per episode, in the same order
+        cm = [(ok, *(round(100 * v, 2) if np.isfinite(v) else None for v in (m, o))) for ok, m, o in misses]
+        out["close_miss_cm"] = [m for _, m, _ in cm]
+        out["approach_offset_cm"] = [o for _, _, o in cm]  # how far off the object the hand came down
+        out["won"] = [ok for ok, _, _ in cm]  # per episode, in the same order
     if expert is not None and expert_n:
         out["expert_rate"] = expert / expert_n
         out["expert_ci95"] = list(wilson(expert, expert_n))
@@ -52,6 +54,12 @@ def close_miss_median(c: dict, won: bool) -> str:
     if "won" not in c:  # a cell without close misses
         return "-"
     got = [m for ok, m in zip(c["won"], c["close_miss_cm"], strict=True) if ok == won and m is not None]
+    return f"{np.median(got):.1f}" if got else "-"
+
+
+def approach_median(c: dict) -> str:
+    """A cell's median approach offset [cm] over its episodes whose hand came down on the object, or "-"."""
+    got = [o for o in c.get("approach_offset_cm", []) if o is not None]
     return f"{np.median(got):.1f}" if got else "-"
 
 
@@ -69,8 +77,9 @@ def markdown(report: dict) -> str:
         )
         + f", {report['sampling_steps']} Euler steps.",
         "",
-        "| axis | success | 95% CI | drop vs in-dist | expert | failures | close miss, median cm (won / failed) |",
-        "|---|---|---|---|---|---|---|",
+        "| axis | success | 95% CI | drop vs in-dist | expert | failures | close miss, median cm (won / failed) "
+        "| approach offset, median cm |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, c in cells.items():
         drop = "" if base is None or name == "in_distribution" else f"{100 * (base - c['rate']):+.1f} pts"
@@ -79,7 +88,8 @@ def markdown(report: dict) -> str:
         miss = " / ".join(close_miss_median(c, won) for won in (True, False))
         lines.append(
             f"| {name} | {100 * c['rate']:.1f}% ({c['successes']}/{c['episodes']}) | "
-            f"{100 * c['ci95'][0]:.0f}-{100 * c['ci95'][1]:.0f}% | {drop} | {expert} | {fails} | {miss} |"
+            f"{100 * c['ci95'][0]:.0f}-{100 * c['ci95'][1]:.0f}% | {drop} | {expert} | {fails} | {miss} "
+            f"| {approach_median(c)} |"
         )
     return "\n".join(lines) + "\n"
 
