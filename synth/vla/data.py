@@ -142,9 +142,9 @@ def grasp_yaw(ds: LeRobotDir, t: pa.Table, ee: np.ndarray, start: np.ndarray) ->
         return out
     g = column(t, "action")[:, names.index("gripper")]
     n = len(start)
-    firsts = np.flatnonzero(start == np.arange(n))
-    shut = np.minimum.reduceat(np.where(g < 0.5 * g[start], np.arange(n), n), firsts)  # per episode; n: never
-    k = shut[np.cumsum(start == np.arange(n)) - 1]  # per frame
+    is_first = start == np.arange(n)
+    shut = np.minimum.reduceat(np.where(g < 0.5 * g[start], np.arange(n), n), np.flatnonzero(is_first))  # n: never
+    k = shut[np.cumsum(is_first) - 1]  # per frame, its episode's first close
     w, x, y, z = ee[:, 3:7].T.astype(np.float64)
     yaw = np.arctan2(1 - 2 * (x * x + z * z), 2 * (x * y - w * z))  # of the rotation's y column, projected on x-y
     ok = k < n
@@ -185,9 +185,8 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
     if "synth.object_pose" in t.column_names:  # frames before the object is touched: where it must be found
         xyz = column(t, "synth.object_pose")[:, :3]
         still = np.abs(xyz - xyz[start]).max(1) < STILL
-    targets = aux_targets(
-        ds, t, episode, start, still
-    )  # where things are: targets that teach the vision encoder to find them
+    # where things are: targets that teach the vision encoder to find them
+    targets = aux_targets(ds, t, episode, start, still)
     aux, aux_mirror = targets if targets is not None else (None, None)
     return Source(
         root=ds.root,

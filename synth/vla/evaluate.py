@@ -28,6 +28,7 @@ from synth.scenes.tabletop import Layout, initial_qpos
 from synth.task import Frames
 from synth.vla import checkpoint, report
 from synth.vla.axes import AXES, Axis, randomizer_nodes
+from synth.vla.data import NEAR
 from synth.vla.policy import Policy
 
 BACKENDS = ("mujoco", "pybullet")  # cross-engine evaluation: pybullet adds the axis "backend: pybullet"
@@ -307,8 +308,20 @@ def _loop(
     return list(zip(result, miss, off, strict=True))
 
 
-APPROACH = (0.03, 0.15)  # [m] TCP heights above the object's centre that approach_offset reads
-NEAR = 0.10  # [m] and horizontal distances within which the hand is coming down on it
+APPROACH = (0.03, 0.15)  # [m] TCP heights above the object's centre that approach_offset reads (and, sideways,
+#                            within data.NEAR: where the hand is coming down on it)
+
+
+def hand_from_object(model: mujoco.MjModel, qpos: np.ndarray, lay: Layout) -> np.ndarray:
+    """(T, 3) [m] the first arm's TCP (between the fingertips) minus the task object's centre in states qpos (T, nq)."""
+    d = mujoco.MjData(model)
+    a, site = int(lay.obj_qadr[0]), lay.arms[0].tcp
+    out = np.empty((len(qpos), 3))
+    for i, q in enumerate(qpos):
+        d.qpos[:] = q
+        mujoco.mj_kinematics(model, d)
+        out[i] = d.site(site).xpos - q[a : a + 3]
+    return out
 
 
 def approach_offset(model: mujoco.MjModel, qpos: np.ndarray, lay: Layout) -> float:
@@ -317,28 +330,17 @@ def approach_offset(model: mujoco.MjModel, qpos: np.ndarray, lay: Layout) -> flo
     are none). Over the steps before the first close, it says how far off the object the hand comes down: the
     expert comes down right above it, and a policy whose closed loop strays from the expert's states further than
     its training data did comes down centimetres off."""
-    d = mujoco.MjData(model)
-    a, site = int(lay.obj_qadr[0]), lay.arms[0].tcp
-    got = []
-    for q in qpos:
-        d.qpos[:] = q
-        mujoco.mj_kinematics(model, d)
-        rel = d.site(site).xpos - q[a : a + 3]
-        h = float(np.hypot(rel[0], rel[1]))
-        if APPROACH[0] <= rel[2] <= APPROACH[1] and h < NEAR:
-            got.append(h)
-    return float(np.median(got)) if got else float("nan")
+    rel = hand_from_object(model, qpos, lay)
+    h = np.linalg.norm(rel[:, :2], axis=1)
+    got = h[(rel[:, 2] >= APPROACH[0]) & (rel[:, 2] <= APPROACH[1]) & (h < NEAR)]
+    return float(np.median(got)) if len(got) else float("nan")
 
 
 def close_miss(model: mujoco.MjModel, qpos: np.ndarray, lay: Layout) -> float:
     """[m] the horizontal distance from the first arm's TCP (between the fingertips) to the task object's centre in
     state `qpos` (nq,): taken when the policy first tells the gripper to close, it says how far a failed grasp
     missed (the expert's is ~0)."""
-    d = mujoco.MjData(model)
-    d.qpos[:] = qpos
-    mujoco.mj_kinematics(model, d)
-    a = int(lay.obj_qadr[0])
-    return float(np.linalg.norm(d.site(lay.arms[0].tcp).xpos[:2] - qpos[a : a + 2]))
+    return float(np.linalg.norm(hand_from_object(model, qpos[None], lay)[0, :2]))
 
 
 def load_report(path: str | Path) -> dict:
