@@ -699,7 +699,7 @@ def test_closed_loop_fed_the_experts_own_chunks_succeeds_like_the_expert(run):
 
     pol = Policy(run)
     gen = next(g for g in pol.meta["generate"] if g)
-    cfg = EvalConfig(policy=str(run), episodes=3, execute=4)
+    cfg = EvalConfig(policy=str(run), episodes=3, execute=4, ensemble=0.0)  # chunks of 4, open loop
     worker, hz = make_worker(pol, gen, AXES["in_distribution"], cfg)
     atts = [a for a in (worker.prepare(i) for i in range(3)) if a.plan is not None]
     worker.execute(atts)
@@ -708,7 +708,7 @@ def test_closed_loop_fed_the_experts_own_chunks_succeeds_like_the_expert(run):
     class Expert:
         horizon, cameras, cards, t = pol.horizon, (), pol.cards, 0
 
-        def act(self, card, instructions, state, images, control_hz, steps, seed=0, norm_robot=None):
+        def act(self, card, instructions, state, images, control_hz, steps, seed=0, norm_robot=None, temperature=1.0):
             idx = [np.minimum(np.arange(self.t, self.t + self.horizon), len(a.p.actions) - 1) for a in atts]
             self.t += cfg.execute
             return np.stack([a.p.actions[i] for a, i in zip(atts, idx, strict=True)])
@@ -905,3 +905,25 @@ def test_approach_offset_reads_how_far_off_the_object_the_hand_comes_down(run):
     far, high = at(NEAR + 0.02, 0.08), at(0.01, APPROACH[1] + 0.05)
     assert approach_offset(m, np.stack([at(0.03, 0.08), far, high, at(0.01, 0.05)]), lay) == pytest.approx(0.02)
     assert np.isnan(approach_offset(m, np.stack([far, high]), lay))
+
+
+def test_temperature_zero_samples_one_chunk_from_the_flows_centre(run, dataset):
+    """temperature=0 starts the flow from zero noise: the same chunk whatever the seed, equal to sampling from a
+    zero start; temperature=1 draws a different chunk per seed; a negative temperature is one line with exit 2."""
+    from synth.vla.policy import Policy
+
+    pol = Policy(run)
+    card = next(iter(pol.cards.values()))
+    A = len(pol.norm.stats[card["robot"]]["action"]["mean"])
+    state = np.tile(np.asarray(load_embodiment(card["robot"]).start, float)[:A], (2, 1))
+    r = pol.cfg.resolution
+    images = {c: np.zeros((2, r, r, 3), np.uint8) for c in pol.cameras}
+    act = lambda seed, temp: pol.act(card, ["pick it", "pick it"], state, images, 20.0, 3, seed, temperature=temp)  # noqa: E731
+    cold = act(0, 0.0)
+    assert np.array_equal(cold, act(1, 0.0)) and np.isfinite(cold).all()
+    assert not np.allclose(act(0, 1.0), act(1, 1.0))
+    batch = pol.inputs(card, ["pick it", "pick it"], state, images, 20.0)
+    zero = pol.model.sample(batch, 3, torch.zeros(2, pol.cfg.horizon, pol.cfg.action_dim)).numpy()
+    assert np.allclose(pol.norm.denormalize(card["robot"], "action", zero) + state[:, None, :A], cold, atol=1e-6)
+    r = cli("eval", f"policy={run}", "temperature=-1", check=False)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "temperature=-1" in r.stderr, r.stderr

@@ -41,9 +41,11 @@ class EvalConfig:
     episodes: int = 50  # per axis
     axes: tuple[str, ...] = ()  # default: every axis
     execute: int = 8  # chunk actions applied before the policy is asked again
-    ensemble: float = 0.0  # > 0: ask every step and average the chunks' predictions for it (ACT's temporal
-    #                        ensemble, weight exp(-ensemble * i), i = 0 for the oldest); 0: open-loop chunks
+    ensemble: float = 0.01  # > 0: ask every step and average the chunks' predictions for it (ACT's temporal
+    #                         ensemble, weight exp(-ensemble * i), i = 0 for the oldest); 0: open-loop chunks
     sampling_steps: int = 10  # Euler steps of the flow
+    temperature: float = 0.0  # standard deviation of the noise the flow starts from: 0, its centre (one chunk per
+    #                           input); 1, a sample of the trained distribution
     seed: int = 1_000_000  # evaluation seeds; must differ from the training data's seed
     batch: int = 25  # worlds run in lockstep
     max_seconds: float = 0.0  # episode time limit [s]; 0 = 1.5x the longest expert plan of the cell, at least 6 s
@@ -79,6 +81,8 @@ def evaluate(cfg: EvalConfig) -> dict:
         raise ConfigError("episodes, execute and batch must be positive")
     if cfg.ensemble < 0:
         raise ConfigError(f"ensemble={cfg.ensemble}: give 0 (off) or a positive decay rate such as 0.01")
+    if cfg.temperature < 0:
+        raise ConfigError(f"temperature={cfg.temperature}: give a noise scale >= 0 (1: sampled, 0: deterministic)")
     train_cfg = gen["config"]
     if int(train_cfg["seed"]) == cfg.seed:
         raise ConfigError(f"seed={cfg.seed} is the training data's seed; evaluation must use other seeds")
@@ -95,6 +99,7 @@ def evaluate(cfg: EvalConfig) -> dict:
         "execute": cfg.execute,
         "ensemble": cfg.ensemble,
         "sampling_steps": cfg.sampling_steps,
+        "temperature": cfg.temperature,
         "backend": cfg.eval_backend,
         "config": asdict(cfg),
         "axes": cells,
@@ -281,7 +286,14 @@ def _loop(
                 per = [render(m, qpos[w, t][None], list(pol.cameras), r, c) for w, m in enumerate(models)]  # type: ignore[arg-type]
                 images = {cam: np.concatenate([p[cam] for p in per]) for cam in pol.cameras}
             chunk = pol.act(
-                card, [a.instruction for a in atts], state, images, hz, cfg.sampling_steps, seed=cfg.seed + t
+                card,
+                [a.instruction for a in atts],
+                state,
+                images,
+                hz,
+                cfg.sampling_steps,
+                seed=cfg.seed + t,
+                temperature=cfg.temperature,
             )
             issued = [(t0, c) for t0, c in issued if t - t0 < pol.horizon] + [(t, chunk)]
         if cfg.ensemble > 0:  # oldest first: weight exp(-m * i)

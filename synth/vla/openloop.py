@@ -45,7 +45,9 @@ def open_loop(pol, cfg) -> dict:
         images = {c: ep[k][take] for c, k in keys.items()} if keys else None
         texts = [tasks[int(t)] for t in ep["task_index"][take]]
         state = np.asarray(ep["observation.state"], np.float64)[take]
-        pred = pol.act(card, texts, state, images, ds.fps, cfg.sampling_steps, seed=cfg.seed + used)
+        pred = pol.act(
+            card, texts, state, images, ds.fps, cfg.sampling_steps, seed=cfg.seed + used, temperature=cfg.temperature
+        )
         steps = take[:, None] + np.arange(H)[None]
         truth = np.asarray(ep["action"], np.float64)[np.minimum(steps, T - 1)]
         if pred.shape[-1] != truth.shape[-1]:

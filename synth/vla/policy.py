@@ -60,17 +60,20 @@ class Policy:
         steps: int = 10,
         seed: int = 0,
         norm_robot: str | None = None,
+        temperature: float = 1.0,
     ) -> np.ndarray:
         """Action chunks (W, H, A) [the body's action units] for W worlds.
 
         state: (W, A) measured joint positions and gripper width; images: {camera: (W, h, w, 3) uint8}
         (resized to the model's resolution here); card: the body's embodiment card (its control_hz is
         replaced by `control_hz` in the prompt). norm_robot: whose statistics to use (default card["robot"]).
+        temperature: the flow starts from noise of this standard deviation (1: the trained distribution; 0: from
+        its centre, the same chunk for the same inputs).
         """
         batch = self.inputs(card, instructions, state, images, control_hz, norm_robot)
         W = state.shape[0]
         g = torch.Generator(device="cpu").manual_seed(seed)
-        noise = torch.randn(W, self.cfg.horizon, self.cfg.action_dim, generator=g).to(self.device)
+        noise = torch.randn(W, self.cfg.horizon, self.cfg.action_dim, generator=g).to(self.device) * temperature
         chunk = self.model.sample(batch, steps=steps, noise=noise).float().cpu().numpy()
         out = self.norm.denormalize(norm_robot or card["robot"], "action", chunk)
         return out + state[:, None, : out.shape[-1]] if self.cfg.relative else out

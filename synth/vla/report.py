@@ -75,7 +75,8 @@ def markdown(report: dict) -> str:
             if report.get("ensemble")
             else f"chunk executed {report['execute']} steps before replanning"
         )
-        + f", {report['sampling_steps']} Euler steps.",
+        + f", {report['sampling_steps']} Euler steps"
+        + f" from noise of standard deviation {report.get('temperature', 1.0):g}.",
         "",
         "| axis | success | 95% CI | drop vs in-dist | expert | failures | close miss, median cm (won / failed) "
         "| approach offset, median cm |",
