@@ -907,7 +907,7 @@ def test_approach_offset_reads_how_far_off_the_object_the_hand_comes_down(run):
     assert np.isnan(approach_offset(m, np.stack([far, high]), lay))
 
 
-def test_temperature_zero_samples_one_chunk_from_the_flows_centre(run, dataset):
+def test_temperature_zero_samples_one_chunk_from_the_flows_centre(run):
     """temperature=0 starts the flow from zero noise: the same chunk whatever the seed, equal to sampling from a
     zero start; temperature=1 draws a different chunk per seed; a negative temperature is one line with exit 2."""
     from synth.vla.policy import Policy
