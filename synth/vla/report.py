@@ -49,17 +49,11 @@ def cell(
     return out
 
 
-def close_miss_median(c: dict, won: bool) -> str:
-    """A cell's median close miss [cm] over its won (or failed) episodes that closed the gripper, or "-"."""
-    if "won" not in c:  # a cell without close misses
-        return "-"
-    got = [m for ok, m in zip(c["won"], c["close_miss_cm"], strict=True) if ok == won and m is not None]
-    return f"{np.median(got):.1f}" if got else "-"
-
-
-def approach_median(c: dict) -> str:
-    """A cell's median approach offset [cm] over its episodes whose hand came down on the object, or "-"."""
-    got = [o for o in c.get("approach_offset_cm", []) if o is not None]
+def median_cm(c: dict, key: str, won: bool | None = None) -> str:
+    """A cell's median of the per-episode list `key` [cm] (close_miss_cm, approach_offset_cm) over its episodes
+    where it was measured, only the won (or failed) ones when `won` is given; "-" when there are none."""
+    values, oks = c.get(key, []), c.get("won", [])
+    got = [v for i, v in enumerate(values) if v is not None and (won is None or oks[i] == won)]
     return f"{np.median(got):.1f}" if got else "-"
 
 
@@ -86,11 +80,11 @@ def markdown(report: dict) -> str:
         drop = "" if base is None or name == "in_distribution" else f"{100 * (base - c['rate']):+.1f} pts"
         expert = f"{100 * c['expert_rate']:.0f}%" if "expert_rate" in c else "-"
         fails = ", ".join(f"{k} {v}" for k, v in sorted(c["failures"].items())) or "-"
-        miss = " / ".join(close_miss_median(c, won) for won in (True, False))
+        miss = " / ".join(median_cm(c, "close_miss_cm", won) for won in (True, False))
         lines.append(
             f"| {name} | {100 * c['rate']:.1f}% ({c['successes']}/{c['episodes']}) | "
             f"{100 * c['ci95'][0]:.0f}-{100 * c['ci95'][1]:.0f}% | {drop} | {expert} | {fails} | {miss} "
-            f"| {approach_median(c)} |"
+            f"| {median_cm(c, 'approach_offset_cm')} |"
         )
     return "\n".join(lines) + "\n"
 
