@@ -1,6 +1,8 @@
 """pick_place: pick one object up and put it in a coloured region or a low tray.
 
 Skill script: approach -> pre_grasp -> grasp -> close -> lift -> transit -> place -> open -> retreat.
+With the `regrasp` randomizer's miss drawn: miss (approach, come down and close beside the object) -> regrasp
+(lift the hand, open, move over the object) -> grasp -> close -> lift -> ... as above.
 Success is judged on the physics only: lifted, carried, resting inside the target, gripper open.
 """
 
@@ -21,7 +23,7 @@ from synth.scenes.tabletop import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
 
-PHASES = ("approach", "pre_grasp", "grasp", "close", "lift", "transit", "place", "open", "retreat")
+PHASES = ("approach", "pre_grasp", "grasp", "close", "lift", "transit", "place", "open", "retreat", "miss", "regrasp")
 # (velocity, acceleration) as fractions of the arm's limits, per motion phase
 SPEEDS = {
     "approach": (0.9, 0.7),
@@ -32,6 +34,8 @@ SPEEDS = {
     "place": (0.45, 0.55),
     "retreat": (0.7, 0.7),
 }
+MISS_HELD = 0.02  # [m] a deliberate miss (randomizers/regrasp.py) that raises its object this much held it
+
 TRAIN = (
     "pick up the {obj} and place it in the {target}",
     "put the {obj} in the {target}",
@@ -94,7 +98,16 @@ class PickPlace(Task):
         return Scene(objects=(Obj(name="obj0", shape="box", size=(0.025, 0.02, 0.025), xy=(0.5, 0.12)),))
 
     def failure_reasons(self) -> tuple[str, ...]:
-        return ("ik_failure", "no_path", "grasp_slip", "dropped", "placed_outside", "not_released", "unstable")
+        return (
+            "ik_failure",
+            "no_path",
+            "miss_held",
+            "grasp_slip",
+            "dropped",
+            "placed_outside",
+            "not_released",
+            "unstable",
+        )
 
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
         template = str(pick(rng, self.held_out_templates if held_out else self.templates))
@@ -140,7 +153,8 @@ class PickPlace(Task):
         done: list[dict] = []
         q_start = np.array(emb.home)
         for k, (i, xy, z, geoms) in enumerate(self.moves(scene, lay)):
-            move = self._move(ctx, lay, checker, scene, i, xy, z, geoms, q_start, seed + 2 * k)
+            miss = scene.regrasp if k == 0 and scene.regrasp[2] > 0 else None  # the first pick only
+            move = self._move(ctx, lay, checker, scene, i, xy, z, geoms, q_start, seed + 2 * k, miss)
             if isinstance(move, str):
                 return move
             done.append(move)
@@ -152,10 +166,15 @@ class PickPlace(Task):
         stats["collision_checks"] = checker.checks
         return self._timed(ctx, done, scene, stats)
 
-    def _move(self, ctx, lay, checker, scene, i, place_xy, release_z, place_geoms, q_start, seed) -> dict | str:
+    def _move(
+        self, ctx, lay, checker, scene, i, place_xy, release_z, place_geoms, q_start, seed, miss=None
+    ) -> dict | str:
         """One pick-and-place of objects[i] from where the checker holds it, starting at joints q_start:
-        {"q": key configurations, "approach", "carry": waypoints, "grasp", "stats"}, or the failure reason.
-        On success the checker holds the object where it is released."""
+        {"q": key configurations, "approach", "carry": waypoints, "grasp", "miss", "stats"}, or the failure
+        reason. miss: (dx, dy, up) [m] of a first grasp aimed beside the object (see randomizers/regrasp.py), or
+        None; "miss" holds its key configurations, or None where that grasp has no clear path (then the move is
+        planned without it; stats["regrasp"] says which). On success the checker holds the object where it is
+        released."""
         emb, ik = ctx.emb, ctx.ik
         base, _ = emb.base_pose()  # (a turned base's yaw is its IK's: pipeline.TurnedIK)
         q_home = np.array(emb.home)
@@ -178,8 +197,9 @@ class PickPlace(Task):
             if not clear:
                 reason = "no_path"
                 continue
+            m = None if miss is None else self._miss_chain(ik, checker, g, q, miss, base, [geom, lay.table_geom])
             checker.allow([])
-            approach, st_a = transit.plan(q_start, q["hover"], checker, emb.lower, emb.upper, seed)
+            approach, st_a = transit.plan(q_start, (m or q)["hover"], checker, emb.lower, emb.upper, seed)
             if approach is None:
                 reason = "no_path"
                 continue
@@ -203,8 +223,11 @@ class PickPlace(Task):
                 continue
             checker.allow([])
             stats = {"grasp": g.kind, "grasp_width": g.width, "approach": st_a, "transit": st_t}
+            if miss is not None:
+                stats["regrasp"] = m is not None
             return {
                 "q": q,
+                "miss": m,
                 "approach": approach,
                 "carry": carry,
                 "grasp": g,
@@ -237,14 +260,36 @@ class PickPlace(Task):
             q[name] = prev = sol
         return q
 
+    def _miss_chain(self, ik, checker, g, q, miss, base, touch) -> dict | None:
+        """Key configurations of a grasp aimed (dx, dy) [m] beside g and then lifted `up` [m] ({"hover", "pre",
+        "grasp", "up"}), each solved from the previous one, or None if one has no IK solution, flips the wrist or
+        collides on the way (the fingers may touch the geoms `touch`: the object and the table)."""
+        dx, dy, up = miss
+        pos = g.pos + np.array([dx, dy, 0.0])
+        z = g.rot[:, 2]
+        poses = [("hover", pos - self.hover * z), ("pre", pos - self.pre_grasp * z), ("grasp", pos)]
+        poses.append(("up", pos + [0.0, 0.0, up]))
+        m, prev = {}, q["hover"]
+        for name, p in poses:
+            sol = ik.solve(p - base, g.rot, prev)
+            if sol is None or np.abs(sol - prev).max() > 1.2:
+                return None
+            m[name] = prev = sol
+        checker.allow(touch)
+        checker.margin(0.003)
+        path = [m["hover"], m["pre"], m["grasp"], m["up"], q["pre"]]
+        clear = all(checker.segment(a, b) for a, b in zip(path[:-1], path[1:], strict=True))
+        checker.margin(0.01)
+        return m if clear else None
+
     def _timed(self, ctx, moves: list[dict], scene: Scene, stats: dict) -> Plan:
         emb, hz = ctx.emb, ctx.control_hz
         vmax, amax = emb.vmax, emb.amax
         open_w = emb.gripper.stroke
         segs: list[tuple[str, np.ndarray, np.ndarray]] = []
 
-        def move(phase, path, grip):
-            v, a = (min(1.0, f * self.speed) for f in SPEEDS[phase])
+        def move(phase, path, grip, speed=None):
+            v, a = (min(1.0, f * self.speed) for f in SPEEDS[speed or phase])
             arm = through(path, vmax * v, amax * a, hz)
             segs.append((phase, arm, np.full(len(arm), grip)))
 
@@ -254,11 +299,21 @@ class PickPlace(Task):
             grip = np.r_[np.linspace(g0, g1, k + 1)[1:], np.full(n - k, g1)]
             segs.append((phase, np.tile(qh, (n, 1)), grip))
 
-        lift_ends, transit_ends = [], []
+        lift_ends, transit_ends, regrasp_end = [], [], None
         for m in moves:
-            q = m["q"]
-            move("approach", m["approach"], open_w)
-            move("pre_grasp", np.stack([q["hover"], q["pre"]]), open_w)
+            q, mq = m["q"], m.get("miss")
+            if mq is None:
+                move("approach", m["approach"], open_w)
+                move("pre_grasp", np.stack([q["hover"], q["pre"]]), open_w)
+            else:  # close beside the object, lift the hand, open, move over the object: then as always
+                move("miss", m["approach"], open_w, "approach")
+                move("miss", np.stack([mq["hover"], mq["pre"]]), open_w, "pre_grasp")
+                move("miss", np.stack([mq["pre"], mq["grasp"]]), open_w, "grasp")
+                hold("miss", mq["grasp"], open_w, 0.0, self.close_time, 0.6)
+                move("regrasp", np.stack([mq["grasp"], mq["up"]]), 0.0, "grasp")
+                hold("regrasp", mq["up"], 0.0, open_w, self.open_time, 0.5)
+                move("regrasp", np.stack([mq["up"], q["pre"]]), open_w, "pre_grasp")
+                regrasp_end = sum(len(s[1]) for s in segs)
             move("grasp", np.stack([q["pre"], q["grasp"]]), open_w)
             hold("close", q["grasp"], open_w, 0.0, self.close_time, 0.6)
             move("lift", np.stack([q["grasp"], q["lift"]]), 0.0)
@@ -277,6 +332,8 @@ class PickPlace(Task):
             **self.place_check(scene),
             "grasp_width": float(moves[-1]["grasp"].width),
         }
+        if regrasp_end is not None:  # the first move's miss: its object must not have been lifted by then
+            check["regrasp"] = {"end": regrasp_end, "object": moves[0]["object"], "z0": moves[0]["z0"]}
         if len(moves) > 1:  # per pick-and-place, in order
             check["moves"] = [
                 {"object": m["object"], "z0": m["z0"], "lift_end": le, "transit_end": te}
@@ -288,11 +345,16 @@ class PickPlace(Task):
     # ---------------------------------------------------------------- judging
     def carried(self, check: dict, frames: Frames, layout: Layout) -> str:
         """'' if every pick-and-place of the plan lifted its object and still held it at the end of its
-        transit, else "unstable", "grasp_slip" or "dropped"; then "not_released" if the gripper ended
-        closed on the last object."""
+        transit, else "unstable", "miss_held" (a recovery demonstration's deliberate miss lifted the object: it
+        was no miss), "grasp_slip" or "dropped"; then "not_released" if the gripper ended closed on the last
+        object."""
         if not np.isfinite(frames.qpos).all():
             return "unstable"
         c = check
+        if "regrasp" in c:
+            r = c["regrasp"]
+            if frames.qpos[: r["end"], int(layout.obj_qadr[r["object"]]) + 2].max() > r["z0"] + MISS_HELD:
+                return "miss_held"
         for m in c.get("moves") or [{"object": 0, **{k: c[k] for k in ("z0", "lift_end", "transit_end")}}]:
             z = frames.qpos[:, int(layout.obj_qadr[m["object"]]) + 2]
             if z[m["lift_end"]] < m["z0"] + 0.5 * self.lift:

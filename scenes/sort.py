@@ -130,6 +130,7 @@ class Sort(PickPlace):
         return (
             "ik_failure",
             "no_path",
+            "miss_held",
             "grasp_slip",
             "dropped",
             "wrong_region",

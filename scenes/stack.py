@@ -137,7 +137,16 @@ class Stack(PickPlace):
         )
 
     def failure_reasons(self) -> tuple[str, ...]:
-        return ("ik_failure", "no_path", "grasp_slip", "dropped", "knocked_over", "placed_outside", "not_released")
+        return (
+            "ik_failure",
+            "no_path",
+            "miss_held",
+            "grasp_slip",
+            "dropped",
+            "knocked_over",
+            "placed_outside",
+            "not_released",
+        )
 
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
         template = str(pick(rng, self.held_out_templates if held_out else self.templates))

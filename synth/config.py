@@ -233,10 +233,11 @@ def settings(cfg: DictConfig) -> Settings:
             raise ConfigError(
                 f"mode=kinematic supports task={' or task='.join(SUPPORTED)}, not {task_obj.name}; use mode=physics"
             )
-        physical = [r.name for r in rands if r.name in ("robot_base", "action_noise", "action_drift")]
+        physical = [r.name for r in rands if r.name in ("robot_base", "action_noise", "action_drift", "regrasp")]
         if physical:
             raise ConfigError(
-                f"mode=kinematic does not apply randomizers {physical} (they act on the executed physics); "
+                f"mode=kinematic does not apply randomizers {physical} (they act on the executed physics or the "
+                "physics mode's expert); "
                 "drop them or use mode=physics"
             )
     cf = raw.get("counterfactuals", 1)

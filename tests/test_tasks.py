@@ -20,7 +20,9 @@ def _default(name):
 
 
 def _worker(name, emb="panda", seed=0, without=()):
-    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in without]
+    """Every randomizer but those `without` and regrasp, whose deliberate misses cost yield by design (see
+    test_regrasp_closes_beside_the_object_then_takes_it)."""
+    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in (*without, "regrasp")]
     return Worker(TASKS.build(name), rands, load(emb), seed=seed)
 
 
@@ -59,7 +61,8 @@ def test_task_generates_valid_honest_episodes(name, emb):
         assert np.isfinite(e.state).all() and np.isfinite(e.action).all()
         assert e.labels["synth.phase"].shape == (T,)
         assert e.labels["observation.ee_pose"].shape == (T, 7 * len(body.mounts))
-        assert set(np.unique(e.labels["synth.phase"])) == set(range(len(task.phases))), "every phase appears"
+        recovery = {task.phases.index(p) for p in ("miss", "regrasp") if p in task.phases}  # only with regrasp
+        assert set(np.unique(e.labels["synth.phase"])) == set(range(len(task.phases))) - recovery, "every phase"
         ph = e.labels["synth.phase"]
         assert np.all((np.diff(ph) >= 0) | (ph[1:] == 0)), "phases run in order (each pick-and-place anew)"
         assert e.instruction and e.meta["draws"] and e.meta["planner"]
@@ -140,7 +143,7 @@ def test_three_high_stack():
     from synth.language import refer, substitute
 
     body = load("panda")
-    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names()]
+    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n != "regrasp"]
     w = Worker(TASKS.build("stack", {"levels": 3}), rands, body, seed=0)
     atts = [w.prepare(i) for i in range(6)]
     planned = [a for a in atts if a.plan is not None]
@@ -167,7 +170,7 @@ def test_sort_judges_an_object_in_the_wrong_region(by):
     by the judge and by the plan-free outcome alike."""
     from synth.pipeline import Attempt
 
-    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in ("action_noise", "action_drift")]
+    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in ("action_noise", "action_drift", "regrasp")]
     w = Worker(TASKS.build("sort", {"by": by}), rands, load("panda"), seed=2)
     for i in range(8):
         att = w.prepare(i)
@@ -215,3 +218,61 @@ def test_release_check_shared_by_the_pick_and_place_tasks():
     assert task.released(frames, lay, late, 2) == "not_lifted" and task.released(frames, lay, late, 1) == ""
     q[4, 0] = np.nan
     assert task.released(frames, lay, late, 1) == "unstable"
+
+
+def test_regrasp_closes_beside_the_object_then_takes_it():
+    """randomizers.regrasp with chance 1: the expert first closes `offset` beside the object (phase `miss`), then
+    lifts, opens and grasps it (phase `regrasp`, then the usual phases), and the physics judges the episode: a
+    miss that lifted the object after all fails as `miss_held` (it was no miss), so a written episode's object
+    is only lifted after the second close; a miss that pushed the object fails on the regrasp."""
+    rands = [RANDOMIZERS.build(n) for n in ("object_shape", "object_pose", "target")]
+    rands.append(RANDOMIZERS.build("regrasp", {"chance": 1.0, "offset": [0.04, 0.045]}))
+    w = Worker(TASKS.build("pick_place"), rands, load("panda"), seed=4)
+    planned = [a for a in (w.prepare(i) for i in range(12)) if a.plan is not None]
+    res = w.execute(planned)
+    phases = w.task.phases
+    miss, regrasp, close = (phases.index(p) for p in ("miss", "regrasp", "close"))
+    won = 0
+    for a, r in zip(planned, res, strict=True):
+        assert a.plan.stats["regrasp"], "a clear miss was not planned"
+        ph, grip = a.plan.phase, a.plan.actions[:, -1]
+        first = int(np.argmax(grip < grip[0]))  # the first command to close
+        assert ph[first] == miss and ph[: first + 1].tolist() == [miss] * (first + 1)
+        after = np.flatnonzero(ph == regrasp)
+        assert after[0] > first and (ph[after[-1] + 1 :] != miss).all() and close in ph[after[-1] :]
+        fr, lay = r["frames"], r["layout"]
+        d = mujoco.MjData(a.model)
+        qadr, site = int(lay.obj_qadr[0]), lay.arms[0].tcp
+        d.qpos[:] = fr.qpos[first]
+        mujoco.mj_kinematics(a.model, d)
+        off = np.hypot(*(d.site(site).xpos[:2] - fr.qpos[first, qadr : qadr + 2]))
+        drawn = np.hypot(a.draws["regrasp"]["dx"], a.draws["regrasp"]["dy"])
+        assert abs(off - drawn) < 0.01, (off, drawn)  # the hand came down where the draw says, beside the object
+        z = fr.qpos[:, qadr + 2]
+        assert (z[: after[-1]].max() > z[0] + 0.02) == (a.failure == "miss_held")  # caught by the miss: no miss
+        won += a.failure == ""
+    assert won >= len(planned) // 4, [a.failure for a in planned]
+
+
+@pytest.mark.parametrize("name", ["place_in_container", "pick_place_multi", "sort", "stack"])
+def test_regrasp_plans_a_miss_before_the_first_pick_of_every_pick_and_place_task(name):
+    """The tasks built on pick_place's skill script take the regrasp randomizer too: the first command to close
+    is the miss, before any other phase than `miss`, and only the first pick-and-place misses; the judge calls
+    `miss_held` exactly where the miss lifted the object."""
+    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in ("action_noise", "action_drift")]
+    rands = [r for r in rands if r.name != "regrasp"]
+    rands.append(RANDOMIZERS.build("regrasp", {"chance": 1.0, "offset": [0.04, 0.045]}))
+    w = Worker(TASKS.build(name), rands, load("panda"), seed=2)
+    planned = [a for a in (w.prepare(i) for i in range(6)) if a.plan is not None and a.plan.stats.get("regrasp")]
+    assert len(planned) >= 3
+    res = w.execute(planned)
+    miss, regrasp = w.task.phases.index("miss"), w.task.phases.index("regrasp")
+    for a, r in zip(planned, res, strict=True):
+        ph, grip = a.plan.phase, a.plan.actions[:, -1]
+        first = int(np.argmax(grip < grip[0]))
+        missed = np.flatnonzero(ph == miss)  # from the start, once, through the first close
+        assert np.array_equal(missed, np.arange(len(missed))) and first < len(missed)
+        assert np.flatnonzero(ph == regrasp)[0] == len(missed)
+        c = a.plan.check["regrasp"]
+        z = r["frames"].qpos[: c["end"], int(r["layout"].obj_qadr[c["object"]]) + 2]
+        assert (z.max() > c["z0"] + 0.02) == (a.failure == "miss_held")

@@ -927,3 +927,43 @@ def test_temperature_zero_samples_one_chunk_from_the_flows_centre(run):
     assert np.allclose(pol.norm.denormalize(card["robot"], "action", zero) + state[:, None, :A], cold, atol=1e-6)
     r = cli("eval", f"policy={run}", "temperature=-1", check=False)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "temperature=-1" in r.stderr, r.stderr
+
+
+def test_the_deliberate_miss_of_a_recovery_demonstration_is_not_imitated(tmp_path):
+    """Frames in phase `miss` (randomizers/regrasp.py: from the episode's start to the end of the missed close)
+    are never drawn for the policy; the recovery after them is, and the locate stage still sees them all."""
+    import pyarrow.parquet as pq
+
+    from synth.vla.axes import AXES, randomizer_nodes
+    from synth.vla.data import Normalizer, Sampler, load
+
+    out = tmp_path / "rg"
+    cli(
+        "generate",
+        f"out={out}",
+        "n=3",
+        "seed=4",
+        "workers=1",
+        "progress=false",
+        "randomizers=[object_shape,object_pose,target,regrasp]",
+        "randomizers.regrasp.chance=1.0",
+        "randomizers.regrasp.offset=[0.04,0.045]",
+    )
+    src = load(out, (), 32, tmp_path / "cache")
+    t = pq.ParquetDataset(sorted(str(p) for p in out.glob("data/*/*.parquet"))).read().sort_by("index")
+    phase = t["synth.phase"].to_numpy()
+    miss = json.loads((out / "meta" / "info.json").read_text())["features"]["synth.phase"]["names"].index("miss")
+    assert (phase == miss).any() and np.array_equal(src.imitate, phase != miss)
+    regrasp = np.flatnonzero(phase == miss + 1)
+    assert len(regrasp) and src.imitate[regrasp].all()  # the recovery is imitated
+    S, A = src.state.shape[1], src.action.shape[1]
+    stats = {"panda": {k: {"mean": [0.0] * d, "std": [1.0] * d} for k, d in (("state", S), ("action", A))}}
+    s = Sampler([src], [1.0], [np.zeros(len(src.tasks), np.int64)], Normalizer(stats), 4, A, S, (), seed=0)
+    drawn = s.batch(3000)["state"][:, :S]
+    which = np.array([np.flatnonzero((src.state == row).all(1))[0] for row in drawn])
+    assert not (phase[which] == miss).any()
+    assert len(np.unique(which)) > 0.8 * (phase != miss).sum()
+    still = s.batch(500, still=True)["state"][:, :S]  # the locate stage draws the miss frames too
+    assert (phase[[np.flatnonzero((src.state == row).all(1))[0] for row in still]] == miss).any()
+    nodes = randomizer_nodes({"object_pose": {}, "regrasp": {"chance": 1.0}}, AXES["in_distribution"])
+    assert set(nodes) == {"object_pose"}  # evaluation's expert and time limit are the plain expert's

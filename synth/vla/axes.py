@@ -39,9 +39,15 @@ AXES: dict[str, Axis] = {
 }
 
 
+DEMONSTRATION_ONLY = ("regrasp",)
+"""Randomizers that change how the expert demonstrates, not the scene: evaluation leaves them out, so that the
+expert's upper bound (and the episode time limit, from its plans) is the plain expert's."""
+
+
 def randomizer_nodes(base: dict, axis: Axis) -> dict:
-    """The dataset's randomizer nodes {name: {field: value}} with the axis' overrides merged in."""
-    out = {k: dict(v or {}) for k, v in (base or {}).items()}
+    """The dataset's randomizer nodes {name: {field: value}} with the axis' overrides merged in, less the
+    DEMONSTRATION_ONLY ones."""
+    out = {k: dict(v or {}) for k, v in (base or {}).items() if k not in DEMONSTRATION_ONLY}
     for name, over in axis.randomizers.items():
         out.setdefault(name, {}).update(over)
     return out

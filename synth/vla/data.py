@@ -63,6 +63,7 @@ class Source:
     stats: dict[str, dict[str, np.ndarray]]  # {"state"|"action": {"mean", "std"}}
     aux: np.ndarray | None = None  # (N, len(AUX)) standardized per dataset, NaN where unknown (training only)
     still: np.ndarray | None = None  # (N,) bool: the task object has not moved yet in its episode (synth data)
+    imitate: np.ndarray | None = None  # (N,) bool: frames whose actions the policy learns (None: all; see IGNORED)
     aux_mirror: np.ndarray | None = None  # (len(AUX),) a target's standardized value in the scene mirrored y -> -y
     #                                       is aux * MIRROR_SIGN + aux_mirror (see mirror)
 
@@ -85,6 +86,10 @@ ROUND = ("sphere", "cylinder")  # shapes a parallel gripper takes from any side:
 STILL = 0.003  # [m] an object within this of where its episode placed it has not been moved yet
 NEAR = 0.10  # [m] hand-object horizontal distance within which the near targets are defined
 MIRROR_SIGN = np.array([1, -1, 1, 1, -1, 1, 1, -1, 1, -1, 1, -1, 1, 1, -1], np.float32)  # y -> -y: y and yaw flip
+IGNORED = ("miss",)
+"""Phases (`synth.phase`) whose frames the policy does not imitate: the deliberate miss of a recovery
+demonstration (randomizers/regrasp.py), from the episode's start to the end of its missed close. Their images and
+aux targets still train the locate stage; the frames after them, the recovery, are imitated."""
 HANDED = re.compile(r"\b(left|right)\b", re.IGNORECASE)  # an instruction a mirror image would contradict
 
 
@@ -164,7 +169,7 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
     if not (ds.root / "meta" / "info.json").is_file():
         raise ConfigError(f"data={root}: not a LeRobot v3.0 dataset (no meta/info.json); run `synth generate` first")
     cols = ["index", "episode_index", "task_index", "observation.state", "action"]
-    extra = [c for c in ("synth.object_pose", "observation.ee_pose") if c in ds.features]
+    extra = [c for c in ("synth.object_pose", "observation.ee_pose", "synth.phase") if c in ds.features]
     files = [str(p) for p in ds.data_files()]
     t = pq.ParquetDataset(files).read(columns=cols + extra).sort_by("index")
     index = t["index"].to_numpy()
@@ -185,6 +190,12 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
     if "synth.object_pose" in t.column_names:  # frames before the object is touched: where it must be found
         xyz = column(t, "synth.object_pose")[:, :3]
         still = np.abs(xyz - xyz[start]).max(1) < STILL
+    imitate = None
+    if "synth.phase" in t.column_names:
+        names = ds.features["synth.phase"].get("names") or []
+        skip = [k for k, n in enumerate(names) if n in IGNORED]
+        if skip:
+            imitate = ~np.isin(t["synth.phase"].to_numpy(), skip)
     # where things are: targets that teach the vision encoder to find them
     targets = aux_targets(ds, t, episode, start, still)
     aux, aux_mirror = targets if targets is not None else (None, None)
@@ -203,6 +214,7 @@ def load(root: str | Path, cameras: tuple[str, ...], resolution: int, cache: Pat
         stats=stats,
         aux=aux,
         still=still,
+        imitate=imitate,
         aux_mirror=aux_mirror,
     )
 
@@ -321,6 +333,7 @@ class Sampler:
         self.H, self.K, self.S, self.cameras, self.relative = horizon, action_dim, state_dim, cameras, relative
         self.rng = np.random.default_rng(seed)
         self.still = [None if s.still is None else np.flatnonzero(s.still) for s in sources]  # frames per source
+        self.imitate = [None if s.imitate is None else np.flatnonzero(s.imitate) for s in sources]
         self.handed = [np.array([bool(HANDED.search(t)) for t in s.tasks], bool) for s in sources]  # per task
 
     def batch(self, size: int, still: bool = False, mirror: bool = False) -> dict[str, np.ndarray]:
@@ -347,8 +360,8 @@ class Sampler:
 
     def _from(self, s: int, n: int, still: bool = False, mirror: bool = False) -> dict[str, np.ndarray]:
         src, robot = self.sources[s], self.sources[s].card["robot"]
-        pool = self.still[s]
-        if still and pool is not None:
+        pool = self.still[s] if still else self.imitate[s]
+        if pool is not None:
             i = np.sort(pool[self.rng.integers(0, len(pool), n)])
         else:
             i = np.sort(self.rng.integers(0, src.frames, n))  # sorted: friendlier memmap reads
