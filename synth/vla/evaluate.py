@@ -201,11 +201,11 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str =
     limit = cfg.max_seconds or max(6.0, 1.5 * longest)
     reasons: Counter = Counter()
     wins = 0
-    misses: list[tuple[bool, float, float]] = []
+    misses: list[tuple[bool, float, float, int]] = []
     for k in range(0, len(atts), cfg.batch):
-        for r, miss, off in rollout(pol, worker, atts[k : k + cfg.batch], hz, limit, cfg, backend):
+        for r, miss, off, closes in rollout(pol, worker, atts[k : k + cfg.batch], hz, limit, cfg, backend):
             wins += r == ""
-            misses.append((r == "", miss, off))
+            misses.append((r == "", miss, off, closes))
             if r:
                 reasons[r] += 1
     return report.cell(wins, len(atts), expert, len(atts) if cfg.expert else None, dict(reasons), misses)
@@ -213,9 +213,10 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str =
 
 def rollout(
     pol: Policy, worker: Worker, atts: list[Attempt], hz: float, limit: float, cfg: EvalConfig, backend: str = "mujoco"
-) -> list[tuple[str, float, float]]:
+) -> list[tuple[str, float, float, int]]:
     """Closed-loop episodes of W worlds on physics `backend`; returns per world ('' on success or the failure
-    reason, the close miss [m], the approach offset [m]: see close_miss and approach_offset)."""
+    reason, the close miss [m], the approach offset [m]: see close_miss and approach_offset, and how many times
+    the gripper was told to close: more than once is a retried grasp)."""
     emb = worker.emb
     models = [a.model for a in atts]
     assert all(m is not None for m in models)
@@ -240,7 +241,7 @@ def _loop(
     hz: float,
     limit: float,
     cfg: EvalConfig,
-) -> list[tuple[str, float, float]]:
+) -> list[tuple[str, float, float, int]]:
     """The policy's closed loop over `worlds` (each with .step(ctrl), .qpos, .qvel)."""
     from synth.render import render
 
@@ -270,6 +271,7 @@ def _loop(
     issued: list[tuple[int, np.ndarray]] = []  # (step asked, chunk) for the ensemble
     grip = emb.gripper_columns[0]
     closed = np.full(W, -1)  # the step at which the first arm's gripper was first told to close, -1: never
+    closes, shut = np.zeros(W, int), np.zeros(W, bool)  # how often it was told to close; told to close now
     ended = np.full(W, T)  # the step at which a world stopped (success is absorbing)
     for t in range(T):
         if t % every == 0:
@@ -304,7 +306,10 @@ def _loop(
         if convention == "joint_delta":  # a delta on the joints measured now
             a[:, emb.arm_columns] += qpos[:, t][:, lay.arm_qadr]
         a = np.clip(a, lo, hi)
-        closed[(closed < 0) & (a[:, grip] < 0.5 * start[grip]) & ~done] = t
+        now = a[:, grip] < 0.5 * start[grip]
+        closed[(closed < 0) & now & ~done] = t
+        closes += now & ~shut & ~done
+        shut = now
         ctrl = (prev[:, None] + frac[None] * (a - prev)[:, None]) * worker.scale  # (W, n_sub, A)
         for w in np.flatnonzero(~done):
             for k in range(n_sub):
@@ -317,7 +322,7 @@ def _loop(
     miss = [close_miss(models[w], qpos[w, c], lay) if c >= 0 else float("nan") for w, c in enumerate(closed)]  # type: ignore[arg-type]
     upto = np.where(closed >= 0, closed, ended)  # the approach: the steps before the first close
     off = [approach_offset(models[w], qpos[w, : upto[w] + 1], lay) for w in range(W)]  # type: ignore[arg-type]
-    return list(zip(result, miss, off, strict=True))
+    return list(zip(result, miss, off, closes.tolist(), strict=True))
 
 
 APPROACH = (0.03, 0.15)  # [m] TCP heights above the object's centre that approach_offset reads (and, sideways,

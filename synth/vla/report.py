@@ -26,10 +26,11 @@ def cell(
     expert: int | None,
     expert_n: int | None,
     reasons: dict,
-    misses: list[tuple[bool, float, float]] | None = None,
+    misses: list[tuple[bool, float, float, int]] | None = None,
 ) -> dict:
     """One axis' numbers; `misses`: per episode (succeeded, close miss [m], nan when the gripper never closed,
-    approach offset [m], nan when the hand never came down on the object: see evaluate.approach_offset)."""
+    approach offset [m], nan when the hand never came down on the object: see evaluate.approach_offset, and how
+    many times the gripper was told to close)."""
     lo, hi = wilson(successes, n)
     out = {
         "episodes": n,
@@ -39,10 +40,11 @@ def cell(
         "failures": reasons,
     }
     if misses:  # where the hand was, horizontally, when the policy first closed the gripper [cm]
-        cm = [(ok, *(round(100 * v, 2) if np.isfinite(v) else None for v in (m, o))) for ok, m, o in misses]
+        cm = [(ok, *(round(100 * v, 2) if np.isfinite(v) else None for v in (m, o))) for ok, m, o, _ in misses]
         out["close_miss_cm"] = [m for _, m, _ in cm]
         out["approach_offset_cm"] = [o for _, _, o in cm]  # how far off the object the hand came down
         out["won"] = [ok for ok, _, _ in cm]  # per episode, in the same order
+        out["closes"] = [int(n) for *_, n in misses]  # more than one: the policy let go and grasped again
     if expert is not None and expert_n:
         out["expert_rate"] = expert / expert_n
         out["expert_ci95"] = list(wilson(expert, expert_n))
@@ -55,6 +57,15 @@ def median_cm(c: dict, key: str, won: bool | None = None) -> str:
     values, oks = c.get(key, []), c.get("won", [])
     got = [v for i, v in enumerate(values) if v is not None and (won is None or oks[i] == won)]
     return f"{np.median(got):.1f}" if got else "-"
+
+
+def retried(c: dict) -> str:
+    """The string "k (w)": a cell's episodes in which the gripper was told to close more than once, and how many
+    of those were won; "-" for reports from before closes were counted."""
+    if "closes" not in c:
+        return "-"
+    again = [i for i, n in enumerate(c["closes"]) if n > 1]
+    return f"{len(again)} ({sum(c['won'][i] for i in again)})"
 
 
 def markdown(report: dict) -> str:
@@ -73,8 +84,8 @@ def markdown(report: dict) -> str:
         + f" from noise of standard deviation {report.get('temperature', 1.0):g}.",
         "",
         "| axis | success | 95% CI | drop vs in-dist | expert | failures | close miss, median cm (won / failed) "
-        "| approach offset, median cm |",
-        "|---|---|---|---|---|---|---|---|",
+        "| approach offset, median cm | closed again (won) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, c in cells.items():
         drop = "" if base is None or name == "in_distribution" else f"{100 * (base - c['rate']):+.1f} pts"
@@ -84,7 +95,7 @@ def markdown(report: dict) -> str:
         lines.append(
             f"| {name} | {100 * c['rate']:.1f}% ({c['successes']}/{c['episodes']}) | "
             f"{100 * c['ci95'][0]:.0f}-{100 * c['ci95'][1]:.0f}% | {drop} | {expert} | {fails} | {miss} "
-            f"| {median_cm(c, 'approach_offset_cm')} |"
+            f"| {median_cm(c, 'approach_offset_cm')} | {retried(c)} |"
         )
     return "\n".join(lines) + "\n"
 
