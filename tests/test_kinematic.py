@@ -243,6 +243,7 @@ def test_kinematic_plans_succeed_under_physics():
         (["mode=kinematic", "cameras=[front]"], "renders nothing"),
         (["mode=kinematic", "task=push"], "supports task=pick_place"),
         (["mode=dynamic"], "choose physics or kinematic"),
+        (["mode=kinematic", "randomizers=[object_shape,regrasp]"], r"does not apply randomizers \['regrasp'\]"),
     ],
 )
 def test_bad_kinematic_config_is_one_clear_error(override, message):
