@@ -448,6 +448,7 @@ def test_eval_runs_every_axis_and_writes_a_report(run):
         assert len(c["approach_offset_cm"]) == 2 and all(o is None or 0 <= o < 10 for o in c["approach_offset_cm"])
         assert sum(c["won"]) == c["successes"]
         assert len(c["closes"]) == 2 and all(isinstance(n, int) and n >= 0 for n in c["closes"])
+        assert len(c["close_height_cm"]) == 2 and all(h is None or -30 < h < 100 for h in c["close_height_cm"])
     assert "| in_distribution |" in (out / "report.md").read_text()
     assert (out / "success.png").stat().st_size > 1000 and (out / "training.png").stat().st_size > 1000
 
@@ -718,8 +719,8 @@ def test_closed_loop_fed_the_experts_own_chunks_succeeds_like_the_expert(run):
     got = rollout(Expert(), worker, atts, hz, max(6.0, 1.5 * longest), cfg)  # type: ignore[arg-type]
     assert atts and expert.count("") == len(atts), expert
     assert [r for r, *_ in got] == [""] * len(atts), got
-    assert all(0 <= m < 0.01 for _, m, _, _ in got), got  # the expert's hand closes on the object's centre
-    assert all(0 <= o < 0.01 for _, _, o, _ in got), got  # and comes down right above it
+    assert all(0 <= m < 0.01 and abs(h) < 0.01 for _, m, h, _, _ in got), got  # closes on the object's centre
+    assert all(0 <= o < 0.01 for _, _, _, o, _ in got), got  # and comes down right above it
     assert all(n == 1 for *_, n in got), got  # once
 
 

@@ -201,11 +201,11 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str =
     limit = cfg.max_seconds or max(6.0, 1.5 * longest)
     reasons: Counter = Counter()
     wins = 0
-    misses: list[tuple[bool, float, float, int]] = []
+    misses: list[tuple[bool, float, float, float, int]] = []
     for k in range(0, len(atts), cfg.batch):
-        for r, miss, off, closes in rollout(pol, worker, atts[k : k + cfg.batch], hz, limit, cfg, backend):
+        for r, miss, height, off, closes in rollout(pol, worker, atts[k : k + cfg.batch], hz, limit, cfg, backend):
             wins += r == ""
-            misses.append((r == "", miss, off, closes))
+            misses.append((r == "", miss, height, off, closes))
             if r:
                 reasons[r] += 1
     return report.cell(wins, len(atts), expert, len(atts) if cfg.expert else None, dict(reasons), misses)
@@ -213,10 +213,10 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str =
 
 def rollout(
     pol: Policy, worker: Worker, atts: list[Attempt], hz: float, limit: float, cfg: EvalConfig, backend: str = "mujoco"
-) -> list[tuple[str, float, float, int]]:
+) -> list[tuple[str, float, float, float, int]]:
     """Closed-loop episodes of W worlds on physics `backend`; returns per world ('' on success or the failure
-    reason, the close miss [m], the approach offset [m]: see close_miss and approach_offset, and how many times
-    the gripper was told to close: more than once is a retried grasp)."""
+    reason, the close miss [m] and the close height [m]: see close_offset, the approach offset [m]: see
+    approach_offset, and how many times the gripper was told to close: more than once is a retried grasp)."""
     emb = worker.emb
     models = [a.model for a in atts]
     assert all(m is not None for m in models)
@@ -241,7 +241,7 @@ def _loop(
     hz: float,
     limit: float,
     cfg: EvalConfig,
-) -> list[tuple[str, float, float, int]]:
+) -> list[tuple[str, float, float, float, int]]:
     """The policy's closed loop over `worlds` (each with .step(ctrl), .qpos, .qvel)."""
     from synth.render import render
 
@@ -319,10 +319,11 @@ def _loop(
     for w in np.flatnonzero(~done):
         fr = Frames(qpos[w], qvel[w], np.zeros((len(qpos[w]), 0)))
         result[w] = task.outcome(atts[w].scene, fr, lay)
-    miss = [close_miss(models[w], qpos[w, c], lay) if c >= 0 else float("nan") for w, c in enumerate(closed)]  # type: ignore[arg-type]
+    nan = (float("nan"), float("nan"))
+    at = [close_offset(models[w], qpos[w, c], lay) if c >= 0 else nan for w, c in enumerate(closed)]  # type: ignore[arg-type]
     upto = np.where(closed >= 0, closed, ended)  # the approach: the steps before the first close
     off = [approach_offset(models[w], qpos[w, : upto[w] + 1], lay) for w in range(W)]  # type: ignore[arg-type]
-    return list(zip(result, miss, off, closes.tolist(), strict=True))
+    return [(r, m, h, o, n) for r, (m, h), o, n in zip(result, at, off, closes.tolist(), strict=True)]
 
 
 APPROACH = (0.03, 0.15)  # [m] TCP heights above the object's centre that approach_offset reads (and, sideways,
@@ -353,11 +354,13 @@ def approach_offset(model: mujoco.MjModel, qpos: np.ndarray, lay: Layout) -> flo
     return float(np.median(got)) if len(got) else float("nan")
 
 
-def close_miss(model: mujoco.MjModel, qpos: np.ndarray, lay: Layout) -> float:
-    """[m] the horizontal distance from the first arm's TCP (between the fingertips) to the task object's centre in
-    state `qpos` (nq,): taken when the policy first tells the gripper to close, it says how far a failed grasp
-    missed (the expert's is ~0)."""
-    return float(np.linalg.norm(hand_from_object(model, qpos[None], lay)[0, :2]))
+def close_offset(model: mujoco.MjModel, qpos: np.ndarray, lay: Layout) -> tuple[float, float]:
+    """[m] the horizontal distance from the first arm's TCP (between the fingertips) to the task object's centre
+    in state `qpos` (nq,) (the close miss), and the TCP's height above that centre (the close height): taken
+    when the policy first tells the gripper to close, they say by how much a failed grasp missed, sideways and
+    in height (the expert's are ~0: its TCP closes at the object's centre)."""
+    rel = hand_from_object(model, qpos[None], lay)[0]
+    return float(np.linalg.norm(rel[:2])), float(rel[2])
 
 
 def load_report(path: str | Path) -> dict:

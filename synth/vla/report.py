@@ -26,11 +26,11 @@ def cell(
     expert: int | None,
     expert_n: int | None,
     reasons: dict,
-    misses: list[tuple[bool, float, float, int]] | None = None,
+    misses: list[tuple[bool, float, float, float, int]] | None = None,
 ) -> dict:
-    """One axis' numbers; `misses`: per episode (succeeded, close miss [m], nan when the gripper never closed,
-    approach offset [m], nan when the hand never came down on the object: see evaluate.approach_offset, and how
-    many times the gripper was told to close)."""
+    """One axis' numbers; `misses`: per episode (succeeded, close miss [m] and close height [m], nan when the
+    gripper never closed: see evaluate.close_offset, approach offset [m], nan when the hand never came down on the
+    object: see evaluate.approach_offset, and how many times the gripper was told to close)."""
     lo, hi = wilson(successes, n)
     out = {
         "episodes": n,
@@ -40,10 +40,11 @@ def cell(
         "failures": reasons,
     }
     if misses:  # where the hand was, horizontally, when the policy first closed the gripper [cm]
-        cm = [(ok, *(round(100 * v, 2) if np.isfinite(v) else None for v in (m, o))) for ok, m, o, _ in misses]
-        out["close_miss_cm"] = [m for _, m, _ in cm]
+        cm = [[round(100 * v, 2) if np.isfinite(v) else None for v in (m, h, o)] for _, m, h, o, _ in misses]
+        out["close_miss_cm"] = [m for m, _, _ in cm]
+        out["close_height_cm"] = [h for _, h, _ in cm]  # the TCP's height above the object's centre then
         out["approach_offset_cm"] = [o for _, _, o in cm]  # how far off the object the hand came down
-        out["won"] = [ok for ok, _, _ in cm]  # per episode, in the same order
+        out["won"] = [m[0] for m in misses]  # per episode, in the same order
         out["closes"] = [int(n) for *_, n in misses]  # more than one: the policy let go and grasped again
     if expert is not None and expert_n:
         out["expert_rate"] = expert / expert_n
@@ -52,8 +53,8 @@ def cell(
 
 
 def median_cm(c: dict, key: str, won: bool | None = None) -> str:
-    """A cell's median of the per-episode list `key` [cm] (close_miss_cm, approach_offset_cm) over its episodes
-    where it was measured, only the won (or failed) ones when `won` is given; "-" when there are none."""
+    """A cell's median of the per-episode list `key` [cm] (close_miss_cm, close_height_cm, approach_offset_cm) over
+    its episodes where it was measured, only the won (or failed) ones when `won` is given; "-" when there are none."""
     values, oks = c.get(key, []), c.get("won", [])
     got = [v for i, v in enumerate(values) if v is not None and (won is None or oks[i] == won)]
     return f"{np.median(got):.1f}" if got else "-"
@@ -84,17 +85,18 @@ def markdown(report: dict) -> str:
         + f" from noise of standard deviation {report.get('temperature', 1.0):g}.",
         "",
         "| axis | success | 95% CI | drop vs in-dist | expert | failures | close miss, median cm (won / failed) "
-        "| approach offset, median cm | closed again (won) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| close height, median cm (won / failed) | approach offset, median cm | closed again (won) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, c in cells.items():
         drop = "" if base is None or name == "in_distribution" else f"{100 * (base - c['rate']):+.1f} pts"
         expert = f"{100 * c['expert_rate']:.0f}%" if "expert_rate" in c else "-"
         fails = ", ".join(f"{k} {v}" for k, v in sorted(c["failures"].items())) or "-"
         miss = " / ".join(median_cm(c, "close_miss_cm", won) for won in (True, False))
+        height = " / ".join(median_cm(c, "close_height_cm", won) for won in (True, False))
         lines.append(
             f"| {name} | {100 * c['rate']:.1f}% ({c['successes']}/{c['episodes']}) | "
-            f"{100 * c['ci95'][0]:.0f}-{100 * c['ci95'][1]:.0f}% | {drop} | {expert} | {fails} | {miss} "
+            f"{100 * c['ci95'][0]:.0f}-{100 * c['ci95'][1]:.0f}% | {drop} | {expert} | {fails} | {miss} | {height} "
             f"| {median_cm(c, 'approach_offset_cm')} | {retried(c)} |"
         )
     return "\n".join(lines) + "\n"
