@@ -84,18 +84,6 @@ class PickPlaceMulti(PickPlace):
         )
         return Scene(objects=nominal[: self.count], target=Target(size=(0.1, 0.1)), task_objects=self.count)
 
-    def failure_reasons(self) -> tuple[str, ...]:
-        return (
-            "ik_failure",
-            "no_path",
-            "miss_held",
-            "grasp_slip",
-            "dropped",
-            "placed_outside",
-            "not_released",
-            "unstable",
-        )
-
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str:
         template = str(pick(rng, self.held_out_templates if held_out else self.templates))
         names = listed([refer(scene, i) for i in range(self.count)])
