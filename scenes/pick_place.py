@@ -2,7 +2,9 @@
 
 Skill script: approach -> pre_grasp -> grasp -> close -> lift -> transit -> place -> open -> retreat.
 With the `regrasp` randomizer's miss drawn: miss (approach, come down and close beside the object) -> regrasp
-(lift the hand, open, move over the object) -> grasp -> close -> lift -> ... as above.
+(lift the hand, open, move over the object) -> grasp -> close -> lift -> ... as above. With the `near_miss`
+randomizer's stop drawn: miss (approach, come down beside and above the grasp, rest) -> grasp (straight to it) ->
+close -> ... as above.
 Success is judged on the physics only: lifted, carried, resting inside the target, gripper open.
 """
 
@@ -90,6 +92,7 @@ class PickPlace(Task):
     above_place: float = 0.08  # [m] the transit ends this high above the place pose
     release_clearance: float = 0.008  # [m] object bottom above the surface when the gripper opens
     close_time: float = 0.35  # [s]
+    stop_time: float = 0.2  # [s] a near miss (randomizers/near_miss.py) rests this long where it stopped
     open_time: float = 0.25  # [s]
     speed: float = 1.0  # scales every phase's velocity and acceleration (capped at the arm's limits)
     settle: float = 0.4  # [s]
@@ -154,7 +157,8 @@ class PickPlace(Task):
         q_start = np.array(emb.home)
         for k, (i, xy, z, geoms) in enumerate(self.moves(scene, lay)):
             miss = scene.regrasp if k == 0 and scene.regrasp[2] > 0 else None  # the first pick only
-            move = self._move(ctx, lay, checker, scene, i, xy, z, geoms, q_start, seed + 2 * k, miss)
+            near = scene.near_miss if k == 0 and scene.near_miss[2] > 0 and miss is None else None
+            move = self._move(ctx, lay, checker, scene, i, xy, z, geoms, q_start, seed + 2 * k, miss, near)
             if isinstance(move, str):
                 return move
             done.append(move)
@@ -167,14 +171,15 @@ class PickPlace(Task):
         return self._timed(ctx, done, scene, stats)
 
     def _move(
-        self, ctx, lay, checker, scene, i, place_xy, release_z, place_geoms, q_start, seed, miss=None
+        self, ctx, lay, checker, scene, i, place_xy, release_z, place_geoms, q_start, seed, miss=None, near=None
     ) -> dict | str:
         """One pick-and-place of objects[i] from where the checker holds it, starting at joints q_start:
         {"q": key configurations, "approach", "carry": waypoints, "grasp", "miss", "stats"}, or the failure
         reason. miss: (dx, dy, up) [m] of a first grasp aimed beside the object (see randomizers/regrasp.py), or
         None; "miss" holds its key configurations, or None where that grasp has no clear path (then the move is
-        planned without it; stats["regrasp"] says which). On success the checker holds the object where it is
-        released."""
+        planned without it; stats["regrasp"] says which). near: (dx, dy, dz) [m] of a first descent stopped
+        beside and above the grasp (see randomizers/near_miss.py), or None; its key configurations go to "near"
+        as "miss" does (stats["near_miss"]). On success the checker holds the object where it is released."""
         emb, ik = ctx.emb, ctx.ik
         base, _ = emb.base_pose()  # (a turned base's yaw is its IK's: pipeline.TurnedIK)
         q_home = np.array(emb.home)
@@ -198,8 +203,9 @@ class PickPlace(Task):
                 reason = "no_path"
                 continue
             m = None if miss is None else self._miss_chain(ik, checker, g, q, miss, base, [geom, lay.table_geom])
+            n = None if near is None else self._near_chain(ik, checker, g, q, near, base, lay.table_geom)
             checker.allow([])
-            approach, st_a = transit.plan(q_start, (m or q)["hover"], checker, emb.lower, emb.upper, seed)
+            approach, st_a = transit.plan(q_start, (m or n or q)["hover"], checker, emb.lower, emb.upper, seed)
             if approach is None:
                 reason = "no_path"
                 continue
@@ -225,9 +231,12 @@ class PickPlace(Task):
             stats = {"grasp": g.kind, "grasp_width": g.width, "approach": st_a, "transit": st_t}
             if miss is not None:
                 stats["regrasp"] = m is not None
+            if near is not None:
+                stats["near_miss"] = n is not None
             return {
                 "q": q,
                 "miss": m,
+                "near": n,
                 "approach": approach,
                 "carry": carry,
                 "grasp": g,
@@ -282,6 +291,30 @@ class PickPlace(Task):
         checker.margin(0.01)
         return m if clear else None
 
+    def _near_chain(self, ik, checker, g, q, near, base, table) -> dict | None:
+        """Key configurations of a descent aimed (dx, dy) [m] beside g and stopped dz [m] above it ({"hover",
+        "pre", "stop"}), each solved from the previous one, or None if one has no IK solution, flips the wrist, or
+        the way down or on to the grasp q["grasp"] comes within 3 mm of anything but the table (at the grasp) (the
+        object included: the stop must not disturb it)."""
+        dx, dy, dz = near
+        pos = g.pos + np.array([dx, dy, 0.0])
+        z = g.rot[:, 2]
+        poses = [("hover", pos - self.hover * z), ("pre", pos - self.pre_grasp * z), ("stop", pos + [0.0, 0.0, dz])]
+        n, prev = {}, q["hover"]
+        for name, p in poses:
+            sol = ik.solve(p - base, g.rot, prev)
+            if sol is None or np.abs(sol - prev).max() > 1.2:
+                return None
+            n[name] = prev = sol
+        checker.allow([])
+        checker.margin(0.003)
+        path = [n["hover"], n["pre"], n["stop"], q["grasp"]]
+        clear = all(checker.segment(a, b) for a, b in zip(path[:-2], path[1:-1], strict=True))
+        checker.allow([table])
+        clear = clear and checker.segment(n["stop"], q["grasp"])
+        checker.margin(0.01)
+        return n if clear else None
+
     def _timed(self, ctx, moves: list[dict], scene: Scene, stats: dict) -> Plan:
         emb, hz = ctx.emb, ctx.control_hz
         vmax, amax = emb.vmax, emb.amax
@@ -301,8 +334,14 @@ class PickPlace(Task):
 
         lift_ends, transit_ends, regrasp_end = [], [], None
         for m in moves:
-            q, mq = m["q"], m.get("miss")
-            if mq is None:
+            q, mq, nq = m["q"], m.get("miss"), m.get("near")
+            if nq is not None:  # come down beside and above the grasp, stop: then straight to it, as always
+                move("miss", m["approach"], open_w, "approach")
+                move("miss", np.stack([nq["hover"], nq["pre"]]), open_w, "pre_grasp")
+                move("miss", np.stack([nq["pre"], nq["stop"]]), open_w, "grasp")
+                hold("miss", nq["stop"], open_w, open_w, self.stop_time, 0.5)
+                move("grasp", np.stack([nq["stop"], q["grasp"]]), open_w)
+            elif mq is None:
                 move("approach", m["approach"], open_w)
                 move("pre_grasp", np.stack([q["hover"], q["pre"]]), open_w)
             else:  # close beside the object, lift the hand, open, move over the object: then as always
@@ -314,7 +353,8 @@ class PickPlace(Task):
                 hold("regrasp", mq["up"], 0.0, open_w, self.open_time, 0.5)
                 move("regrasp", np.stack([mq["up"], q["pre"]]), open_w, "pre_grasp")
                 regrasp_end = sum(len(s[1]) for s in segs)
-            move("grasp", np.stack([q["pre"], q["grasp"]]), open_w)
+            if nq is None:
+                move("grasp", np.stack([q["pre"], q["grasp"]]), open_w)
             hold("close", q["grasp"], open_w, 0.0, self.close_time, 0.6)
             move("lift", np.stack([q["grasp"], q["lift"]]), 0.0)
             lift_ends.append(sum(len(s[1]) for s in segs))

@@ -233,7 +233,9 @@ def settings(cfg: DictConfig) -> Settings:
             raise ConfigError(
                 f"mode=kinematic supports task={' or task='.join(SUPPORTED)}, not {task_obj.name}; use mode=physics"
             )
-        physical = [r.name for r in rands if r.name in ("robot_base", "action_noise", "action_drift", "regrasp")]
+        physical = [
+            r.name for r in rands if r.name in ("robot_base", "action_noise", "action_drift", "regrasp", "near_miss")
+        ]
         if physical:
             raise ConfigError(
                 f"mode=kinematic does not apply randomizers {physical} (they act on the executed physics or the "

@@ -194,6 +194,7 @@ class Scene:
     state_noise: tuple[float, float] = (0.0, 0.0)  # std of the noise on written joint [rad] and gripper [m] state
     action_drift: tuple[float, float, float] = (0.0, 0.0, 0.0)  # DART offset std [rad], time [s], quiet [s]; 0: off
     regrasp: tuple[float, float, float] = (0.0, 0.0, 0.0)  # a first grasp aimed dx, dy [m] off, then up [m]; 0: off
+    near_miss: tuple[float, float, float] = (0.0, 0.0, 0.0)  # a first descent stopped dx, dy, dz [m] off; dz 0: off
     action_noise: tuple[float, int] = (0.0, 0)  # std of the noise on executed joint targets [rad]; latency [periods]
     base: tuple[float, float, float] = (0.0, 0.0, 0.0)  # robot base offset x, y [m] and yaw [rad] (`robot_base`)
     words: tuple[tuple[str, str], ...] = ()  # (word, replacement) applied to the instruction (`synonyms`)

@@ -244,6 +244,7 @@ def test_kinematic_plans_succeed_under_physics():
         (["mode=kinematic", "task=push"], "supports task=pick_place"),
         (["mode=dynamic"], "choose physics or kinematic"),
         (["mode=kinematic", "randomizers=[object_shape,regrasp]"], r"does not apply randomizers \['regrasp'\]"),
+        (["mode=kinematic", "randomizers=[object_shape,near_miss]"], r"does not apply randomizers \['near_miss'\]"),
     ],
 )
 def test_bad_kinematic_config_is_one_clear_error(override, message):

@@ -19,10 +19,13 @@ def _default(name):
     return "panda" if TASKS.get(name).arms == 1 else "aloha"
 
 
+DEMONSTRATIONS = ("regrasp", "near_miss")  # they change the expert's demonstration, tested on their own below
+
+
 def _worker(name, emb="panda", seed=0, without=()):
-    """Every randomizer but those `without` and regrasp, whose deliberate misses cost yield by design (see
-    test_regrasp_closes_beside_the_object_then_takes_it)."""
-    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in (*without, "regrasp")]
+    """Every randomizer but those `without` and DEMONSTRATIONS: regrasp's deliberate misses cost yield by design
+    (see test_regrasp_closes_beside_the_object_then_takes_it), and both add the phase `miss`."""
+    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in (*without, *DEMONSTRATIONS)]
     return Worker(TASKS.build(name), rands, load(emb), seed=seed)
 
 
@@ -61,7 +64,7 @@ def test_task_generates_valid_honest_episodes(name, emb):
         assert np.isfinite(e.state).all() and np.isfinite(e.action).all()
         assert e.labels["synth.phase"].shape == (T,)
         assert e.labels["observation.ee_pose"].shape == (T, 7 * len(body.mounts))
-        recovery = {task.phases.index(p) for p in ("miss", "regrasp") if p in task.phases}  # only with regrasp
+        recovery = {task.phases.index(p) for p in ("miss", "regrasp") if p in task.phases}  # only DEMONSTRATIONS
         assert set(np.unique(e.labels["synth.phase"])) == set(range(len(task.phases))) - recovery, "every phase"
         ph = e.labels["synth.phase"]
         assert np.all((np.diff(ph) >= 0) | (ph[1:] == 0)), "phases run in order (each pick-and-place anew)"
@@ -143,7 +146,7 @@ def test_three_high_stack():
     from synth.language import refer, substitute
 
     body = load("panda")
-    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n != "regrasp"]
+    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in DEMONSTRATIONS]
     w = Worker(TASKS.build("stack", {"levels": 3}), rands, body, seed=0)
     atts = [w.prepare(i) for i in range(6)]
     planned = [a for a in atts if a.plan is not None]
@@ -170,7 +173,9 @@ def test_sort_judges_an_object_in_the_wrong_region(by):
     by the judge and by the plan-free outcome alike."""
     from synth.pipeline import Attempt
 
-    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in ("action_noise", "action_drift", "regrasp")]
+    rands = [
+        RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in ("action_noise", "action_drift", *DEMONSTRATIONS)
+    ]
     w = Worker(TASKS.build("sort", {"by": by}), rands, load("panda"), seed=2)
     for i in range(8):
         att = w.prepare(i)
@@ -260,7 +265,7 @@ def test_regrasp_plans_a_miss_before_the_first_pick_of_every_pick_and_place_task
     is the miss, before any other phase than `miss`, and only the first pick-and-place misses; the judge calls
     `miss_held` exactly where the miss lifted the object."""
     rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in ("action_noise", "action_drift")]
-    rands = [r for r in rands if r.name != "regrasp"]
+    rands = [r for r in rands if r.name not in DEMONSTRATIONS]
     rands.append(RANDOMIZERS.build("regrasp", {"chance": 1.0, "offset": [0.04, 0.045]}))
     w = Worker(TASKS.build(name), rands, load("panda"), seed=2)
     planned = [a for a in (w.prepare(i) for i in range(6)) if a.plan is not None and a.plan.stats.get("regrasp")]
@@ -276,3 +281,39 @@ def test_regrasp_plans_a_miss_before_the_first_pick_of_every_pick_and_place_task
         c = a.plan.check["regrasp"]
         z = r["frames"].qpos[: c["end"], int(r["layout"].obj_qadr[c["object"]]) + 2]
         assert (z.max() > c["z0"] + 0.02) == (a.failure == "miss_held")
+
+
+@pytest.mark.parametrize("name", ["pick_place", "stack"])
+def test_near_miss_stops_beside_and_above_the_grasp_then_takes_it(name):
+    """randomizers.near_miss with chance 1: the expert's first descent stops where the draw says, beside and above
+    the planned grasp (phase `miss`, from the episode's start), without moving the object, and from there goes
+    straight to the grasp (phase `grasp`) and closes as always; the physics judges the episode as any other."""
+    rands = [RANDOMIZERS.build(n) for n in ("object_shape", "object_pose", "target")]
+    rands.append(RANDOMIZERS.build("near_miss", {"chance": 1.0, "offset": [0.01, 0.025], "height": [0.02, 0.04]}))
+    w = Worker(TASKS.build(name), rands, load("panda"), seed=4)
+    prepared = [w.prepare(i) for i in range(10)]
+    planned = [a for a in prepared if a.plan is not None and a.plan.stats.get("near_miss")]
+    assert len(planned) >= 5, [a.plan and a.plan.stats.get("near_miss") for a in prepared]  # most are clear
+    res = w.execute(planned)
+    miss, grasp, close = (w.task.phases.index(p) for p in ("miss", "grasp", "close"))
+    for a, r in zip(planned, res, strict=True):
+        ph, grip = a.plan.phase, a.plan.actions[:, -1]
+        missed = np.flatnonzero(ph == miss)
+        assert np.array_equal(missed, np.arange(len(missed))) and ph[len(missed)] == grasp  # the correction follows
+        assert (grip[: len(missed) + 1] == grip[0]).all() and close in ph  # open all the way down to the stop
+        fr, lay = r["frames"], r["layout"]
+        d = mujoco.MjData(a.model)
+        qadr, site = int(lay.obj_qadr[0]), lay.arms[0].tcp
+        stop = len(missed) - 1
+        d.qpos[:] = fr.qpos[stop]
+        mujoco.mj_kinematics(a.model, d)
+        tcp_stop = d.site(site).xpos.copy()
+        d.qpos[:] = fr.qpos[np.flatnonzero(ph == close)[0]]
+        mujoco.mj_kinematics(a.model, d)
+        off = tcp_stop - d.site(site).xpos  # the stop relative to where the grasp closes
+        dr = a.draws["near_miss"]
+        assert abs(np.hypot(*off[:2]) - np.hypot(dr["dx"], dr["dy"])) < 0.006, (off, dr)
+        assert abs(off[2] - dr["dz"]) < 0.006, (off, dr)
+        obj = fr.qpos[: stop + 1, qadr : qadr + 3]
+        assert np.abs(obj - obj[0]).max() < 0.002  # the stop did not touch the object
+    assert sum(a.failure == "" for a in planned) >= len(planned) - 1, [a.failure for a in planned]

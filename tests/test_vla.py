@@ -934,7 +934,8 @@ def test_temperature_zero_samples_one_chunk_from_the_flows_centre(run):
 
 def test_the_deliberate_miss_of_a_recovery_demonstration_is_not_imitated(tmp_path):
     """Frames in phase `miss` (randomizers/regrasp.py: from the episode's start to the end of the missed close)
-    are never drawn for the policy; the recovery after them is, and the locate stage still sees them all."""
+    are drawn for the policy stage's heads with their action chunks masked out of the flow loss; the recovery
+    after them is imitated, and the locate stage sees them all."""
     import pyarrow.parquet as pq
 
     from synth.vla.axes import AXES, randomizer_nodes
@@ -962,11 +963,12 @@ def test_the_deliberate_miss_of_a_recovery_demonstration_is_not_imitated(tmp_pat
     S, A = src.state.shape[1], src.action.shape[1]
     stats = {"panda": {k: {"mean": [0.0] * d, "std": [1.0] * d} for k, d in (("state", S), ("action", A))}}
     s = Sampler([src], [1.0], [np.zeros(len(src.tasks), np.int64)], Normalizer(stats), 4, A, S, (), seed=0)
-    drawn = s.batch(3000)["state"][:, :S]
-    which = np.array([np.flatnonzero((src.state == row).all(1))[0] for row in drawn])
-    assert not (phase[which] == miss).any()
-    assert len(np.unique(which)) > 0.8 * (phase != miss).sum()
+    b = s.batch(3000)
+    which = np.array([np.flatnonzero((src.state == row).all(1))[0] for row in b["state"][:, :S]])
+    assert (phase[which] == miss).any() and len(np.unique(which)) > 0.8 * len(phase)  # every frame is drawn
+    imitated = b["action_mask"].any((1, 2))
+    assert np.array_equal(imitated, phase[which] != miss)  # but a miss frame's chunk is not learned
     still = s.batch(500, still=True)["state"][:, :S]  # the locate stage draws the miss frames too
     assert (phase[[np.flatnonzero((src.state == row).all(1))[0] for row in still]] == miss).any()
-    nodes = randomizer_nodes({"object_pose": {}, "regrasp": {"chance": 1.0}}, AXES["in_distribution"])
+    nodes = randomizer_nodes({"object_pose": {}, "regrasp": {}, "near_miss": {}}, AXES["in_distribution"])
     assert set(nodes) == {"object_pose"}  # evaluation's expert and time limit are the plain expert's

@@ -39,7 +39,7 @@ AXES: dict[str, Axis] = {
 }
 
 
-DEMONSTRATION_ONLY = ("regrasp",)
+DEMONSTRATION_ONLY = ("regrasp", "near_miss")
 """Randomizers that change how the expert demonstrates, not the scene: evaluation leaves them out, so that the
 expert's upper bound (and the episode time limit, from its plans) is the plain expert's."""
 

@@ -88,8 +88,10 @@ NEAR = 0.10  # [m] hand-object horizontal distance within which the near targets
 MIRROR_SIGN = np.array([1, -1, 1, 1, -1, 1, 1, -1, 1, -1, 1, -1, 1, 1, -1], np.float32)  # y -> -y: y and yaw flip
 IGNORED = ("miss",)
 """Phases (`synth.phase`) whose frames the policy does not imitate: the deliberate miss of a recovery
-demonstration (randomizers/regrasp.py), from the episode's start to the end of its missed close. Their images and
-aux targets still train the locate stage; the frames after them, the recovery, are imitated."""
+demonstration (randomizers/regrasp.py), from the episode's start to the end of its missed close, and the descent
+of a near miss (randomizers/near_miss.py) to where it stops. Their action chunks are masked out of the flow loss,
+while their images and aux targets still train the aux and near heads (both stages); the frames after them, the
+recovery or correction, are imitated."""
 HANDED = re.compile(r"\b(left|right)\b", re.IGNORECASE)  # an instruction a mirror image would contradict
 
 
@@ -333,7 +335,6 @@ class Sampler:
         self.H, self.K, self.S, self.cameras, self.relative = horizon, action_dim, state_dim, cameras, relative
         self.rng = np.random.default_rng(seed)
         self.still = [None if s.still is None else np.flatnonzero(s.still) for s in sources]  # frames per source
-        self.imitate = [None if s.imitate is None else np.flatnonzero(s.imitate) for s in sources]
         self.handed = [np.array([bool(HANDED.search(t)) for t in s.tasks], bool) for s in sources]  # per task
 
     def batch(self, size: int, still: bool = False, mirror: bool = False) -> dict[str, np.ndarray]:
@@ -360,7 +361,7 @@ class Sampler:
 
     def _from(self, s: int, n: int, still: bool = False, mirror: bool = False) -> dict[str, np.ndarray]:
         src, robot = self.sources[s], self.sources[s].card["robot"]
-        pool = self.still[s] if still else self.imitate[s]
+        pool = self.still[s] if still else None
         if pool is not None:
             i = np.sort(pool[self.rng.integers(0, len(pool), n)])
         else:
@@ -378,6 +379,8 @@ class Sampler:
             "prompt": self.prompt_ids[s][src.task[i]],
         }
         out["action_mask"] = valid[:, :, None] & out["dims"][:, None, :]
+        if src.imitate is not None:  # frames not imitated train the heads that locate the object, not the flow
+            out["action_mask"] &= src.imitate[i][:, None, None]
         if self.cameras:
             out["images"] = np.stack([src.images[c][i] for c in self.cameras], axis=1)
         if self.aux:
