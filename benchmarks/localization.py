@@ -11,7 +11,8 @@ closed-loop pick_place needs most, instead of a 60-minute training run and an ev
 It trains `model=tiny`'s conv encoder (FiLM on the prompt, keypoints) with the auxiliary head alone on the
 training dataset's pre-motion frames (the task object still where it was placed: the frames a policy must
 localize it from), then reports every --every steps the training loss and, on the first frame of every
-validation episode, the error [cm] of the predicted object x, y. The gap between the two says whether the
+validation episode, the error [cm] of the predicted object x, y (with --relative: on every validation frame with the
+hand near, and the height too). The gap between the two says whether the
 encoder learns to find objects or memorizes the training scenes.
 """
 
@@ -184,22 +185,27 @@ def main() -> None:
     target = torch.from_numpy(((x_tr - mean) / std).astype(np.float32))
     print(f"{len(still)} of {tr.frames} training frames before the object moves; {len(firsts)} validation scenes")
     head = "| step | seconds | train MSE (std units) | val first-frame RMS x, y [cm] | val median abs x, y [cm] |"
-    print(head + (" RMS x, y where the hand is > 1 cm off [cm] |" if a.relative else ""))
-    print("|---|---|---|---|---|" + ("---|" if a.relative else ""))
+    print(
+        head + (" RMS x, y where the hand is > 1 cm off [cm] | height (z) RMS, median abs [cm] |" if a.relative else "")
+    )
+    print("|---|---|---|---|---|" + ("---|---|" if a.relative else ""))
     t0, losses = time.perf_counter(), []
     for step in range(a.steps + 1):
         if step % a.every == 0:
             model.eval()
             with torch.no_grad():
                 _, _, aux = model.encode(inputs(va, firsts, ids[1], text, norm, cams, use_state))
-            err = 100 * (aux.numpy()[:, :2] * std[:2] + mean[:2] - x_va[firsts, :2])
+            err3 = 100 * (aux.numpy() * std + mean - x_va[firsts])
+            err = err3[:, :2]
             rms, med = np.sqrt((err**2).mean(0)), np.median(np.abs(err), 0)
             tl = np.mean(losses[-a.every :]) if losses else float("nan")
             off = ""
             if a.relative:  # the frames that matter: the hand more than 1 cm off the object
                 far = np.linalg.norm(x_va[firsts, :2], axis=1) > 0.01
                 r_far = np.sqrt((err[far] ** 2).mean(0))
-                off = f" {r_far[0]:.1f}, {r_far[1]:.1f} ({far.sum()} frames) |"
+                z = err3[:, 2]
+                off = f" {r_far[0]:.1f}, {r_far[1]:.1f} ({far.sum()} frames) | {np.sqrt((z**2).mean()):.2f}, "
+                off += f"{np.median(np.abs(z)):.2f} |"
             print(
                 f"| {step} | {time.perf_counter() - t0:.0f} | {tl:.3f} | {rms[0]:.1f}, {rms[1]:.1f} | "
                 f"{med[0]:.1f}, {med[1]:.1f} |{off}",
