@@ -278,12 +278,9 @@ class PickPlace(Task):
         z = g.rot[:, 2]
         poses = [("hover", pos - self.hover * z), ("pre", pos - self.pre_grasp * z), ("grasp", pos)]
         poses.append(("up", pos + [0.0, 0.0, up]))
-        m, prev = {}, q["hover"]
-        for name, p in poses:
-            sol = ik.solve(p - base, g.rot, prev)
-            if sol is None or np.abs(sol - prev).max() > 1.2:
-                return None
-            m[name] = prev = sol
+        m = _solved(ik, poses, g.rot, base, q["hover"])
+        if m is None:
+            return None
         checker.allow(touch)
         checker.margin(0.003)
         path = [m["hover"], m["pre"], m["grasp"], m["up"], q["pre"]]
@@ -294,18 +291,15 @@ class PickPlace(Task):
     def _near_chain(self, ik, checker, g, q, near, base, table) -> dict | None:
         """Key configurations of a descent aimed (dx, dy) [m] beside g and stopped dz [m] above it ({"hover",
         "pre", "stop"}), each solved from the previous one, or None if one has no IK solution, flips the wrist, or
-        the way down or on to the grasp q["grasp"] comes within 3 mm of anything but the table (at the grasp) (the
-        object included: the stop must not disturb it)."""
+        the way down or on to the grasp q["grasp"] comes within 3 mm of anything: the object included, as the stop
+        must not disturb it, and the table excepted on the last stretch, where the fingers reach it as in any grasp."""
         dx, dy, dz = near
         pos = g.pos + np.array([dx, dy, 0.0])
         z = g.rot[:, 2]
         poses = [("hover", pos - self.hover * z), ("pre", pos - self.pre_grasp * z), ("stop", pos + [0.0, 0.0, dz])]
-        n, prev = {}, q["hover"]
-        for name, p in poses:
-            sol = ik.solve(p - base, g.rot, prev)
-            if sol is None or np.abs(sol - prev).max() > 1.2:
-                return None
-            n[name] = prev = sol
+        n = _solved(ik, poses, g.rot, base, q["hover"])
+        if n is None:
+            return None
         checker.allow([])
         checker.margin(0.003)
         path = [n["hover"], n["pre"], n["stop"], q["grasp"]]
@@ -452,3 +446,18 @@ class PickPlace(Task):
         if (after & placed & (fingers > fingers[t0] + 0.004)).any():
             return ""
         return "not_released" if (after & placed).any() else otherwise
+
+
+def _solved(
+    ik, poses: list[tuple[str, np.ndarray]], rot: np.ndarray, base: np.ndarray, prev: np.ndarray
+) -> dict | None:
+    """{name: joints} for the TCP poses (name, position [m, world]) with orientation rot (3, 3), each solved from
+    the previous one (the first from prev), or None if one has no IK solution or flips the wrist (a joint moves
+    more than 1.2 rad) on the way."""
+    out = {}
+    for name, p in poses:
+        sol = ik.solve(p - base, rot, prev)
+        if sol is None or np.abs(sol - prev).max() > 1.2:
+            return None
+        out[name] = prev = sol
+    return out
