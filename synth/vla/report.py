@@ -39,7 +39,7 @@ def cell(
         "ci95": [lo, hi],
         "failures": reasons,
     }
-    if misses:  # where the hand was, horizontally, when the policy first closed the gripper [cm]
+    if misses:  # where the hand was, sideways and in height, when the policy first closed the gripper [cm]
         cm = [[round(100 * v, 2) if np.isfinite(v) else None for v in (m, h, o)] for _, m, h, o, _ in misses]
         out["close_miss_cm"] = [m for m, _, _ in cm]
         out["close_height_cm"] = [h for _, h, _ in cm]  # the TCP's height above the object's centre then
