@@ -68,12 +68,15 @@ def candidates(
     max_depth: float,
     max_width: float,
     tilts=(0.0, -0.35, 0.35),
+    below: float = 0.0,
 ) -> list[Grasp]:
     """Grasps in order of preference (top-down for every closing direction, then angled ones);
     the planner takes the first that IK and collision checks accept.
 
     max_depth [m]: how far below the object's top the TCP may go before the palm would touch it;
-    max_width [m]: the widest object the open fingers pass around.
+    max_width [m]: the widest object the open fingers pass around;
+    below [m]: aim the TCP this far below the object's centre, as far as the palm and the table allow (a deeper
+    grasp leaves more of the object between the fingers when a close comes high).
     """
     options = closing_options(obj, max_width)
     centre = np.array([obj.xy[0], obj.xy[1], table_height + obj.half_height])
@@ -82,7 +85,7 @@ def candidates(
     out = []
     for tilt, (yaw, width) in ((t, o) for t in tilts for o in options):
         rot = _frame(yaw, tilt, radial)
-        pos = centre.copy()
+        pos = centre - [0.0, 0.0, below]
         # fingertips must stay above the table: lower bound on the TCP height along the approach
         depth = FINGER_TIP_BELOW_TCP * abs(rot[2, 2]) + 0.011 * abs(np.sin(tilt))
         top = table_height + 2 * obj.half_height

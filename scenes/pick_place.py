@@ -89,6 +89,7 @@ class PickPlace(Task):
     hover: float = 0.10  # [m] back along the approach axis from the grasp: where the approach ends
     pre_grasp: float = 0.05  # [m] back along the approach axis: where the slow insertion starts
     lift: float = 0.12  # [m] straight up after closing
+    grasp_below: float = 0.0  # [m] the TCP closes this far below the object's centre where palm and table allow
     above_place: float = 0.08  # [m] the transit ends this high above the place pose
     release_clearance: float = 0.008  # [m] object bottom above the surface when the gripper opens
     close_time: float = 0.35  # [s]
@@ -190,7 +191,7 @@ class PickPlace(Task):
         reason = "ik_failure"
         max_width = emb.gripper.stroke - 0.012
         place = np.array([*place_xy, release_z])
-        for g in grasps.candidates(obj, scene.table.height, base[:2], max_depth, max_width):
+        for g in grasps.candidates(obj, scene.table.height, base[:2], max_depth, max_width, below=self.grasp_below):
             chain = self._ik_chain(ik, g, centre, place, base, q_home)
             if chain is None:
                 continue

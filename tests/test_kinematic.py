@@ -305,3 +305,22 @@ def test_kinematic_mode_applies_synonyms_and_state_noise_as_physics_mode_does():
         assert substitute(raw, a.scene.words) == e.instruction and a.scene.words
         clean = np.r_[load("panda").home, load("panda").gripper.stroke]
         assert not np.allclose(e.state[0], clean, atol=1e-6)  # the first written state carries the noise
+
+
+@pytest.mark.parametrize("below", [0.0, 0.01])
+def test_kinematic_grasps_are_the_planners_top_down_grasps(below):
+    """task.grasp_below moves mode=kinematic's grasp exactly as it moves physics mode's (planners/grasps.py)."""
+    from synth.kinematic import targets
+    from synth.planners import grasps
+
+    s = settings(compose_config(["progress=false", "mode=kinematic", "seed=3", f"task.grasp_below={below}"]))
+    emb, gr = load(s.embodiment), load(s.embodiment).gripper
+    scenes = [apply(list(s.randomizers), s.task.scene(), s.seed, e)[0] for e in range(8)]
+    t = targets(s.task, scenes, emb)
+    for w, sc in enumerate(scenes):
+        g = grasps.candidates(
+            sc.objects[0], sc.table.height, emb.base_pose()[0][:2], gr.tcp_offset - gr.finger_offset - 0.008,
+            gr.stroke - 0.012, below=below,
+        )[0]  # fmt: skip
+        np.testing.assert_allclose(t.pos[w, 0, KEYS.index("grasp")], g.pos, atol=1e-9)
+        np.testing.assert_allclose(t.rot[w, 0], g.rot, atol=1e-9)

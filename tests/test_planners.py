@@ -82,3 +82,16 @@ def test_grasps_fit_the_gripper_and_point_into_the_object(shape):
             assert g.width <= 0.068
             np.testing.assert_allclose(g.rot @ g.rot.T, np.eye(3), atol=1e-9)
             assert g.pos[2] >= 0.75 + 0.006  # fingertips above the table
+
+
+def test_a_deeper_grasp_goes_below_the_centre_as_far_as_the_table_allows():
+    """below: the TCP aims that far under the object's centre, but never brings the fingertips (9 mm past the TCP)
+    within 6 mm of the table."""
+    table, floor = 0.75, 0.75 + grasps.FINGER_TIP_BELOW_TCP + grasps.TABLE_CLEARANCE
+    tall = Obj(name="obj0", shape="cylinder", size=(0.02, 0.04), xy=(0.5, 0.1))  # centre 4 cm up
+    short = Obj(name="obj0", shape="box", size=(0.02, 0.02, 0.018), xy=(0.5, 0.1))  # centre 1.8 cm up
+    for obj, lowered in ((tall, 0.01), (short, 0.018 + table - floor)):
+        at = [grasps.candidates(obj, table, np.zeros(2), 0.1, 0.068, below=b)[0].pos for b in (0.0, 0.01)]
+        assert at[0][2] == pytest.approx(table + obj.half_height)
+        np.testing.assert_allclose(at[0] - at[1], [0.0, 0.0, lowered], atol=1e-12)
+        assert at[1][2] >= floor - 1e-12
