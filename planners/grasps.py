@@ -61,6 +61,18 @@ def _frame(closing_yaw: float, tilt: float, radial: np.ndarray) -> np.ndarray:
     return np.stack([x, y, z], 1)
 
 
+def tcp_height(table_height, half_height, max_depth: float, below: float = 0.0, tilt: float = 0.0):
+    """TCP height [m] of a grasp whose approach is tilted `tilt` [rad] from straight down: `below` [m] under the
+    object's centre, but no deeper than max_depth [m] under its top (the palm) and with the fingertips at least
+    TABLE_CLEARANCE above the table. table_height, half_height [m]: floats or arrays of one shape."""
+    c = np.cos(tilt)
+    depth = FINGER_TIP_BELOW_TCP * c + 0.011 * abs(np.sin(tilt))
+    top = table_height + 2 * half_height
+    return np.maximum(
+        np.maximum(table_height + half_height - below, top - max_depth * c), table_height + depth + TABLE_CLEARANCE
+    )
+
+
 def candidates(
     obj: Obj,
     table_height: float,
@@ -85,10 +97,7 @@ def candidates(
     out = []
     for tilt, (yaw, width) in ((t, o) for t in tilts for o in options):
         rot = _frame(yaw, tilt, radial)
-        pos = centre - [0.0, 0.0, below]
-        # fingertips must stay above the table: lower bound on the TCP height along the approach
-        depth = FINGER_TIP_BELOW_TCP * abs(rot[2, 2]) + 0.011 * abs(np.sin(tilt))
-        top = table_height + 2 * obj.half_height
-        pos[2] = max(pos[2], top - max_depth * abs(rot[2, 2]), table_height + depth + TABLE_CLEARANCE)
+        pos = centre.copy()
+        pos[2] = tcp_height(table_height, obj.half_height, max_depth, below, tilt)
         out.append(Grasp(pos=pos, rot=rot, width=width, kind="top" if tilt == 0 else "angled"))
     return out

@@ -135,9 +135,7 @@ def targets(task: PickPlace, scenes: list[Scene], emb: Embodiment) -> Targets:
     z = np.broadcast_to(z0, y.shape)
     rot = np.stack([np.cross(y, z), y, z], -1)
     centre = np.concatenate([xy, h + half], 1)[:, None]  # (W, 1, 3)
-    top = h + 2 * half
-    low = h + grasps.FINGER_TIP_BELOW_TCP + grasps.TABLE_CLEARANCE  # the fingertips stay above the table
-    gz = np.broadcast_to(np.maximum(np.maximum(centre[..., 2] - task.grasp_below, top - max_depth), low), (W, OPTIONS))
+    gz = np.broadcast_to(grasps.tcp_height(h, half, max_depth, task.grasp_below), (W, OPTIONS))
     g = np.concatenate([np.broadcast_to(centre[..., :2], (W, OPTIONS, 2)), gz[..., None]], -1)
     place = np.c_[place_xy, release][:, None] - (centre - g)
     up = np.array([0.0, 0.0, 1.0])

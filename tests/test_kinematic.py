@@ -314,7 +314,8 @@ def test_kinematic_grasps_are_the_planners_top_down_grasps(below):
     from synth.planners import grasps
 
     s = settings(compose_config(["progress=false", "mode=kinematic", "seed=3", f"task.grasp_below={below}"]))
-    emb, gr = load(s.embodiment), load(s.embodiment).gripper
+    emb = load(s.embodiment)
+    gr = emb.gripper
     scenes = [apply(list(s.randomizers), s.task.scene(), s.seed, e)[0] for e in range(8)]
     t = targets(s.task, scenes, emb)
     for w, sc in enumerate(scenes):
