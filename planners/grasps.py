@@ -7,10 +7,14 @@ x, y (closing direction) and z (approach direction, pointing into the object).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from synth.types import Obj
+
+if TYPE_CHECKING:
+    from synth.embodiment import Gripper
 
 FINGER_TIP_BELOW_TCP = 0.009  # [m] fingertips reach this far past the TCP
 TABLE_CLEARANCE = 0.006  # [m] keep the fingertips above the table
@@ -59,6 +63,12 @@ def _frame(closing_yaw: float, tilt: float, radial: np.ndarray) -> np.ndarray:
     z = np.cos(tilt) * z0 + np.sin(tilt) * x0  # tilt towards the hand's x (away from the base)
     x = np.cross(y, z)
     return np.stack([x, y, z], 1)
+
+
+def reach(gripper: Gripper) -> tuple[float, float]:
+    """(max_depth, max_width) [m] of a gripper, as candidates takes them: how far below an object's top the TCP
+    may go before the palm touches it (8 mm to spare), and the widest object the open fingers pass around (12 mm)."""
+    return gripper.tcp_offset - gripper.finger_offset - 0.008, gripper.stroke - 0.012
 
 
 def tcp_height(table_height, half_height, max_depth: float, below: float = 0.0, tilt: float = 0.0):

@@ -20,7 +20,7 @@ from synth.frames import yaw_matrix
 from synth.language import refer
 from synth.planners import transit
 from synth.planners.collision import Checker
-from synth.planners.grasps import FINGER_TIP_BELOW_TCP, TABLE_CLEARANCE
+from synth.planners.grasps import FINGER_TIP_BELOW_TCP, TABLE_CLEARANCE, reach
 from synth.planners.timing import through
 from synth.randomize import pick
 from synth.registry import task
@@ -120,7 +120,7 @@ class BimanualLift(Task):
         out = []
         for arm, m, xy in zip(lay.arms, emb.mounts, ends, strict=True):
             gr = m.body.gripper
-            depth = min(0.6 * 2 * bar.half_height, gr.tcp_offset - gr.finger_offset - 0.008)
+            depth = min(0.6 * 2 * bar.half_height, reach(gr)[0])
             z = max(table_height + 2 * bar.half_height - depth, table_height + FINGER_TIP_BELOW_TCP + TABLE_CLEARANCE)
             y = axes[:, 1]  # closing across the bar
             z_down = np.array([0.0, 0.0, -1.0])

@@ -187,9 +187,8 @@ class PickPlace(Task):
         obj, geom, qadr = scene.objects[i], int(lay.obj_geom[i]), int(lay.obj_qadr[i])
         resting = checker.data.qpos[qadr : qadr + 7].copy()
         centre = resting[:3]
-        max_depth = emb.gripper.tcp_offset - emb.gripper.finger_offset - 0.008
+        max_depth, max_width = grasps.reach(emb.gripper)
         reason = "ik_failure"
-        max_width = emb.gripper.stroke - 0.012
         place = np.array([*place_xy, release_z])
         for g in grasps.candidates(obj, scene.table.height, base[:2], max_depth, max_width, below=self.grasp_below):
             chain = self._ik_chain(ik, g, centre, place, base, q_home)

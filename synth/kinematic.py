@@ -109,8 +109,7 @@ class Targets:
 def targets(task: PickPlace, scenes: list[Scene], emb: Embodiment) -> Targets:
     """The key poses of every top-down grasp option per scene (planners/grasps.py's, for all at once)."""
     base = emb.base_pose()[0]
-    gr = emb.gripper
-    max_depth, max_width = gr.tcp_offset - gr.finger_offset - 0.008, gr.stroke - 0.012
+    max_depth, max_width = grasps.reach(emb.gripper)
     W = len(scenes)
     yaw, width, has = np.zeros((W, OPTIONS)), np.zeros((W, OPTIONS)), np.zeros((W, OPTIONS), bool)
     facts = np.empty((W, 6))  # object x, y, table height, half height, place x, y, release height

@@ -315,13 +315,10 @@ def test_kinematic_grasps_are_the_planners_top_down_grasps(below):
 
     s = settings(compose_config(["progress=false", "mode=kinematic", "seed=3", f"task.grasp_below={below}"]))
     emb = load(s.embodiment)
-    gr = emb.gripper
     scenes = [apply(list(s.randomizers), s.task.scene(), s.seed, e)[0] for e in range(8)]
     t = targets(s.task, scenes, emb)
     for w, sc in enumerate(scenes):
-        g = grasps.candidates(
-            sc.objects[0], sc.table.height, emb.base_pose()[0][:2], gr.tcp_offset - gr.finger_offset - 0.008,
-            gr.stroke - 0.012, below=below,
-        )[0]  # fmt: skip
+        args = (sc.objects[0], sc.table.height, emb.base_pose()[0][:2], *grasps.reach(emb.gripper))
+        g = grasps.candidates(*args, below=below)[0]
         np.testing.assert_allclose(t.pos[w, 0, KEYS.index("grasp")], g.pos, atol=1e-9)
         np.testing.assert_allclose(t.rot[w, 0], g.rot, atol=1e-9)
