@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synth.errors import ConfigError
-from synth.keys import check_flags, default_of, help_text, key, parse, show
+from synth.keys import check_flags, default_of, help_text, key, parse, show, width
 
 USAGE = """usage: synth <command> [key=value ...]
 
@@ -117,7 +117,7 @@ def list_task_keys() -> str:
         cls = TASKS.get(n)
         lines.append(f"  {n}: {getattr(cls, 'description', '')}")
         keys = "  ".join(f"task.{f.name}={show(default_of(f))}" for f in dataclasses.fields(cls))
-        lines += textwrap.wrap(keys, 100, initial_indent="      ", subsequent_indent="      ")
+        lines += textwrap.wrap(keys, width(), initial_indent="      ", subsequent_indent="      ")
     return "\n".join(lines)
 
 
@@ -144,32 +144,22 @@ def list_embodiments() -> str:
 
 
 def generate_help() -> str:
-    import textwrap
-
     from synth.config import PLUGIN_KEYS, GenerateConfig, compose_config
     from synth.embodiment import names
-    from synth.registry import RANDOMIZERS
+    from synth.registry import RANDOMIZERS, TASKS
 
     default = compose_config([])
     picked = list(default.randomizers)
     rest = [n for n in RANDOMIZERS.names() if n not in picked]
-    meta = {k: GenerateConfig.__dataclass_fields__[k].metadata["help"] for k in PLUGIN_KEYS}
-    meta["randomizers"] += "; the others: " + ", ".join(rest)
     chosen = {**default.hydra.runtime.choices, "randomizers": "[" + ", ".join(picked) + "]"}
-    wrap = "\n".join(
-        "\n".join(
-            textwrap.wrap(
-                f"{k}={chosen[k]}", 100, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False
-            )
-            + textwrap.wrap(meta[k], 100, initial_indent="      ", subsequent_indent="      ")
-        )
-        for k in PLUGIN_KEYS
+    plugins = "\n".join(
+        f"  {k}={chosen[k]}\n      {GenerateConfig.__dataclass_fields__[k].metadata['help']}" for k in PLUGIN_KEYS
     )
     footer = (
-        f"plugins:\n{wrap}\n\n"
+        f"plugins:\n{plugins}; the others: {', '.join(rest)}\n\n"
         "+experiment=rendered: two cameras at 128x128; +experiment=smoke: 8 episodes, one process.\n"
         "Several bodies or rates, one dataset part each: embodiment=[panda,ur5e] or control_hz=[10,20].\n\n"
-        f"tasks (task.<key>= settings: `synth tasks`):\n{list_tasks()}\n\n"
+        f"tasks: {', '.join(TASKS.names())}\n  (`synth tasks`: what each does, and its task.<key>= settings)\n"
         f"embodiments: {', '.join(names())}"
     )
     return help_text(GenerateConfig, "synth generate [key=value ...]   (Hydra overrides)", footer, skip=PLUGIN_KEYS)
@@ -289,6 +279,22 @@ def cmd_export_usd(args: list[str]) -> int:
     return 0
 
 
+def check_gl_env() -> None:
+    """`import mujoco` loads the library MUJOCO_GL names at once: a missing one is one line here, not a traceback."""
+    import ctypes.util
+
+    name = os.environ.get("MUJOCO_GL", "").strip().lower()
+    lib, apt, other = {
+        "osmesa": ("OSMesa", "libosmesa6", "egl"),
+        "egl": ("EGL", "libegl1 libopengl0 libgl1-mesa-dri", "osmesa"),
+    }.get(name, ("", "", ""))
+    if lib and ctypes.util.find_library(lib) is None:
+        raise ConfigError(
+            f"MUJOCO_GL={name} but lib{lib} is not installed: apt-get install {apt}, or use MUJOCO_GL={other} "
+            "(or unset MUJOCO_GL to let synth choose)"
+        )
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "train": cmd_train,
@@ -325,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         check_flags(rest)
+        check_gl_env()
         return COMMANDS[cmd](rest)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -158,11 +158,26 @@ def show(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) and abs(value) < 1e6 else str(value)
 
 
-def help_lines(cls: type, skip: Sequence[str] = (), width: int | None = None) -> list[str]:
+def width() -> int:
+    """Columns of help text: the terminal's (COLUMNS when piped), 60 to 120, else 100."""
+    return max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
+
+
+def wrap(text: str, cols: int | None = None) -> str:
+    """Each line of `text` wrapped at `cols`, continuation lines indented two more than their line."""
+    cols = cols or width()
+    out = []
+    for line in text.splitlines():
+        lead = " " * (len(line) - len(line.lstrip()))
+        out += textwrap.wrap(line, cols, subsequent_indent=lead + "  ", break_on_hyphens=False) or [""]
+    return "\n".join(out)
+
+
+def help_lines(cls: type, skip: Sequence[str] = (), cols: int | None = None) -> list[str]:
     """`  key=default  description` per declared key, wrapped at the terminal's width (never cut)."""
-    width = width or max(60, min(shutil.get_terminal_size((100, 24)).columns, 120))
-    rows = [(f"{f.name}={show(default_of(f))}", f.metadata.get("help", "")) for f in dataclasses.fields(cls)]
-    rows = [r for r, f in zip(rows, dataclasses.fields(cls), strict=True) if f.name not in skip]
+    cols = cols or width()
+    fields = [f for f in dataclasses.fields(cls) if f.name not in skip]
+    rows = [(f"{f.name}={show(default_of(f))}", f.metadata.get("help", "")) for f in fields]
     col = min(max(len(r[0]) for r in rows) + 4, 26)
     out = []
     for left, text in rows:
@@ -170,11 +185,15 @@ def help_lines(cls: type, skip: Sequence[str] = (), width: int | None = None) ->
         if len(head) > col:  # a long default: the description starts on its own line
             out.append(head.rstrip())
             head = " " * col
-        out += textwrap.wrap(text, width, initial_indent=head, subsequent_indent=" " * col) or [head.rstrip()]
+        out += textwrap.wrap(text, cols, initial_indent=head, subsequent_indent=" " * col) or [head.rstrip()]
     return out
 
 
 def help_text(cls: type, usage: str, footer: str = "", skip: Sequence[str] = ()) -> str:
     """A command's --help: usage, every key with its default and description, then `footer`."""
     body = "\n".join(help_lines(cls, skip))
-    return f"usage: {usage}\n\nkeys (key=value):\n{body}\n" + (f"\n{footer.rstrip()}\n" if footer else "")
+    return (
+        wrap(f"usage: {usage}")
+        + f"\n\nkeys (key=value):\n{body}\n"
+        + (f"\n{wrap(footer.rstrip())}\n" if footer else "")
+    )
