@@ -22,11 +22,12 @@ commands:
   inspect      counts, success rate, failure reasons, randomization coverage: synth inspect out=<dir>
   view         write an mp4 of one episode: synth view out=<dir> episode=3
   export-usd   one attempt's scene as a USD stage for Isaac Sim: synth export-usd task=pick_place seed=3 attempt=0
-  tasks        list tasks
+  tasks        list tasks and their task.<key>= settings
   randomizers  list randomizers and their ranges
   embodiments  list embodiments
+  axes         list eval's variation axes
 
-`synth generate --help` lists every key. Overrides use Hydra's syntax (randomizers=[lighting,table],
+`synth <command> --help` lists its keys. generate's overrides use Hydra's syntax (randomizers=[lighting,table],
 randomizers.lighting.intensity=[0.2,0.9], +experiment=rendered).
 """
 

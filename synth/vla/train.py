@@ -394,6 +394,23 @@ def train(cfg: TrainConfig) -> Path:
     return final
 
 
+def make_sampler(cfg: TrainConfig, data: Data, model: VLA, step: int, rank: int) -> Sampler:
+    """Batches of the mixture; its seed follows (seed, step, rank), so a resumed run draws new samples."""
+    return Sampler(
+        data.sources,
+        list(data.weights),
+        data.prompt_ids,
+        Normalizer(data.stats),
+        cfg.horizon,
+        model.cfg.action_dim,
+        model.cfg.state_dim,
+        data.cameras,
+        seed=cfg.seed * 1_000_003 + step * 7919 + rank,
+        relative=data.relative,
+        aux=data.use_aux,
+    )
+
+
 def loop(
     cfg: TrainConfig,
     env: Setup,
@@ -411,19 +428,7 @@ def loop(
     rank, device = env.rank, env.device
     locating = data.use_aux and bool(cfg.locate_steps or cfg.locate_minutes) and "located_at" not in meta
     net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=locating) if env.ddp else model
-    sampler = Sampler(
-        data.sources,
-        list(data.weights),
-        data.prompt_ids,
-        Normalizer(data.stats),
-        cfg.horizon,
-        model.cfg.action_dim,
-        model.cfg.state_dim,
-        data.cameras,
-        seed=cfg.seed * 1_000_003 + step * 7919 + rank,
-        relative=data.relative,
-        aux=data.use_aux,
-    )
+    sampler = make_sampler(cfg, data, model, step, rank)
     log = (run / "log.jsonl").open("a") if rank == 0 else None
     if rank == 0:
         print(
@@ -431,7 +436,7 @@ def loop(
             f"cameras={list(data.cameras)}, {sum(s.frames for s in data.sources)} frames, "
             f"{len(data.prompts)} prompts, device={device}"
         )
-    from tqdm import tqdm
+    from tqdm import tqdm  # the first step is logged too: a short run's curve starts where its loss starts
 
     shift = shifts(data.cameras, cfg.shift, cfg.shift_fixed)
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
@@ -464,8 +469,7 @@ def loop(
         opt.step()
         step += 1
         seen += cfg.batch
-        # the first step is logged too, so a short run's curve starts where the loss starts
-        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps or step == 1):
+        if log is not None and (step % cfg.log_every == 0 or step == cfg.steps or step == 1):
             rec = {
                 "step": step,
                 "stage": "locate" if locating else "policy",
@@ -476,7 +480,6 @@ def loop(
                 "samples_per_s": seen / (time.perf_counter() - t_start),
                 "time_s": time.perf_counter() - t0,
             }
-            assert log is not None
             log.write(json.dumps(rec) + "\n")
             log.flush()
             bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f"{lr:.1e}")
