@@ -115,9 +115,9 @@ def check_value(f: dataclasses.Field, value: Any) -> Any:
             ch = list(m["choices"])
             options = f"{ch[0]} or {ch[1]}" if len(ch) == 2 else "one of " + ", ".join(ch)
             near = suggest(str(v), ch)
-            raise ConfigError(f"{f.name}={v!r}: choose {options}{near if 'did you' in near else ''}")
+            raise ConfigError(f"{f.name}={v}: choose {options}{near if 'did you' in near else ''}")
         if m.get("low") is not None and isinstance(v, (int, float)) and v < m["low"]:
-            raise ConfigError(f"{f.name}={v!r}: give a value >= {m['low']:g}")
+            raise ConfigError(f"{f.name}={v}: give a value >= {m['low']:g}")
     return m["check"](value) if m.get("check") else value
 
 

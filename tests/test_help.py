@@ -86,7 +86,7 @@ def test_one_parser_types_every_key():
         (["train", "data=d", "stepz=3"], "did you mean 'steps'?"),
         (["train", "data=d", "steps=abc"], "steps=abc: expected a whole number"),
         (["train", "data=d", "keypoints=many"], "expected a whole number or auto"),
-        (["train", "data=d", "amp=fast"], "amp='fast': choose one of auto, on, off"),
+        (["train", "data=d", "amp=fast"], "amp=fast: choose one of auto, on, off"),
         (["eval", "policy=p", "axes=[lightng]"], "did you mean 'lighting'?"),
         (["view", "out=d", "episode=-1"], "episode=-1: give a value >= 0"),
         (["view", "out=d", "episode=x"], "episode=x: expected a whole number"),
