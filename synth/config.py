@@ -290,9 +290,29 @@ def _check_backend(values: dict, task_obj: Any, body: Any, rands: tuple) -> None
 
 
 def check_keys(overrides: list[str]) -> None:
-    """An unknown top-level key gets 'did you mean' before Hydra sees it (task.<k>= and groups are Hydra's)."""
+    """An unknown key, task.<key> or randomizers.<name>.<key> gets 'did you mean' before Hydra sees it."""
     known = [f.name for f in dataclasses.fields(GenerateConfig)] + ["experiment", "hydra"]
     for ov in overrides:
-        k = ov.split("=", 1)[0].lstrip("+~").split(".", 1)[0]
-        if "=" in ov and k not in known:
-            raise ConfigError(f"unknown key '{k}'{suggest(k, known)}")
+        if "=" not in ov:
+            continue
+        path = ov.split("=", 1)[0].lstrip("+~").split(".")
+        if path[0] not in known:
+            raise ConfigError(f"unknown key '{path[0]}'{suggest(path[0], known)}")
+        if path[0] == "task" and len(path) == 2:
+            given = [o.split("=", 1)[1] for o in overrides if o.lstrip("+~").startswith("task=")]
+            name = given[-1] if given else compose_config([]).hydra.runtime.choices["task"]
+            _check_field(TASKS.get(name), path[1], f"task.{path[1]}", f"task={name}")
+        elif path[0] == "randomizers" and len(path) == 3:
+            _check_field(RANDOMIZERS.get(path[1]), path[2], ".".join(path), f"randomizer {path[1]}")
+
+
+def _check_field(cls: type, name: str, spelled: str, owner: str) -> None:
+    """`spelled` (e.g. task.lfit) must name a field of the plugin class; else the closest, or the keys."""
+    import difflib
+
+    fields = [f.name for f in dataclasses.fields(cls)]
+    if name not in fields:
+        match = difflib.get_close_matches(name, fields, n=1, cutoff=0.5)
+        prefix = spelled[: len(spelled) - len(name)]
+        hint = f"did you mean '{prefix}{match[0]}'?" if match else "keys: " + ", ".join(fields)
+        raise ConfigError(f"unknown key '{spelled}' of {owner}; {hint}")

@@ -80,6 +80,9 @@ def test_one_parser_types_every_key():
     [
         (["generate", "worker=2"], "error: unknown key 'worker'; did you mean 'workers'?"),
         (["generate", "--n=5"], "error: write n=5, not --n=5"),
+        (["generate", "task.lfit=0.1"], "unknown key 'task.lfit' of task=pick_place; did you mean 'task.lift'?"),
+        (["generate", "task=stack", "task.levls=3"], "did you mean 'task.levels'?"),
+        (["generate", "randomizers.lighting.intensty=[0,1]"], "did you mean 'randomizers.lighting.intensity'?"),
         (["train", "--steps=30"], "error: write steps=30, not --steps=30"),
         (["eval", "--policy=x"], "error: write policy=x, not --policy=x"),
         (["inspect", "--out=x"], "error: write out=x, not --out=x"),
