@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from synth.errors import ConfigError
-from synth.keys import check_flags, default_of, help_text, key, parse, show, width
+from synth.keys import check_flags, default_of, help_text, key, parse, show, width, wrap
 
 USAGE = """usage: synth <command> [key=value ...]
 
@@ -296,6 +296,14 @@ def check_gl_env() -> None:
         )
 
 
+def cmd_help(args: list[str]) -> int:
+    from synth.registry import RANDOMIZERS
+
+    print(f"{USAGE}\ntasks:\n{list_tasks()}\n\nembodiments:\n{list_embodiments()}\n")
+    print(wrap(f"randomizers: {', '.join(RANDOMIZERS.names())}"))
+    return 0
+
+
 COMMANDS = {
     "generate": cmd_generate,
     "train": cmd_train,
@@ -308,24 +316,16 @@ COMMANDS = {
     "embodiments": lambda a: print(list_embodiments()) or 0,
     "axes": lambda a: print(list_axes()) or 0,
 }
+HELP = {"help": cmd_help, "-h": cmd_help, "--help": cmd_help}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(
-            USAGE
-            + "\ntasks:\n"
-            + list_tasks()
-            + "\n\nembodiments:\n"
-            + list_embodiments()
-            + "\n\nrandomizers: "
-            + ", ".join(__import__("synth.registry").registry.RANDOMIZERS.names())
-        )
-        return 0
+        argv = ["help"]
     cmd, rest = argv[0], argv[1:]
-    if cmd not in COMMANDS:
+    if cmd not in COMMANDS and cmd not in HELP:
         from synth.errors import closest
 
         print(f"error: unknown command '{cmd}'{closest(cmd, list(COMMANDS))}", file=sys.stderr)
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_flags(rest)
         check_gl_env()
-        return COMMANDS[cmd](rest)
+        return {**COMMANDS, **HELP}[cmd](rest)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

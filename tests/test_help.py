@@ -63,6 +63,9 @@ def test_listings(capsys):
     assert main(["tasks"]) == 0
     out = capsys.readouterr().out
     assert "task.levels=" in out and "task.by=" in out and "task.lift=" in out
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "axes " in out and "--help` lists its keys" in out and "pick_place" in out
     assert "axes" in COMMANDS
 
 

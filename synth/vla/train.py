@@ -32,7 +32,7 @@ class TrainConfig:
 
     data: tuple[str, ...] = key((), "dataset directories (required): data=d or data=[a,b]")
     weights: tuple[float, ...] = key((), "mixture weights, one per dataset (default: equal)", low=0)
-    out: str = key("runs/vla", "run directory: checkpoints, log.jsonl, plots; a rerun resumes it")
+    out: str = key("runs/vla", "run directory (checkpoints, log.jsonl, plot); reruns resume")
     model: str = key("tiny", "model size: tiny (~8M, CPU) or base (~100M, GPU)", choices=("tiny", "base"))
     vision: bool = key(True, "false: text + state -> action only (no cameras)")
     cameras: tuple[str, ...] = key((), "cameras read (default: every camera of the first dataset)")
@@ -41,8 +41,8 @@ class TrainConfig:
         "auto", "spatial-softmax keypoints per camera; auto: the size's (16, base 32)", names=("auto",), low=0
     )
     aux: float = key(1.0, "weight of the aux loss (where the object and target are; synth data); 0: off", low=0)
-    aux_token: bool = key(True, "the action expert also reads the aux prediction (gradient stopped)")
-    aux_grid: bool = key(False, "the aux head also reads pooled image features (false: keypoints only)")
+    aux_token: bool = key(True, "the action expert reads the aux prediction (no gradient)")
+    aux_grid: bool = key(False, "the aux head reads pooled features too (false: keypoints)")
     aux_state: bool = key(False, "the aux head also reads the state")
     aux_cameras: tuple[str, ...] = key(
         ("auto",), "cameras of the aux head; []: all; auto: the fixed ones if *wrist too"
@@ -59,9 +59,9 @@ class TrainConfig:
         "auto", "the same stage in steps; 0: off; auto: steps/2 if minutes is not set", names=("auto",), low=0
     )
     locate_lr: float = key(2e-3, "learning rate of the locate stage (constant)", low=0)
-    mirror: bool = key(True, "the locate stage also sees frames mirrored left-right (targets moved to match)")
+    mirror: bool = key(True, "the locate stage also sees left-right mirrored frames")
     horizon: int = key(16, "[control periods] action chunk length", low=1)
-    steps: int = key(3000, "optimizer steps (the run ends at whichever of steps, minutes comes first)", low=1)
+    steps: int = key(3000, "optimizer steps (or minutes=, whichever ends first)", low=1)
     minutes: float = key(0.0, "[min] wall-clock budget; 0: none", low=0)
     batch: int = key(64, "samples per step", low=1)
     lr: float = key(5e-4, "peak learning rate (cosine decay to lr/10)", low=0)
@@ -69,19 +69,19 @@ class TrainConfig:
     weight_decay: float = key(0.01, "AdamW weight decay of the matrices", low=0)
     grad_clip: float = key(1.0, "gradient norm clip", low=0)
     shift: int = key(4, "[px] random-shift augmentation of cameras the arm carries (*wrist)", low=0)
-    shift_fixed: int = key(0, "[px] the same for fixed cameras (a pixel there is a place)", low=0)
+    shift_fixed: int = key(0, "[px] the same for fixed cameras (front)", low=0)
     text: str = key(
-        "auto", "prompt encoder: minilm, hashed or auto (minilm if installed)", choices=("auto", "minilm", "hashed")
+        "auto", "prompt encoder: minilm, hashed or auto (minilm if there)", choices=("auto", "minilm", "hashed")
     )
-    relative: bool = key(True, "predict actions relative to the state (where state and action match)")
+    relative: bool = key(True, "actions relative to the state (where their joints match)")
     seed: int = key(0, "seed of initialisation and sampling")
     log_every: int = key(25, "[steps] between log.jsonl lines", low=1)
     save_every: int = key(500, "[steps] between checkpoints", low=1)
-    keep_every: int = key(0, "[steps] checkpoints at multiples are kept; 0: only the newest 3", low=0)
+    keep_every: int = key(0, "[steps] keep checkpoints at multiples; 0: the newest 3", low=0)
     device: str = key("auto", "auto (cuda if present), cpu, cuda or cuda:<i>")
     amp: str = key("auto", "bf16 autocast: auto (CUDA only), on or off", choices=("auto", "on", "off"))
     threads: int = key(0, "torch CPU threads; 0: all cores", low=0)
-    cache: str = key("", "decoded frame cache, shareable between runs (default <out>/cache)")
+    cache: str = key("", "decoded frame cache, shareable (default <out>/cache)")
 
 
 AUTO = ("auto",)
