@@ -216,7 +216,7 @@ def settings(cfg: DictConfig) -> Settings:
     task_obj.check_embodiment(body := embodiment.load(choices["embodiment"]))
     rands = tuple(RANDOMIZERS.build(name, node) for name, node in (raw.get("randomizers") or {}).items())
     fields = [f for f in dataclasses.fields(GenerateConfig) if f.name not in PLUGIN_KEYS]
-    values = {f.name: check_value(f, raw[f.name]) for f in fields}
+    values = {f.name: check_value(f, raw[f.name], quote=True) for f in fields}
     known = [c.name for c in task_obj.scene().cameras] + [f"{m.prefix}wrist" for m in body.mounts]
     for cam in values["cameras"]:
         if cam not in known:

@@ -105,18 +105,20 @@ def _expected(kind: Any, f: dataclasses.Field) -> str:
     return f"{what}{' or ' + names if names else ''}"
 
 
-def check_value(f: dataclasses.Field, value: Any) -> Any:
-    """Apply a key's declared check (choices, low, check) to a typed value; returns the value (or the check's)."""
+def check_value(f: dataclasses.Field, value: Any, quote: bool = False) -> Any:
+    """Apply a key's declared check (choices, low, check) to a typed value; returns the value (or the check's).
+    Messages show the value as typed (`amp=fast`), or with quote, as Python writes it (`action='ee_vel'`)."""
     m = f.metadata
-    for v in value if isinstance(value, (tuple, list)) else (value,):
-        if v in m.get("names", ()):
+    for item in value if isinstance(value, (tuple, list)) else (value,):
+        v = repr(item) if quote else item
+        if item in m.get("names", ()):
             continue
-        if m.get("choices") and v not in m["choices"]:
+        if m.get("choices") and item not in m["choices"]:
             ch = list(m["choices"])
             options = f"{ch[0]} or {ch[1]}" if len(ch) == 2 else "one of " + ", ".join(ch)
-            near = suggest(str(v), ch)
+            near = suggest(str(item), ch)
             raise ConfigError(f"{f.name}={v}: choose {options}{near if 'did you' in near else ''}")
-        if m.get("low") is not None and isinstance(v, (int, float)) and v < m["low"]:
+        if m.get("low") is not None and isinstance(item, (int, float)) and item < m["low"]:
             raise ConfigError(f"{f.name}={v}: give a value >= {m['low']:g}")
     return m["check"](value) if m.get("check") else value
 
