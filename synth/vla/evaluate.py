@@ -44,7 +44,9 @@ class EvalConfig:
     episodes: int = key(50, "episodes per axis", low=1)
     axes: tuple[str, ...] = key((), "variation axes (default: all; `synth axes` lists them)", choices=tuple(AXES))
     execute: int = key(8, "[control periods] chunk actions applied before the policy is asked again", low=1)
-    ensemble: float = key(0.01, "temporal ensemble decay: ask every step, weight exp(-k i); 0: open-loop chunks", low=0)
+    ensemble: float = key(
+        0.01, "temporal ensemble: ask every step, weight exp(-ensemble*i); 0: open-loop chunks", low=0
+    )
     sampling_steps: int = key(10, "Euler steps of the flow", low=1)
     temperature: float = key(0.0, "std of the flow's starting noise: 0 deterministic, 1 sampled", low=0)
     seed: int = key(1_000_000, "evaluation seed; must differ from the training data's seed")
