@@ -8,8 +8,8 @@ import os
 import pkgutil
 import sys
 import typing
-from pathlib import Path
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
