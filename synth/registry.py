@@ -89,4 +89,5 @@ def load_plugins() -> None:
         for file in sorted(Path(folder).glob("*.py")):
             mod = importlib.import_module(file.stem)
             if Path(mod.__file__ or "").resolve() != file.resolve():
+                _loaded = False
                 raise ConfigError(f"SYNTH_PLUGINS: {file} has the name of the module {mod.__name__}; rename the file")
