@@ -87,7 +87,7 @@ AUTO = ("auto",)
 
 
 def resolve(cfg: TrainConfig, cameras: tuple[str, ...], use_aux: bool = True) -> TrainConfig:
-    """cfg with its `auto` values decided (the recipe measured best, README "Measured 2026-12-05"): given fixed
+    """cfg with its `auto` values decided (the recipe measured best on 2026-12-05): given fixed
     cameras and cameras the arm carries (*wrist), the aux head reads the fixed ones and a near head the carried
     ones; the locate stage takes a sixth of minutes=, or half of steps= without a minutes= budget, where the data
     has object poses (use_aux)."""
