@@ -724,6 +724,57 @@ def test_closed_loop_fed_the_experts_own_chunks_succeeds_like_the_expert(run):
     assert all(n == 1 for *_, n in got), got  # once
 
 
+class _Replay:
+    """The expert as a policy: each world replays the joint targets its recorded episode ran (noise and latency
+    included), chunk by chunk, then holds the last one."""
+
+    cameras: tuple[str, ...] = ()
+    cards = {"panda": {"action": {"convention": "joint_pos"}}}
+
+    def __init__(self, runs: list[np.ndarray], horizon: int, execute: int):
+        self.runs, self.horizon, self.execute, self.t = runs, horizon, execute, 0
+
+    def act(self, card, instructions, state, images, control_hz, steps, seed=0, norm_robot=None, temperature=1.0):
+        idx = [np.minimum(np.arange(self.t, self.t + self.horizon), len(r) - 1) for r in self.runs]
+        self.t += self.execute
+        return np.stack([r[i] for r, i in zip(self.runs, idx, strict=True)])
+
+
+def test_eval_judges_a_recorded_expert_episode_as_generation_labelled_it():
+    """Eval's verdict (stop when it looks done, hold for the task's settle time, judge the final settled frame) on
+    the expert's own executed targets, action noise and drift included, equals generation's label: successes,
+    and failures forced by stopping the arm after its first phase."""
+    from synth.pipeline import Attempt, Worker
+    from synth.registry import RANDOMIZERS, TASKS
+    from synth.task import Plan
+    from synth.vla.evaluate import EvalConfig, rollout
+
+    names = ("object_shape", "object_pose", "target", "action_noise", "action_drift")
+    w = Worker(TASKS.build("pick_place", {}), [RANDOMIZERS.build(n, {}) for n in names], load_embodiment("panda"), 7)
+    atts = [a for a in (w.prepare(i) for i in range(6)) if a.plan is not None]
+    w.execute(atts)
+    runs = [w.executed(a) for a in atts]
+    stopped = []  # the same scenes, the arm stopped where its first phase ends: generation labels them failures
+    for a, r in zip(atts, runs, strict=True):
+        first = int(np.argmax(a.p.phase != 0))
+        stopped.append(np.concatenate([r[:first], np.repeat(r[first - 1 : first], len(r) - first, 0)]))
+    cfg = EvalConfig(execute=4, ensemble=0.0)
+    limit = 1.2 * max(len(r) for r in runs) / w.ctx.control_hz
+    for acts, labels in ((runs, [a.failure for a in atts]), (stopped, None)):
+        got = [r for r, *_ in rollout(_Replay(acts, 8, 4), w, atts, w.ctx.control_hz, limit, cfg)]  # type: ignore[arg-type]
+        if labels is None:  # generation's label of the stopped runs: its own execute and judge, the targets as run
+            quiet = [a.scene.replace(action_noise=(0.0, 0), action_drift=(0.0, 0.0, 0.0)) for a in atts]
+            forced = [
+                Attempt(100 + a.index, q, a.draws, "", a.model, Plan(s, a.p.phase, a.p.check))
+                for a, q, s in zip(atts, quiet, stopped, strict=True)
+            ]
+            w.execute(forced)
+            labels = [f.failure for f in forced]
+            assert all(lab != "" for lab in labels), labels
+        assert [g == "" for g in got] == [lab == "" for lab in labels], (got, labels)
+    assert sum(a.failure == "" for a in atts) >= 3, [a.failure for a in atts]
+
+
 def test_fixed_cameras_are_not_shifted_and_wrist_cameras_are():
     """A fixed camera's pixel is a place on the table: translation augmentation would blur where objects are."""
     from synth.vla.data import augment, shifts

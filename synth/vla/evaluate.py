@@ -3,7 +3,9 @@ or (data=<dir>) open-loop action error per horizon step on any LeRobot v3.0 data
 
 Closed loop: W worlds in lockstep on MuJoCo (CPU). Every `execute` control periods the policy sees each
 world's cameras and state and returns a chunk; the chunk's first `execute` actions are applied with the same
-first-order hold as generation. Success is the task's physics predicate (Task.outcome), never the policy's.
+first-order hold as generation. Success is the task's physics predicate (Task.outcome), never the policy's,
+read as generation reads it: a world stops acting once its state looks done (or its time runs out), holds its
+last target for the task's settle time, and the final settled frame is judged.
 With eval_backend=pybullet the in-distribution scenes also run on PyBullet (the same compiled scenes rebuilt
 there, synth.backends.pybullet; frames rendered by MuJoCo from PyBullet's state), policy and expert alike,
 reported as the axis "backend: pybullet"."""
@@ -251,8 +253,9 @@ def _loop(
     lo, hi = np.zeros(len(start)), np.array(start, float)  # per column: a gripper 0 .. its stroke, joints' limits
     lo[emb.arm_columns], hi[emb.arm_columns] = emb.lower, emb.upper
     W, T, n_sub = len(atts), round(limit * hz), substeps(models[0], hz)  # type: ignore[arg-type]
-    qpos = np.zeros((W, T + 1, models[0].nq))  # type: ignore[union-attr]
-    qvel = np.zeros((W, T + 1, models[0].nv))  # type: ignore[union-attr]
+    settle = round(task.settle * hz)  # generation's settle time: the last target held this long, then judged
+    qpos = np.zeros((W, T + settle + 1, models[0].nq))  # type: ignore[union-attr]
+    qvel = np.zeros((W, T + settle + 1, models[0].nv))  # type: ignore[union-attr]
     qpos[:, 0] = [wd.qpos for wd in worlds]
     qvel[:, 0] = [wd.qvel for wd in worlds]
     prev = np.tile(start, (W, 1))
@@ -272,15 +275,20 @@ def _loop(
     grip = emb.gripper_columns[0]
     closed = np.full(W, -1)  # the step at which the first arm's gripper was first told to close, -1: never
     closes, shut = np.zeros(W, int), np.zeros(W, bool)  # how often it was told to close; told to close now
-    ended = np.full(W, T)  # the step at which a world stopped (success is absorbing)
-    for t in range(T):
-        if t % every == 0:
-            for w in np.flatnonzero(~done):  # success is absorbing: stop worlds that have made it
-                fr = Frames(qpos[w, : t + 1], qvel[w, : t + 1], np.zeros((t + 1, 0)))
-                if t > 0 and task.outcome(atts[w].scene, fr, lay) == "":
-                    done[w], result[w], ended[w] = True, "", t
-            if done.all():
-                break
+    ended = np.full(W, -1)  # the step at which a world stopped acting (it looked done, or time ran out)
+    for t in range(T + settle + 1):
+        acting = ended < 0
+        if t % every == 0 and t < T:  # a world that looks done stops acting: its last target is held
+            for w in np.flatnonzero(acting & (t > 0)):
+                if task.outcome(atts[w].scene, _frames(qpos[w], qvel[w], t), lay) == "":
+                    ended[w] = t
+        ended[acting & (t >= T)] = T
+        for w in np.flatnonzero(~done & (ended >= 0) & (t >= ended + settle)):  # judged as generation judges
+            done[w], result[w] = True, task.outcome(atts[w].scene, _frames(qpos[w], qvel[w], t), lay)
+        acting = ended < 0
+        if done.all() or t == T + settle:
+            break
+        if acting.any() and t % every == 0:
             state = lay.state(qpos[:, t])  # every arm's joints and gripper width
             images = None
             if pol.cameras:
@@ -298,17 +306,17 @@ def _loop(
                 temperature=cfg.temperature,
             )
             issued = [(t0, c) for t0, c in issued if t - t0 < pol.horizon] + [(t, chunk)]
-        if cfg.ensemble > 0:  # oldest first: weight exp(-m * i)
+        if cfg.ensemble > 0 and acting.any():  # oldest first: weight exp(-m * i)
             w_i = np.exp(-cfg.ensemble * np.arange(len(issued)))
             a = sum(w * c[:, t - t0] for w, (t0, c) in zip(w_i, issued, strict=True)) / w_i.sum()
         else:
             a = chunk[:, t % cfg.execute].copy()
         if convention == "joint_delta":  # a delta on the joints measured now
             a[:, emb.arm_columns] += qpos[:, t][:, lay.arm_qadr]
-        a = np.clip(a, lo, hi)
+        a = np.where(acting[:, None], np.clip(a, lo, hi), prev)  # a stopped world holds its last target
         now = a[:, grip] < 0.5 * start[grip]
-        closed[(closed < 0) & now & ~done] = t
-        closes += now & ~shut & ~done
+        closed[(closed < 0) & now & acting] = t
+        closes += now & ~shut & acting
         shut = now
         ctrl = (prev[:, None] + frac[None] * (a - prev)[:, None]) * worker.scale  # (W, n_sub, A)
         for w in np.flatnonzero(~done):
@@ -316,14 +324,16 @@ def _loop(
                 worlds[w].step(ctrl[w, k])
             qpos[w, t + 1], qvel[w, t + 1] = worlds[w].qpos, worlds[w].qvel
         prev = a
-    for w in np.flatnonzero(~done):
-        fr = Frames(qpos[w], qvel[w], np.zeros((len(qpos[w]), 0)))
-        result[w] = task.outcome(atts[w].scene, fr, lay)
     nan = (float("nan"), float("nan"))
     at = [close_offset(models[w], qpos[w, c], lay) if c >= 0 else nan for w, c in enumerate(closed)]  # type: ignore[arg-type]
     upto = np.where(closed >= 0, closed, ended)  # the approach: the steps before the first close
     off = [approach_offset(models[w], qpos[w, : upto[w] + 1], lay) for w in range(W)]  # type: ignore[arg-type]
     return [(r, m, h, o, n) for r, (m, h), o, n in zip(result, at, off, closes.tolist(), strict=True)]
+
+
+def _frames(qpos: np.ndarray, qvel: np.ndarray, t: int) -> Frames:
+    """One world's frames 0..t (qpos (F, nq), qvel (F, nv) with F > t): what the task's predicate reads."""
+    return Frames(qpos[: t + 1], qvel[: t + 1], np.zeros((t + 1, 0)))
 
 
 APPROACH = (0.03, 0.15)  # [m] TCP heights above the object's centre that approach_offset reads (and, sideways,
