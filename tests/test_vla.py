@@ -149,6 +149,26 @@ def test_auxiliary_head_learns_where_the_object_is():
     assert model.last["aux"] < 0.2 * first
 
 
+def test_aux_token_stops_the_action_loss_gradient_at_the_aux_head():
+    """aux_token: the aux prediction enters the action expert detached. The flow loss alone gives the aux head
+    no gradient (the token's projection gets one); the aux loss still trains the head."""
+    torch.manual_seed(0)
+    model = VLA(replace(SMALL, aux=3, aux_token=True))
+    with torch.no_grad():  # out of the zero-initialised gates, whose zeros would block every context gradient
+        for p in model.parameters():
+            if not p.any():
+                p.normal_(0.0, 0.05)
+    b = batch(model.cfg, B=4)
+    model.loss(b).backward()  # no "aux" in the batch: the flow-matching loss alone
+    head = [p.grad for p in model.aux_head.parameters()]
+    assert all(g is None or not g.any() for g in head), "the action loss reached the aux head through its token"
+    assert any(p.grad is not None and p.grad.any() for p in model.aux_proj.parameters())
+    model.zero_grad()
+    b["aux"], b["aux_mask"] = torch.randn(4, 3), torch.ones(4, dtype=torch.bool)
+    model.loss(b).backward()
+    assert all(p.grad is not None and p.grad.any() for p in model.aux_head.parameters() if p.ndim == 2)
+
+
 def test_keypoint_only_aux_head_reads_positions_alone_and_still_learns():
     """aux_grid=False, aux_state=False: the aux head's input is the keypoints' (x, y) and nothing else (no pooled
     features or state to memorize a scene by), and it still learns where a block is."""
@@ -451,6 +471,13 @@ def test_eval_runs_every_axis_and_writes_a_report(run):
         assert len(c["close_height_cm"]) == 2 and all(h is None or -30 < h < 100 for h in c["close_height_cm"])
     assert "| in_distribution |" in (out / "report.md").read_text()
     assert (out / "success.png").stat().st_size > 1000 and (out / "training.png").stat().st_size > 1000
+
+
+def test_eval_refuses_the_training_data_seed(run):
+    """The training data was generated with seed=3: evaluating on it is refused, one line, exit 2."""
+    r = cli("eval", f"policy={run}", "seed=3", "episodes=1", check=False)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "seed=3 is a training data seed" in r.stderr and not (run / "eval" / "default").exists()
 
 
 def test_eval_on_pybullet_is_its_own_axis(run):

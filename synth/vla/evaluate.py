@@ -85,9 +85,9 @@ def evaluate(cfg: EvalConfig) -> dict:
         raise ConfigError(f"ensemble={cfg.ensemble}: give 0 (off) or a positive decay rate such as 0.01")
     if cfg.temperature < 0:
         raise ConfigError(f"temperature={cfg.temperature}: give a noise scale >= 0 (1: sampled, 0: deterministic)")
-    train_cfg = gen["config"]
-    if int(train_cfg["seed"]) == cfg.seed:
-        raise ConfigError(f"seed={cfg.seed} is the training data's seed; evaluation must use other seeds")
+    used = training_seeds(pol)
+    if cfg.seed in used:
+        raise ConfigError(f"seed={cfg.seed} is a training data seed (of {sorted(used)}); evaluate on another seed")
     task = cfg.task or gen["task"]
     if task != gen["task"]:
         raise ConfigError(f"task={task}: this policy was trained on {gen['task']} only")
@@ -124,6 +124,15 @@ def evaluate(cfg: EvalConfig) -> dict:
     print(report.markdown(rep))
     print(f"report: {out / 'report.md'}")
     return rep
+
+
+def training_seeds(pol: Policy) -> set[int]:
+    """The root seeds of every synth dataset the policy was trained on (its own sources, and those of the run
+    it was initialised from, state["init"]): evaluation scenes must come from other seeds."""
+    gens = [g for g in pol.meta.get("generate", []) if g] + [
+        g for g in (pol.meta.get("init") or {}).get("generate", []) if g
+    ]
+    return {int(g["config"]["seed"]) for g in gens}
 
 
 def make_worker(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str = "mujoco") -> tuple[Worker, float]:
