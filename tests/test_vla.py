@@ -480,6 +480,37 @@ def test_eval_refuses_the_training_data_seed(run):
     assert "seed=3 is a training data seed" in r.stderr and not (run / "eval" / "default").exists()
 
 
+def test_reserved_seed_is_used_only_when_asked_recorded_and_warned_on_reuse(run, monkeypatch, capsys):
+    """reserved=true evaluates on RESERVED_SEED (not 1000000 or 2000000), records each use in the run's
+    eval/reserved.jsonl and the report, and warns in one line on a second look; it wants >= 50 episodes per cell
+    (lowered here to keep the test short) and refuses an explicit seed=."""
+    from synth.vla import evaluate as ev
+
+    assert ev.RESERVED_SEED not in (1_000_000, 2_000_000, ev.EvalConfig.seed)
+    r = cli("eval", f"policy={run}", "reserved=true", "episodes=2", check=False)
+    assert r.returncode == 2 and "episodes>=50" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = cli("eval", f"policy={run}", "reserved=true", "seed=5", "episodes=50", check=False)
+    assert r.returncode == 2 and "drop seed=5" in r.stderr
+    assert not (run / "eval" / "reserved.jsonl").exists()
+    monkeypatch.setattr(ev, "HEADLINE_EPISODES", 2)
+    args = {"episodes": 2, "batch": 2, "max_seconds": 0.3, "execute": 4, "sampling_steps": 2, "expert": False}
+    cfg = ev.EvalConfig(policy=str(run), axes=("in_distribution",), reserved=True, name="headline", **args)
+    rep = ev.evaluate(cfg)
+    assert rep["seed"] == ev.RESERVED_SEED and rep["reserved"]["earlier"] == 0
+    assert "already evaluated on the reserved seed" not in capsys.readouterr().out
+    c = rep["axes"]["in_distribution"]
+    assert len(c["draws"]) == len(c["results"]) == 2 and "object_pose" in c["draws"][0]
+    rep = ev.evaluate(replace(cfg, name="again"))
+    warned = [x for x in capsys.readouterr().out.splitlines() if "already evaluated on the reserved seed" in x]
+    assert len(warned) == 1 and "eval/headline" in warned[0] and rep["reserved"]["earlier"] == 1
+    ledger = [json.loads(x) for x in (run / "eval" / "reserved.jsonl").read_text().splitlines()]
+    assert [x["name"] for x in ledger] == ["headline", "again"] and {x["seed"] for x in ledger} == {ev.RESERVED_SEED}
+    assert "the reserved seed" in (run / "eval" / "again" / "report.md").read_text()
+    plain = ev.evaluate(replace(cfg, reserved=False, name="plain"))  # not asked: the default seed, no record
+    assert plain["seed"] == 1_000_000 and "reserved" not in plain
+    assert len((run / "eval" / "reserved.jsonl").read_text().splitlines()) == 2
+
+
 def test_eval_on_pybullet_is_its_own_axis(run):
     """eval_backend=pybullet: the MuJoCo-trained policy (and the expert) on the in-distribution scenes in PyBullet."""
     pytest.importorskip("pybullet")
