@@ -677,6 +677,39 @@ def test_text_to_action_stage_trains_without_images(tmp_path):
     assert state["model"]["cameras"] == [] and len(state["datasets"]) == 2
 
 
+def test_init_starts_a_vision_run_from_an_image_free_run(dataset, tmp_path):
+    """init=<run>: a vision=true run on rendered data starts from a vision=false run on mode=kinematic data. At
+    step 0 the action expert (and the text and state parts) equal the source's; the vision parts are fresh; the
+    run says how many tensors it loaded and records init; eval keeps the source data's seed out too. A run with
+    no checkpoint, or a model with nothing in common, is refused in one line (exit 2)."""
+    kin = tmp_path / "kin"
+    cli("generate", f"out={kin}", "mode=kinematic", "n=20", "seed=9", "workers=1", "progress=false")
+    common = ("batch=4", "resolution=32", "horizon=8", "text=hashed")
+    cli("train", f"data={kin}", f"out={tmp_path / 'free'}", "vision=false", "steps=3", *common)
+    r = cli("train", f"data={dataset}", f"out={tmp_path / 'v'}", f"init={tmp_path / 'free'}", "steps=0", *common)
+    src, _ = checkpoint.load(checkpoint.latest(tmp_path / "free"))
+    got, state = checkpoint.load(checkpoint.latest(tmp_path / "v"))
+    assert state["step"] == 0 and state["train"]["init"] == str(tmp_path / "free")
+    rec = state["init"]
+    expert = [k for k in src if k.startswith(("blocks.", "action_in", "action_out", "time_mlp", "final_ada"))]
+    assert expert and all(torch.equal(got[k], src[k]) for k in expert)
+    assert torch.equal(got["state_proj.0.weight"], src["state_proj.0.weight"]) and "text_proj.embed.weight" in src
+    assert rec["loaded"] == len([k for k in src if k in got and got[k].shape == src[k].shape])
+    assert any(k.startswith("vision.") for k in rec["fresh"]) and "type_embed" in rec["skipped_source"]
+    assert f"init from {checkpoint.latest(tmp_path / 'free')}: {rec['loaded']} tensors loaded" in r.stdout
+    from synth.vla.evaluate import training_seeds
+    from synth.vla.policy import Policy
+
+    assert training_seeds(Policy(tmp_path / "v")) == {3, 9}  # its own data's seed and the source run's
+    r = cli("train", f"data={dataset}", f"out={tmp_path / 'w'}", f"init={tmp_path / 'none'}", "steps=0", check=False)
+    assert r.returncode == 2 and "no checkpoint there" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "w").exists()
+    from synth.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no tensor matches"):  # a model with nothing in common
+        checkpoint.init_from(torch.nn.Linear(3, 5), checkpoint.latest(tmp_path / "free"))
+
+
 def test_mixture_weights_set_the_source_proportions():
     from synth.vla.data import Normalizer, Sampler, Source
 
