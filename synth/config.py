@@ -281,6 +281,8 @@ def settings(cfg: DictConfig) -> Settings:
         if mode != "physics":
             raise ConfigError("focus= draws scenes for mode=physics; drop focus= or use mode=physics")
         focus = load_focus(str(raw["focus"]), rands, task_obj.name)
+        if not focus.fields:
+            print(f"note: focus={raw['focus']}: failures alike in every bin of every range; drawn as without it")
     raw["shard"] = shard
     return Settings(
         task=task_obj,

@@ -9,8 +9,9 @@ share_b = rate_b / sum(rate), the bin's weight is
     w_b = floor + (1 - floor) * BINS * share_b
 
 so the weights average 1 over the bins (a density relative to the default, uniform draw) and no bin falls below
-`floor` times its default share. A field whose episodes never failed keeps w = 1. The FIELDS fields with the
-largest spread (max w / min w) are focused; a scene's weight is the product of its focused draws' bin weights.
+`floor` times its default share. A field whose episodes never failed, or failed alike in every bin, keeps w = 1
+(it is not focused). The FIELDS fields with the largest spread (max w / min w) are focused; a scene's weight is
+the product of its focused draws' bin weights.
 
 Sampling (sampling-importance-resampling, SIR): attempt i draws CANDIDATES whole scenes, candidate 0 from the
 default streams and candidate k from streams keyed "focus<k>/randomizer/<name>", and keeps one with probability
@@ -142,6 +143,8 @@ def load(path: str, randomizers: list[Randomizer] | tuple, task: str, floor: flo
             continue
         rate = np.where(n > 0, fail / np.maximum(n, 1), fail.sum() / n.sum())
         w = floor + (1 - floor) * BINS * rate / rate.sum()
+        if w.max() - w.min() < 1e-6:  # failures everywhere alike: nothing to shift
+            continue
         fields.append(
             Field(name, key, lo, hi, tuple(w.round(6).tolist()), tuple(n.tolist()), tuple(fail.tolist()), per_axis)
         )
