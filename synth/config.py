@@ -46,6 +46,7 @@ class GenerateConfig:
     mode: str = "physics"  # physics (simulated and judged) | kinematic (planned and checked only, no dynamics)
     counterfactuals: int = 1  # attempts per scene: k > 1 also hands the task to up to k-1 other objects in it
     backend: str = "mujoco"  # physics engine: mujoco (MuJoCo C, the reference) | mujoco_warp | pybullet
+    focus: str = ""  # an eval report.json: draw more scenes where that policy failed (synth/focus.py)
 
 
 KEY_DOCS = {
@@ -69,6 +70,8 @@ KEY_DOCS = {
     "backend": "physics engine: mujoco (MuJoCo C on the CPU, the reference), mujoco_warp (MuJoCo Warp, batched "
     "worlds on a GPU or Warp's CPU device; set batch= to the worlds per device batch, e.g. 1024; "
     'pip install -e ".[warp]") or pybullet (the same compiled scene rebuilt in PyBullet)',
+    "focus": "an eval report.json (`synth eval` writes <run>/eval/<name>/report.json): draw more of the randomizer "
+    "values where that policy failed, per bin of each range, no bin below a floor (mode=physics)",
 }
 
 
@@ -98,6 +101,7 @@ class Settings:
     mode: str = "physics"  # physics | kinematic
     counterfactuals: int = 1
     backend: str = "mujoco"  # physics engine (synth.backends.base.BACKENDS)
+    focus: Any = None  # synth.focus.Focus of focus=, or None
 
     def fingerprint(self) -> dict:
         """What decides the episodes' content; a dataset resumes only under the same fingerprint."""
@@ -122,6 +126,8 @@ class Settings:
             fp["counterfactuals"] = self.counterfactuals
         if self.backend != "mujoco":  # likewise for `backend=`: another engine judges other episodes successful
             fp["backend"] = self.backend
+        if self.focus is not None:  # other scenes: the focus file's content decides them
+            fp["focus"] = self.focus.sha256
         return fp
 
 
@@ -268,6 +274,15 @@ def settings(cfg: DictConfig) -> Settings:
             )
     if backend != "mujoco" and mode == "kinematic":
         raise ConfigError(f"mode=kinematic runs no physics: drop backend={backend} or use mode=physics")
+    focus = None
+    if raw.get("focus"):
+        from synth.focus import load as load_focus
+
+        if mode != "physics":
+            raise ConfigError("focus= draws scenes for mode=physics; drop focus= or use mode=physics")
+        focus = load_focus(str(raw["focus"]), rands, task_obj.name)
+        if not focus.fields:
+            print(f"note: focus={raw['focus']}: failures alike in every bin of every range; drawn as without it")
     raw["shard"] = shard
     return Settings(
         task=task_obj,
@@ -292,4 +307,5 @@ def settings(cfg: DictConfig) -> Settings:
         mode=mode,
         counterfactuals=cf,
         backend=backend,
+        focus=focus,
     )

@@ -146,6 +146,7 @@ class Store:
                 "held_out_instructions": self.s.held_out,
                 "mode": self.s.mode,
                 "config": self.s.raw,
+                **({"focus": self.s.focus.record()} if getattr(self.s, "focus", None) is not None else {}),
             },
         )
 

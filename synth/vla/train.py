@@ -81,6 +81,9 @@ class TrainConfig:
     #                    where it runs ~20x slower) | off
     threads: int = 0  # torch CPU threads; 0 = all cores
     cache: str = ""  # where decoded camera frames are kept (default <out>/cache); shareable between runs
+    init: str = ""  # start from another run's weights (run or checkpoint directory): every tensor whose name and
+    #                 shape match, e.g. the action expert and text/state parts of a vision=false run on
+    #                 mode=kinematic data; ignored when out= already has a checkpoint (that run resumes)
 
 
 AUTO = ("auto",)
@@ -213,6 +216,7 @@ def train(cfg: TrainConfig) -> Path:
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // local))
     torch.manual_seed(cfg.seed + rank)
     run = Path(cfg.out)
+    init = checkpoint.init_source(cfg.init) if cfg.init and checkpoint.latest(run) is None else None
     run.mkdir(parents=True, exist_ok=True)
 
     # ---- data: every dataset in memory, camera frames in a memmap cache under the run
@@ -293,6 +297,14 @@ def train(cfg: TrainConfig) -> Path:
         "parameters": n_params,
     }
 
+    if init is not None:  # a new run from another run's weights (a resumed run keeps the record in its state)
+        meta["init"] = checkpoint.init_from(model, init)
+        if rank == 0:
+            i = meta["init"]
+            print(
+                f"init from {init}: {i['loaded']} tensors loaded, {len(i['fresh'])} fresh (no match in name and shape)"
+            )
+
     # ---- resume
     step = 0
     last = checkpoint.latest(run)
@@ -308,6 +320,8 @@ def train(cfg: TrainConfig) -> Path:
         meta["elapsed_s"] = float(state.get("elapsed_s", 0.0))
         if "located_at" in state:
             meta["located_at"] = int(state["located_at"])
+        if "init" in state:
+            meta["init"] = state["init"]
         if rank == 0:
             print(f"resuming from {last} (step {step})")
     # the `locate` stage (vision and aux head alone) runs until located_at is set; the policy's warm-up follows it
