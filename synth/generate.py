@@ -260,7 +260,7 @@ def check_out(out: str) -> None:
     p = Path(out)
     try:
         p.mkdir(parents=True, exist_ok=True)
-        probe = p / ".synth-write-test"
+        probe = p / f".synth-write-test-{os.getpid()}"  # per process: two runs may probe at once
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:

@@ -447,7 +447,7 @@ def foreign(root: Path) -> bool:
     for p in root.iterdir():
         if p.name == ".synth" and p.is_dir() and all(f.name == "lock" for f in p.iterdir()):
             continue
-        if p.name != ".synth-write-test":
+        if not p.name.startswith(".synth-write-test"):
             return True
     return False
 
