@@ -8,7 +8,7 @@ import os
 import sys
 
 WORKER_BASE = 300 << 20  # [bytes] a worker's resident memory before it holds a shard (measured ~160 MB, state only)
-FRAMES_PER_EPISODE = 200  # generous: episodes run ~80-150 frames at 20 Hz
+FRAMES_PER_EPISODE = 120  # episodes run ~80-150 frames at 20 Hz
 _parent = os.getpid()
 
 
