@@ -51,9 +51,12 @@ def bound_workers(s, missing: int, rate: float):
     """`s` with `workers` no more than the cores, the memory, and the shards the `missing` episodes need at
     success `rate` (more workers than shards would only be forked to wait). A cap below what was asked for
     because of cores or memory is said in one line on stderr."""
+    if getattr(s, "executor", "local") != "local":  # Ray places its tasks by the cluster's own resources
+        return s
     workers, why = s.workers, []
     if workers > (c := cores()):
-        workers, why = c, [f"the {c} cores of this machine"]
+        workers = c
+        why = [] if s.raw.get("workers") == "auto" else [f"the {c} cores of this machine"]
     mem = available_memory()
     if mem is not None and workers > (fit := max(1, mem // worker_bytes(s))):
         workers, why = (

@@ -64,3 +64,27 @@ def test_workers_are_bounded_by_cores_and_shards(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert f"workers=1000 is more than the {len(os.sched_getaffinity(0))} cores" in err
     assert forked == [1], "n=2 fits one shard: one worker"
+
+
+def test_workers_beyond_free_memory_are_capped_with_a_warning(monkeypatch, capsys):
+    from dataclasses import dataclass, field
+
+    from synth import procs
+
+    @dataclass(frozen=True)
+    class S:  # the fields of Settings that bound_workers reads
+        workers: int = 32
+        shard: int = 64
+        resolution: tuple = (128, 128)
+        cameras: tuple = ("front", "wrist")
+        raw: dict = field(default_factory=lambda: {"workers": 32})
+
+    monkeypatch.setattr(procs, "cores", lambda: 64)
+    monkeypatch.setattr(procs, "available_memory", lambda: 4 << 30)
+    s = S()
+    per = procs.worker_bytes(s)
+    assert per > 900 << 20, "a shard of two cameras' frames is held until its videos are written"
+    got = procs.bound_workers(s, missing=10_000, rate=0.9)
+    assert got.workers == (4 << 30) // per >= 1
+    assert "free memory" in capsys.readouterr().err
+    assert procs.bound_workers(s, missing=10, rate=0.9).workers == 1, "one shard: one worker"
