@@ -114,6 +114,7 @@ DAMAGE = {
     "tasks deleted": ("meta/tasks.parquet", "delete"),
     "info cut": ("meta/info.json", "halve"),
     "attempts deleted": ("meta/synth/attempts/chunk-000/file-004.parquet", "delete"),
+    "progress cut": (".synth/progress.json", "halve"),
 }
 
 
