@@ -205,9 +205,14 @@ def cmd_verify(args: list[str]) -> int:
     kv = _kv(args, {"out": "dataset directory"})
     if "out" not in kv:
         raise ConfigError("give the dataset: synth verify out=<dir>")
-    healthy, lines = verify(kv["out"])
-    print("\n".join(lines), file=sys.stdout if healthy else sys.stderr)
-    return 0 if healthy else 2
+    from synth.collection import parts
+
+    ok = True
+    for part in parts(kv["out"]) or [Path(kv["out"])]:  # a collection: each of its parts
+        healthy, lines = verify(str(part))
+        print("\n".join(lines), file=sys.stdout if healthy else sys.stderr)
+        ok = ok and healthy
+    return 0 if ok else 2
 
 
 def cmd_repair(args: list[str]) -> int:
@@ -216,7 +221,10 @@ def cmd_repair(args: list[str]) -> int:
     kv = _kv(args, {"out": "dataset directory"})
     if "out" not in kv:
         raise ConfigError("give the dataset: synth repair out=<dir>")
-    print(repair(kv["out"]))
+    from synth.collection import parts
+
+    for part in parts(kv["out"]) or [Path(kv["out"])]:
+        print(repair(str(part)))
     return 0
 
 
