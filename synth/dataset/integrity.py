@@ -98,6 +98,12 @@ def damage(root: Path, full: bool = True, uncommitted: bool = True) -> list[tupl
     except (OSError, ValueError, KeyError, TypeError) as e:
         return [(".synth/progress.json", f"unreadable ({type(e).__name__})")]
     out: list[tuple[str, str]] = []
+    try:
+        json.loads((root / ".synth" / "config.json").read_text())
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        out.append((".synth/config.json", "unreadable (the dataset's config; restore it or regenerate)"))
     files = recorded(root, progress)
     for rel, (size, digest_) in files.items():
         out += file_damage(root, rel, size, digest_ if full else None)

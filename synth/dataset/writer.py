@@ -110,7 +110,13 @@ class Store:
         fp = s.fingerprint()
         cfg_path = root / STATE / "config.json"
         if cfg_path.exists():
-            old = json.loads(cfg_path.read_text())
+            try:
+                old = json.loads(cfg_path.read_text())
+            except ValueError:
+                raise ConfigError(
+                    f"out={root} is damaged: {STATE}/config.json is unreadable, so the dataset's config is unknown; "
+                    "regenerate it with overwrite=true, or restore that file"
+                ) from None
             if old != json.loads(json.dumps(fp)):
                 if not s.overwrite:
                     diff = sorted(k for k in fp if old.get(k) != json.loads(json.dumps(fp[k])))
