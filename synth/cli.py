@@ -18,6 +18,8 @@ commands:
   eval         closed-loop success per variation axis: synth eval policy=runs/pp episodes=50
   inspect      counts, success rate, failure reasons, randomization coverage: synth inspect out=<dir>
   view         write an mp4 of one episode: synth view out=<dir> episode=3
+  verify       check every committed file's size and checksum and LeRobot's invariants: synth verify out=<dir>
+  repair       cut a damaged dataset back to its last intact commit: synth repair out=<dir>
   export-usd   one attempt's scene as a USD stage for Isaac Sim: synth export-usd task=pick_place seed=3 attempt=0
   tasks        list tasks
   randomizers  list randomizers and their ranges
@@ -197,6 +199,35 @@ def cmd_inspect(args: list[str]) -> int:
     return 0
 
 
+def cmd_verify(args: list[str]) -> int:
+    from synth.dataset.repair import verify
+
+    kv = _kv(args, {"out": "dataset directory"})
+    if "out" not in kv:
+        raise ConfigError("give the dataset: synth verify out=<dir>")
+    from synth.collection import parts
+
+    ok = True
+    for part in parts(kv["out"]) or [Path(kv["out"])]:  # a collection: each of its parts
+        healthy, lines = verify(str(part))
+        print("\n".join(lines), file=sys.stdout if healthy else sys.stderr)
+        ok = ok and healthy
+    return 0 if ok else 2
+
+
+def cmd_repair(args: list[str]) -> int:
+    from synth.dataset.repair import repair
+
+    kv = _kv(args, {"out": "dataset directory"})
+    if "out" not in kv:
+        raise ConfigError("give the dataset: synth repair out=<dir>")
+    from synth.collection import parts
+
+    for part in parts(kv["out"]) or [Path(kv["out"])]:
+        print(repair(str(part)))
+    return 0
+
+
 def cmd_view(args: list[str]) -> int:
     from synth.view import view
 
@@ -302,6 +333,8 @@ COMMANDS = {
     "eval": cmd_eval,
     "inspect": cmd_inspect,
     "view": cmd_view,
+    "verify": cmd_verify,
+    "repair": cmd_repair,
     "export-usd": cmd_export_usd,
     "tasks": lambda a: print(list_tasks()) or 0,
     "randomizers": lambda a: print(list_randomizers()) or 0,
@@ -330,7 +363,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown command '{cmd}'{closest(cmd, list(COMMANDS))}", file=sys.stderr)
         return 2
     try:
-        return COMMANDS[cmd](rest)
+        rc = COMMANDS[cmd](rest)
+        sys.stdout.flush()  # here, so a closed pipe (`synth generate --help | head`) is caught below
+        return rc
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly (before OSError, its base class)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -343,9 +381,6 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         raise
-    except BrokenPipeError:  # output piped into e.g. `head`
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume (finished episodes are kept)", file=sys.stderr)
         return 130

@@ -131,6 +131,7 @@ class Settings:
         return fp
 
 
+MAX_RESOLUTION = 4096  # [px] per side: beyond it MuJoCo's offscreen buffer fails (mujoco.FatalError) or memory runs out
 _registered = False
 
 
@@ -211,6 +212,13 @@ def settings(cfg: DictConfig) -> Settings:
     res = raw["resolution"]
     if len(res) != 2 or min(res) < 16:
         raise ConfigError(f"resolution={res}: give [height,width], each >= 16")
+    if max(res) > MAX_RESOLUTION:
+        raise ConfigError(
+            f"resolution={res}: each side at most {MAX_RESOLUTION} px (the offscreen render buffer's limit); "
+            "e.g. resolution=[224,224]"
+        )
+    if not isinstance(raw["seed"], int) or raw["seed"] < 0:
+        raise ConfigError(f"seed={raw['seed']!r}: give a whole number >= 0 (numpy seeds are non-negative), e.g. seed=0")
     hz = float(raw["control_hz"])
     if not 0 < hz <= 500:
         raise ConfigError(f"control_hz={hz}: give a control rate in (0, 500] Hz, e.g. 5, 15, 20 or 30")

@@ -39,6 +39,9 @@ def _table(root: Path, pattern: str, columns: list[str]) -> dict[str, list]:
 
 def inspect(out: str) -> str:
     root = Path(out)
+    from synth.dataset.integrity import check
+
+    check(root, "inspect")  # sizes and metadata: a damaged dataset is named, never reported healthy
     if not (root / "meta" / "info.json").exists():
         raise ConfigError(
             f"out={out} is not a synth dataset (no meta/info.json); give the directory `synth generate` wrote"
