@@ -21,6 +21,8 @@ commands:
   eval         closed-loop success per variation axis: synth eval policy=runs/pp episodes=50
   inspect      counts, success rate, failure reasons, randomization coverage: synth inspect out=<dir>
   view         write an mp4 of one episode: synth view out=<dir> episode=3
+  verify       check every committed file's size and checksum and LeRobot's invariants: synth verify out=<dir>
+  repair       cut a damaged dataset back to its last intact commit: synth repair out=<dir>
   export-usd   one attempt's scene as a USD stage for Isaac Sim: synth export-usd task=pick_place seed=3 attempt=0
   tasks        list tasks and their task.<key>= settings
   randomizers  list randomizers and their ranges
@@ -47,6 +49,13 @@ class ViewArgs:
     episode: int = key(0, "episode index", low=0)
     camera: str = key("", "camera shown (default: every camera side by side)")
     path: str = key("", "mp4 written (default <out>/views/episode_<index>.mp4)")
+
+
+@dataclass(frozen=True)
+class DatasetArgs:
+    """Keys of `synth verify` and `synth repair`."""
+
+    out: str = key("", "dataset (or collection) directory (required)")
 
 
 def _stage_path(out: str) -> str:
@@ -204,6 +213,41 @@ def cmd_inspect(args: list[str]) -> int:
     return 0
 
 
+def cmd_verify(args: list[str]) -> int:
+    if _help(args):
+        print(help_text(DatasetArgs, "synth verify out=<dir>"))
+        return 0
+    from synth.dataset.repair import verify
+
+    a = parse(DatasetArgs, args, "verify")
+    if not a.out:
+        raise ConfigError("give the dataset: synth verify out=<dir>")
+    from synth.collection import parts
+
+    ok = True
+    for part in parts(a.out) or [Path(a.out)]:  # a collection: each of its parts
+        healthy, lines = verify(str(part))
+        print("\n".join(lines), file=sys.stdout if healthy else sys.stderr)
+        ok = ok and healthy
+    return 0 if ok else 2
+
+
+def cmd_repair(args: list[str]) -> int:
+    if _help(args):
+        print(help_text(DatasetArgs, "synth repair out=<dir>"))
+        return 0
+    from synth.dataset.repair import repair
+
+    a = parse(DatasetArgs, args, "repair")
+    if not a.out:
+        raise ConfigError("give the dataset: synth repair out=<dir>")
+    from synth.collection import parts
+
+    for part in parts(a.out) or [Path(a.out)]:
+        print(repair(str(part)))
+    return 0
+
+
 def cmd_view(args: list[str]) -> int:
     if _help(args):
         print(help_text(ViewArgs, "synth view out=<dir> episode=<index>"))
@@ -310,6 +354,8 @@ COMMANDS = {
     "eval": cmd_eval,
     "inspect": cmd_inspect,
     "view": cmd_view,
+    "verify": cmd_verify,
+    "repair": cmd_repair,
     "export-usd": cmd_export_usd,
     "tasks": lambda a: print(list_task_keys()) or 0,
     "randomizers": lambda a: print(list_randomizers()) or 0,
@@ -333,13 +379,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_flags(rest)
         check_gl_env()
-        return {**COMMANDS, **HELP}[cmd](rest)
+        rc = {**COMMANDS, **HELP}[cmd](rest)
+        sys.stdout.flush()  # here, so a closed pipe (`synth generate --help | head`) is caught below
+        return rc
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly (before OSError, its base class)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # output piped into e.g. `head` (before OSError: it is one)
-        sys.stderr.close()
-        return 0
     except OSError as e:
         if e.errno == errno.ENOSPC:
             print(

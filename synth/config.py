@@ -42,10 +42,24 @@ def _workers(w: Any) -> int:
     raise ConfigError(f"workers={w!r}: give a number of processes >= 1 or workers=auto")
 
 
+MAX_RESOLUTION = 4096  # [px] per side: beyond it MuJoCo's offscreen buffer fails (mujoco.FatalError) or memory runs out
+
+
 def _resolution(res: Any) -> tuple[int, int]:
     if len(res) != 2 or min(res) < 16:
         raise ConfigError(f"resolution={res}: give [height,width], each >= 16")
+    if max(res) > MAX_RESOLUTION:
+        raise ConfigError(
+            f"resolution={res}: each side at most {MAX_RESOLUTION} px (the offscreen render buffer's limit); "
+            "e.g. resolution=[224,224]"
+        )
     return int(res[0]), int(res[1])
+
+
+def _seed(seed: Any) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed={seed!r}: give a whole number >= 0 (numpy seeds are non-negative), e.g. seed=0")
+    return seed
 
 
 def _control_hz(value: Any) -> float:
@@ -82,7 +96,7 @@ class GenerateConfig:
     randomizers: Any = key({}, "randomizers=[a,b] and randomizers.<name>.<key>= (`synth randomizers`)")
     n: Any = key(100, "successful episodes to write; n=1e6 works as typed", check=_count)
     out: str = key("", "dataset directory (empty: data/<task>)", check=str)
-    seed: int = key(0, "root seed: episode i depends only on (seed, i)", check=int)
+    seed: int = key(0, "root seed >= 0: episode i depends only on (seed, i)", check=_seed)
     workers: Any = key("auto", "processes; auto: all cores", check=_workers)
     cameras: list[str] = key([], "cameras rendered: [] state only, or e.g. [front,wrist]", check=tuple)
     resolution: list[int] = key([128, 128], "[px] [height,width] of rendered frames, each >= 16", check=_resolution)
@@ -102,6 +116,7 @@ class GenerateConfig:
     )
     counterfactuals: int = key(1, "k > 1: each scene again about up to k-1 other objects", check=_counterfactuals)
     backend: str = key("mujoco", "physics engine: mujoco (reference), mujoco_warp or pybullet", check=_backend)
+    focus: str = key("", "an eval report.json: draw more scenes where that policy failed (mode=physics)", check=str)
 
 
 PLUGIN_KEYS = ("task", "embodiment", "randomizers")  # Hydra groups: built by the registry, not checked per key
@@ -133,6 +148,7 @@ class Settings:
     mode: str = "physics"  # physics | kinematic
     counterfactuals: int = 1
     backend: str = "mujoco"  # physics engine (synth.backends.base.BACKENDS)
+    focus: Any = None  # synth.focus.Focus of focus=, or None
 
     def fingerprint(self) -> dict:
         """What decides the episodes' content; a dataset resumes only under the same fingerprint."""
@@ -157,6 +173,8 @@ class Settings:
             fp["counterfactuals"] = self.counterfactuals
         if self.backend != "mujoco":  # likewise for `backend=`: another engine judges other episodes successful
             fp["backend"] = self.backend
+        if self.focus is not None:  # other scenes: the focus file's content decides them
+            fp["focus"] = self.focus.sha256
         return fp
 
 
@@ -230,6 +248,7 @@ def settings(cfg: DictConfig) -> Settings:
         values["shard"] = int(min(2048 if kinematic else 256, max(16, math.ceil(values["n"] * 1.1 / 16))))
     raw["shard"] = values["shard"]
     values["out"] = values["out"] or f"data/{task_obj.name}"
+    values["focus"] = _focus(values, rands, task_obj)
     return Settings(
         task=task_obj,
         embodiment=choices["embodiment"],
@@ -238,6 +257,20 @@ def settings(cfg: DictConfig) -> Settings:
         shard_auto=shard_auto,
         **values,
     )
+
+
+def _focus(values: dict, rands: tuple, task_obj: Any) -> Any:
+    """focus=<report.json> -> synth.focus.Focus (None without focus=)."""
+    if not values["focus"]:
+        return None
+    from synth.focus import load as load_focus
+
+    if values["mode"] != "physics":
+        raise ConfigError("focus= draws scenes for mode=physics; drop focus= or use mode=physics")
+    focus = load_focus(str(values["focus"]), rands, task_obj.name)
+    if not focus.fields:
+        print(f"note: focus={values['focus']}: failures alike in every bin of every range; drawn as without it")
+    return focus
 
 
 def _check_mode(values: dict, task_obj: Any, rands: tuple) -> None:

@@ -22,10 +22,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from synth import procs
 from synth.backends.base import make
 from synth.config import Settings
+from synth.dataset import lock
 from synth.dataset.staging import clean_partial, shard_dir, write_shard
-from synth.dataset.writer import Store
+from synth.dataset.writer import Store, foreign
 from synth.embodiment import load
 from synth.errors import ConfigError
 from synth.kinematic_worker import KinematicWorker
@@ -61,6 +63,7 @@ def make_worker(s: Settings) -> Worker | KinematicWorker:
         backend=make(s.backend),
         action=s.action,
         counterfactuals=s.counterfactuals,
+        focus=s.focus,
     )
 
 
@@ -68,6 +71,7 @@ def _init(s: Settings) -> None:
     global _worker, _settings
     # kinematic workers allocate arrays of a few MB per batch: from the heap, not a fresh mmap (page faults) each
     _fixed_mmap_threshold(64 << 20 if s.mode == "kinematic" else 1 << 20)
+    procs.die_with_parent()
     _settings, _worker = s, make_worker(s)
     gc.freeze()  # modules and the worker live as long as the process: the collector's full passes skip them
 
@@ -107,13 +111,25 @@ def run_shard(k: int, need: int | None = None) -> dict:
 
 
 def generate(s: Settings) -> dict:
-    """Write (or finish) the dataset of `s`; returns the store's summary."""
+    """Write (or finish) the dataset of `s` holding the lock on `out` (one writer at a time); returns the
+    store's summary."""
+    if not Path(s.out, ".synth", "config.json").exists() and foreign(Path(s.out)) and not s.overwrite:
+        Store.open(Path(s.out), s)  # refuses a directory that is not a dataset before writing a lock into it
+    lock.acquire(s.out)
+    try:
+        return _generate(s)
+    finally:
+        lock.release(s.out)
+
+
+def _generate(s: Settings) -> dict:
     s = adopt_shard(s)
     store = Store.open(Path(s.out), s)
     clean_partial(store.root)
     if store.episodes >= s.n:
         print(f"{s.out}: already has {store.episodes} episodes (n={s.n}); nothing to do", file=sys.stderr)
         return store.summary()
+    s = procs.bound_workers(s, s.n - store.episodes, store.success_rate())
     pool = _pool(s)  # before the progress bar: no thread of ours exists when the workers are forked
     bar = tqdm(total=s.n, initial=store.episodes, unit="ep", disable=not s.progress, dynamic_ncols=True)
     t0, start_eps = time.time(), store.episodes
@@ -245,7 +261,7 @@ def check_out(out: str) -> None:
     p = Path(out)
     try:
         p.mkdir(parents=True, exist_ok=True)
-        probe = p / ".synth-write-test"
+        probe = p / f".synth-write-test-{os.getpid()}"  # per process: two runs may probe at once
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:

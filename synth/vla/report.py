@@ -75,7 +75,12 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Evaluation of `{report['policy']}` on {report['task']}",
         "",
-        f"{report['episodes']} episodes per axis, seeds from {report['seed']}, "
+        f"{report['episodes']} episodes per axis, seeds from {report['seed']}"
+        + (
+            f" (the reserved seed; {report['reserved']['earlier']} earlier look(s) at it), "
+            if report.get("reserved")
+            else ", "
+        )
         + (
             f"policy asked every step, chunks averaged (temporal ensemble, m={report['ensemble']:g})"
             if report.get("ensemble")

@@ -82,6 +82,9 @@ class TrainConfig:
     amp: str = key("auto", "bf16 autocast: auto (CUDA only), on or off", choices=("auto", "on", "off"))
     threads: int = key(0, "torch CPU threads; 0: all cores", low=0)
     cache: str = key("", "decoded frame cache, shareable (default <out>/cache)")
+    init: str = key(
+        "", "start from another run's weights where name and shape match (e.g. a vision=false run); not on resume"
+    )
 
 
 AUTO = ("auto",)
@@ -339,6 +342,8 @@ def resume(run: Path, model: VLA, opt: torch.optim.Optimizer, meta: dict, rank: 
     meta["elapsed_s"] = float(state.get("elapsed_s", 0.0))
     if "located_at" in state:
         meta["located_at"] = int(state["located_at"])
+    if "init" in state:
+        meta["init"] = state["init"]
     if rank == 0:
         print(f"resuming from {last} (step {int(state['step'])})")
     return int(state["step"])
@@ -355,6 +360,7 @@ def train(cfg: TrainConfig) -> Path:
     cameras = train_cameras(cfg)
     env = setup(cfg)
     run = Path(cfg.out)
+    init = checkpoint.init_source(cfg.init) if cfg.init and checkpoint.latest(run) is None else None
     run.mkdir(parents=True, exist_ok=True)
 
     # ---- data
@@ -373,6 +379,11 @@ def train(cfg: TrainConfig) -> Path:
         "generate": [_generate_config(s.root) for s in data.sources],
         "parameters": count_parameters(model),
     }
+    if init is not None:  # a new run from another run's weights (a resumed run keeps the record in its state)
+        meta["init"] = checkpoint.init_from(model, init)
+        if env.rank == 0:
+            i = meta["init"]
+            print(f"init from {init}: {i['loaded']} tensors loaded, {len(i['fresh'])} fresh (no name and shape match)")
     step = resume(run, model, opt, meta, env.rank)
     if env.rank == 0 and not data.use_aux:
         if _given(asked.locate_steps) or _given(asked.locate_minutes):
