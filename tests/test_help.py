@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from synth.cli import COMMANDS, ExportArgs, InspectArgs, ViewArgs, main
+from synth.cli import COMMANDS, DatasetArgs, ExportArgs, InspectArgs, ViewArgs, main
 from synth.config import PLUGIN_KEYS, GenerateConfig, Settings
 from synth.keys import parse
 from synth.vla.evaluate import EvalConfig
@@ -23,6 +23,8 @@ CONFIGS = {
     "inspect": InspectArgs,
     "view": ViewArgs,
     "export-usd": ExportArgs,
+    "verify": DatasetArgs,
+    "repair": DatasetArgs,
 }
 
 
