@@ -61,7 +61,7 @@ class TrainConfig:
     locate_lr: float = key(2e-3, "learning rate of the locate stage (constant)", low=0)
     mirror: bool = key(True, "the locate stage also sees left-right mirrored frames")
     horizon: int = key(16, "[control periods] action chunk length", low=1)
-    steps: int = key(3000, "optimizer steps (or minutes=, whichever ends first)", low=1)
+    steps: int = key(3000, "optimizer steps (or minutes=, whichever ends first); 0: save the initial weights", low=0)
     minutes: float = key(0.0, "[min] wall-clock budget; 0: none", low=0)
     batch: int = key(64, "samples per step", low=1)
     lr: float = key(5e-4, "peak learning rate (cosine decay to lr/10)", low=0)
