@@ -24,6 +24,7 @@ import numpy as np
 from synth.embodiment import load as load_embodiment
 from synth.errors import ConfigError, closest
 from synth.execute import substeps
+from synth.keys import key
 from synth.pipeline import Attempt, Worker
 from synth.registry import RANDOMIZERS, TASKS
 from synth.scenes.tabletop import Layout, initial_qpos
@@ -44,26 +45,32 @@ BACKENDS = ("mujoco", "pybullet")  # cross-engine evaluation: pybullet adds the 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    policy: str = ""  # a run directory (or checkpoint directory) written by `synth train`
-    task: str = ""  # default: the task of the policy's training data
-    episodes: int = 50  # per axis
-    axes: tuple[str, ...] = ()  # default: every axis
-    execute: int = 8  # chunk actions applied before the policy is asked again
-    ensemble: float = 0.01  # > 0: ask every step and average the chunks' predictions for it (ACT's temporal
-    #                         ensemble, weight exp(-ensemble * i), i = 0 for the oldest); 0: open-loop chunks
-    sampling_steps: int = 10  # Euler steps of the flow
-    temperature: float = 0.0  # standard deviation of the noise the flow starts from: 0, its centre (one chunk per
-    #                           input); 1, a sample of the trained distribution
-    seed: int = 1_000_000  # evaluation seeds; must differ from the training data's seed
-    reserved: bool = False  # headline numbers: evaluate on RESERVED_SEED (>= 50 episodes per cell), recorded per run
-    batch: int = 25  # worlds run in lockstep
-    max_seconds: float = 0.0  # episode time limit [s]; 0 = 1.5x the longest expert plan of the cell, at least 6 s
-    expert: bool = True  # also run the scripted expert on the same cells (the upper bound)
-    name: str = "default"  # report folder: <run>/eval/<name>/
-    data: str = ""  # open-loop mode: action error on this LeRobot v3.0 dataset
-    frames: int = 512  # open-loop mode: frames sampled from `data`
-    eval_backend: str = "mujoco"  # pybullet: also the in-distribution scenes on PyBullet, as axis "backend: pybullet"
-    device: str = "cpu"
+    """Keys of `synth eval` (each declared once: default, help, check; `synth eval --help` prints them)."""
+
+    policy: str = key("", "run (or checkpoint) directory written by `synth train` (required)")
+    task: str = key("", "task evaluated (default: the task of the policy's training data)")
+    episodes: int = key(50, "episodes per axis", low=1)
+    axes: tuple[str, ...] = key((), "variation axes (default: all; `synth axes` lists them)", choices=tuple(AXES))
+    execute: int = key(8, "[control periods] chunk actions applied before the policy is asked again", low=1)
+    ensemble: float = key(
+        0.01, "temporal ensemble: ask every step, weight exp(-ensemble*i); 0: open-loop chunks", low=0
+    )
+    sampling_steps: int = key(10, "Euler steps of the flow", low=1)
+    temperature: float = key(0.0, "std of the flow's starting noise: 0 deterministic, 1 sampled", low=0)
+    seed: int = key(1_000_000, "evaluation seed; must differ from the training data's seed")
+    reserved: bool = key(False, "headline numbers: the reserved seed, >= 50 episodes per cell, each use recorded")
+    batch: int = key(25, "worlds run in lockstep", low=1)
+    max_seconds: float | str = key(
+        "auto", "[s] episode time limit; auto (or 0): 1.5x the longest expert plan, >= 6 s", names=("auto",), low=0
+    )
+    expert: bool = key(True, "also run the scripted expert on the same cells (the upper bound)")
+    name: str = key("default", "report folder: <run>/eval/<name>/")
+    data: str = key("", "open-loop mode: action error on this LeRobot v3.0 dataset")
+    frames: int = key(512, "open-loop mode: frames sampled from data=", low=1)
+    eval_backend: str = key(
+        "mujoco", "mujoco, or pybullet: also in-distribution on PyBullet (axis 'backend: pybullet')", choices=BACKENDS
+    )
+    device: str = key("cpu", "torch device of the policy: cpu, cuda or cuda:<i>")
 
 
 def evaluate(cfg: EvalConfig) -> dict:
@@ -246,7 +253,7 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str =
             worker.execute(planned)
         expert = sum(a.plan is not None and not a.failure for a in atts)
     longest = max([len(a.plan.actions) for a in atts if a.plan is not None] + [0]) / hz
-    limit = cfg.max_seconds or max(6.0, 1.5 * longest)
+    limit = (0.0 if cfg.max_seconds == "auto" else float(cfg.max_seconds)) or max(6.0, 1.5 * longest)
     reasons: Counter = Counter()
     wins = 0
     misses: list[tuple[bool, float, float, float, int]] = []
