@@ -16,6 +16,7 @@ commands:
   generate     make a dataset: synth generate task=pick_place n=1e6 out=data/pick_place
   train        pretrain the bundled VLA: synth train data=<dir> out=runs/pp [steps= minutes= model=tiny|base]
   eval         closed-loop success per variation axis: synth eval policy=runs/pp episodes=50
+  merge        join the parts of a part=i/K run: synth merge out=<dir> parts=[p0,p1,...] (or parts='runs/p*')
   inspect      counts, success rate, failure reasons, randomization coverage: synth inspect out=<dir>
   view         write an mp4 of one episode: synth view out=<dir> episode=3
   export-usd   one attempt's scene as a USD stage for Isaac Sim: synth export-usd task=pick_place seed=3 attempt=0
@@ -184,6 +185,28 @@ def cmd_generate(args: list[str]) -> int:
     return 0
 
 
+def cmd_merge(args: list[str]) -> int:
+    keys = {
+        "out": "the merged dataset's directory",
+        "parts": "the parts' directories: [p0,p1,...] or a glob such as 'runs/p*'",
+        "n": "episodes (default: the n the parts were run with)",
+    }
+    if any(a in ("-h", "--help", "help") for a in args):
+        print(
+            "usage: synth merge out=<dir> parts=[p0,p1,...] [n=]\n"
+            + "\n".join(f"  {k:6s} {v}" for k, v in keys.items())
+        )
+        return 0
+    kv = _kv(args, keys)
+    if "out" not in kv or "parts" not in kv:
+        raise ConfigError("give the merged dataset and the parts: synth merge out=<dir> parts=[p0,p1,...]")
+    from synth.config import _count
+    from synth.merge import merge
+
+    merge(kv["out"], kv["parts"], _count(kv["n"]) if "n" in kv else None)
+    return 0
+
+
 def cmd_inspect(args: list[str]) -> int:
     from synth.inspect import inspect
 
@@ -300,6 +323,7 @@ COMMANDS = {
     "generate": cmd_generate,
     "train": cmd_train,
     "eval": cmd_eval,
+    "merge": cmd_merge,
     "inspect": cmd_inspect,
     "view": cmd_view,
     "export-usd": cmd_export_usd,

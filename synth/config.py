@@ -46,6 +46,10 @@ class GenerateConfig:
     mode: str = "physics"  # physics (simulated and judged) | kinematic (planned and checked only, no dynamics)
     counterfactuals: int = 1  # attempts per scene: k > 1 also hands the task to up to k-1 other objects in it
     backend: str = "mujoco"  # physics engine: mujoco (MuJoCo C, the reference) | mujoco_warp | pybullet
+    executor: str = "local"  # where shards run: local (process pool) | ray (Ray tasks, one machine or a cluster)
+    address: str = ""  # executor=ray: the cluster to join (else RAY_ADDRESS, else a local Ray of `workers` CPUs)
+    transfer: str = "object"  # executor=ray: a staged shard reaches the head by Ray's object store | a shared path
+    part: str = ""  # "i/K": only the i-th of K disjoint slices of the attempts (merged later by `synth merge`)
 
 
 KEY_DOCS = {
@@ -69,6 +73,12 @@ KEY_DOCS = {
     "backend": "physics engine: mujoco (MuJoCo C on the CPU, the reference), mujoco_warp (MuJoCo Warp, batched "
     "worlds on a GPU or Warp's CPU device; set batch= to the worlds per device batch, e.g. 1024; "
     'pip install -e ".[warp]") or pybullet (the same compiled scene rebuilt in PyBullet)',
+    "executor": 'local (a process pool) or ray (Ray tasks on this machine or a cluster; pip install -e ".[ray]")',
+    "address": "executor=ray: the Ray cluster to join (default RAY_ADDRESS, else a local Ray of `workers` CPUs)",
+    "transfer": "executor=ray: object (staged shards reach the head through Ray; no shared file system) or path "
+    "(workers write into out=, which every node must see)",
+    "part": "i/K: the i-th of K disjoint slices of the attempts, for one machine or array task each (n is the whole "
+    "dataset's); `synth merge out=<all> parts=[p0,p1,...]` joins them into the dataset one run would write",
 }
 
 
@@ -98,6 +108,15 @@ class Settings:
     mode: str = "physics"  # physics | kinematic
     counterfactuals: int = 1
     backend: str = "mujoco"  # physics engine (synth.backends.base.BACKENDS)
+    executor: str = "local"  # local | ray (synth.executors)
+    address: str = ""  # executor=ray: cluster address ("" = RAY_ADDRESS or a local Ray)
+    transfer: str = "object"  # executor=ray: object | path
+    part: tuple[int, int] | None = None  # (i, K): this run's slice of the attempts (synth.parts)
+
+    def attempts_of(self, k: int) -> range:
+        """Attempt indices of shard k; with part=i/K, this dataset's shard k is the whole run's shard k*K+i."""
+        g = k * self.part[1] + self.part[0] if self.part else k
+        return range(g * self.shard, (g + 1) * self.shard)
 
     def fingerprint(self) -> dict:
         """What decides the episodes' content; a dataset resumes only under the same fingerprint."""
@@ -122,6 +141,8 @@ class Settings:
             fp["counterfactuals"] = self.counterfactuals
         if self.backend != "mujoco":  # likewise for `backend=`: another engine judges other episodes successful
             fp["backend"] = self.backend
+        if self.part:  # a part holds other attempts than the whole run (and than the other parts)
+            fp["part"] = f"{self.part[0]}/{self.part[1]}"
         return fp
 
 
@@ -269,6 +290,7 @@ def settings(cfg: DictConfig) -> Settings:
     if backend != "mujoco" and mode == "kinematic":
         raise ConfigError(f"mode=kinematic runs no physics: drop backend={backend} or use mode=physics")
     raw["shard"] = shard
+    executor, address, transfer, part = _distribution(raw)
     return Settings(
         task=task_obj,
         embodiment=choices["embodiment"],
@@ -292,4 +314,32 @@ def settings(cfg: DictConfig) -> Settings:
         mode=mode,
         counterfactuals=cf,
         backend=backend,
+        executor=executor,
+        address=address,
+        transfer=transfer,
+        part=part,
     )
+
+
+def _distribution(raw: dict) -> tuple[str, str, str, tuple[int, int] | None]:
+    """executor, address, transfer and part, checked."""
+    executor, address, transfer = raw.get("executor", "local"), str(raw.get("address") or ""), raw.get("transfer")
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"executor={executor!r}: choose local (a process pool) or ray")
+    if executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ConfigError('executor=ray needs Ray: pip install -e ".[ray]" (or pip install "ray>=2.60")') from None
+    elif address:
+        raise ConfigError(f"address={address} joins a Ray cluster: add executor=ray, or drop address=")
+    if transfer not in (None, "object", "path"):
+        raise ConfigError(f"transfer={transfer!r}: choose object (through Ray) or path (a shared out=)")
+    spec = str(raw.get("part") or "")
+    part = None
+    if spec:
+        m = re.fullmatch(r"(\d+)/(\d+)", spec)
+        if not m or not int(m.group(1)) < int(m.group(2)):
+            raise ConfigError(f"part={spec!r}: give i/K with 0 <= i < K, e.g. part=0/4 (the first of 4 parts)")
+        part = (int(m.group(1)), int(m.group(2)))
+    return executor, address, transfer or "object", part
