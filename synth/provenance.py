@@ -58,6 +58,11 @@ def host() -> dict:
 def stage(shard: Path, attempts: range, executor: str) -> None:
     """Write this host's record into a staged shard directory (the shard's first and last attempt)."""
     rec = {"attempts": [attempts[0], attempts[-1]], "executor": executor, **host()}
+    if executor == "ray":
+        import ray
+
+        if ray.is_initialized():  # inside a Ray task: which node of the cluster
+            rec["ray_node"] = ray.get_runtime_context().get_node_id()
     write_json(shard / FILE, rec)
 
 
