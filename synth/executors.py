@@ -35,16 +35,18 @@ class RayPool:
 
         self.ray, self.started = ray, False
         address = s.address or os.environ.get("RAY_ADDRESS", "")
-        env = {"env_vars": {"LP_NUM_THREADS": os.environ.get("LP_NUM_THREADS", "0")}}
+        env_vars = {"LP_NUM_THREADS": os.environ.get("LP_NUM_THREADS", "0")}
+        if "OPENBLAS_CORETYPE" in os.environ:  # one BLAS kernel set on every node: the same last bits everywhere
+            env_vars["OPENBLAS_CORETYPE"] = os.environ["OPENBLAS_CORETYPE"]
+        env = {"env_vars": env_vars}  # per task as well: it holds when joining a Ray this process is connected to
         if not ray.is_initialized():
             try:
                 if address:
-                    ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level=logging.WARNING)
+                    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
                 else:
                     ray.init(
                         num_cpus=s.workers,
                         include_dashboard=False,
-                        runtime_env=env,
                         log_to_driver=False,
                         logging_level=logging.WARNING,
                     )
@@ -56,7 +58,7 @@ class RayPool:
         cpus = int(ray.cluster_resources().get("CPU", 0))
         self.slots = max(cpus, 1)  # shards running at once; the loop keeps twice that in flight
         self.s_ref = ray.put(s)
-        self.task = ray.remote(num_cpus=1, max_retries=RETRIES)(_ray_shard)
+        self.task = ray.remote(num_cpus=1, max_retries=RETRIES, runtime_env=env)(_ray_shard)
         self.transfer = s.transfer
         self.refs: dict[Future, object] = {}
         self._nodes, self._nodes_at = 0, 0.0

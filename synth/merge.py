@@ -18,7 +18,10 @@ import os
 import shutil
 import sys
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -214,11 +217,18 @@ def merge(out: str, spec: str, n: int | None = None) -> dict:
     store = Store.open(Path(out), s)
     clean_partial(store.root)
     t0, start = time.time(), store.episodes
-    for g in shards:
-        if g < store.next_shard or store.episodes >= n:
-            continue
-        path = stage(by[g % len(parts)], g, store.root, s)
-        store.commit(g, path, n - store.episodes)
+    todo = iter([g for g in shards if g >= store.next_shard])
+    # one thread stages the next shards (reading parts, stats) while this one commits (writing, fsync)
+    with ThreadPoolExecutor(1) as pool:
+        ahead = deque((g, pool.submit(stage, by[g % len(parts)], g, store.root, s)) for g in islice(todo, 3))
+        while ahead:
+            g, staged = ahead.popleft()
+            path = staged.result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                ahead.append((nxt, pool.submit(stage, by[nxt % len(parts)], nxt, store.root, s)))
+            if store.episodes < n:
+                store.commit(g, path, n - store.episodes)
     shutil.rmtree(store.root / STATE / "staging", ignore_errors=True)
     summ = store.summary()
     dt = max(time.time() - t0, 1e-9)

@@ -52,7 +52,31 @@ def host() -> dict:
         "mujoco": mujoco.__version__,
         "numba": numba.__version__,
         "blas": blas_name,
+        "blas_core": _blas_core(),
     }
+
+
+def _blas_core() -> str:
+    """The kernel set OpenBLAS chose for this CPU (OPENBLAS_CORETYPE overrides it): numpy.linalg's numbers depend
+    on it in the last bits."""
+    import ctypes
+
+    try:
+        maps = Path("/proc/self/maps").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    libs = sorted({line.split()[-1] for line in maps if "openblas" in line.lower()}, key=lambda s: "numpy" not in s)
+    for lib in libs:
+        try:
+            dll = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        for name in ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename"):
+            f = getattr(dll, name, None)
+            if f is not None:
+                f.restype = ctypes.c_char_p
+                return f().decode()
+    return "unknown"
 
 
 def stage(shard: Path, attempts: range, executor: str) -> None:

@@ -67,6 +67,17 @@ def test_ray_writes_the_same_episodes_as_local(local, cluster, tmp_path):
     assert len(runs) >= N // 2 and all(r[-1]["executor"] == "ray" and r[-1]["cpu"] and r[-1]["numpy"] for r in runs)
 
 
+def test_the_heads_blas_kernels_reach_the_workers(cluster, tmp_path, monkeypatch):
+    out = tmp_path / "d"
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Prescott")  # not this host's own choice
+    assert cli.main(["generate", f"out={out}", *KEYS, "n=2", "executor=ray"]) == 0
+    runs = [json.loads(p.read_text())["runs"] for p in (out / "meta/synth/provenance").rglob("*.json")]
+    from synth.provenance import host
+
+    cores = {r[-1]["blas_core"] for r in runs}  # OpenBLAS names its Prescott kernels "Katmai"
+    assert runs and len(cores) == 1 and cores != {host()["blas_core"]}, cores
+
+
 def test_transfer_path_writes_the_same(local, cluster, tmp_path):
     out = tmp_path / "d"
     assert cli.main(ray_gen(out, "transfer=path")) == 0
