@@ -14,6 +14,7 @@ import pytest
 from synth import cli
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # a Ray cluster starts (~15 s) and each run starts its worker processes
 
 KEYS = ["progress=false", "seed=5", "shard=2", "batch=2"]  # physics, small shards: several per node
 N = 14
