@@ -121,3 +121,13 @@ def test_a_node_lost_mid_run_loses_nothing(local, cluster, tmp_path):
     same_dataset(local, out)
     runs = [r for f in (out / "meta/synth/provenance").rglob("*.json") for r in json.loads(f.read_text())["runs"]]
     assert {r["ray_node"] for r in runs} > {worker.node_id}, "shards committed from both nodes"
+
+
+def test_a_run_starts_and_stops_its_own_ray(tmp_path):
+    """No address, no RAY_ADDRESS, no Ray connected: the run starts a local Ray of `workers` CPUs and stops it."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = tmp_path / "d"
+    cmd = [sys.executable, "-m", "synth.cli", "generate", f"out={out}", *KEYS, "n=2", "executor=ray", "workers=1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((out / ".synth" / "progress.json").read_text())["episodes"] == 2
