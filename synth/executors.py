@@ -45,6 +45,7 @@ class RayPool:
                     ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
                 else:
                     ray.init(
+                        address="local",  # a new Ray, even where one runs on this machine (address=auto joins it)
                         num_cpus=s.workers,
                         include_dashboard=False,
                         log_to_driver=False,
