@@ -19,6 +19,7 @@ commands:
   generate     make a dataset: synth generate task=pick_place n=1e6 out=data/pick_place
   train        pretrain the bundled VLA: synth train data=<dir> out=runs/pp [steps= minutes= model=tiny|base]
   eval         closed-loop success per variation axis: synth eval policy=runs/pp episodes=50
+  merge        join the parts of a part=i/K run: synth merge out=<dir> parts=[p0,p1,...] (or parts='runs/p*')
   inspect      counts, success rate, failure reasons, randomization coverage: synth inspect out=<dir>
   view         write an mp4 of one episode: synth view out=<dir> episode=3
   verify       check every committed file's size and checksum and LeRobot's invariants: synth verify out=<dir>
@@ -56,6 +57,15 @@ class DatasetArgs:
     """Keys of `synth verify` and `synth repair`."""
 
     out: str = key("", "dataset (or collection) directory (required)")
+
+
+@dataclass(frozen=True)
+class MergeArgs:
+    """Keys of `synth merge`."""
+
+    out: str = key("", "the merged dataset's directory (required)")
+    parts: str = key("", "the parts' directories: [p0,p1,...] or a glob such as 'runs/p*' (required)")
+    n: str = key("", "episodes, e.g. 1e6 (default: the n the parts were run with)")
 
 
 def _stage_path(out: str) -> str:
@@ -194,6 +204,20 @@ def cmd_generate(args: list[str]) -> int:
 
     check_out(s.out)
     generate(s)
+    return 0
+
+
+def cmd_merge(args: list[str]) -> int:
+    if _help(args):
+        print(help_text(MergeArgs, "synth merge out=<dir> parts=[p0,p1,...]"))
+        return 0
+    a = parse(MergeArgs, args, "merge")
+    if not a.out or not a.parts:
+        raise ConfigError("give the merged dataset and the parts: synth merge out=<dir> parts=[p0,p1,...]")
+    from synth.config import _count
+    from synth.merge import merge
+
+    merge(a.out, a.parts, _count(a.n) if a.n else None)
     return 0
 
 
@@ -352,6 +376,7 @@ COMMANDS = {
     "generate": cmd_generate,
     "train": cmd_train,
     "eval": cmd_eval,
+    "merge": cmd_merge,
     "inspect": cmd_inspect,
     "view": cmd_view,
     "verify": cmd_verify,

@@ -117,6 +117,10 @@ class GenerateConfig:
     counterfactuals: int = key(1, "k > 1: each scene again about up to k-1 other objects", check=_counterfactuals)
     backend: str = key("mujoco", "physics engine: mujoco (reference), mujoco_warp or pybullet", check=_backend)
     focus: str = key("", "an eval report.json: draw more scenes where that policy failed (mode=physics)", check=str)
+    executor: str = key("local", "where shards run: local (a process pool) or ray (Ray tasks, one machine or cluster)")
+    address: str = key("", "executor=ray: the cluster to join (default RAY_ADDRESS, else a local Ray)")
+    transfer: str = key("object", "executor=ray: staged shards reach the head by object (Ray) or path (shared out=)")
+    part: str = key("", "i/K: only the i-th of K disjoint slices of the attempts (then `synth merge`)")
 
 
 PLUGIN_KEYS = ("task", "embodiment", "randomizers")  # Hydra groups: built by the registry, not checked per key
@@ -149,6 +153,15 @@ class Settings:
     counterfactuals: int = 1
     backend: str = "mujoco"  # physics engine (synth.backends.base.BACKENDS)
     focus: Any = None  # synth.focus.Focus of focus=, or None
+    executor: str = "local"  # local | ray (synth.executors)
+    address: str = ""  # executor=ray: cluster address ("" = RAY_ADDRESS or a local Ray)
+    transfer: str = "object"  # executor=ray: object | path
+    part: tuple[int, int] | None = None  # (i, K): this run's slice of the attempts (synth.parts)
+
+    def attempts_of(self, k: int) -> range:
+        """Attempt indices of shard k; with part=i/K, this dataset's shard k is the whole run's shard k*K+i."""
+        g = k * self.part[1] + self.part[0] if self.part else k
+        return range(g * self.shard, (g + 1) * self.shard)
 
     def fingerprint(self) -> dict:
         """What decides the episodes' content; a dataset resumes only under the same fingerprint."""
@@ -175,6 +188,8 @@ class Settings:
             fp["backend"] = self.backend
         if self.focus is not None:  # other scenes: the focus file's content decides them
             fp["focus"] = self.focus.sha256
+        if self.part:  # a part holds other attempts than the whole run (and than the other parts)
+            fp["part"] = f"{self.part[0]}/{self.part[1]}"
         return fp
 
 
@@ -249,6 +264,7 @@ def settings(cfg: DictConfig) -> Settings:
     raw["shard"] = values["shard"]
     values["out"] = values["out"] or f"data/{task_obj.name}"
     values["focus"] = _focus(values, rands, task_obj)
+    values["executor"], values["address"], values["transfer"], values["part"] = _distribution(values)
     return Settings(
         task=task_obj,
         embodiment=choices["embodiment"],
@@ -349,3 +365,27 @@ def _check_field(cls: type, name: str, spelled: str, owner: str) -> None:
         prefix = spelled[: len(spelled) - len(name)]
         hint = f"did you mean '{prefix}{match[0]}'?" if match else "keys: " + ", ".join(fields)
         raise ConfigError(f"unknown key '{spelled}' of {owner}; {hint}")
+
+
+def _distribution(raw: dict) -> tuple[str, str, str, tuple[int, int] | None]:
+    """executor, address, transfer and part, checked."""
+    executor, address, transfer = raw.get("executor", "local"), str(raw.get("address") or ""), raw.get("transfer")
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"executor={executor!r}: choose local (a process pool) or ray")
+    if executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ConfigError('executor=ray needs Ray: pip install -e ".[ray]" (or pip install "ray>=2.60")') from None
+    elif address:
+        raise ConfigError(f"address={address} joins a Ray cluster: add executor=ray, or drop address=")
+    if transfer not in (None, "object", "path"):
+        raise ConfigError(f"transfer={transfer!r}: choose object (through Ray) or path (a shared out=)")
+    spec = str(raw.get("part") or "")
+    part = None
+    if spec:
+        m = re.fullmatch(r"(\d+)/(\d+)", spec)
+        if not m or not int(m.group(1)) < int(m.group(2)):
+            raise ConfigError(f"part={spec!r}: give i/K with 0 <= i < K, e.g. part=0/4 (the first of 4 parts)")
+        part = (int(m.group(1)), int(m.group(2)))
+    return executor, address, transfer or "object", part

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from synth.cli import COMMANDS, DatasetArgs, ExportArgs, InspectArgs, ViewArgs, main
+from synth.cli import COMMANDS, DatasetArgs, ExportArgs, InspectArgs, MergeArgs, ViewArgs, main
 from synth.config import PLUGIN_KEYS, GenerateConfig, Settings
 from synth.keys import parse
 from synth.vla.evaluate import EvalConfig
@@ -25,6 +25,7 @@ CONFIGS = {
     "export-usd": ExportArgs,
     "verify": DatasetArgs,
     "repair": DatasetArgs,
+    "merge": MergeArgs,
 }
 
 

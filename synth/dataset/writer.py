@@ -229,12 +229,13 @@ class Store:
         lengths_all = eps["length"].to_numpy()
         lengths = lengths_all[skip : skip + take]
         att_index = atts["attempt"].to_numpy()
-        truncated = bool(len(att_index)) and att_index[-1] < (k + 1) * self.s.shard - 1  # stopped at enough episodes
+        end = self.s.attempts_of(k)[-1]  # the shard's last attempt
+        truncated = bool(len(att_index)) and att_index[-1] < end  # stopped at enough episodes
         partial = skip + take < eps.num_rows or truncated
         if partial:  # the next commit of this shard continues after the last episode taken
             last_attempt = int(attempt[skip + take - 1]) if take else self.p["last_attempt"]
         else:
-            last_attempt = (k + 1) * self.s.shard - 1
+            last_attempt = end
         new_att = (self.p["last_attempt"] < att_index) & (att_index <= last_attempt)
         fps = self.s.control_hz
         file_i = self.p["files"]
