@@ -72,9 +72,14 @@ def _init(s: Settings) -> None:
     global _worker, _settings
     # kinematic workers allocate arrays of a few MB per batch: from the heap, not a fresh mmap (page faults) each
     _fixed_mmap_threshold(64 << 20 if s.mode == "kinematic" else 1 << 20)
-    procs.die_with_parent()
     _settings, _worker = s, make_worker(s)
     gc.freeze()  # modules and the worker live as long as the process: the collector's full passes skip them
+
+
+def _init_forked(s: Settings) -> None:
+    """A local pool's worker: dies with the run that forked it (a Ray worker belongs to Ray), then `_init`."""
+    procs.die_with_parent()
+    _init(s)
 
 
 def _fixed_mmap_threshold(nbytes: int = 1 << 20) -> None:
@@ -239,7 +244,7 @@ def _pool(s: Settings) -> ProcessPoolExecutor:
         w = make_worker(s)
         assert isinstance(w, KinematicWorker)
         w.planner.warm()
-    pool = ProcessPoolExecutor(s.workers, mp_context=mp.get_context(method), initializer=_init, initargs=(s,))
+    pool = ProcessPoolExecutor(s.workers, mp_context=mp.get_context(method), initializer=_init_forked, initargs=(s,))
     return pool
 
 
