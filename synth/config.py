@@ -19,7 +19,18 @@ from synth import embodiment
 from synth.actions import CONVENTIONS
 from synth.backends.base import require
 from synth.errors import ConfigError, closest
+from synth.physics import ITERATIONS, TIMESTEP, TOLERANCE, Physics, largest_step, resolve
 from synth.registry import RANDOMIZERS, TASKS, load_plugins
+
+
+@dataclass
+class PhysicsConfig:
+    """`physics.*` keys (synth.physics): what the MjModel is stepped with."""
+
+    timestep: Any = "auto"  # [s]; auto = the task's default rule (largest <= 2 ms dividing the control period)
+    integrator: str = "implicitfast"  # implicitfast | implicit | euler | rk4
+    iterations: int = ITERATIONS  # constraint solver iterations
+    tolerance: float = TOLERANCE  # constraint solver tolerance
 
 
 @dataclass
@@ -46,6 +57,7 @@ class GenerateConfig:
     mode: str = "physics"  # physics (simulated and judged) | kinematic (planned and checked only, no dynamics)
     counterfactuals: int = 1  # attempts per scene: k > 1 also hands the task to up to k-1 other objects in it
     backend: str = "mujoco"  # physics engine: mujoco (MuJoCo C, the reference) | mujoco_warp | pybullet
+    physics: PhysicsConfig = field(default_factory=PhysicsConfig)  # physics.timestep= etc.
 
 
 KEY_DOCS = {
@@ -69,6 +81,9 @@ KEY_DOCS = {
     "backend": "physics engine: mujoco (MuJoCo C on the CPU, the reference), mujoco_warp (MuJoCo Warp, batched "
     "worlds on a GPU or Warp's CPU device; set batch= to the worlds per device batch, e.g. 1024; "
     'pip install -e ".[warp]") or pybullet (the same compiled scene rebuilt in PyBullet)',
+    "physics": "physics.timestep=<s> (a whole fraction of the control period; auto: the task's default, 2 ms at "
+    "20 Hz), physics.integrator=implicitfast|implicit|euler|rk4, physics.iterations=, physics.tolerance= "
+    "(constraint solver)",
 }
 
 
@@ -98,6 +113,7 @@ class Settings:
     mode: str = "physics"  # physics | kinematic
     counterfactuals: int = 1
     backend: str = "mujoco"  # physics engine (synth.backends.base.BACKENDS)
+    physics: Physics | None = None  # resolved physics.* keys; None: Physics(timestep_for(control_hz))
 
     def fingerprint(self) -> dict:
         """What decides the episodes' content; a dataset resumes only under the same fingerprint."""
@@ -122,6 +138,8 @@ class Settings:
             fp["counterfactuals"] = self.counterfactuals
         if self.backend != "mujoco":  # likewise for `backend=`: another engine judges other episodes successful
             fp["backend"] = self.backend
+        if self.physics is not None and self.physics != Physics(largest_step(self.control_hz, TIMESTEP)):
+            fp["physics"] = self.physics.record()  # likewise: datasets stepped before `physics.*` keep theirs
         return fp
 
 
@@ -268,6 +286,10 @@ def settings(cfg: DictConfig) -> Settings:
             )
     if backend != "mujoco" and mode == "kinematic":
         raise ConfigError(f"mode=kinematic runs no physics: drop backend={backend} or use mode=physics")
+    phys_node = dict(raw.get("physics") or {})
+    physics = resolve(phys_node, hz, getattr(task_obj, "physics_step", TIMESTEP))
+    if mode == "kinematic" and phys_node != vars(PhysicsConfig()):
+        raise ConfigError("mode=kinematic runs no physics: drop the physics.* keys or use mode=physics")
     raw["shard"] = shard
     return Settings(
         task=task_obj,
@@ -292,4 +314,5 @@ def settings(cfg: DictConfig) -> Settings:
         mode=mode,
         counterfactuals=cf,
         backend=backend,
+        physics=physics,
     )

@@ -25,6 +25,8 @@ from synth.errors import ConfigError
 STATE = ".synth"
 ATTEMPTS_PATH = "meta/synth/attempts/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 PENDING = ".pending-"
+# what the episodes of a config are: bumped when a default changes them (the same command, other episodes)
+DATASET_VERSION = 1
 
 
 def fsync(path: Path) -> None:
@@ -145,6 +147,8 @@ class Store:
                 "embodiments": {self.card["robot"]: self.card},
                 "held_out_instructions": self.s.held_out,
                 "mode": self.s.mode,
+                "dataset_version": DATASET_VERSION,
+                **({"physics": self.s.physics.record()} if self.s.physics and self.s.mode == "physics" else {}),
                 "config": self.s.raw,
             },
         )
