@@ -89,7 +89,8 @@ class Store:
             old = json.loads(cfg_path.read_text())
             if old != json.loads(json.dumps(fp)):
                 if not s.overwrite:
-                    diff = sorted(k for k in fp if old.get(k) != json.loads(json.dumps(fp[k])))
+                    new = json.loads(json.dumps(fp))
+                    diff = sorted(k for k in {*fp, *old} if old.get(k) != new.get(k))  # a key either side lacks too
                     raise ConfigError(
                         f"out={root} holds a dataset made with another config (differs in {', '.join(diff)}); "
                         "choose another out= or add overwrite=true to replace it"
