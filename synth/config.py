@@ -287,7 +287,7 @@ def settings(cfg: DictConfig) -> Settings:
     if backend != "mujoco" and mode == "kinematic":
         raise ConfigError(f"mode=kinematic runs no physics: drop backend={backend} or use mode=physics")
     phys_node = dict(raw.get("physics") or {})
-    physics = resolve(phys_node, hz, getattr(task_obj, "physics_step", TIMESTEP))
+    physics = resolve(phys_node, hz, task_obj.physics_step)
     if mode == "kinematic" and phys_node != vars(PhysicsConfig()):
         raise ConfigError("mode=kinematic runs no physics: drop the physics.* keys or use mode=physics")
     raw["shard"] = shard

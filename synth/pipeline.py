@@ -21,7 +21,7 @@ from synth.embodiment import Embodiment
 from synth.execute import executed, run, substeps
 from synth.frames import yaw_matrix
 from synth.language import substitute
-from synth.physics import Physics
+from synth.physics import Physics, default
 from synth.randomize import Randomizer, apply, slots, stream
 from synth.scenes.tabletop import Layout, build, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
@@ -90,7 +90,7 @@ class Worker:
     ):
         self.task, self.randomizers, self.emb, self.seed, self.action = task, randomizers, emb, seed, action
         self.counterfactuals = counterfactuals  # attempts per scene (synth/counterfactual.py)
-        self.physics = physics  # step, integrator, solver (synth.physics); None: the 2 ms rule
+        self.physics = physics or default(control_hz, task.physics_step)  # step, integrator, solver (synth.physics)
         self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
         task.check_embodiment(emb)
         from synth.planners.ik import IK  # mink and its QP solvers: only physics mode's workers need them
