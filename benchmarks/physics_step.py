@@ -84,19 +84,19 @@ def replay_error(out: Path, episodes: int, k: int) -> float:
 def study(task: str, args) -> list[tuple]:
     body = "aloha" if TASKS.get(task).arms == 2 else "panda"
     base = [f"task={task}", f"embodiment={body}", f"n={args.n}", f"workers={args.workers}", f"seed={args.seed}"]
-    tmp = Path(tempfile.mkdtemp(prefix=f"synth-physstep-{task}-"))
+    tmp = Path(args.dir) / task if args.dir else Path(tempfile.mkdtemp(prefix=f"synth-physstep-{task}-"))
     res = {}
     for name in args.settings:
         out = tmp / name.replace("/", "_")
         ov = overrides(name, 20.0)
-        dt, prog = run_generate(out, base + ov)
+        dt, prog = run_generate(out, base + ov)  # a dataset left in --dir is resumed: its rate then covers the rest
         r = read(out)
         r.update(dt=dt, eps=int(prog["episodes"]), replay=replay_error(out, int(prog["episodes"]), args.replay))
         r["step_ms"] = float(json.loads((out / "meta/synth.json").read_text())["physics"]["timestep"]) * 1000
         res[name] = r
         ok = sum(r["labels"].values()) / len(r["labels"])
         print(f"{task} {name}: {len(r['labels'])} attempts, success {ok:.1%}, {dt:.0f} s", flush=True)
-        if not args.keep:
+        if not args.dir:
             shutil.rmtree(out, ignore_errors=True)
     ref, two = res[args.settings[0]], res.get("2ms", res[args.settings[0]])
     rows = []
@@ -112,7 +112,8 @@ def study(task: str, args) -> list[tuple]:
             (task, body, name, r["step_ms"], len(common), agree, np.mean([r["labels"][a] for a in common]), fin,
              path, r["replay"], rate, rate / (two["eps"] / two["dt"]), r["physics"], two["physics"] / r["physics"])
         )  # fmt: skip
-    shutil.rmtree(tmp, ignore_errors=True) if not args.keep else None
+    shutil.rmtree(tmp, ignore_errors=True) if not args.dir else None
+    table(rows, args.settings[0])
     return rows
 
 
@@ -124,11 +125,16 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--replay", type=int, default=10, help="written episodes replayed per setting")
-    ap.add_argument("--keep", action="store_true", help="keep the datasets (printed temp dirs)")
+    ap.add_argument("--dir", default="", help="keep the datasets in <dir>/<task>/<setting> (and resume them)")
     args = ap.parse_args()
     rows = [row for t in args.tasks for row in study(t, args)]
+    print("\nall tasks:")
+    table(rows, args.settings[0])
+
+
+def table(rows: list[tuple], ref: str) -> None:
     print(
-        f"\n| task | body | setting | step [ms] | attempts | agree with {args.settings[0]} | success "
+        f"\n| task | body | setting | step [ms] | attempts | agree with {ref} | success "
         "| final diff median / p95 [m] | path diff median / p95 [m] | replay max err | traj/s | vs 2 ms "
         "| physics s/attempt | physics speed vs 2 ms |"
     )
@@ -137,7 +143,8 @@ def main() -> None:
         print(
             f"| {t} | {b} | {name} | {ms:.3g} | {n} | {agree:.2%} | {ok:.1%} "
             f"| {np.median(fin):.4f} / {np.percentile(fin, 95):.4f} | {np.median(path):.4f} / "
-            f"{np.percentile(path, 95):.4f} | {rep:.1e} | {rate:.1f} | {rel:.2f} | {phys:.3f} | {prel:.2f}x |"
+            f"{np.percentile(path, 95):.4f} | {rep:.1e} | {rate:.1f} | {rel:.2f} | {phys:.3f} | {prel:.2f}x |",
+            flush=True,
         )
 
 
