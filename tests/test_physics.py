@@ -9,16 +9,21 @@ import numpy as np
 import pytest
 
 from synth.config import compose_config, settings
+from synth.dataset.writer import DATASET_VERSION
 from synth.errors import ConfigError
 from synth.physics import Physics, largest_step, recorded, resolve
 
 
-def test_default_is_todays_rule():
-    s = settings(compose_config([]))
+def test_default_is_the_tasks_rule():
+    s = settings(compose_config(["task=sort"]))
     assert s.physics == Physics(0.002, "implicitfast", 100, 1e-8)
     assert "physics" not in s.fingerprint(), "datasets written before physics.* keep their fingerprint"
-    assert settings(compose_config(["control_hz=15"])).physics.timestep == pytest.approx(1 / (15 * 34))
+    assert settings(compose_config(["task=push", "control_hz=15"])).physics.timestep == pytest.approx(1 / (15 * 34))
     assert largest_step(20, 0.004) == pytest.approx(1 / 260)
+    pp = settings(compose_config(["task=pick_place"]))  # measured: 5 ms labels as 1 ms does (benchmarks/physics_step)
+    assert pp.physics == Physics(0.005) and pp.fingerprint()["physics"]["timestep"] == 0.005
+    assert settings(compose_config(["control_hz=15"])).physics.timestep == pytest.approx(1 / (15 * 14))
+    assert settings(compose_config(["physics.timestep=0.002"])).physics == s.physics, "today's step, asked for"
 
 
 def test_keys_reach_the_mjmodel():
@@ -79,6 +84,7 @@ def test_dataset_records_physics_replays_it_and_refuses_other_physics(tmp_path):
     meta = json.loads((out / "meta" / "synth.json").read_text())
     assert meta["physics"] == {"timestep": 0.005, "integrator": "implicitfast", "iterations": 30, "tolerance": 1e-8}
     assert recorded(meta) == Physics(0.005, "implicitfast", 30, 1e-8)
+    assert meta["dataset_version"] == DATASET_VERSION == 2, "pick_place's default step changed its episodes"
     rep = replay(out, 1)
     assert rep.model.opt.timestep == 0.005 and rep.model.opt.iterations == 30
     np.testing.assert_allclose(rep.replayed_state, rep.recorded_state, atol=1e-5)
