@@ -15,6 +15,8 @@ state-only episodes, mode=physics, the same seed: every setting runs the same at
             synth.replay through the physics recorded in the dataset's meta/synth.json
   traj/s    successful trajectories/s of the whole run (planning included), and physics s/attempt (the batched
             physics alone, from the attempt records), each also relative to 2 ms of the same run.
+On a shared host the wall times drift with the load; `--cpu K` then times the physics alone in CPU seconds
+(`mujoco.rollout` of K episodes written at 2 ms, kept by `--dir`, under every setting, settings alternated twice).
 Settings are named <step>[/it<iterations>][/tol<tolerance>][/<integrator>]; a step that does not divide the
 control period (4 ms does not divide 50 ms) takes the largest that does below it (4ms -> 3.85 ms, 13 steps).
 """
@@ -26,18 +28,26 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import mujoco
 import numpy as np
 import pyarrow.parquet as pq
+from mujoco import rollout
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import run_generate  # noqa: E402
 
+from synth.config import compose_config, settings  # noqa: E402
+from synth.embodiment import load  # noqa: E402
+from synth.execute import controls, substeps  # noqa: E402
 from synth.physics import largest_step  # noqa: E402
+from synth.randomize import apply, slots  # noqa: E402
 from synth.registry import TASKS  # noqa: E402
 from synth.replay import replay  # noqa: E402
+from synth.scenes.tabletop import build  # noqa: E402
 
 SETTINGS = ["1ms", "2ms", "4ms", "5ms", "5ms/it20", "5ms/it10/tol1e-6"]
 
@@ -117,6 +127,38 @@ def study(task: str, args) -> list[tuple]:
     return rows
 
 
+def cpu_seconds(task: str, args) -> None:
+    """Physics CPU seconds per attempt under each setting, on the first `args.cpu` episodes written at 2 ms."""
+    out = Path(args.dir) / task / "2ms"
+    eps = [r for f in sorted((out / "meta/episodes").glob("*/*.parquet")) for r in pq.read_table(f).to_pylist()]
+    eps = eps[: args.cpu]
+    data = pq.read_table(sorted((out / "data").glob("*/*.parquet"))[0], columns=["action"])
+    acts = np.asarray(data["action"].to_pylist(), np.float64)
+    body = "aloha" if TASKS.get(task).arms == 2 else "panda"
+    cpu: dict[str, list[float]] = {n: [] for n in args.settings}
+    for _ in range(2):
+        for name in args.settings:
+            ov = [f"task={task}", f"embodiment={body}", f"seed={args.seed}", *overrides(name, 20)]
+            s = settings(compose_config(ov))
+            emb, settle, total = load(s.embodiment), round(s.task.settle * 20), 0.0
+            for e in eps:
+                meta = json.loads(e["synth/meta"])
+                scene, _ = apply(list(s.randomizers), s.task.scene(), args.seed, meta["attempt"])
+                m = build(scene, emb, slots(s.task.scene(), list(s.randomizers)), (128, 128), 20.0, s.physics)
+                a = acts[e["dataset_from_index"] : e["dataset_to_index"]]
+                a = np.vstack([a, np.repeat(a[-1:], settle, 0)])
+                c = controls(a[None], emb.start[None], substeps(m, 20.0), emb.scale)
+                t = time.process_time()
+                rollout.rollout(m, mujoco.MjData(m), np.asarray(meta["initial_state"])[None], c)
+                total += time.process_time() - t
+            cpu[name].append(total / len(eps))
+    ref = np.median(cpu.get("2ms", cpu[args.settings[0]]))
+    print(f"\n{task}: physics CPU s/attempt over {len(eps)} episodes (median of 2 alternated rounds)")
+    print("| setting | CPU s/attempt | speed vs 2 ms |\n|---|---|---|")
+    for name, v in cpu.items():
+        print(f"| {name} | {np.median(v):.4f} | {ref / np.median(v):.2f}x |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", nargs="*", default=TASKS.names())
@@ -126,7 +168,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--replay", type=int, default=10, help="written episodes replayed per setting")
     ap.add_argument("--dir", default="", help="keep the datasets in <dir>/<task>/<setting> (and resume them)")
+    ap.add_argument("--cpu", type=int, default=0, help="only time the physics in CPU s on K episodes of --dir")
     args = ap.parse_args()
+    if args.cpu:
+        for t in args.tasks:
+            cpu_seconds(t, args)
+        return
     rows = [row for t in args.tasks for row in study(t, args)]
     print("\nall tasks:")
     table(rows, args.settings[0])
