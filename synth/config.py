@@ -138,7 +138,7 @@ class Settings:
             fp["counterfactuals"] = self.counterfactuals
         if self.backend != "mujoco":  # likewise for `backend=`: another engine judges other episodes successful
             fp["backend"] = self.backend
-        if self.physics is not None and self.physics != Physics(largest_step(self.control_hz, TIMESTEP)):
+        if self.mode == "physics" and self.physics and self.physics != Physics(largest_step(self.control_hz, TIMESTEP)):
             fp["physics"] = self.physics.record()  # likewise: datasets stepped before `physics.*` keep theirs
         return fp
 

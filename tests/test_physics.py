@@ -58,6 +58,7 @@ def test_bad_physics_is_one_clear_error(override, message):
 def test_kinematic_mode_refuses_physics_keys():
     with pytest.raises(ConfigError, match="mode=kinematic runs no physics"):
         settings(compose_config(["mode=kinematic", "physics.timestep=0.001"]))
+    assert "physics" not in settings(compose_config(["mode=kinematic"])).fingerprint(), "no physics, no record"
 
 
 def test_resolve_is_exact_for_whole_fractions():
