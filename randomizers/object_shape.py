@@ -41,6 +41,11 @@ class ObjectShape(Randomizer):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.mesh_dir and "file" not in self.shapes:
+            raise ConfigError(
+                f"randomizers.object_shape.mesh_dir={self.mesh_dir} is used only by the shape 'file': add "
+                "randomizers.object_shape.shapes=[file] (or e.g. [box,file] to mix them), or drop mesh_dir"
+            )
         if "file" in self.shapes:
             if not self.mesh_dir or not Path(self.mesh_dir).expanduser().is_dir():
                 raise ConfigError(

@@ -86,7 +86,7 @@ class PickPlace(Task):
     phases = PHASES
     templates = TRAIN
     held_out_templates = HELD_OUT
-    # [s] 5 ms under 20 Hz control labels as 1 ms does (docs/results/2026-12-07-physics-step.md)
+    # [s] 5 ms under 20 Hz control labels as 1 ms does on 99.9% of 2,009 attempts (benchmarks/physics_step.py)
     physics_step = 0.005
     hover: float = 0.10  # [m] back along the approach axis from the grasp: where the approach ends
     pre_grasp: float = 0.05  # [m] back along the approach axis: where the slow insertion starts
@@ -415,8 +415,9 @@ class PickPlace(Task):
         return "" if inside and resting else "placed_outside"
 
     def outcome(self, scene: Scene, frames: Frames, layout: Layout) -> str:
-        """The plan-free predicate (for policies): '' if at some frame after the object was lifted it rests
-        inside the target with the gripper opened wider than it held the object, else the failure reason."""
+        """The plan-free predicate (for policies): '' if at the last frame (the settled one, as judge reads it)
+        the object rests inside the target, having been lifted, with the gripper opened wider than it held the
+        object, else the failure reason."""
         a, d = int(layout.obj_qadr[0]), int(layout.obj_dadr[0])
         pos = frames.qpos[:, a : a + 3]
         speed = np.linalg.norm(frames.qvel[:, d : d + 3], axis=1)
@@ -430,10 +431,10 @@ class PickPlace(Task):
         self, frames: Frames, layout: Layout, placed: np.ndarray, count: int = 1, otherwise: str = "placed_outside"
     ) -> str:
         """The end of a plan-free outcome, given `placed` (F,): the frames where every object rests where it
-        should. '' if it holds at a frame after each of objects[:count] was lifted (half of `lift` above where
-        it lay at the first frame), with the gripper opened wider than at the last of those lifts; else
-        "unstable", "not_lifted", "not_released" (placed after then, but only with the gripper not opened),
-        or `otherwise`."""
+        should. '' if it holds at the last frame (the settled one, which judge reads too), after each of
+        objects[:count] was lifted (half of `lift` above where it lay at the first frame), with the gripper
+        opened wider than at the last of those lifts; else "unstable", "not_lifted", "not_released" (placed at
+        the last frame, the gripper not opened), or `otherwise`."""
         if not np.isfinite(frames.qpos).all():
             return "unstable"
         t0 = 0
@@ -444,10 +445,9 @@ class PickPlace(Task):
                 return "not_lifted"
             t0 = max(t0, int(lifted[0]))
         fingers = frames.qpos[:, layout.finger_qadr].sum(1)
-        after = np.arange(len(fingers)) > t0
-        if (after & placed & (fingers > fingers[t0] + 0.004)).any():
-            return ""
-        return "not_released" if (after & placed).any() else otherwise
+        if not (len(fingers) - 1 > t0 and placed[-1]):
+            return otherwise
+        return "" if fingers[-1] > fingers[t0] + 0.004 else "not_released"
 
 
 def _solved(

@@ -220,8 +220,8 @@ class Stack(PickPlace):
         return "" if rests[-1] else "placed_outside"
 
     def outcome(self, scene: Scene, frames: Frames, layout: Layout) -> str:
-        """'' if at some frame after the top block was lifted the tower stands complete with the gripper
-        opened wider than it held that block, else the failure reason."""
+        """'' if at the last frame (the settled one, as judge reads it), after the top block was lifted, the
+        tower stands complete with the gripper opened wider than it held that block, else the failure reason."""
         if not np.isfinite(frames.qpos).all():
             return "unstable"
         a = int(layout.obj_qadr[0])
@@ -232,10 +232,8 @@ class Stack(PickPlace):
         t0 = int(lifted[0])
         fingers = frames.qpos[:, layout.finger_qadr].sum(1)
         rests, standing = self._stacked(self.place_check(scene), frames, layout)
-        after = np.arange(len(z)) > t0
-        released = fingers > fingers[t0] + 0.004
-        if (after & rests & standing & released).any():
-            return ""
-        if not (after & standing).any():
+        if len(z) - 1 <= t0 or not standing[-1]:
             return "knocked_over"
-        return "not_released" if (after & rests & standing).any() else "placed_outside"
+        if not rests[-1]:
+            return "placed_outside"
+        return "" if fingers[-1] > fingers[t0] + 0.004 else "not_released"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from synth.errors import ConfigError
+from synth.keys import check_flags, default_of, help_text, key, parse, show, width, wrap
 
 USAGE = """usage: synth <command> [key=value ...]
 
@@ -16,100 +19,104 @@ commands:
   generate     make a dataset: synth generate task=pick_place n=1e6 out=data/pick_place
   train        pretrain the bundled VLA: synth train data=<dir> out=runs/pp [steps= minutes= model=tiny|base]
   eval         closed-loop success per variation axis: synth eval policy=runs/pp episodes=50
+  merge        join the parts of a part=i/K run: synth merge out=<dir> parts=[p0,p1,...] (or parts='runs/p*')
   inspect      counts, success rate, failure reasons, randomization coverage: synth inspect out=<dir>
   view         write an mp4 of one episode: synth view out=<dir> episode=3
+  verify       check every committed file's size and checksum and LeRobot's invariants: synth verify out=<dir>
+  repair       cut a damaged dataset back to its last intact commit: synth repair out=<dir>
   export-usd   one attempt's scene as a USD stage for Isaac Sim: synth export-usd task=pick_place seed=3 attempt=0
-  tasks        list tasks
+  tasks        list tasks and their task.<key>= settings
   randomizers  list randomizers and their ranges
   embodiments  list embodiments
+  axes         list eval's variation axes
 
-`synth generate --help` lists every key. Overrides use Hydra's syntax (randomizers=[lighting,table],
+`synth <command> --help` lists its keys. generate's overrides use Hydra's syntax (randomizers=[lighting,table],
 randomizers.lighting.intensity=[0.2,0.9], +experiment=rendered).
 """
 
 
-def _kv(args: list[str], allowed: dict[str, str]) -> dict[str, str]:
-    out = {}
-    for a in args:
-        if "=" not in a:
-            raise ConfigError(f"'{a}' is not key=value; keys: {', '.join(allowed)}")
-        k, v = a.split("=", 1)
-        if k not in allowed:
-            from synth.errors import closest
+@dataclass(frozen=True)
+class InspectArgs:
+    """Keys of `synth inspect`."""
 
-            raise ConfigError(f"unknown key '{k}'{closest(k, list(allowed))}")
-        out[k] = v
+    out: str = key("", "dataset (or collection) directory (required)")
+
+
+@dataclass(frozen=True)
+class ViewArgs:
+    """Keys of `synth view`."""
+
+    out: str = key("", "dataset directory (required)")
+    episode: int = key(0, "episode index", low=0)
+    camera: str = key("", "camera shown (default: every camera side by side)")
+    path: str = key("", "mp4 written (default <out>/views/episode_<index>.mp4)")
+
+
+@dataclass(frozen=True)
+class DatasetArgs:
+    """Keys of `synth verify` and `synth repair`."""
+
+    out: str = key("", "dataset (or collection) directory (required)")
+
+
+@dataclass(frozen=True)
+class MergeArgs:
+    """Keys of `synth merge`."""
+
+    out: str = key("", "the merged dataset's directory (required)")
+    parts: str = key("", "the parts' directories: [p0,p1,...] or a glob such as 'runs/p*' (required)")
+    n: str = key("", "episodes, e.g. 1e6 (default: the n the parts were run with)")
+
+
+def _stage_path(out: str) -> str:
+    if not out.endswith((".usda", ".usd", ".usdc")):
+        raise ConfigError(f"out={out!r}: give a stage path ending in .usda, .usd or .usdc")
     return out
 
 
-def _options(cls, args: list[str]):
-    """key=value arguments -> an instance of the frozen dataclass `cls` (values typed by the defaults)."""
-    import dataclasses
+@dataclass(frozen=True)
+class ExportArgs:
+    """Keys of `synth export-usd` besides the scene keys of `synth generate`."""
 
-    import yaml
-
-    from synth.errors import closest
-
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kw = {}
-    for a in args:
-        if "=" not in a:
-            raise ConfigError(f"'{a}' is not key=value; keys: {', '.join(fields)}")
-        k, v = a.split("=", 1)
-        if k not in fields:
-            raise ConfigError(f"unknown key '{k}'{closest(k, list(fields))}")
-        default = _default(fields[k])
-        try:
-            val = yaml.safe_load(v) if v else ""
-            if isinstance(default, tuple):
-                items = val if isinstance(val, list) else [val]
-                kind = type(default[0]) if default else (float if k == "weights" else str)
-                val = tuple(kind(x) for x in items)
-            elif isinstance(default, bool):
-                if not isinstance(val, bool):
-                    raise ValueError
-            elif isinstance(default, int):
-                f = float(val)
-                if f != int(f):
-                    raise ValueError
-                val = int(f)
-            elif isinstance(default, float):
-                val = float(val)
-            else:
-                val = v
-        except (ValueError, TypeError):
-            raise ConfigError(f"{k}={v}: expected {type(default).__name__} like {default!r}") from None
-        kw[k] = val
-    return cls(**kw)
+    attempt: int = key(0, "attempt index: the scene of attempt i of `synth generate` with the same keys", low=0)
+    out: str = key("scene.usda", "the stage: .usda (text) or .usd/.usdc (binary)", check=_stage_path)
+    plan: bool = key(True, "also write <out>.plan.json: planned joint targets and MuJoCo's outcome")
+    backend: str = key(
+        "none", "none, or isaac: replay the plan in Isaac Sim (needs isaacsim)", choices=("none", "isaac")
+    )
 
 
-def _keys_help(cls) -> str:
-    import dataclasses
-
-    return "keys (key=value):\n" + "\n".join(f"  {f.name}={_default(f)!r}" for f in dataclasses.fields(cls))
+def _help(args: list[str]) -> bool:
+    return any(a in ("-h", "--help", "help") for a in args)
 
 
 def cmd_train(args: list[str]) -> int:
     from synth.vla.train import TrainConfig, train
 
-    if {"-h", "--help"} & set(args):
-        print("synth train data=<dir> [data=[a,b] weights=[0.7,0.3]] out=runs/<name>\n" + _keys_help(TrainConfig))
+    if _help(args):
+        usage = "synth train data=<dir> out=runs/<name> [key=value ...]   (data=[a,b] weights=[0.7,0.3] mixes)"
+        print(help_text(TrainConfig, usage, "Resumes from the newest checkpoint in out=."))
         return 0
-    train(_options(TrainConfig, args))
+    train(parse(TrainConfig, args, "train"))
     return 0
 
 
 def cmd_eval(args: list[str]) -> int:
     from synth.vla.evaluate import EvalConfig, evaluate
 
-    if {"-h", "--help"} & set(args):
-        print(
-            "synth eval policy=runs/<name> [episodes=50 axes=[in_distribution,lighting]] | data=<dataset>\n"
-            + _keys_help(EvalConfig)
-        )
+    if _help(args):
+        usage = "synth eval policy=runs/<name> [episodes=50 axes=[in_distribution,lighting]] | data=<dataset>"
+        print(help_text(EvalConfig, usage, "`synth axes` lists the variation axes."))
         return 0
-    evaluate(_options(EvalConfig, args))
+    evaluate(parse(EvalConfig, args, "eval"))
     return 0
+
+
+def list_axes() -> str:
+    from synth.vla.axes import AXES
+
+    w = max(map(len, AXES))
+    return "\n".join(f"  {n:{w}s}  {a.description}" for n, a in AXES.items())
 
 
 def list_tasks() -> str:
@@ -117,6 +124,21 @@ def list_tasks() -> str:
 
     w = max(map(len, TASKS.names()), default=0)
     return "\n".join(f"  {n:{w}s}  {getattr(TASKS.get(n), 'description', '')}" for n in TASKS.names())
+
+
+def list_task_keys() -> str:
+    """Each task with its description and its task.<key>=default settings."""
+    import textwrap
+
+    lines = []
+    from synth.registry import TASKS
+
+    for n in TASKS.names():
+        cls = TASKS.get(n)
+        lines.append(f"  {n}: {getattr(cls, 'description', '')}")
+        keys = "  ".join(f"task.{f.name}={show(default_of(f))}" for f in dataclasses.fields(cls))
+        lines += textwrap.wrap(keys, width(), initial_indent="      ", subsequent_indent="      ")
+    return "\n".join(lines)
 
 
 def list_randomizers() -> str:
@@ -130,7 +152,7 @@ def list_randomizers() -> str:
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         lines.append(f"  {n:15s} {doc}")
         for f in dataclasses.fields(cls):
-            default = _default(f)
+            default = default_of(f)
             lines.append(f"      {f.name} = {list(default) if isinstance(default, tuple) else default}")
     return "\n".join(lines)
 
@@ -141,36 +163,37 @@ def list_embodiments() -> str:
     return "\n".join(f"  {n:14s} {load(n).description}" for n in names())
 
 
-def _default(f):
-    import dataclasses
-
-    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
-
-
 def generate_help() -> str:
-    import dataclasses
+    from synth.config import PLUGIN_KEYS, GenerateConfig, compose_config
+    from synth.embodiment import names
+    from synth.registry import RANDOMIZERS, TASKS
 
-    from synth.config import KEY_DOCS, GenerateConfig
-
-    fields = [f for f in dataclasses.fields(GenerateConfig) if f.name in KEY_DOCS]
-    keys = "\n".join(f"  {f.name:11s} {KEY_DOCS[f.name]} (default: {_default(f)!r})" for f in fields)
-    return (
-        "usage: synth generate [key=value ...]\n\n"
-        f"keys:\n{keys}\n"
-        "  task=<name>  embodiment=<name>  randomizers=[a,b,...]  task.<param>=  randomizers.<name>.<param>=\n"
-        "  +experiment=rendered (two cameras at 128x128) | +experiment=smoke (8 episodes, one process)\n\n"
-        f"tasks:\n{list_tasks()}\n\nembodiments:\n{list_embodiments()}\n\n"
-        f"randomizers (default: all):\n{list_randomizers()}\n"
+    default = compose_config([])
+    picked = list(default.randomizers)
+    rest = [n for n in RANDOMIZERS.names() if n not in picked]
+    chosen = {**default.hydra.runtime.choices, "randomizers": "[" + ", ".join(picked) + "]"}
+    plugins = "\n".join(
+        f"  {k}={chosen[k]}\n      {GenerateConfig.__dataclass_fields__[k].metadata['help']}" for k in PLUGIN_KEYS
     )
+    footer = (
+        f"plugins:\n{plugins}; the others: {', '.join(rest)}\n\n"
+        "+experiment=rendered: two cameras at 128x128; +experiment=smoke: 8 episodes, one process.\n"
+        "Several bodies or rates, one dataset part each: embodiment=[panda,ur5e] or control_hz=[10,20].\n\n"
+        f"tasks: {', '.join(TASKS.names())}\n  (`synth tasks`: what each does, and its task.<key>= settings)\n"
+        f"embodiments: {', '.join(names())}"
+    )
+    return help_text(GenerateConfig, "synth generate [key=value ...]   (Hydra overrides)", footer, skip=PLUGIN_KEYS)
 
 
 def cmd_generate(args: list[str]) -> int:
-    if any(a in ("-h", "--help", "help") for a in args):
+    if _help(args):
         print(generate_help())
         return 0
     from synth.collection import generate as generate_collection
     from synth.collection import split
-    from synth.config import compose_config, settings
+    from synth.config import check_keys, compose_config, settings
+
+    check_keys(args)
 
     part_list, rest = split(args)
     if part_list:  # several bodies or rates: one LeRobot part per combination (synth/collection.py)
@@ -184,84 +207,113 @@ def cmd_generate(args: list[str]) -> int:
     return 0
 
 
+def cmd_merge(args: list[str]) -> int:
+    if _help(args):
+        print(help_text(MergeArgs, "synth merge out=<dir> parts=[p0,p1,...]"))
+        return 0
+    a = parse(MergeArgs, args, "merge")
+    if not a.out or not a.parts:
+        raise ConfigError("give the merged dataset and the parts: synth merge out=<dir> parts=[p0,p1,...]")
+    from synth.config import _count
+    from synth.merge import merge
+
+    merge(a.out, a.parts, _count(a.n) if a.n else None)
+    return 0
+
+
 def cmd_inspect(args: list[str]) -> int:
+    if _help(args):
+        print(help_text(InspectArgs, "synth inspect out=<dir>"))
+        return 0
     from synth.inspect import inspect
 
-    kv = _kv(args, {"out": "dataset directory"})
-    if "out" not in kv:
+    a = parse(InspectArgs, args, "inspect")
+    if not a.out:
         raise ConfigError("give the dataset: synth inspect out=<dir>")
     from synth.collection import parts
 
-    for part in parts(kv["out"]) or [Path(kv["out"])]:
+    for part in parts(a.out) or [Path(a.out)]:
         print(inspect(str(part)))
     return 0
 
 
-def cmd_view(args: list[str]) -> int:
-    from synth.view import view
+def cmd_verify(args: list[str]) -> int:
+    if _help(args):
+        print(help_text(DatasetArgs, "synth verify out=<dir>"))
+        return 0
+    from synth.dataset.repair import verify
 
-    kv = _kv(args, {"out": "dataset", "episode": "index", "camera": "name", "path": "output file"})
-    if "out" not in kv:
-        raise ConfigError("give the dataset: synth view out=<dir> episode=<index>")
-    try:
-        ep = int(kv.get("episode", "0"))
-    except ValueError:
-        raise ConfigError(f"episode={kv['episode']!r} is not an episode index") from None
-    print(view(kv["out"], ep, kv.get("camera"), kv.get("path")))
+    a = parse(DatasetArgs, args, "verify")
+    if not a.out:
+        raise ConfigError("give the dataset: synth verify out=<dir>")
+    from synth.collection import parts
+
+    ok = True
+    for part in parts(a.out) or [Path(a.out)]:  # a collection: each of its parts
+        healthy, lines = verify(str(part))
+        print("\n".join(lines), file=sys.stdout if healthy else sys.stderr)
+        ok = ok and healthy
+    return 0 if ok else 2
+
+
+def cmd_repair(args: list[str]) -> int:
+    if _help(args):
+        print(help_text(DatasetArgs, "synth repair out=<dir>"))
+        return 0
+    from synth.dataset.repair import repair
+
+    a = parse(DatasetArgs, args, "repair")
+    if not a.out:
+        raise ConfigError("give the dataset: synth repair out=<dir>")
+    from synth.collection import parts
+
+    for part in parts(a.out) or [Path(a.out)]:
+        print(repair(str(part)))
     return 0
 
 
-EXPORT_KEYS = {
-    "attempt": "attempt index: the scene of attempt i of `synth generate` with the same keys (default 0)",
-    "out": "the stage to write, .usda (text) or .usd/.usdc (binary) (default scene.usda)",
-    "plan": "also write <out>.plan.json, the planned joint targets and MuJoCo's outcome (default true)",
-    "backend": "none, or isaac: replay the plan in Isaac Sim after exporting (needs isaacsim)",
-}
+def cmd_view(args: list[str]) -> int:
+    if _help(args):
+        print(help_text(ViewArgs, "synth view out=<dir> episode=<index>"))
+        return 0
+    from synth.view import view
+
+    a = parse(ViewArgs, args, "view")
+    if not a.out:
+        raise ConfigError("give the dataset: synth view out=<dir> episode=<index>")
+    print(view(a.out, a.episode, a.camera or None, a.path or None))
+    return 0
+
+
 # generate keys that do not change the scene or its plan: refused rather than silently ignored
 _NOT_FOR_EXPORT = ("n", "workers", "shard", "batch", "overwrite", "codec", "progress", "cameras", "action")
 
 
 def export_usd_help() -> str:
-    keys = "\n".join(f"  {k:8s} {v}" for k, v in EXPORT_KEYS.items())
-    return (
-        "usage: synth export-usd [task=... embodiment=... randomizers=[...] seed=... control_hz=...] "
-        "attempt=0 out=scene.usda\n\n"
-        f"keys:\n{keys}\n"
-        "  and the scene keys of `synth generate` (task, embodiment, randomizers, task.<p>=, randomizers.<n>.<p>=,\n"
-        "  seed, control_hz, resolution, held_out), composed the same way: the stage is that attempt's scene.\n"
+    footer = (
+        "And the scene keys of `synth generate` (task, embodiment, randomizers, task.<key>=, randomizers.<n>.<key>=,\n"
+        "seed, control_hz, resolution, held_out), composed the same way: the stage is that attempt's scene.\n"
         'Needs usd-core (pip install usd-core, or pip install -e ".[usd]").'
     )
+    return help_text(ExportArgs, "synth export-usd [task=... seed=...] attempt=0 out=scene.usda", footer)
 
 
 def cmd_export_usd(args: list[str]) -> int:
     if any(a in ("-h", "--help", "help") for a in args):
         print(export_usd_help())
         return 0
-    own: dict[str, str] = {}
-    rest = []
+    own_keys = [f.name for f in dataclasses.fields(ExportArgs)]
+    own, rest = [], []
     for a in args:
         k = a.split("=", 1)[0].lstrip("+~")
-        if k in EXPORT_KEYS and "=" in a:
-            own[k] = a.split("=", 1)[1]
+        if k in own_keys and "=" in a:
+            own.append(a)
         elif k in _NOT_FOR_EXPORT:
-            raise ConfigError(f"{k}= does nothing for export-usd; keys: {', '.join(EXPORT_KEYS)} and the scene keys")
+            raise ConfigError(f"{k}= does nothing for export-usd; keys: {', '.join(own_keys)} and the scene keys")
         else:
             rest.append(a)
-    try:
-        attempt = int(own.get("attempt", "0"))
-        if attempt < 0:
-            raise ValueError
-    except ValueError:
-        raise ConfigError(f"attempt={own['attempt']!r}: give an attempt index >= 0, e.g. attempt=0") from None
-    out = own.get("out", "scene.usda")
-    if not out.endswith((".usda", ".usd", ".usdc")):
-        raise ConfigError(f"out={out!r}: give a stage path ending in .usda, .usd or .usdc")
-    plan = own.get("plan", "true").lower()
-    if plan not in ("true", "false"):
-        raise ConfigError(f"plan={own['plan']!r}: give plan=true or plan=false")
-    backend = own.get("backend", "none")
-    if backend not in ("none", "isaac"):
-        raise ConfigError(f"backend={backend!r}: give backend=none (export only) or backend=isaac")
+    opts = parse(ExportArgs, own, "export-usd")
+    out, backend = opts.out, opts.backend
     from synth.usd import export_attempt, require_pxr
 
     require_pxr()
@@ -269,7 +321,7 @@ def cmd_export_usd(args: list[str]) -> int:
         from synth.backends.isaac import require_isaac
 
         require_isaac()
-        if plan != "true":
+        if not opts.plan:
             raise ConfigError("backend=isaac replays the plan: drop plan=false")
     from synth.config import compose_config, settings
 
@@ -281,18 +333,42 @@ def cmd_export_usd(args: list[str]) -> int:
         raise ConfigError(f"cannot write out={out} ({e.strerror}); choose a writable path") from None
     if not os.access(parent, os.W_OK):
         raise ConfigError(f"cannot write out={out} (no write permission in {parent}); choose a writable path")
-    summary = export_attempt(s, attempt, out, plan == "true")
-    print(f"{summary['stage']}: {s.task.name}, seed {s.seed}, attempt {attempt}: {summary['instruction']!r}")
+    summary = export_attempt(s, opts.attempt, out, opts.plan)
+    print(f"{summary['stage']}: {s.task.name}, seed {s.seed}, attempt {opts.attempt}: {summary['instruction']!r}")
     if summary["plan"]:
         print(f"{summary['plan']}: planned joint targets; MuJoCo: {summary['mujoco']}")
     elif summary["mujoco"]:
         print(f"no plan: the attempt failed to plan ({summary['mujoco']})")
     if backend == "isaac":
         if not summary["plan"]:
-            raise ConfigError(f"attempt {attempt} has no plan to replay; try another attempt=")
+            raise ConfigError(f"attempt {opts.attempt} has no plan to replay; try another attempt=")
         from synth.backends.isaac import replay
 
         print(json.dumps(replay(Path(summary["plan"]))))
+    return 0
+
+
+def check_gl_env() -> None:
+    """`import mujoco` loads the library MUJOCO_GL names at once: a missing one is one line here, not a traceback."""
+    import ctypes.util
+
+    name = os.environ.get("MUJOCO_GL", "").strip().lower()
+    lib, apt, other = {
+        "osmesa": ("OSMesa", "libosmesa6", "egl"),
+        "egl": ("EGL", "libegl1 libopengl0 libgl1-mesa-dri", "osmesa"),
+    }.get(name, ("", "", ""))
+    if lib and ctypes.util.find_library(lib) is None:
+        raise ConfigError(
+            f"MUJOCO_GL={name} but lib{lib} is not installed: apt-get install {apt}, or use MUJOCO_GL={other} "
+            "(or unset MUJOCO_GL to let synth choose)"
+        )
+
+
+def cmd_help(args: list[str]) -> int:
+    from synth.registry import RANDOMIZERS
+
+    print(f"{USAGE}\ntasks:\n{list_tasks()}\n\nembodiments:\n{list_embodiments()}\n")
+    print(wrap(f"randomizers: {', '.join(RANDOMIZERS.names())}"))
     return 0
 
 
@@ -300,37 +376,40 @@ COMMANDS = {
     "generate": cmd_generate,
     "train": cmd_train,
     "eval": cmd_eval,
+    "merge": cmd_merge,
     "inspect": cmd_inspect,
     "view": cmd_view,
+    "verify": cmd_verify,
+    "repair": cmd_repair,
     "export-usd": cmd_export_usd,
-    "tasks": lambda a: print(list_tasks()) or 0,
+    "tasks": lambda a: print(list_task_keys()) or 0,
     "randomizers": lambda a: print(list_randomizers()) or 0,
     "embodiments": lambda a: print(list_embodiments()) or 0,
+    "axes": lambda a: print(list_axes()) or 0,
 }
+HELP = {"help": cmd_help, "-h": cmd_help, "--help": cmd_help}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(
-            USAGE
-            + "\ntasks:\n"
-            + list_tasks()
-            + "\n\nembodiments:\n"
-            + list_embodiments()
-            + "\n\nrandomizers: "
-            + ", ".join(__import__("synth.registry").registry.RANDOMIZERS.names())
-        )
-        return 0
+        argv = ["help"]
     cmd, rest = argv[0], argv[1:]
-    if cmd not in COMMANDS:
+    if cmd not in COMMANDS and cmd not in HELP:
         from synth.errors import closest
 
         print(f"error: unknown command '{cmd}'{closest(cmd, list(COMMANDS))}", file=sys.stderr)
         return 2
     try:
-        return COMMANDS[cmd](rest)
+        check_flags(rest)
+        check_gl_env()
+        rc = {**COMMANDS, **HELP}[cmd](rest)
+        sys.stdout.flush()  # here, so a closed pipe (`synth generate --help | head`) is caught below
+        return rc
+    except BrokenPipeError:  # output piped into e.g. `head`: stop quietly (before OSError, its base class)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -343,9 +422,6 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         raise
-    except BrokenPipeError:  # output piped into e.g. `head`
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume (finished episodes are kept)", file=sys.stderr)
         return 130

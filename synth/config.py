@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hydra import compose, initialize_config_module
@@ -19,72 +20,122 @@ from synth import embodiment
 from synth.actions import CONVENTIONS
 from synth.backends.base import require
 from synth.errors import ConfigError, closest
-from synth.physics import ITERATIONS, TIMESTEP, TOLERANCE, Physics, largest_step, resolve
+from synth.keys import check_value, key, suggest
+from synth.physics import INTEGRATORS, ITERATIONS, TIMESTEP, TOLERANCE, Physics, largest_step, resolve
 from synth.registry import RANDOMIZERS, TASKS, load_plugins
+
+
+def _count(value: Any) -> int:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"n={value!r} is not a number; give a count such as n=1000 or n=1e6") from None
+    if not math.isfinite(x) or x < 1 or x != int(x):
+        raise ConfigError(f"n={value!r} must be a whole number of episodes >= 1, e.g. n=1000 or n=1e6")
+    return int(x)
+
+
+def _workers(w: Any) -> int:
+    if w == "auto":
+        return os.cpu_count() or 1
+    if isinstance(w, int) and w >= 1:
+        return w
+    raise ConfigError(f"workers={w!r}: give a number of processes >= 1 or workers=auto")
+
+
+MAX_RESOLUTION = 4096  # [px] per side: beyond it MuJoCo's offscreen buffer fails (mujoco.FatalError) or memory runs out
+
+
+def _resolution(res: Any) -> tuple[int, int]:
+    if len(res) != 2 or min(res) < 16:
+        raise ConfigError(f"resolution={res}: give [height,width], each >= 16")
+    if max(res) > MAX_RESOLUTION:
+        raise ConfigError(
+            f"resolution={res}: each side at most {MAX_RESOLUTION} px (the offscreen render buffer's limit); "
+            "e.g. resolution=[224,224]"
+        )
+    return int(res[0]), int(res[1])
+
+
+def _seed(seed: Any) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed={seed!r}: give a whole number >= 0 (numpy seeds are non-negative), e.g. seed=0")
+    return seed
+
+
+def _control_hz(value: Any) -> float:
+    hz = float(value)
+    if not 0 < hz <= 500:
+        raise ConfigError(f"control_hz={hz}: give a control rate in (0, 500] Hz, e.g. 5, 15, 20 or 30")
+    return hz
+
+
+def _shard(shard: Any) -> Any:
+    if shard != "auto" and (not isinstance(shard, int) or shard < 1):
+        raise ConfigError(f"shard={shard!r}: give attempts per shard >= 1 or shard=auto")
+    return shard
+
+
+def _counterfactuals(cf: Any) -> int:
+    if not isinstance(cf, int) or cf < 1:
+        raise ConfigError(f"counterfactuals={cf!r}: give attempts per scene >= 1 (1: off, 2: pairs)")
+    return cf
+
+
+def _backend(name: Any) -> str:
+    require(str(name))
+    return str(name)
 
 
 @dataclass
 class PhysicsConfig:
     """`physics.*` keys (synth.physics): what the MjModel is stepped with."""
 
-    timestep: Any = "auto"  # [s]; auto = the task's default rule (largest <= 2 ms dividing the control period)
-    integrator: str = "implicitfast"  # implicitfast | implicit | euler | rk4
-    iterations: int = ITERATIONS  # constraint solver iterations
-    tolerance: float = TOLERANCE  # constraint solver tolerance
+    timestep: Any = key("auto", "[s] physics step dividing the control period; auto: the task's (5 ms pick_place)")
+    integrator: str = key("implicitfast", "implicitfast, implicit, euler or rk4", choices=tuple(INTEGRATORS))
+    iterations: int = key(ITERATIONS, "constraint solver iterations", low=1)
+    tolerance: float = key(TOLERANCE, "constraint solver tolerance", low=0)
 
 
 @dataclass
 class GenerateConfig:
-    """Keys of `synth generate` (documented in `synth generate --help`)."""
+    """Keys of `synth generate`, each declared once (default, help, check); Hydra composes them with the plugins'
+    groups (task, embodiment, randomizers), `settings` checks them, `synth generate --help` prints them."""
 
-    task: Any = MISSING
-    embodiment: Any = MISSING
-    randomizers: Any = field(default_factory=dict)
-    n: Any = 100  # successful episodes to write; 1e6 is fine
-    out: str = ""  # dataset directory; default data/<task>
-    seed: int = 0  # root seed: episode i depends only on (seed, i)
-    workers: Any = "auto"  # processes; auto = all cores
-    cameras: list[str] = field(default_factory=list)  # [] = state only; e.g. [front,wrist]
-    resolution: list[int] = field(default_factory=lambda: [128, 128])  # [height, width] of rendered frames
-    control_hz: float = 20.0  # control (and frame) rate [Hz]; the physics step divides its period evenly
-    action: str = "joint_pos"  # how `action` is written: joint_pos | joint_delta | ee_pose | ee_delta
-    shard: Any = "auto"  # attempts per shard (unit of work, of files, and of resuming)
-    batch: int = 16  # worlds stepped together by the physics
-    overwrite: bool = False  # replace an `out` made with another config
-    held_out: bool = False  # write the held-out instruction paraphrases instead of the training ones
-    codec: str = "h264"  # video codec: h264 | av1
-    progress: bool = True  # show the progress bar
-    mode: str = "physics"  # physics (simulated and judged) | kinematic (planned and checked only, no dynamics)
-    counterfactuals: int = 1  # attempts per scene: k > 1 also hands the task to up to k-1 other objects in it
-    backend: str = "mujoco"  # physics engine: mujoco (MuJoCo C, the reference) | mujoco_warp | pybullet
-    physics: PhysicsConfig = field(default_factory=PhysicsConfig)  # physics.timestep= etc.
+    task: Any = key(MISSING, "what is demonstrated (`synth tasks`: names and task.<key>= settings)")
+    embodiment: Any = key(MISSING, "the robot (`synth embodiments`)")
+    randomizers: Any = key({}, "randomizers=[a,b] and randomizers.<name>.<key>= (`synth randomizers`)")
+    n: Any = key(100, "successful episodes to write; n=1e6 works as typed", check=_count)
+    out: str = key("", "dataset directory (empty: data/<task>)", check=str)
+    seed: int = key(0, "root seed >= 0: episode i depends only on (seed, i)", check=_seed)
+    workers: Any = key("auto", "processes; auto: all cores", check=_workers)
+    cameras: list[str] = key([], "cameras rendered: [] state only, or e.g. [front,wrist]", check=tuple)
+    resolution: list[int] = key([128, 128], "[px] [height,width] of rendered frames, each >= 16", check=_resolution)
+    control_hz: float = key(20.0, "[Hz] control and frame rate, in (0, 500]", check=_control_hz)
+    action: str = key("joint_pos", "action written: " + ", ".join(CONVENTIONS), choices=CONVENTIONS, check=str)
+    shard: Any = key("auto", "attempts per shard (unit of work, files, resuming); auto: from n", check=_shard)
+    batch: int = key(16, "worlds stepped together by the physics (mujoco_warp: e.g. 1024)", low=1, check=int)
+    overwrite: bool = key(False, "replace an existing dataset made with another config", check=bool)
+    held_out: bool = key(False, "write the held-out instruction paraphrases (evaluation sets)", check=bool)
+    codec: str = key("h264", "video codec: h264 or av1", choices=("h264", "av1"), check=str)
+    progress: bool = key(True, "show the progress bar", check=bool)
+    mode: str = key(
+        "physics",
+        "physics (simulated, judged) or kinematic (planned and checked only, ~100x faster)",
+        choices=("physics", "kinematic"),
+        check=str,
+    )
+    counterfactuals: int = key(1, "k > 1: each scene again about up to k-1 other objects", check=_counterfactuals)
+    backend: str = key("mujoco", "physics engine: mujoco (reference), mujoco_warp or pybullet", check=_backend)
+    focus: str = key("", "an eval report.json: draw more scenes where that policy failed (mode=physics)", check=str)
+    executor: str = key("local", "where shards run: local (a process pool) or ray (Ray tasks, one machine or cluster)")
+    address: str = key("", "executor=ray: the cluster to join (default RAY_ADDRESS, else a local Ray)")
+    transfer: str = key("object", "executor=ray: staged shards reach the head by object (Ray) or path (shared out=)")
+    part: str = key("", "i/K: only the i-th of K disjoint slices of the attempts (then `synth merge`)")
+    physics: PhysicsConfig = key(PhysicsConfig(), "the physics step and solver: physics.<key>= below")
 
 
-KEY_DOCS = {
-    "n": "successful episodes to write (n=1e6 works as typed)",
-    "out": "dataset directory (default data/<task>)",
-    "seed": "root seed; episode i depends only on (seed, i)",
-    "workers": "processes (auto = all cores)",
-    "cameras": "[] for state only, or e.g. [front,wrist]",
-    "resolution": "[height,width] of rendered frames",
-    "control_hz": "control and frame rate [Hz]",
-    "action": "action convention written: joint_pos, joint_delta, ee_pose or ee_delta",
-    "shard": "attempts per shard: unit of work, files and resuming (auto from n)",
-    "batch": "worlds stepped together by the physics",
-    "overwrite": "replace an existing dataset made with another config",
-    "held_out": "write held-out instruction paraphrases (for evaluation sets)",
-    "codec": "video codec: h264 or av1",
-    "progress": "show the progress bar",
-    "counterfactuals": "k > 1: each scene again with the task about up to k-1 other objects (instruction pairs)",
-    "mode": "physics (default: simulated, judged on the physics) or kinematic (planned, collision-checked and "
-    "timed only: no dynamics, no rendering, ~100x faster; pick_place and place_in_container)",
-    "backend": "physics engine: mujoco (MuJoCo C on the CPU, the reference), mujoco_warp (MuJoCo Warp, batched "
-    "worlds on a GPU or Warp's CPU device; set batch= to the worlds per device batch, e.g. 1024; "
-    'pip install -e ".[warp]") or pybullet (the same compiled scene rebuilt in PyBullet)',
-    "physics": "physics.timestep=<s> (a whole fraction of the control period; auto: the task's default, 2 ms at "
-    "20 Hz), physics.integrator=implicitfast|implicit|euler|rk4, physics.iterations=, physics.tolerance= "
-    "(constraint solver)",
-}
+PLUGIN_KEYS = ("task", "embodiment", "randomizers")  # Hydra groups: built by the registry, not checked per key
 
 
 @dataclass(frozen=True)
@@ -114,6 +165,16 @@ class Settings:
     counterfactuals: int = 1
     backend: str = "mujoco"  # physics engine (synth.backends.base.BACKENDS)
     physics: Physics | None = None  # resolved physics.* keys; None: Physics(timestep_for(control_hz))
+    focus: Any = None  # synth.focus.Focus of focus=, or None
+    executor: str = "local"  # local | ray (synth.executors)
+    address: str = ""  # executor=ray: cluster address ("" = RAY_ADDRESS or a local Ray)
+    transfer: str = "object"  # executor=ray: object | path
+    part: tuple[int, int] | None = None  # (i, K): this run's slice of the attempts (synth.parts)
+
+    def attempts_of(self, k: int) -> range:
+        """Attempt indices of shard k; with part=i/K, this dataset's shard k is the whole run's shard k*K+i."""
+        g = k * self.part[1] + self.part[0] if self.part else k
+        return range(g * self.shard, (g + 1) * self.shard)
 
     def fingerprint(self) -> dict:
         """What decides the episodes' content; a dataset resumes only under the same fingerprint."""
@@ -140,6 +201,10 @@ class Settings:
             fp["backend"] = self.backend
         if self.mode == "physics" and self.physics and self.physics != Physics(largest_step(self.control_hz, TIMESTEP)):
             fp["physics"] = self.physics.record()  # likewise: datasets stepped before `physics.*` keep theirs
+        if self.focus is not None:  # other scenes: the focus file's content decides them
+            fp["focus"] = self.focus.sha256
+        if self.part:  # a part holds other attempts than the whole run (and than the other parts)
+            fp["part"] = f"{self.part[0]}/{self.part[1]}"
         return fp
 
 
@@ -189,16 +254,6 @@ def compose_config(overrides: list[str], config_name: str = "generate") -> DictC
         raise ConfigError(f"bad override: {str(e).splitlines()[0]}{cause}; see `synth generate --help`") from None
 
 
-def _count(value: Any) -> int:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"n={value!r} is not a number; give a count such as n=1000 or n=1e6") from None
-    if not math.isfinite(x) or x < 1 or x != int(x):
-        raise ConfigError(f"n={value!r} must be a whole number of episodes >= 1, e.g. n=1000 or n=1e6")
-    return int(x)
-
-
 def settings(cfg: DictConfig) -> Settings:
     """Check every value and build the plugins; raises ConfigError naming the fix."""
     choices = cfg.hydra.runtime.choices
@@ -208,44 +263,63 @@ def settings(cfg: DictConfig) -> Settings:
     task_obj = TASKS.build(choices["task"], raw["task"])
     task_obj.check_embodiment(body := embodiment.load(choices["embodiment"]))
     rands = tuple(RANDOMIZERS.build(name, node) for name, node in (raw.get("randomizers") or {}).items())
-    n = _count(raw["n"])
-    w = raw["workers"]
-    if w == "auto":
-        workers = os.cpu_count() or 1
-    elif isinstance(w, int) and w >= 1:
-        workers = w
-    else:
-        raise ConfigError(f"workers={w!r}: give a number of processes >= 1 or workers=auto")
+    fields = [f for f in dataclasses.fields(GenerateConfig) if f.name not in PLUGIN_KEYS]
+    values = {f.name: check_value(f, raw[f.name], quote=True) for f in fields}
     known = [c.name for c in task_obj.scene().cameras] + [f"{m.prefix}wrist" for m in body.mounts]
-    for cam in raw["cameras"]:
+    for cam in values["cameras"]:
         if cam not in known:
             raise ConfigError(f"unknown camera '{cam}'{closest(cam, known)}; e.g. cameras=[front,wrist]")
-    res = raw["resolution"]
-    if len(res) != 2 or min(res) < 16:
-        raise ConfigError(f"resolution={res}: give [height,width], each >= 16")
-    hz = float(raw["control_hz"])
-    if not 0 < hz <= 500:
-        raise ConfigError(f"control_hz={hz}: give a control rate in (0, 500] Hz, e.g. 5, 15, 20 or 30")
-    if raw["action"] not in CONVENTIONS:
-        raise ConfigError(f"action={raw['action']!r}: choose one of {', '.join(CONVENTIONS)}")
-    shard = raw["shard"]
-    shard_auto = shard == "auto"
+    _check_mode(values, task_obj, rands)
+    _check_backend(values, task_obj, body, rands)
+    shard_auto = values["shard"] == "auto"
     if shard_auto:
         # >= ~16 shards unless n is large; a kinematic shard is cheap per attempt, so more fit in one file
-        shard = int(min(2048 if raw.get("mode") == "kinematic" else 256, max(16, math.ceil(n * 1.1 / 16))))
-    elif not isinstance(shard, int) or shard < 1:
-        raise ConfigError(f"shard={shard!r}: give attempts per shard >= 1 or shard=auto")
-    if raw["codec"] not in ("h264", "av1"):
-        raise ConfigError(f"codec={raw['codec']!r}: choose h264 or av1")
-    if raw["batch"] < 1:
-        raise ConfigError(f"batch={raw['batch']}: give worlds per physics batch >= 1")
-    mode = raw.get("mode", "physics")
-    if mode not in ("physics", "kinematic"):
-        raise ConfigError(f"mode={mode!r}: choose physics or kinematic")
+        kinematic = values["mode"] == "kinematic"
+        values["shard"] = int(min(2048 if kinematic else 256, max(16, math.ceil(values["n"] * 1.1 / 16))))
+    raw["shard"] = values["shard"]
+    values["out"] = values["out"] or f"data/{task_obj.name}"
+    values["focus"] = _focus(values, rands, task_obj)
+    values["executor"], values["address"], values["transfer"], values["part"] = _distribution(values)
+    values["physics"] = _physics(values, task_obj)
+    return Settings(
+        task=task_obj,
+        embodiment=choices["embodiment"],
+        randomizers=rands,
+        raw=raw,
+        shard_auto=shard_auto,
+        **values,
+    )
+
+
+def _physics(values: dict, task_obj: Any) -> Physics:
+    """The physics.* keys resolved for the control rate and the task's largest default step."""
+    node = dict(values["physics"] or {})
+    if values["mode"] == "kinematic" and node != vars(PhysicsConfig()):
+        raise ConfigError("mode=kinematic runs no physics: drop the physics.* keys or use mode=physics")
+    return resolve(node, values["control_hz"], task_obj.physics_step)
+
+
+def _focus(values: dict, rands: tuple, task_obj: Any) -> Any:
+    """focus=<report.json> -> synth.focus.Focus (None without focus=)."""
+    if not values["focus"]:
+        return None
+    from synth.focus import load as load_focus
+
+    if values["mode"] != "physics":
+        raise ConfigError("focus= draws scenes for mode=physics; drop focus= or use mode=physics")
+    focus = load_focus(str(values["focus"]), rands, task_obj.name)
+    if not focus.fields:
+        print(f"note: focus={values['focus']}: failures alike in every bin of every range; drawn as without it")
+    return focus
+
+
+def _check_mode(values: dict, task_obj: Any, rands: tuple) -> None:
+    """mode=kinematic and counterfactuals= against the task and the randomizers."""
+    mode, cf = values["mode"], values["counterfactuals"]
     if mode == "kinematic":
         from synth.kinematic import SUPPORTED
 
-        if raw["cameras"]:
+        if values["cameras"]:
             raise ConfigError("mode=kinematic renders nothing; drop cameras= or use mode=physics")
         if task_obj.name not in SUPPORTED:
             raise ConfigError(
@@ -260,22 +334,22 @@ def settings(cfg: DictConfig) -> Settings:
                 "physics mode's expert); "
                 "drop them or use mode=physics"
             )
-    cf = raw.get("counterfactuals", 1)
-    if not isinstance(cf, int) or cf < 1:
-        raise ConfigError(f"counterfactuals={cf!r}: give attempts per scene >= 1 (1: off, 2: pairs)")
     if cf > 1 and (task_obj.scene().task_objects != 1 or task_obj.arms != 1 or mode != "physics"):
         raise ConfigError(
             f"counterfactuals={cf} needs a task about one object in mode=physics (pick_place, place_in_container, "
             f"push), not task={task_obj.name} mode={mode}"
         )
+
+
+def _check_backend(values: dict, task_obj: Any, body: Any, rands: tuple) -> None:
+    """Combinations the physics would get silently wrong: the arm's joints, what PyBullet cannot map."""
     arm_dynamics = [r for r in rands if r.name == "arm_dynamics"]
     if arm_dynamics and arm_dynamics[0].joints < body.dof:
         raise ConfigError(
             f"randomizers.arm_dynamics.joints={arm_dynamics[0].joints} is fewer than the {body.dof} arm joints of "
             f"embodiment={body.name}; set randomizers.arm_dynamics.joints={body.dof}"
         )
-    backend = raw.get("backend", "mujoco")
-    require(str(backend))
+    backend = values["backend"]
     if backend == "pybullet":  # what the PyBullet scene builder does not map: refused rather than dropped
         shapes = {s for r in rands for s in getattr(r, "shapes", ())}
         unmapped = sorted(({"cup", "file"} & shapes) | ({r.name for r in rands} & {"restitution"}))
@@ -284,35 +358,60 @@ def settings(cfg: DictConfig) -> Settings:
                 f"backend=pybullet does not map {unmapped} (concave objects, restitution); drop them or use "
                 "backend=mujoco"
             )
-    if backend != "mujoco" and mode == "kinematic":
+    if backend != "mujoco" and values["mode"] == "kinematic":
         raise ConfigError(f"mode=kinematic runs no physics: drop backend={backend} or use mode=physics")
-    phys_node = dict(raw.get("physics") or {})
-    physics = resolve(phys_node, hz, task_obj.physics_step)
-    if mode == "kinematic" and phys_node != vars(PhysicsConfig()):
-        raise ConfigError("mode=kinematic runs no physics: drop the physics.* keys or use mode=physics")
-    raw["shard"] = shard
-    return Settings(
-        task=task_obj,
-        embodiment=choices["embodiment"],
-        randomizers=rands,
-        n=n,
-        out=raw["out"] or f"data/{task_obj.name}",
-        seed=int(raw["seed"]),
-        workers=workers,
-        cameras=tuple(raw["cameras"]),
-        resolution=(int(res[0]), int(res[1])),
-        control_hz=hz,
-        action=raw["action"],
-        shard=shard,
-        batch=int(raw["batch"]),
-        overwrite=bool(raw["overwrite"]),
-        held_out=bool(raw["held_out"]),
-        codec=raw["codec"],
-        progress=bool(raw["progress"]),
-        raw=raw,
-        shard_auto=shard_auto,
-        mode=mode,
-        counterfactuals=cf,
-        backend=backend,
-        physics=physics,
-    )
+
+
+def check_keys(overrides: list[str]) -> None:
+    """An unknown key, task.<key> or randomizers.<name>.<key> gets 'did you mean' before Hydra sees it."""
+    known = [f.name for f in dataclasses.fields(GenerateConfig)] + ["experiment", "hydra"]
+    for ov in overrides:
+        if "=" not in ov:
+            continue
+        path = ov.split("=", 1)[0].lstrip("+~").split(".")
+        if path[0] not in known:
+            raise ConfigError(f"unknown key '{path[0]}'{suggest(path[0], known)}")
+        if path[0] == "task" and len(path) == 2:
+            given = [o.split("=", 1)[1] for o in overrides if o.lstrip("+~").startswith("task=")]
+            name = given[-1] if given else compose_config([]).hydra.runtime.choices["task"]
+            _check_field(TASKS.get(name), path[1], f"task.{path[1]}", f"task={name}")
+        elif path[0] == "physics" and len(path) == 2:
+            _check_field(PhysicsConfig, path[1], f"physics.{path[1]}", "physics")
+        elif path[0] == "randomizers" and len(path) == 3:
+            _check_field(RANDOMIZERS.get(path[1]), path[2], ".".join(path), f"randomizer {path[1]}")
+
+
+def _check_field(cls: type, name: str, spelled: str, owner: str) -> None:
+    """`spelled` (e.g. task.lfit) must name a field of the plugin class; else the closest, or the keys."""
+    import difflib
+
+    fields = [f.name for f in dataclasses.fields(cls)]
+    if name not in fields:
+        match = difflib.get_close_matches(name, fields, n=1, cutoff=0.5)
+        prefix = spelled[: len(spelled) - len(name)]
+        hint = f"did you mean '{prefix}{match[0]}'?" if match else "keys: " + ", ".join(fields)
+        raise ConfigError(f"unknown key '{spelled}' of {owner}; {hint}")
+
+
+def _distribution(raw: dict) -> tuple[str, str, str, tuple[int, int] | None]:
+    """executor, address, transfer and part, checked."""
+    executor, address, transfer = raw.get("executor", "local"), str(raw.get("address") or ""), raw.get("transfer")
+    if executor not in ("local", "ray"):
+        raise ConfigError(f"executor={executor!r}: choose local (a process pool) or ray")
+    if executor == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ConfigError('executor=ray needs Ray: pip install -e ".[ray]" (or pip install "ray>=2.60")') from None
+    elif address:
+        raise ConfigError(f"address={address} joins a Ray cluster: add executor=ray, or drop address=")
+    if transfer not in (None, "object", "path"):
+        raise ConfigError(f"transfer={transfer!r}: choose object (through Ray) or path (a shared out=)")
+    spec = str(raw.get("part") or "")
+    part = None
+    if spec:
+        m = re.fullmatch(r"(\d+)/(\d+)", spec)
+        if not m or not int(m.group(1)) < int(m.group(2)):
+            raise ConfigError(f"part={spec!r}: give i/K with 0 <= i < K, e.g. part=0/4 (the first of 4 parts)")
+        part = (int(m.group(1)), int(m.group(2)))
+    return executor, address, transfer or "object", part

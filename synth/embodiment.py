@@ -301,7 +301,10 @@ def _from_mjcf(path: Path, raw: dict) -> dict:
             }
             joints.append({**j, **overrides.get(r.name, {})})
     except KeyError as e:
-        raise ConfigError(f"MJCF adapter {path} lacks {e}; see README (External MJCF arms)") from e
+        raise ConfigError(
+            f"MJCF adapter {path} lacks {e}; it needs mjcf, flange, home, gripper and joint_defaults "
+            "{velocity, acceleration, kp, radius}, as assets/mjcf_adapters/ur5e_menagerie.yaml has"
+        ) from e
     a, alpha, d, theta = flange
     return {**raw, "joints": joints, "flange": {"a": a, "alpha": alpha, "d": d, "theta": theta}}
 

@@ -22,12 +22,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from synth import parts, procs, provenance
 from synth.backends.base import make
 from synth.config import Settings
+from synth.dataset import lock
 from synth.dataset.staging import clean_partial, shard_dir, write_shard
-from synth.dataset.writer import Store
+from synth.dataset.writer import Store, foreign
 from synth.embodiment import load
 from synth.errors import ConfigError
+from synth.executors import RayPool, land
 from synth.kinematic_worker import KinematicWorker
 from synth.pipeline import Worker
 from synth.scenes import objects
@@ -62,6 +65,7 @@ def make_worker(s: Settings) -> Worker | KinematicWorker:
         action=s.action,
         counterfactuals=s.counterfactuals,
         physics=s.physics,
+        focus=s.focus,
     )
 
 
@@ -69,6 +73,7 @@ def _init(s: Settings) -> None:
     global _worker, _settings
     # kinematic workers allocate arrays of a few MB per batch: from the heap, not a fresh mmap (page faults) each
     _fixed_mmap_threshold(64 << 20 if s.mode == "kinematic" else 1 << 20)
+    procs.die_with_parent()
     _settings, _worker = s, make_worker(s)
     gc.freeze()  # modules and the worker live as long as the process: the collector's full passes skip them
 
@@ -84,15 +89,16 @@ def _fixed_mmap_threshold(nbytes: int = 1 << 20) -> None:
         pass
 
 
-def run_shard(k: int, need: int | None = None) -> dict:
-    """Worker side: run the attempts of shard k and stage them. Returns counts for the progress bar.
+def run_shard(k: int, need: int | None = None, root: Path | None = None) -> dict:
+    """Worker side: run the attempts of shard k and stage them (under `root`, default `out`). Returns counts
+    for the progress bar.
 
     With `need` (the dataset's last shards), the shard stops once it holds that many episodes: a
     truncated shard, which the store commits as partial, so a later, larger n redoes it whole.
     """
     assert _worker is not None and _settings is not None
     s = _settings
-    indices = list(range(k * s.shard, (k + 1) * s.shard))
+    indices = list(s.attempts_of(k))
     episodes: list | EpisodeBatch
     if isinstance(_worker, KinematicWorker):
         episodes, attempts = _worker.block_batch(indices, need)
@@ -103,19 +109,33 @@ def run_shard(k: int, need: int | None = None) -> dict:
         from synth.dataset.video import VideoWriter
 
         video = VideoWriter
-    write_shard(Path(s.out), k, episodes, attempts, video, s.control_hz, s.codec)
+    staged = write_shard(root or Path(s.out), k, episodes, attempts, video, s.control_hz, s.codec)
+    provenance.stage(staged, s.attempts_of(k), s.executor)
     return {"shard": k, "episodes": len(episodes), "attempts": len(attempts)}
 
 
 def generate(s: Settings) -> dict:
-    """Write (or finish) the dataset of `s`; returns the store's summary."""
-    s = adopt_shard(s)
+    """Write (or finish) the dataset of `s` holding the lock on `out` (one writer at a time); returns the
+    store's summary."""
+    if not Path(s.out, ".synth", "config.json").exists() and foreign(Path(s.out)) and not s.overwrite:
+        Store.open(Path(s.out), s)  # refuses a directory that is not a dataset before writing a lock into it
+    lock.acquire(s.out)
+    try:
+        return _generate(s)
+    finally:
+        lock.release(s.out)
+
+
+def _generate(s: Settings) -> dict:
+    s = parts.target(adopt_shard(s))
     store = Store.open(Path(s.out), s)
     clean_partial(store.root)
     if store.episodes >= s.n:
         print(f"{s.out}: already has {store.episodes} episodes (n={s.n}); nothing to do", file=sys.stderr)
         return store.summary()
-    pool = _pool(s)  # before the progress bar: no thread of ours exists when the workers are forked
+    s = procs.bound_workers(s, s.n - store.episodes, store.success_rate())
+    # before the progress bar: no thread of ours exists when the workers are forked
+    pool = RayPool(s) if s.executor == "ray" else _pool(s)
     bar = tqdm(total=s.n, initial=store.episodes, unit="ep", disable=not s.progress, dynamic_ncols=True)
     t0, start_eps = time.time(), store.episodes
     staging = store.root / ".synth" / "staging"
@@ -142,7 +162,7 @@ def generate(s: Settings) -> dict:
             # episodes each shard staged or running is expected to add to the dataset
             coming = {j: (c[0] if c else full) - skip(j) for j, c in staged.items()}
             coming.update({j: (full if need is None else min(need, full)) - skip(j) for j, need in inflight.values()})
-            while len(inflight) < 2 * s.workers:
+            while len(inflight) < 2 * (pool.slots if isinstance(pool, RayPool) else s.workers):
                 if nxt not in coming:
                     missing = s.n - store.episodes - sum(c for j, c in coming.items() if j < nxt)
                     if missing <= 0:
@@ -159,7 +179,7 @@ def generate(s: Settings) -> dict:
                 for f in finished:
                     k, need = inflight.pop(f)
                     try:
-                        r = f.result()
+                        r = land(f.result(), store.root)
                         staged[k] = (r["episodes"], r["attempts"])
                     except BrokenProcessPool:
                         deaths[k] = deaths.get(k, 0) + 1
@@ -170,13 +190,16 @@ def generate(s: Settings) -> dict:
             while store.next_shard in staged and store.episodes < s.n:
                 k = store.next_shard
                 del staged[k]
+                provenance.record(store.root, s.attempts_of(k)[0] // s.shard, shard_dir(store.root, k))
                 added = store.commit(k, shard_dir(store.root, k), s.n - store.episodes)
                 if store.next_shard == k and store.episodes < s.n:
                     nxt = min(nxt, k)  # a truncated shard fell short of the estimate: run it again, further
                 bar.update(added)
                 dt = max(time.time() - t0, 1e-9)
                 bar.set_postfix(
-                    ok_per_s=f"{(store.episodes - start_eps) / dt:.1f}", success=f"{store.success_rate():.0%}"
+                    ok_per_s=f"{(store.episodes - start_eps) / dt:.1f}",
+                    success=f"{store.success_rate():.0%}",
+                    **(pool.postfix() if isinstance(pool, RayPool) else {}),
                 )
             if store.attempts >= 2000 and store.success_rate() == 0:
                 raise RuntimeError("no attempt succeeded in 2000 tries; run `synth inspect` to see why")
@@ -230,7 +253,9 @@ def _need(missing: float, full: float, skip: int) -> int | None:
     return skip + math.ceil(1.1 * missing) + 2
 
 
-def _restart(pool: ProcessPoolExecutor, s: Settings, inflight: dict, k: int, need: int | None, seen: bool = True):
+def _restart(
+    pool: ProcessPoolExecutor | RayPool, s: Settings, inflight: dict, k: int, need: int | None, seen: bool = True
+):
     """A worker died (killed, out of memory): start a new pool and resubmit every unfinished shard and shard k
     (the one whose worker was seen to die, or, `seen` False, the one being submitted when the pool broke)."""
     where = f" while running shard {k}" if seen else ""
@@ -246,7 +271,7 @@ def check_out(out: str) -> None:
     p = Path(out)
     try:
         p.mkdir(parents=True, exist_ok=True)
-        probe = p / ".synth-write-test"
+        probe = p / f".synth-write-test-{os.getpid()}"  # per process: two runs may probe at once
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:

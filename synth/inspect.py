@@ -39,6 +39,9 @@ def _table(root: Path, pattern: str, columns: list[str]) -> dict[str, list]:
 
 def inspect(out: str) -> str:
     root = Path(out)
+    from synth.dataset.integrity import check
+
+    check(root, "inspect")  # sizes and metadata: a damaged dataset is named, never reported healthy
     if not (root / "meta" / "info.json").exists():
         raise ConfigError(
             f"out={out} is not a synth dataset (no meta/info.json); give the directory `synth generate` wrote"
@@ -76,6 +79,8 @@ def inspect(out: str) -> str:
         lines.append(
             "  median seconds per attempt: " + "  ".join(f"{k} {np.median(v) * 1e3:.1f} ms" for k, v in secs.items())
         )
+        if "focus" in synth:
+            lines.extend(_focus(synth["focus"], att))
         lines.append("\nrandomization coverage (all attempts; success rate per value or per quartile):")
         lines.extend(_coverage(att, ok))
     elif prog:
@@ -106,4 +111,27 @@ def _coverage(att: dict, ok: np.ndarray) -> list[str]:
             bins = np.clip(np.searchsorted(q[1:-1], x, side="right"), 0, 3)
             rates = " ".join(f"{s[bins == b].mean():.0%}" if (bins == b).any() else "-" for b in range(4))
             lines.append(f"  {k:28s} min {q[0]:9.4g}  median {q[2]:9.4g}  max {q[4]:9.4g}   ok by quartile {rates}")
+    return lines
+
+
+def _focus(rec: dict, att: dict) -> list[str]:
+    """The focused fields (synth.focus): per bin of the range, the default share (a uniform draw), the share the
+    focus weights aim at, and the share drawn in this dataset's attempts."""
+    lines = [
+        f"\nfocus: {rec['file']} (sha256 {rec['sha256'][:12]}), floor {rec['floor']:g}, "
+        f"{rec['candidates']} candidate scenes per attempt; share of attempts per bin: default / focus / drawn"
+    ]
+    draws = [json.loads(d) for d in att["draws"]]
+    for f in rec["fields"]:
+        w = np.asarray(f["weights"], float)
+        edges = np.linspace(f["lo"], f["hi"], len(w) + 1)
+        got = [(d.get(f["name"]) or {}).get(f["key"]) for d in draws]
+        x = np.asarray([v for v in got if isinstance(v, int | float)], float)
+        drawn = np.histogram(x, bins=edges)[0] / max(len(x), 1)
+        lines.append(f"  {f['name']}.{f['key']}  [{f['lo']:g}, {f['hi']:g}] in {len(w)} bins")
+        for b in range(len(w)):
+            lines.append(
+                f"    {edges[b]:9.4g} .. {edges[b + 1]:<9.4g} {1 / len(w):6.1%} / {w[b] / len(w):6.1%} / "
+                f"{drawn[b]:6.1%}   (eval: {f['failures'][b]} of {f['episodes'][b]} failed)"
+            )
     return lines

@@ -87,10 +87,12 @@ class Worker:
         action: str = "joint_pos",
         counterfactuals: int = 1,
         physics: Physics | None = None,
+        focus=None,
     ):
         self.task, self.randomizers, self.emb, self.seed, self.action = task, randomizers, emb, seed, action
         self.counterfactuals = counterfactuals  # attempts per scene (synth/counterfactual.py)
         self.physics = physics or default(control_hz, task.physics_step)  # step, integrator, solver (synth.physics)
+        self.focus = focus  # synth.focus.Focus: scenes drawn by the weights of an eval report, or None
         self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
         task.check_embodiment(emb)
         from synth.planners.ik import IK  # mink and its QP solvers: only physics mode's workers need them
@@ -106,7 +108,12 @@ class Worker:
         """Scene, draws, instruction, compiled model and plan of attempt i (CPU, one world)."""
         t0 = time.perf_counter()
         group, v = divmod(i, self.counterfactuals)  # (i, 0) unless counterfactual pairs are asked for
-        scene, draws = apply(self.randomizers, self.task.scene(), self.seed, group)
+        if self.focus is not None:
+            from synth.focus import draw
+
+            scene, draws = draw(self.randomizers, self.task.scene(), self.seed, group, self.focus)
+        else:
+            scene, draws = apply(self.randomizers, self.task.scene(), self.seed, group)
         if self.counterfactuals > 1:
             cf = variant(scene, v)
             if cf is None:  # no other object in this scene could be the task's

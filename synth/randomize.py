@@ -55,11 +55,14 @@ def stream(seed: int, attempt: int, key: str) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(attempt, zlib.crc32(key.encode()))))
 
 
-def apply(randomizers: list[Randomizer], scene: Scene, seed: int, attempt: int) -> tuple[Scene, dict]:
-    """Run every randomizer in stage order; returns the scene and {name: draws}."""
+def apply(
+    randomizers: list[Randomizer], scene: Scene, seed: int, attempt: int, key: str = "randomizer"
+) -> tuple[Scene, dict]:
+    """Run every randomizer in stage order; returns the scene and {name: draws}. `key` prefixes the streams'
+    keys (another prefix: another, independent draw of the same attempt; synth.focus draws candidates so)."""
     draws = {}
     for r in sorted(randomizers, key=lambda r: (r.stage, r.name)):
-        scene, d = r(scene, stream(seed, attempt, f"randomizer/{r.name}"))
+        scene, d = r(scene, stream(seed, attempt, f"{key}/{r.name}"))
         draws[r.name] = d
     return scene, draws
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import pkgutil
+import sys
 import typing
 from importlib.metadata import entry_points
+from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -65,7 +68,8 @@ _loaded = False
 
 
 def load_plugins() -> None:
-    """Import every module of synth.scenes and synth.randomizers, then `synth.plugins` entry points."""
+    """Import every module of synth.scenes and synth.randomizers, then `synth.plugins` entry points, then every
+    `*.py` file in the directories of `$SYNTH_PLUGINS` (os.pathsep-separated; each imported by its file name)."""
     global _loaded
     if _loaded:
         return
@@ -76,3 +80,14 @@ def load_plugins() -> None:
             importlib.import_module(f"{pkg}.{info.name}")
     for ep in entry_points(group="synth.plugins"):
         ep.load()
+    for folder in filter(None, os.environ.get("SYNTH_PLUGINS", "").split(os.pathsep)):
+        if not Path(folder).is_dir():
+            _loaded = False
+            raise ConfigError(f"SYNTH_PLUGINS: {folder} is not a directory; give folders of plugin .py files")
+        if folder not in sys.path:  # appended: a plugin never shadows an installed module; spawned workers inherit it
+            sys.path.append(folder)
+        for file in sorted(Path(folder).glob("*.py")):
+            mod = importlib.import_module(file.stem)
+            if Path(mod.__file__ or "").resolve() != file.resolve():
+                _loaded = False
+                raise ConfigError(f"SYNTH_PLUGINS: {file} has the name of the module {mod.__name__}; rename the file")

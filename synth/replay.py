@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from synth import focus
 from synth.backends.base import make
 from synth.counterfactual import variant
 from synth.embodiment import load
@@ -60,7 +61,7 @@ def replay(root: Path, episode: int, resolution: tuple[int, int] | None = None) 
     emb = load(cfg["embodiment"]["name"])
     k = int(cfg.get("counterfactuals", 1))  # counterfactual pairs share their group's scene (synth/counterfactual.py)
     group, v = divmod(int(meta["attempt"]), k)
-    scene, _ = apply(rands, task.scene(), cfg["seed"], group)
+    scene, _ = apply(rands, task.scene(), cfg["seed"], group, focus.key(focus.candidate(meta.get("draws") or {})))
     if k > 1:
         cf = variant(scene, v)
         assert cf is not None, f"attempt {meta['attempt']} was written, so its counterfactual exists"

@@ -34,6 +34,8 @@ def test_two_bodies_in_one_dataset(tmp_path):
     assert pq.read_table(next((out / "ur5e" / "data").rglob("*.parquet"))).num_rows == before
     r = _run("inspect", f"out={out}")
     assert r.returncode == 0 and "robot panda" in r.stdout and "robot ur5e" in r.stdout
+    r = _run("verify", f"out={out}")  # each part checked
+    assert r.returncode == 0 and r.stdout.count("healthy") == 2, r.stderr
     data, weights = expand((str(out), "other"), (2.0, 1.0))
     assert data == (str(out / "panda"), str(out / "ur5e"), "other") and weights == (1.0, 1.0, 1.0)
 

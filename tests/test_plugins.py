@@ -1,5 +1,5 @@
 """A randomizer added by dropping one file in randomizers/ appears in the registry, in Hydra and in
-generation, with no other file edited. The file is README's own example."""
+generation, with no other file edited. The file is the example of docs/randomizers.md."""
 
 import re
 from pathlib import Path
@@ -8,11 +8,13 @@ from synth.config import compose_config, settings
 from synth.randomize import apply
 from synth.registry import RANDOMIZERS, TASKS
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "randomizers.md"
 
 
-def test_readme_randomizer_is_found_and_configurable(drop_plugin):
-    drop_plugin("table_friction", re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1))
+def test_docs_randomizer_is_found_and_configurable(drop_plugin):
+    text = PAGE.read_text()
+    example = re.search(r"```python\n(.*?)```", text[text.index("<!-- docs-example: table_friction.py") :], re.S)
+    drop_plugin("table_friction", example.group(1))
     assert "table_friction" in RANDOMIZERS.names()
     s = settings(
         compose_config(["randomizers=[table_friction,object_pose]", "randomizers.table_friction.friction=[0.2,0.5]"])

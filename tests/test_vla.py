@@ -149,6 +149,26 @@ def test_auxiliary_head_learns_where_the_object_is():
     assert model.last["aux"] < 0.2 * first
 
 
+def test_aux_token_stops_the_action_loss_gradient_at_the_aux_head():
+    """aux_token: the aux prediction enters the action expert detached. The flow loss alone gives the aux head
+    no gradient (the token's projection gets one); the aux loss still trains the head."""
+    torch.manual_seed(0)
+    model = VLA(replace(SMALL, aux=3, aux_token=True))
+    with torch.no_grad():  # out of the zero-initialised gates, whose zeros would block every context gradient
+        for p in model.parameters():
+            if not p.any():
+                p.normal_(0.0, 0.05)
+    b = batch(model.cfg, B=4)
+    model.loss(b).backward()  # no "aux" in the batch: the flow-matching loss alone
+    head = [p.grad for p in model.aux_head.parameters()]
+    assert all(g is None or not g.any() for g in head), "the action loss reached the aux head through its token"
+    assert any(p.grad is not None and p.grad.any() for p in model.aux_proj.parameters())
+    model.zero_grad()
+    b["aux"], b["aux_mask"] = torch.randn(4, 3), torch.ones(4, dtype=torch.bool)
+    model.loss(b).backward()
+    assert all(p.grad is not None and p.grad.any() for p in model.aux_head.parameters() if p.ndim == 2)
+
+
 def test_keypoint_only_aux_head_reads_positions_alone_and_still_learns():
     """aux_grid=False, aux_state=False: the aux head's input is the keypoints' (x, y) and nothing else (no pooled
     features or state to memorize a scene by), and it still learns where a block is."""
@@ -453,6 +473,44 @@ def test_eval_runs_every_axis_and_writes_a_report(run):
     assert (out / "success.png").stat().st_size > 1000 and (out / "training.png").stat().st_size > 1000
 
 
+def test_eval_refuses_the_training_data_seed(run):
+    """The training data was generated with seed=3: evaluating on it is refused, one line, exit 2."""
+    r = cli("eval", f"policy={run}", "seed=3", "episodes=1", check=False)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "seed=3 is a training data seed" in r.stderr and not (run / "eval" / "default").exists()
+
+
+def test_reserved_seed_is_used_only_when_asked_recorded_and_warned_on_reuse(run, monkeypatch, capsys):
+    """reserved=true evaluates on RESERVED_SEED (not 1000000 or 2000000), records each use in the run's
+    eval/reserved.jsonl and the report, and warns in one line on a second look; it wants >= 50 episodes per cell
+    (lowered here to keep the test short) and refuses an explicit seed=."""
+    from synth.vla import evaluate as ev
+
+    assert ev.RESERVED_SEED not in (1_000_000, 2_000_000, ev.EvalConfig.seed)
+    r = cli("eval", f"policy={run}", "reserved=true", "episodes=2", check=False)
+    assert r.returncode == 2 and "episodes>=50" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = cli("eval", f"policy={run}", "reserved=true", "seed=5", "episodes=50", check=False)
+    assert r.returncode == 2 and "drop seed=5" in r.stderr
+    assert not (run / "eval" / "reserved.jsonl").exists()
+    monkeypatch.setattr(ev, "HEADLINE_EPISODES", 2)
+    args = {"episodes": 2, "batch": 2, "max_seconds": 0.3, "execute": 4, "sampling_steps": 2, "expert": False}
+    cfg = ev.EvalConfig(policy=str(run), axes=("in_distribution",), reserved=True, name="headline", **args)
+    rep = ev.evaluate(cfg)
+    assert rep["seed"] == ev.RESERVED_SEED and rep["reserved"]["earlier"] == 0
+    assert "already evaluated on the reserved seed" not in capsys.readouterr().out
+    c = rep["axes"]["in_distribution"]
+    assert len(c["draws"]) == len(c["results"]) == 2 and "object_pose" in c["draws"][0]
+    rep = ev.evaluate(replace(cfg, name="again"))
+    warned = [x for x in capsys.readouterr().out.splitlines() if "already evaluated on the reserved seed" in x]
+    assert len(warned) == 1 and "eval/headline" in warned[0] and rep["reserved"]["earlier"] == 1
+    ledger = [json.loads(x) for x in (run / "eval" / "reserved.jsonl").read_text().splitlines()]
+    assert [x["name"] for x in ledger] == ["headline", "again"] and {x["seed"] for x in ledger} == {ev.RESERVED_SEED}
+    assert "the reserved seed" in (run / "eval" / "again" / "report.md").read_text()
+    plain = ev.evaluate(replace(cfg, reserved=False, name="plain"))  # not asked: the default seed, no record
+    assert plain["seed"] == 1_000_000 and "reserved" not in plain
+    assert len((run / "eval" / "reserved.jsonl").read_text().splitlines()) == 2
+
+
 def test_eval_on_pybullet_is_its_own_axis(run):
     """eval_backend=pybullet: the MuJoCo-trained policy (and the expert) on the in-distribution scenes in PyBullet."""
     pytest.importorskip("pybullet")
@@ -619,6 +677,39 @@ def test_text_to_action_stage_trains_without_images(tmp_path):
     assert state["model"]["cameras"] == [] and len(state["datasets"]) == 2
 
 
+def test_init_starts_a_vision_run_from_an_image_free_run(dataset, tmp_path):
+    """init=<run>: a vision=true run on rendered data starts from a vision=false run on mode=kinematic data. At
+    step 0 the action expert (and the text and state parts) equal the source's; the vision parts are fresh; the
+    run says how many tensors it loaded and records init; eval keeps the source data's seed out too. A run with
+    no checkpoint, or a model with nothing in common, is refused in one line (exit 2)."""
+    kin = tmp_path / "kin"
+    cli("generate", f"out={kin}", "mode=kinematic", "n=20", "seed=9", "workers=1", "progress=false")
+    common = ("batch=4", "resolution=32", "horizon=8", "text=hashed")
+    cli("train", f"data={kin}", f"out={tmp_path / 'free'}", "vision=false", "steps=3", *common)
+    r = cli("train", f"data={dataset}", f"out={tmp_path / 'v'}", f"init={tmp_path / 'free'}", "steps=0", *common)
+    src, _ = checkpoint.load(checkpoint.latest(tmp_path / "free"))
+    got, state = checkpoint.load(checkpoint.latest(tmp_path / "v"))
+    assert state["step"] == 0 and state["train"]["init"] == str(tmp_path / "free")
+    rec = state["init"]
+    expert = [k for k in src if k.startswith(("blocks.", "action_in", "action_out", "time_mlp", "final_ada"))]
+    assert expert and all(torch.equal(got[k], src[k]) for k in expert)
+    assert torch.equal(got["state_proj.0.weight"], src["state_proj.0.weight"]) and "text_proj.embed.weight" in src
+    assert rec["loaded"] == len([k for k in src if k in got and got[k].shape == src[k].shape])
+    assert any(k.startswith("vision.") for k in rec["fresh"]) and "type_embed" in rec["skipped_source"]
+    assert f"init from {checkpoint.latest(tmp_path / 'free')}: {rec['loaded']} tensors loaded" in r.stdout
+    from synth.vla.evaluate import training_seeds
+    from synth.vla.policy import Policy
+
+    assert training_seeds(Policy(tmp_path / "v")) == {3, 9}  # its own data's seed and the source run's
+    r = cli("train", f"data={dataset}", f"out={tmp_path / 'w'}", f"init={tmp_path / 'none'}", "steps=0", check=False)
+    assert r.returncode == 2 and "no checkpoint there" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "w").exists()
+    from synth.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no tensor matches"):  # a model with nothing in common
+        checkpoint.init_from(torch.nn.Linear(3, 5), checkpoint.latest(tmp_path / "free"))
+
+
 def test_mixture_weights_set_the_source_proportions():
     from synth.vla.data import Normalizer, Sampler, Source
 
@@ -722,6 +813,57 @@ def test_closed_loop_fed_the_experts_own_chunks_succeeds_like_the_expert(run):
     assert all(0 <= m < 0.01 and abs(h) < 0.01 for _, m, h, _, _ in got), got  # closes on the object's centre
     assert all(0 <= o < 0.01 for _, _, _, o, _ in got), got  # and comes down right above it
     assert all(n == 1 for *_, n in got), got  # once
+
+
+class _Replay:
+    """The expert as a policy: each world replays the joint targets its recorded episode ran (noise and latency
+    included), chunk by chunk, then holds the last one."""
+
+    cameras: tuple[str, ...] = ()
+    cards = {"panda": {"action": {"convention": "joint_pos"}}}
+
+    def __init__(self, runs: list[np.ndarray], horizon: int, execute: int):
+        self.runs, self.horizon, self.execute, self.t = runs, horizon, execute, 0
+
+    def act(self, card, instructions, state, images, control_hz, steps, seed=0, norm_robot=None, temperature=1.0):
+        idx = [np.minimum(np.arange(self.t, self.t + self.horizon), len(r) - 1) for r in self.runs]
+        self.t += self.execute
+        return np.stack([r[i] for r, i in zip(self.runs, idx, strict=True)])
+
+
+def test_eval_judges_a_recorded_expert_episode_as_generation_labelled_it():
+    """Eval's verdict (stop when it looks done, hold for the task's settle time, judge the final settled frame) on
+    the expert's own executed targets, action noise and drift included, equals generation's label: successes,
+    and failures forced by stopping the arm after its first phase."""
+    from synth.pipeline import Attempt, Worker
+    from synth.registry import RANDOMIZERS, TASKS
+    from synth.task import Plan
+    from synth.vla.evaluate import EvalConfig, rollout
+
+    names = ("object_shape", "object_pose", "target", "action_noise", "action_drift")
+    w = Worker(TASKS.build("pick_place", {}), [RANDOMIZERS.build(n, {}) for n in names], load_embodiment("panda"), 7)
+    atts = [a for a in (w.prepare(i) for i in range(6)) if a.plan is not None]
+    w.execute(atts)
+    runs = [w.executed(a) for a in atts]
+    stopped = []  # the same scenes, the arm stopped where its first phase ends: generation labels them failures
+    for a, r in zip(atts, runs, strict=True):
+        first = int(np.argmax(a.p.phase != 0))
+        stopped.append(np.concatenate([r[:first], np.repeat(r[first - 1 : first], len(r) - first, 0)]))
+    cfg = EvalConfig(execute=4, ensemble=0.0)
+    limit = 1.2 * max(len(r) for r in runs) / w.ctx.control_hz
+    for acts, labels in ((runs, [a.failure for a in atts]), (stopped, None)):
+        got = [r for r, *_ in rollout(_Replay(acts, 8, 4), w, atts, w.ctx.control_hz, limit, cfg)]  # type: ignore[arg-type]
+        if labels is None:  # generation's label of the stopped runs: its own execute and judge, the targets as run
+            quiet = [a.scene.replace(action_noise=(0.0, 0), action_drift=(0.0, 0.0, 0.0)) for a in atts]
+            forced = [
+                Attempt(100 + a.index, q, a.draws, "", a.model, Plan(s, a.p.phase, a.p.check))
+                for a, q, s in zip(atts, quiet, stopped, strict=True)
+            ]
+            w.execute(forced)
+            labels = [f.failure for f in forced]
+            assert all(lab != "" for lab in labels), labels
+        assert [g == "" for g in got] == [lab == "" for lab in labels], (got, labels)
+    assert sum(a.failure == "" for a in atts) >= 3, [a.failure for a in atts]
 
 
 def test_fixed_cameras_are_not_shifted_and_wrist_cameras_are():

@@ -7,7 +7,7 @@ filters, option flags) splits the worlds into groups with one layout each (`layo
 another. The loop is one device step at a time: controls are set on the device from a (W, chunk, nu) array,
 `mujoco_warp.step` runs, and a kernel records time, qpos, qvel, act and sensordata for every step; every
 `chunk` steps the record comes back to the host. On a CUDA device the step after the first is captured
-once as a CUDA graph and replayed (not run in this repository's CI: no GPU; see README).
+once as a CUDA graph and replayed (not run in this repository's CI, which has no GPU).
 
 Differences from `MujocoCPU` that callers see:
 - MuJoCo Warp computes in float32; states come back as float64 arrays of float32 values.

@@ -1,7 +1,9 @@
 """A worker's finished shard, staged next to the dataset until the main process commits it.
 
 A shard directory appears under its final name only when complete (written as *.tmp, then renamed),
-so a killed worker leaves either a whole shard or a temporary directory that is deleted on resume.
+so a killed worker leaves either a whole shard or a temporary directory that is deleted on resume. Every
+file and the directory are fsynced before the rename; a staged shard that cannot be read all the same (a
+disk that lied, a file cut short) is deleted on resume and run again.
 It holds `frames.arrow` (every frame, with the episode's number in the shard), `episodes.arrow` (one row
 per episode: attempt, instruction, length, meta as JSON and its LeRobot stats, computed here so the main
 process only adds offsets), `attempts.arrow` (one row per attempt) and one mp4 per camera. The tables are
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from synth.types import Episode, EpisodeBatch, Json, dumps
 
@@ -101,8 +104,15 @@ def write_shard(
         }
     )
     _write(att, tmp / "attempts.arrow")
+    from synth.dataset.writer import fsync, makedirs
+
+    for f in tmp.iterdir():
+        fsync(f)
+    fsync(tmp)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
+    makedirs(final.parent)
+    fsync(final.parent)
     return final
 
 
@@ -189,7 +199,9 @@ def read_shard(path: Path) -> tuple[pa.Table | None, pa.Table, pa.Table]:
 
 
 def _write(table: pa.Table, path: Path) -> None:
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+    from synth.dataset.writer import naming
+
+    with naming(path), pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
 
 
@@ -198,11 +210,39 @@ def _read(path: Path) -> pa.Table:
         return pa.ipc.open_file(source).read_all()
 
 
-def clean_partial(root: Path) -> None:
-    """Delete temporary shard directories left by killed workers (and shards staged in an older layout:
-    they are run again)."""
+def clean_partial(root: Path, cameras: tuple[str, ...] | list[str] = ()) -> None:
+    """Delete temporary shard directories left by killed workers, and staged shards that cannot be read
+    whole (a file emptied or cut short by a power loss, a shard half deleted, an older layout, a camera's
+    video missing): they are run again."""
     staging = root / ".synth" / "staging"
     if staging.exists():
         for p in staging.glob("shard-*"):
-            if ".tmp-" in p.name or not (p / "attempts.arrow").exists():
+            if ".tmp-" in p.name or not readable(p, cameras):
                 shutil.rmtree(p, ignore_errors=True)
+
+
+def readable(path: Path, cameras: tuple[str, ...] | list[str] = ()) -> bool:
+    """A staged shard's tables open (their footers are intact) and hold what they should."""
+    try:
+        eps = _read(path / "episodes.arrow")
+        _read(path / "attempts.arrow")
+        if eps.num_rows:
+            frames = _read(path / "frames.arrow")
+            if frames.num_rows != int(pc.sum(eps["length"]).as_py()):
+                return False
+            for cam in cameras:
+                if not _video_readable(path / f"{cam}.mp4"):
+                    return False
+    except (OSError, pa.ArrowException):
+        return False
+    return True
+
+
+def _video_readable(path: Path) -> bool:
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            return bool(c.streams.video) and c.streams.video[0].frames != 0
+    except (OSError, av.error.FFmpegError):
+        return False

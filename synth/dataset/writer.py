@@ -1,11 +1,13 @@
 """The dataset on disk: staged shards committed, in shard order, into a LeRobot v3.0 dataset.
 
-Every file is written under a temporary name and renamed, and `.synth/progress.json` is written
-last, so a process killed at any point leaves the dataset as of its last completed commit.
+Every file is written under a temporary name, fsynced, and renamed (and its directory fsynced); the
+manifest line recording its size and checksum follows, and `.synth/progress.json` is written last, so a
+process killed (or a machine losing power) at any point leaves the dataset as of its last completed commit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -18,7 +20,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synth.dataset import format as fmt
-from synth.dataset.staging import read_shard, table_stats
+from synth.dataset import integrity
+from synth.dataset.faults import fault
+from synth.dataset.lock import LOCK
+from synth.dataset.staging import clean_partial, read_shard, table_stats
 from synth.embodiment import load
 from synth.errors import ConfigError
 
@@ -38,12 +43,33 @@ def fsync(path: Path) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def naming(path: Path):
+    """An OSError raised while writing `path` names it (pyarrow's "No space left on device" names no file)."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None:
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
+        raise
+
+
+def makedirs(d: Path) -> None:
+    """mkdir -p, fsyncing the parent of every directory created, so a power loss cannot drop it."""
+    if d.exists():
+        return
+    makedirs(d.parent)
+    d.mkdir(exist_ok=True)
+    fsync(d.parent)
+
+
 def write_atomic(path: Path, write) -> None:
     """Call write(tmp_path), flush it, rename it onto `path`, flush the directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    makedirs(path.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    fsync(tmp)
+    with naming(path):
+        write(tmp)
+        fsync(tmp)
     os.replace(tmp, path)
     fsync(path.parent)
 
@@ -86,7 +112,13 @@ class Store:
         fp = s.fingerprint()
         cfg_path = root / STATE / "config.json"
         if cfg_path.exists():
-            old = json.loads(cfg_path.read_text())
+            try:
+                old = json.loads(cfg_path.read_text())
+            except ValueError:
+                raise ConfigError(
+                    f"out={root} is damaged: {STATE}/config.json is unreadable, so the dataset's config is unknown; "
+                    "regenerate it with overwrite=true, or restore that file"
+                ) from None
             if old != json.loads(json.dumps(fp)):
                 if not s.overwrite:
                     new = json.loads(json.dumps(fp))
@@ -96,12 +128,14 @@ class Store:
                         "choose another out= or add overwrite=true to replace it"
                     )
                 _wipe(root)
-        elif root.exists() and any(p.name != ".synth-write-test" for p in root.iterdir()):
+        elif foreign(root):
             if not s.overwrite:
                 raise ConfigError(
                     f"out={root} exists and is not a synth dataset; choose another out= or add overwrite=true"
                 )
             _wipe(root)
+        if cfg_path.exists():
+            integrity.check(root, "generate")  # damage stops the run before anything is written
         root.mkdir(parents=True, exist_ok=True)
         if not cfg_path.exists():
             write_json(cfg_path, fp)
@@ -128,8 +162,13 @@ class Store:
             df = pd.read_parquet(tasks_path)
             tasks = {str(t): int(i) for t, i in zip(df.index, df["task_index"], strict=True)}
         recover(root, progress)
+        clean_partial(root, s.cameras)
         tasks = {t: i for t, i in tasks.items() if i < int(progress.get("tasks", 0))}  # drop an interrupted commit's
         store = cls(root, s, progress, tasks)
+        template = root / STATE / "features.json"  # what `synth repair` rebuilds a lost info.json from
+        if not template.exists():
+            info = store._info()
+            write_json(template, {k: info[k] for k in ("fps", "robot_type", "features")} | {"video": store.s.cameras})
         if progress["episodes"]:
             store._write_meta()
         store._write_synth_meta()
@@ -151,6 +190,7 @@ class Store:
                 "dataset_version": DATASET_VERSION,
                 **({"physics": self.s.physics.record()} if self.s.physics and self.s.mode == "physics" else {}),
                 "config": self.s.raw,
+                **({"focus": self.s.focus.record()} if getattr(self.s, "focus", None) is not None else {}),
             },
         )
 
@@ -184,6 +224,9 @@ class Store:
     def commit(self, k: int, path: Path, limit: int) -> int:
         """Append shard k's episodes (at most `limit`, after those already taken) to the dataset."""
         assert k == self.p["next_shard"], (k, self.p["next_shard"])
+        commit = int(self.p.get("commits", 0))
+        before = json.loads(json.dumps(self.p))
+        fault("staged", commit)
         frames, eps, atts = read_shard(path)
         skip = self.p["skip"]
         take = min(limit, max(eps.num_rows - skip, 0))
@@ -191,12 +234,13 @@ class Store:
         lengths_all = eps["length"].to_numpy()
         lengths = lengths_all[skip : skip + take]
         att_index = atts["attempt"].to_numpy()
-        truncated = bool(len(att_index)) and att_index[-1] < (k + 1) * self.s.shard - 1  # stopped at enough episodes
+        end = self.s.attempts_of(k)[-1]  # the shard's last attempt
+        truncated = bool(len(att_index)) and att_index[-1] < end  # stopped at enough episodes
         partial = skip + take < eps.num_rows or truncated
         if partial:  # the next commit of this shard continues after the last episode taken
             last_attempt = int(attempt[skip + take - 1]) if take else self.p["last_attempt"]
         else:
-            last_attempt = (k + 1) * self.s.shard - 1
+            last_attempt = end
         new_att = (self.p["last_attempt"] < att_index) & (att_index <= last_attempt)
         fps = self.s.control_hz
         file_i = self.p["files"]
@@ -260,13 +304,20 @@ class Store:
         p["tasks"] = len(self.tasks)
         for tmp, final in self._pending:  # all of this commit's files appear together
             os.replace(tmp, final)
+            fault(f"renamed-{_kind(final.relative_to(self.root))}", commit)
         for d in {final.parent for _, final in self._pending}:
             fsync(d)
+        files = {str(final.relative_to(self.root)): integrity.digest(final) for _, final in self._pending}
         self._pending = []
         p["next_shard"], p["skip"] = (k, skip + take) if partial else (k + 1, 0)
-        self._write_meta()
+        self._write_meta(commit)
+        after = {**p, "commits": commit + 1}
+        integrity.append(self.root, {"commit": commit, "before": before, "after": after, "files": files})
+        fault("manifest", commit)
+        p["commits"] = commit + 1
         write_json(self.root / STATE / "progress.json", p)
-        shutil.rmtree(path, ignore_errors=True)
+        fault("progress", commit)
+        discard(path, commit)
         return take
 
     def _episodes_table(
@@ -318,10 +369,11 @@ class Store:
 
     def _stage(self, final: Path, write) -> None:
         """Write a file of this commit under a hidden name; the commit renames them all at its end."""
-        final.parent.mkdir(parents=True, exist_ok=True)
+        makedirs(final.parent)
         tmp = final.with_name(PENDING + final.name)
-        write(tmp)
-        fsync(tmp)
+        with naming(final):
+            write(tmp)
+            fsync(tmp)
         self._pending.append((tmp, final))
 
     def _task(self, text: str) -> int:
@@ -337,11 +389,9 @@ class Store:
             self._stage(dst, lambda p, cam=cam: os.replace(path / f"{cam}.mp4", p))
         return before + np.r_[0, np.cumsum(lengths)[:-1]].astype(np.int64)
 
-    def _write_meta(self) -> None:
-        p, root = self.p, self.root
-        df = pd.DataFrame({"task_index": list(self.tasks.values())}, index=pd.Index(list(self.tasks), name="task"))
-        write_atomic(root / "meta" / "tasks.parquet", lambda path: df.to_parquet(path))
-        info = fmt.info(
+    def _info(self) -> dict:
+        p = self.p
+        return fmt.info(
             features=self.features,
             fps=self.s.control_hz,
             robot_type=self.card["robot"],
@@ -350,9 +400,19 @@ class Store:
             total_tasks=len(self.tasks),
             has_video=bool(self.s.cameras),
         )
-        write_json(root / "meta" / "info.json", info)
+
+    def _write_meta(self, commit: int = -1) -> None:
+        """tasks.parquet, info.json, stats.json as of the state in memory, then their checksums."""
+        p, root = self.p, self.root
+        df = pd.DataFrame({"task_index": list(self.tasks.values())}, index=pd.Index(list(self.tasks), name="task"))
+        write_atomic(root / "meta" / "tasks.parquet", lambda path: df.to_parquet(path))
+        fault("meta-tasks", commit)
+        write_json(root / "meta" / "info.json", self._info())
+        fault("meta-info", commit)
         if p["episodes"]:
             write_json(root / "meta" / "stats.json", fmt.stats_to_json(self.acc.result()))
+            fault("meta-stats", commit)
+        integrity.write_meta_sums(root)
 
 
 def _nested(v: np.ndarray) -> pa.Array:
@@ -364,6 +424,47 @@ def _nested(v: np.ndarray) -> pa.Array:
     return out
 
 
+def _kind(path: Path) -> str:
+    """The kind of a committed file, for fault steps: data, video, attempts or episodes."""
+    parts = path.parts
+    return (
+        "data"
+        if "data" in parts
+        else "video"
+        if "videos" in parts
+        else "attempts"
+        if "attempts" in parts
+        else "episodes"
+    )
+
+
+def discard(path: Path, commit: int = -1) -> None:
+    """Delete a committed staged shard: renamed first (a kill then leaves a temporary directory, never a
+    half-deleted shard under its own name), then its files one by one."""
+    if not path.exists():
+        return
+    gone = path.with_name(path.name + f".tmp-gone-{os.getpid()}")
+    os.replace(path, gone)
+    fsync(gone.parent)
+    for i, f in enumerate(sorted(gone.iterdir())):
+        f.unlink()
+        if i == 0:
+            fault("cleanup", commit)
+    gone.rmdir()
+
+
+def foreign(root: Path) -> bool:
+    """`root` holds something other than a synth dataset's lock (and the write probe)."""
+    if not root.exists():
+        return False
+    for p in root.iterdir():
+        if p.name == ".synth" and p.is_dir() and all(f.name == "lock" for f in p.iterdir()):
+            continue
+        if not p.name.startswith(".synth-write-test"):
+            return True
+    return False
+
+
 def _file_number(path: Path) -> int:
     return int(path.parent.name.split("-")[1]) * fmt.CHUNKS_SIZE + int(path.stem.split("-")[1])
 
@@ -371,8 +472,15 @@ def _file_number(path: Path) -> int:
 def recover(root: Path, progress: dict) -> None:
     """Remove what a killed commit left beyond the last recorded one (pending files, files ahead of
     `.synth/progress.json`), so the dataset is exactly as of its last completed commit."""
+    drop_uncommitted(root, progress)
+    _restore_meta(root, progress)
+
+
+def drop_uncommitted(root: Path, progress: dict) -> None:
+    """Delete pending files, files numbered beyond `progress`'s counts, and manifest lines beyond its commits."""
     for f in root.glob(f"**/{PENDING}*"):
         f.unlink()
+    integrity.keep(root, int(progress.get("commits", 0)))
     for pattern, limit in (
         ("data/chunk-*/file-*.parquet", progress["files"]),
         ("meta/episodes/chunk-*/file-*.parquet", progress["files"]),
@@ -382,7 +490,6 @@ def recover(root: Path, progress: dict) -> None:
         for f in root.glob(pattern):
             if _file_number(f) >= limit:
                 f.unlink()
-    _restore_meta(root, progress)
 
 
 def _restore_meta(root: Path, progress: dict) -> None:
@@ -430,8 +537,15 @@ def label_features(
 
 
 def _wipe(root: Path) -> None:
+    """Empty `root`, keeping the lock this process holds on it."""
     for child in root.iterdir():
-        if child.is_dir():
+        if child.name == STATE:
+            for f in child.iterdir():
+                if f.is_dir():
+                    shutil.rmtree(f)
+                elif root / LOCK != f:
+                    f.unlink()
+        elif child.is_dir():
             shutil.rmtree(child)
         else:
             child.unlink()

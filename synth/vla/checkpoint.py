@@ -117,3 +117,38 @@ def run_of(path: Path) -> Path:
     """The run directory of a checkpoint directory (run/checkpoints/step-N -> run)."""
     path = Path(path)
     return path.parent.parent if path.parent.name == "checkpoints" else path
+
+
+def init_source(init: str | Path) -> Path:
+    """The checkpoint directory `synth train init=` starts from (a run directory: its newest checkpoint)."""
+    p = Path(init)
+    if (p / "model.safetensors").is_file():
+        return p
+    found = latest(p)
+    if found is None:
+        raise ConfigError(f"init={init}: no checkpoint there; give a run directory written by `synth train`")
+    return found
+
+
+def init_from(model: torch.nn.Module, source: Path) -> dict:
+    """Copy into `model` every tensor of checkpoint `source` whose name and shape match one of the model's (e.g.
+    from an image-free vision=false run: the action expert, the text and state parts); the rest keep their
+    initialisation. Returns the record kept in the run's state: where from, which step, what was loaded and
+    skipped, and the source run's datasets (their seeds stay out of evaluation)."""
+    weights, state = load(source)
+    own = model.state_dict()
+    loaded = sorted(k for k, v in weights.items() if k in own and own[k].shape == v.shape)
+    if not loaded:
+        raise ConfigError(
+            f"init={source}: no tensor matches this model in name and shape; init from a run of the "
+            "same model= and text="
+        )
+    model.load_state_dict({k: weights[k] for k in loaded}, strict=False)
+    return {
+        "checkpoint": str(Path(source).resolve()),
+        "step": int(state.get("step", 0)),
+        "loaded": len(loaded),
+        "skipped_source": sorted(k for k in weights if k not in loaded),  # in the source, not taken
+        "fresh": sorted(k for k in own if k not in loaded),  # in this model, left at their initialisation
+        "generate": [g for g in state.get("generate", []) if g],
+    }

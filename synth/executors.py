@@ -1,0 +1,139 @@
+"""executor=ray: shards run as Ray tasks on this machine or a cluster; the head commits them as it does locally.
+
+`RayPool` looks like the process pool `synth.generate` uses (`submit` returns a concurrent Future), so the
+generate loop, its bound on shards in flight, its commit order and its resume are the same for both. Ray
+runs a task again when its worker or node dies (`max_retries`). With transfer=object a worker stages its
+shard in a temporary directory of its own machine and returns the files' bytes through Ray's object store,
+and the head writes them into its staging directory (`land`); with transfer=path the worker writes into `out`
+itself, which every node must then see.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import Future
+from pathlib import Path
+
+from synth.config import Settings
+from synth.dataset.staging import shard_dir
+from synth.dataset.writer import fsync
+from synth.errors import ConfigError
+
+RETRIES = 5  # system failures (a worker or node lost) per shard before the run stops
+
+
+class RayPool:
+    """Shards as Ray tasks. Joins `s.address` or RAY_ADDRESS, or an already connected Ray, else starts a
+    local Ray of `s.workers` CPUs (and stops it at shutdown)."""
+
+    def __init__(self, s: Settings):
+        import ray
+
+        self.ray, self.started = ray, False
+        address = s.address or os.environ.get("RAY_ADDRESS", "")
+        env_vars = {"LP_NUM_THREADS": os.environ.get("LP_NUM_THREADS", "0")}
+        if "OPENBLAS_CORETYPE" in os.environ:  # one BLAS kernel set on every node: the same last bits everywhere
+            env_vars["OPENBLAS_CORETYPE"] = os.environ["OPENBLAS_CORETYPE"]
+        env = {"env_vars": env_vars}  # per task as well: it holds when joining a Ray this process is connected to
+        if not ray.is_initialized():
+            try:
+                if address:
+                    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+                else:
+                    ray.init(
+                        address="local",  # a new Ray, even where one runs on this machine (address=auto joins it)
+                        num_cpus=s.workers,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        logging_level=logging.WARNING,
+                    )
+                    self.started = True
+            except ConnectionError as e:
+                raise ConfigError(
+                    f"cannot join the Ray cluster at address={address} ({e}); check `ray status`"
+                ) from None
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        self.slots = max(cpus, 1)  # shards running at once; the loop keeps twice that in flight
+        self.s_ref = ray.put(s)
+        self.task = ray.remote(num_cpus=1, max_retries=RETRIES, runtime_env=env)(_ray_shard)
+        self.transfer = s.transfer
+        self.refs: dict[Future, object] = {}
+        self._nodes, self._nodes_at = 0, 0.0
+
+    def submit(self, fn, k: int, need: int | None) -> Future:
+        """Run shard k (`fn` is generate.run_shard, called on the worker by `_ray_shard`)."""
+        del fn
+        self.refs = {f: r for f, r in self.refs.items() if not f.done()}
+        ref = self.task.remote(self.s_ref, k, need)
+        fut = ref.future()
+        self.refs[fut] = ref
+        return fut
+
+    def nodes(self) -> int:
+        """Nodes alive (asked of Ray at most every 5 s)."""
+        if time.time() - self._nodes_at > 5:
+            self._nodes = sum(1 for n in self.ray.nodes() if n.get("Alive"))
+            self._nodes_at = time.time()
+        return self._nodes
+
+    def postfix(self) -> dict:
+        return {"nodes": self.nodes()}
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = True) -> None:
+        del wait
+        if cancel_futures:
+            for f, ref in self.refs.items():
+                if not f.done():
+                    self.ray.cancel(ref, force=True)
+        self.refs = {}
+        if self.started:
+            self.ray.shutdown()
+
+
+def _ray_shard(s: Settings, k: int, need: int | None) -> dict:
+    """Worker side: run shard k in this Ray worker process (its pipeline built once per config)."""
+    from synth import generate as g
+
+    if g._settings is None or g._settings.raw != s.raw:
+        g._init(s)
+    if s.transfer == "path":
+        return g.run_shard(k, need)
+    tmp = Path(tempfile.mkdtemp(prefix=f"synth-shard-{k}-"))
+    try:
+        r = g.run_shard(k, need, root=tmp)
+        staged = shard_dir(tmp, k)
+        r["files"] = {p.name: p.read_bytes() for p in sorted(staged.iterdir())}
+        return r
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def land(r: dict, root: Path) -> dict:
+    """Head side: write a shard returned with its files (transfer=object) into the staging directory of `root`,
+    flushed and renamed into place as a worker stages it; check that a shard staged in place (transfer=path)
+    is there. Returns the counts without the files."""
+    k = r["shard"]
+    final = shard_dir(root, k)
+    files = r.pop("files", None)
+    if files is None:
+        if not final.is_dir():
+            raise ConfigError(
+                f"shard {k} was staged by a worker that does not see out={root} (transfer=path needs a file "
+                "system shared by every node); use transfer=object"
+            )
+        return r
+    tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, data in files.items():
+        (tmp / name).write_bytes(data)
+        fsync(tmp / name)
+    fsync(tmp)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    fsync(final.parent)
+    return r
