@@ -85,7 +85,7 @@ def floor(out: Path, overrides: list[str], threads: int) -> tuple[float, int, in
     for e in eps:
         meta = json.loads(e["synth/meta"])
         scene, _ = apply(list(s.randomizers), s.task.scene(), s.seed, meta["attempt"])
-        m = build(scene, emb, n_slots, s.resolution, s.control_hz)
+        m = build(scene, emb, n_slots, s.resolution, s.control_hz, s.physics)
         a = actions[e["dataset_from_index"] : e["dataset_to_index"]]
         a = np.vstack([a, np.repeat(a[-1:], settle, 0)])
         jobs.append(

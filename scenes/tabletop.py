@@ -16,6 +16,7 @@ import numpy as np
 from synth.embodiment import Embodiment, Mount
 from synth.frames import ROBOT_BASE_Z as ROBOT_BASE_Z  # re-exported: synth.kinematic reads it from here
 from synth.frames import yaw_quat
+from synth.physics import Physics, largest_step
 from synth.robot import WORLD_CONTYPE, add_arms
 from synth.scenes.cabinet import add_drawer
 from synth.scenes.surfaces import add_surfaces
@@ -89,7 +90,7 @@ def solref(restitution: float) -> list[float]:
 
 def timestep_for(control_hz: float) -> float:
     """The physics step [s]: the largest at most TIMESTEP that divides one control period evenly."""
-    return 1.0 / (control_hz * math.ceil(1.0 / (control_hz * TIMESTEP) - 1e-9))
+    return largest_step(control_hz, TIMESTEP)
 
 
 def build(
@@ -98,17 +99,18 @@ def build(
     slots: int,
     resolution: tuple[int, int] = (128, 128),
     control_hz: float = 20.0,
+    physics: Physics | None = None,
 ) -> mujoco.MjModel:
     """Compile `scene` with `slots` object bodies (objects beyond those given are parked); the physics
-    step divides the control period `control_hz` evenly (2 ms at 10, 20, 25 or 50 Hz)."""
+    step divides the control period `control_hz` evenly (by default 2 ms at 10, 20, 25 or 50 Hz; `physics`
+    sets the step, integrator and solver, synth.physics)."""
     if len(scene.objects) > slots:
         raise ValueError(f"scene has {len(scene.objects)} objects but only {slots} slots")
     spec = mujoco.MjSpec()
     spec.compiler.degree = False
     spec.modelname = "synth_tabletop"
     opt = spec.option
-    opt.timestep = timestep_for(control_hz)
-    opt.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    (physics or Physics(timestep_for(control_hz))).apply(opt)  # timestep, integrator, solver
     opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
     opt.impratio = 10.0
     spec.visual.global_.offwidth, spec.visual.global_.offheight = max(resolution[1], 64), max(resolution[0], 64)

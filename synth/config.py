@@ -21,6 +21,7 @@ from synth.actions import CONVENTIONS
 from synth.backends.base import require
 from synth.errors import ConfigError, closest
 from synth.keys import check_value, key, suggest
+from synth.physics import INTEGRATORS, ITERATIONS, TIMESTEP, TOLERANCE, Physics, largest_step, resolve
 from synth.registry import RANDOMIZERS, TASKS, load_plugins
 
 
@@ -87,6 +88,16 @@ def _backend(name: Any) -> str:
 
 
 @dataclass
+class PhysicsConfig:
+    """`physics.*` keys (synth.physics): what the MjModel is stepped with."""
+
+    timestep: Any = key("auto", "[s] physics step dividing the control period; auto: the task's (5 ms pick_place)")
+    integrator: str = key("implicitfast", "implicitfast, implicit, euler or rk4", choices=tuple(INTEGRATORS))
+    iterations: int = key(ITERATIONS, "constraint solver iterations", low=1)
+    tolerance: float = key(TOLERANCE, "constraint solver tolerance", low=0)
+
+
+@dataclass
 class GenerateConfig:
     """Keys of `synth generate`, each declared once (default, help, check); Hydra composes them with the plugins'
     groups (task, embodiment, randomizers), `settings` checks them, `synth generate --help` prints them."""
@@ -121,6 +132,7 @@ class GenerateConfig:
     address: str = key("", "executor=ray: the cluster to join (default RAY_ADDRESS, else a local Ray)")
     transfer: str = key("object", "executor=ray: staged shards reach the head by object (Ray) or path (shared out=)")
     part: str = key("", "i/K: only the i-th of K disjoint slices of the attempts (then `synth merge`)")
+    physics: PhysicsConfig = key(PhysicsConfig(), "the physics step and solver: physics.<key>= below")
 
 
 PLUGIN_KEYS = ("task", "embodiment", "randomizers")  # Hydra groups: built by the registry, not checked per key
@@ -152,6 +164,7 @@ class Settings:
     mode: str = "physics"  # physics | kinematic
     counterfactuals: int = 1
     backend: str = "mujoco"  # physics engine (synth.backends.base.BACKENDS)
+    physics: Physics | None = None  # resolved physics.* keys; None: Physics(timestep_for(control_hz))
     focus: Any = None  # synth.focus.Focus of focus=, or None
     executor: str = "local"  # local | ray (synth.executors)
     address: str = ""  # executor=ray: cluster address ("" = RAY_ADDRESS or a local Ray)
@@ -186,6 +199,8 @@ class Settings:
             fp["counterfactuals"] = self.counterfactuals
         if self.backend != "mujoco":  # likewise for `backend=`: another engine judges other episodes successful
             fp["backend"] = self.backend
+        if self.mode == "physics" and self.physics and self.physics != Physics(largest_step(self.control_hz, TIMESTEP)):
+            fp["physics"] = self.physics.record()  # likewise: datasets stepped before `physics.*` keep theirs
         if self.focus is not None:  # other scenes: the focus file's content decides them
             fp["focus"] = self.focus.sha256
         if self.part:  # a part holds other attempts than the whole run (and than the other parts)
@@ -265,6 +280,7 @@ def settings(cfg: DictConfig) -> Settings:
     values["out"] = values["out"] or f"data/{task_obj.name}"
     values["focus"] = _focus(values, rands, task_obj)
     values["executor"], values["address"], values["transfer"], values["part"] = _distribution(values)
+    values["physics"] = _physics(values, task_obj)
     return Settings(
         task=task_obj,
         embodiment=choices["embodiment"],
@@ -273,6 +289,14 @@ def settings(cfg: DictConfig) -> Settings:
         shard_auto=shard_auto,
         **values,
     )
+
+
+def _physics(values: dict, task_obj: Any) -> Physics:
+    """The physics.* keys resolved for the control rate and the task's largest default step."""
+    node = dict(values["physics"] or {})
+    if values["mode"] == "kinematic" and node != vars(PhysicsConfig()):
+        raise ConfigError("mode=kinematic runs no physics: drop the physics.* keys or use mode=physics")
+    return resolve(node, values["control_hz"], task_obj.physics_step)
 
 
 def _focus(values: dict, rands: tuple, task_obj: Any) -> Any:
@@ -351,6 +375,8 @@ def check_keys(overrides: list[str]) -> None:
             given = [o.split("=", 1)[1] for o in overrides if o.lstrip("+~").startswith("task=")]
             name = given[-1] if given else compose_config([]).hydra.runtime.choices["task"]
             _check_field(TASKS.get(name), path[1], f"task.{path[1]}", f"task={name}")
+        elif path[0] == "physics" and len(path) == 2:
+            _check_field(PhysicsConfig, path[1], f"physics.{path[1]}", "physics")
         elif path[0] == "randomizers" and len(path) == 3:
             _check_field(RANDOMIZERS.get(path[1]), path[2], ".".join(path), f"randomizer {path[1]}")
 

@@ -64,6 +64,7 @@ def make_worker(s: Settings) -> Worker | KinematicWorker:
         backend=make(s.backend),
         action=s.action,
         counterfactuals=s.counterfactuals,
+        physics=s.physics,
         focus=s.focus,
     )
 

@@ -34,6 +34,8 @@ def key(
         return dataclasses.field(default_factory=lambda: list(default), metadata=meta)
     if isinstance(default, dict):
         return dataclasses.field(default_factory=lambda: dict(default), metadata=meta)
+    if dataclasses.is_dataclass(default) and not isinstance(default, type):  # a group of keys, e.g. physics.*
+        return dataclasses.field(default_factory=lambda: dataclasses.replace(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
 
 
@@ -178,8 +180,18 @@ def wrap(text: str, cols: int | None = None) -> str:
 def help_lines(cls: type, skip: Sequence[str] = (), cols: int | None = None) -> list[str]:
     """`  key=default  description` per declared key, wrapped at the terminal's width (never cut)."""
     cols = cols or width()
-    fields = [f for f in dataclasses.fields(cls) if f.name not in skip]
-    rows = [(f"{f.name}={show(default_of(f))}", f.metadata.get("help", "")) for f in fields]
+    rows = []
+    for f in dataclasses.fields(cls):
+        value = default_of(f) if f.name not in skip else None
+        if f.name in skip:
+            continue
+        if dataclasses.is_dataclass(value):  # a group: one row per member key, e.g. physics.timestep=
+            rows += [
+                (f"{f.name}.{g.name}={show(default_of(g))}", g.metadata.get("help", ""))
+                for g in dataclasses.fields(value)
+            ]
+        else:
+            rows.append((f"{f.name}={show(value)}", f.metadata.get("help", "")))
     col = min(max(len(r[0]) for r in rows) + 4, 26)
     out = []
     for left, text in rows:

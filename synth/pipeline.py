@@ -21,6 +21,7 @@ from synth.embodiment import Embodiment
 from synth.execute import executed, run, substeps
 from synth.frames import yaw_matrix
 from synth.language import substitute
+from synth.physics import Physics, default
 from synth.randomize import Randomizer, apply, slots, stream
 from synth.scenes.tabletop import Layout, build, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
@@ -85,10 +86,12 @@ class Worker:
         backend=None,
         action: str = "joint_pos",
         counterfactuals: int = 1,
+        physics: Physics | None = None,
         focus=None,
     ):
         self.task, self.randomizers, self.emb, self.seed, self.action = task, randomizers, emb, seed, action
         self.counterfactuals = counterfactuals  # attempts per scene (synth/counterfactual.py)
+        self.physics = physics or default(control_hz, task.physics_step)  # step, integrator, solver (synth.physics)
         self.focus = focus  # synth.focus.Focus: scenes drawn by the weights of an eval report, or None
         self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
         task.check_embodiment(emb)
@@ -120,7 +123,7 @@ class Worker:
         text = self.task.instruction(scene, stream(self.seed, i, "instruction"), self.held_out)
         if scene.words:
             text = substitute(text, scene.words)
-        model = build(scene, self.emb, self.slots, self.resolution, self.ctx.control_hz)
+        model = build(scene, self.emb, self.slots, self.resolution, self.ctx.control_hz, self.physics)
         t1 = time.perf_counter()
         plan_seed = int(stream(self.seed, i, "planner").integers(2**31 - 2))
         out = self.task.plan(self.context(scene), scene, model, plan_seed)

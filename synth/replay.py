@@ -17,6 +17,7 @@ from synth.counterfactual import variant
 from synth.embodiment import load
 from synth.errors import ConfigError
 from synth.execute import executed, run, substeps
+from synth.physics import recorded
 from synth.randomize import apply, slots
 from synth.registry import RANDOMIZERS, TASKS
 from synth.scenes.tabletop import Layout, build, initial_qpos
@@ -65,9 +66,8 @@ def replay(root: Path, episode: int, resolution: tuple[int, int] | None = None) 
         cf = variant(scene, v)
         assert cf is not None, f"attempt {meta['attempt']} was written, so its counterfactual exists"
         scene = cf[0]
-    model = build(
-        scene, emb, slots(task.scene(), rands), resolution or tuple(cfg["resolution"]), float(cfg["control_hz"])
-    )
+    res = resolution or tuple(cfg["resolution"])
+    model = build(scene, emb, slots(task.scene(), rands), res, float(cfg["control_hz"]), recorded(synth))
     lay = Layout(model, emb)
     hz = float(cfg["control_hz"])
     q0 = initial_qpos(model, emb, lay)[None]

@@ -200,14 +200,14 @@ def test_episode_stats_match_the_written_frames(reference):
 
 
 def test_any_control_rate_replays_exactly(tmp_path):
-    """15 Hz is not a whole number of 2 ms steps: the physics step shrinks to divide the period evenly."""
+    """15 Hz is not a whole number of 5 ms steps (pick_place's largest): the step shrinks to divide the period."""
     from synth.replay import replay
 
     out = tmp_path / "d"
     gen(out, "n=2", "shard=4", "workers=1", "control_hz=15")
     assert LeRobotDir(out).info["fps"] == 15 and LeRobotDir(out).validate() == []
     r = replay(out, 1)
-    assert r.model.opt.timestep == pytest.approx(1 / (15 * 34))
+    assert r.model.opt.timestep == pytest.approx(1 / (15 * 14))
     np.testing.assert_allclose(r.replayed_state, r.recorded_state, atol=1e-5)
 
 

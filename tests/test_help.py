@@ -12,7 +12,7 @@ import pytest
 
 from synth.cli import COMMANDS, DatasetArgs, ExportArgs, InspectArgs, MergeArgs, ViewArgs, main
 from synth.config import PLUGIN_KEYS, GenerateConfig, Settings
-from synth.keys import parse
+from synth.keys import default_of, parse
 from synth.vla.evaluate import EvalConfig
 from synth.vla.train import TrainConfig, lr_at
 
@@ -54,6 +54,10 @@ def test_help_fits_a_screen_and_prints_each_default_once(command, capsys, monkey
     for f in dataclasses.fields(CONFIGS[command]):
         if command == "generate" and f.name in PLUGIN_KEYS:  # under "plugins:", with the chosen defaults
             assert f"  {f.name}=" in out
+            continue
+        if dataclasses.is_dataclass(group := default_of(f)):  # a group of keys: one row per member
+            for g in dataclasses.fields(group):
+                assert sum(line.lstrip().startswith(f"{f.name}.{g.name}=") for line in section) == 1, (f.name, g.name)
             continue
         rows = [line for line in section if line.lstrip().startswith(f"{f.name}=")]
         assert len(rows) == 1 and rows[0].count("default") <= 1, (command, f.name, rows)  # shown once, as key=

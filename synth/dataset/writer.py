@@ -30,6 +30,8 @@ from synth.errors import ConfigError
 STATE = ".synth"
 ATTEMPTS_PATH = "meta/synth/attempts/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 PENDING = ".pending-"
+# what the episodes of a config are: bumped when a default changes them (the same command, other episodes)
+DATASET_VERSION = 2  # 2: pick_place steps its physics at 5 ms by default (was 2 ms)
 
 
 def fsync(path: Path) -> None:
@@ -119,7 +121,8 @@ class Store:
                 ) from None
             if old != json.loads(json.dumps(fp)):
                 if not s.overwrite:
-                    diff = sorted(k for k in fp if old.get(k) != json.loads(json.dumps(fp[k])))
+                    new = json.loads(json.dumps(fp))
+                    diff = sorted(k for k in {*fp, *old} if old.get(k) != new.get(k))  # a key either side lacks too
                     raise ConfigError(
                         f"out={root} holds a dataset made with another config (differs in {', '.join(diff)}); "
                         "choose another out= or add overwrite=true to replace it"
@@ -184,6 +187,8 @@ class Store:
                 "embodiments": {self.card["robot"]: self.card},
                 "held_out_instructions": self.s.held_out,
                 "mode": self.s.mode,
+                "dataset_version": DATASET_VERSION,
+                **({"physics": self.s.physics.record()} if self.s.physics and self.s.mode == "physics" else {}),
                 "config": self.s.raw,
                 **({"focus": self.s.focus.record()} if getattr(self.s, "focus", None) is not None else {}),
             },
