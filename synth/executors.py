@@ -17,11 +17,14 @@ import tempfile
 import time
 from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from synth.config import Settings
+from synth.dataset.durable import fsync
 from synth.dataset.staging import shard_dir
-from synth.dataset.writer import fsync
 from synth.errors import ConfigError
+
+if TYPE_CHECKING:  # annotations only: the settings are built above this module
+    from synth.config import Settings
 
 RETRIES = 5  # system failures (a worker or node lost) per shard before the run stops
 
@@ -30,7 +33,7 @@ class RayPool:
     """Shards as Ray tasks. Joins `s.address` or RAY_ADDRESS, or an already connected Ray, else starts a
     local Ray of `s.workers` CPUs (and stops it at shutdown)."""
 
-    def __init__(self, s: Settings):
+    def __init__(self, s: Settings, work):
         import ray
 
         self.ray, self.started = ray, False
@@ -59,13 +62,13 @@ class RayPool:
         cpus = int(ray.cluster_resources().get("CPU", 0))
         self.slots = max(cpus, 1)  # shards running at once; the loop keeps twice that in flight
         self.s_ref = ray.put(s)
-        self.task = ray.remote(num_cpus=1, max_retries=RETRIES, runtime_env=env)(_ray_shard)
+        self.task = ray.remote(num_cpus=1, max_retries=RETRIES, runtime_env=env)(work)  # work(s, k, need) -> dict
         self.transfer = s.transfer
         self.refs: dict[Future, object] = {}
         self._nodes, self._nodes_at = 0, 0.0
 
     def submit(self, fn, k: int, need: int | None) -> Future:
-        """Run shard k (`fn` is generate.run_shard, called on the worker by `_ray_shard`)."""
+        """Run shard k (`fn`, the local pool's shard function, is what `work` calls on the worker)."""
         del fn
         self.refs = {f: r for f, r in self.refs.items() if not f.done()}
         ref = self.task.remote(self.s_ref, k, need)
@@ -94,19 +97,15 @@ class RayPool:
             self.ray.shutdown()
 
 
-def _ray_shard(s: Settings, k: int, need: int | None) -> dict:
-    """Worker side: run shard k in this Ray worker process (its pipeline built once per config)."""
-    from synth import generate as g
-
-    if g._settings is None or g._settings.raw != s.raw:
-        g._init(s)
+def staged(run, s: Settings, k: int, need: int | None) -> dict:
+    """Worker side: `run(k, need, root=...)` stages shard k; with transfer=object in a temporary directory of this
+    machine, whose files return with the counts (through Ray's object store), else in `out` itself."""
     if s.transfer == "path":
-        return g.run_shard(k, need)
+        return run(k, need)
     tmp = Path(tempfile.mkdtemp(prefix=f"synth-shard-{k}-"))
     try:
-        r = g.run_shard(k, need, root=tmp)
-        staged = shard_dir(tmp, k)
-        r["files"] = {p.name: p.read_bytes() for p in sorted(staged.iterdir())}
+        r = run(k, need, root=tmp)
+        r["files"] = {p.name: p.read_bytes() for p in sorted(shard_dir(tmp, k).iterdir())}
         return r
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -30,7 +30,7 @@ from synth.dataset.staging import clean_partial, shard_dir, write_shard
 from synth.dataset.writer import Store, foreign
 from synth.embodiment import load
 from synth.errors import ConfigError
-from synth.executors import RayPool, land
+from synth.executors import RayPool, land, staged
 from synth.kinematic_worker import KinematicWorker
 from synth.pipeline import Worker
 from synth.scenes import objects
@@ -81,6 +81,13 @@ def _init_forked(s: Settings) -> None:
     """A local pool's worker: dies with the run that forked it (a Ray worker belongs to Ray), then `_init`."""
     procs.die_with_parent()
     _init(s)
+
+
+def ray_shard(s: Settings, k: int, need: int | None) -> dict:
+    """A Ray task: shard k in this Ray worker process (its pipeline built once per config)."""
+    if _settings is None or _settings.raw != s.raw:
+        _init(s)
+    return staged(run_shard, s, k, need)
 
 
 def _fixed_mmap_threshold(nbytes: int = 1 << 20) -> None:
@@ -140,7 +147,7 @@ def _generate(s: Settings) -> dict:
         return store.summary()
     s = procs.bound_workers(s, s.n - store.episodes, store.success_rate())
     # before the progress bar: no thread of ours exists when the workers are forked
-    pool = RayPool(s) if s.executor == "ray" else _pool(s)
+    pool = RayPool(s, ray_shard) if s.executor == "ray" else _pool(s)
     bar = tqdm(total=s.n, initial=store.episodes, unit="ep", disable=not s.progress, dynamic_ncols=True)
     t0, start_eps = time.time(), store.episodes
     staging = store.root / ".synth" / "staging"

@@ -33,8 +33,9 @@ from synth import parts as P
 from synth import provenance
 from synth.config import Settings
 from synth.dataset import format as fmt
+from synth.dataset.durable import write_json
 from synth.dataset.staging import _read, _write, clean_partial, write_shard
-from synth.dataset.writer import STATE, Store, chunked, write_json
+from synth.dataset.writer import STATE, Store, chunked
 from synth.errors import ConfigError
 from synth.types import EpisodeBatch, Json
 

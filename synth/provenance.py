@@ -14,7 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
-from synth.dataset.writer import write_json
+from synth.dataset.durable import write_json
 
 FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512_vnni", "amx_tile")
 FILE = "provenance.json"  # inside a staged shard

@@ -74,7 +74,7 @@ def recorded(root: Path, progress: dict) -> dict[str, list]:
 
 
 def write_meta_sums(root: Path) -> None:
-    from synth.dataset.writer import write_json
+    from synth.dataset.durable import write_json
 
     write_json(root / META_SUMS, {rel: digest(root / rel) for rel in META_FILES if (root / rel).exists()})
 
@@ -212,7 +212,7 @@ def keep(root: Path, commits: int) -> None:
         return
     lines = path.read_text().splitlines(keepends=True)
     if len(lines) > commits or (lines and not lines[-1].endswith("\n")):
-        from synth.dataset.writer import write_atomic
+        from synth.dataset.durable import write_atomic
 
         kept = "".join(line for line in lines[:commits] if line.endswith("\n"))
         write_atomic(path, lambda p: p.write_text(kept))

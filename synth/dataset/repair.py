@@ -55,7 +55,8 @@ def verify(out: str) -> tuple[bool, list[str]]:
 
 def repair(out: str) -> str:
     """Cut the dataset at `out` back to its last intact commit; returns a one-line summary."""
-    from synth.dataset.writer import drop_uncommitted, write_json
+    from synth.dataset.durable import write_json
+    from synth.dataset.writer import drop_uncommitted
 
     root = _dataset(out, "repair")
     lock.acquire(root, "synth repair")
@@ -104,7 +105,7 @@ def _progress(root: Path) -> dict:
 
 def _rebuild_meta(root: Path, progress: dict) -> None:
     """tasks.parquet, info.json and stats.json from the meta/episodes files as of `progress`."""
-    from synth.dataset.writer import write_atomic, write_json
+    from synth.dataset.durable import write_atomic, write_json
 
     tasks: dict[str, int] = {}
     acc = fmt.StatsAccumulator()

@@ -104,7 +104,7 @@ def write_shard(
         }
     )
     _write(att, tmp / "attempts.arrow")
-    from synth.dataset.writer import fsync, makedirs
+    from synth.dataset.durable import fsync, makedirs
 
     for f in tmp.iterdir():
         fsync(f)
@@ -199,7 +199,7 @@ def read_shard(path: Path) -> tuple[pa.Table | None, pa.Table, pa.Table]:
 
 
 def _write(table: pa.Table, path: Path) -> None:
-    from synth.dataset.writer import naming
+    from synth.dataset.durable import naming
 
     with naming(path), pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)

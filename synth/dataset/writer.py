@@ -7,7 +7,6 @@ process killed (or a machine losing power) at any point leaves the dataset as of
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ import pyarrow.parquet as pq
 
 from synth.dataset import format as fmt
 from synth.dataset import integrity
+from synth.dataset.durable import fsync, makedirs, naming, write_atomic, write_json
 from synth.dataset.faults import fault
 from synth.dataset.lock import LOCK
 from synth.dataset.staging import clean_partial, read_shard, table_stats
@@ -32,50 +32,6 @@ ATTEMPTS_PATH = "meta/synth/attempts/chunk-{chunk_index:03d}/file-{file_index:03
 PENDING = ".pending-"
 # what the episodes of a config are: bumped when a default changes them (the same command, other episodes)
 DATASET_VERSION = 2  # 2: pick_place steps its physics at 5 ms by default (was 2 ms)
-
-
-def fsync(path: Path) -> None:
-    """Flush a file's (or a directory's entries') data to the disk, so a power loss cannot undo a rename."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def naming(path: Path):
-    """An OSError raised while writing `path` names it (pyarrow's "No space left on device" names no file)."""
-    try:
-        yield
-    except OSError as e:
-        if e.filename is None:
-            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
-        raise
-
-
-def makedirs(d: Path) -> None:
-    """mkdir -p, fsyncing the parent of every directory created, so a power loss cannot drop it."""
-    if d.exists():
-        return
-    makedirs(d.parent)
-    d.mkdir(exist_ok=True)
-    fsync(d.parent)
-
-
-def write_atomic(path: Path, write) -> None:
-    """Call write(tmp_path), flush it, rename it onto `path`, flush the directory."""
-    makedirs(path.parent)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with naming(path):
-        write(tmp)
-        fsync(tmp)
-    os.replace(tmp, path)
-    fsync(path.parent)
-
-
-def write_json(path: Path, obj) -> None:
-    write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2)))
 
 
 def chunked(template: str, i: int, **kw) -> str:
