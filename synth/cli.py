@@ -221,35 +221,32 @@ def cmd_merge(args: list[str]) -> int:
     return 0
 
 
-def cmd_inspect(args: list[str]) -> int:
+def _each_part(args: list[str], command: str, cls: type = DatasetArgs) -> list[Path] | None:
+    """The dataset named by out= (a collection: each of its parts), or None after printing --help."""
     if _help(args):
-        print(help_text(InspectArgs, "synth inspect out=<dir>"))
-        return 0
-    from synth.inspect import inspect
-
-    a = parse(InspectArgs, args, "inspect")
+        print(help_text(cls, f"synth {command} out=<dir>"))
+        return None
+    a = parse(cls, args, command)
     if not a.out:
-        raise ConfigError("give the dataset: synth inspect out=<dir>")
+        raise ConfigError(f"give the dataset: synth {command} out=<dir>")
     from synth.collection import parts
 
-    for part in parts(a.out) or [Path(a.out)]:
+    return parts(a.out) or [Path(a.out)]
+
+
+def cmd_inspect(args: list[str]) -> int:
+    from synth.inspect import inspect
+
+    for part in _each_part(args, "inspect", InspectArgs) or []:
         print(inspect(str(part)))
     return 0
 
 
 def cmd_verify(args: list[str]) -> int:
-    if _help(args):
-        print(help_text(DatasetArgs, "synth verify out=<dir>"))
-        return 0
     from synth.dataset.repair import verify
 
-    a = parse(DatasetArgs, args, "verify")
-    if not a.out:
-        raise ConfigError("give the dataset: synth verify out=<dir>")
-    from synth.collection import parts
-
     ok = True
-    for part in parts(a.out) or [Path(a.out)]:  # a collection: each of its parts
+    for part in _each_part(args, "verify") or []:
         healthy, lines = verify(str(part))
         print("\n".join(lines), file=sys.stdout if healthy else sys.stderr)
         ok = ok and healthy
@@ -257,17 +254,9 @@ def cmd_verify(args: list[str]) -> int:
 
 
 def cmd_repair(args: list[str]) -> int:
-    if _help(args):
-        print(help_text(DatasetArgs, "synth repair out=<dir>"))
-        return 0
     from synth.dataset.repair import repair
 
-    a = parse(DatasetArgs, args, "repair")
-    if not a.out:
-        raise ConfigError("give the dataset: synth repair out=<dir>")
-    from synth.collection import parts
-
-    for part in parts(a.out) or [Path(a.out)]:
+    for part in _each_part(args, "repair") or []:
         print(repair(str(part)))
     return 0
 

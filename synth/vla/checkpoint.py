@@ -102,14 +102,14 @@ def _upgrade(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def resolve(policy: str | Path) -> Path:
-    """A checkpoint directory from a run directory or a checkpoint directory."""
+def resolve(policy: str | Path, key: str = "policy") -> Path:
+    """A checkpoint directory from a run directory or a checkpoint directory (`key=` names it in the error)."""
     p = Path(policy)
     if (p / "model.safetensors").is_file():
         return p
     found = latest(p)
     if found is None:
-        raise ConfigError(f"policy={policy}: no checkpoint there; train one with `synth train data=... out={policy}`")
+        raise ConfigError(f"{key}={policy}: no checkpoint there; give a run directory written by `synth train`")
     return found
 
 
@@ -121,13 +121,7 @@ def run_of(path: Path) -> Path:
 
 def init_source(init: str | Path) -> Path:
     """The checkpoint directory `synth train init=` starts from (a run directory: its newest checkpoint)."""
-    p = Path(init)
-    if (p / "model.safetensors").is_file():
-        return p
-    found = latest(p)
-    if found is None:
-        raise ConfigError(f"init={init}: no checkpoint there; give a run directory written by `synth train`")
-    return found
+    return resolve(init, "init")
 
 
 def init_from(model: torch.nn.Module, source: Path) -> dict:
