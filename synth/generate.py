@@ -130,7 +130,8 @@ def generate(s: Settings) -> dict:
     """Write (or finish) the dataset of `s` holding the lock on `out` (one writer at a time); returns the
     store's summary."""
     if not Path(s.out, ".synth", "config.json").exists() and foreign(Path(s.out)) and not s.overwrite:
-        Store.open(Path(s.out), s)  # refuses a directory that is not a dataset before writing a lock into it
+        if lock.busy(s.out) is None:  # a run that is starting on it has not written its config yet: acquire says so
+            Store.open(Path(s.out), s)  # refuses a directory that is not a dataset before writing a lock into it
     lock.acquire(s.out)
     try:
         return _generate(s)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import time
 from pathlib import Path
 
 from synth.errors import ConfigError
@@ -33,11 +34,13 @@ os.register_at_fork(after_in_child=_close_in_child)
 
 def holder(root: Path) -> str:
     """'PID 123 on host h' from the lock file, as its holder wrote it ('another process' if unreadable)."""
-    try:
-        pid, host = (root / LOCK).read_text().split()[:2]
-        return f"PID {pid} on host {host}"
-    except (OSError, ValueError):
-        return "another process"
+    for _ in range(50):  # the holder writes its name just after taking the lock: wait up to ~0.5 s for it
+        try:
+            pid, host = (root / LOCK).read_text().split()[:2]
+            return f"PID {pid} on host {host}"
+        except (OSError, ValueError):
+            time.sleep(0.01)
+    return "another process"
 
 
 def acquire(root: str | Path, what: str = "synth generate") -> int:
