@@ -36,13 +36,6 @@ randomizers.lighting.intensity=[0.2,0.9], +experiment=rendered).
 
 
 @dataclass(frozen=True)
-class InspectArgs:
-    """Keys of `synth inspect`."""
-
-    out: str = key("", "dataset (or collection) directory (required)")
-
-
-@dataclass(frozen=True)
 class ViewArgs:
     """Keys of `synth view`."""
 
@@ -54,7 +47,7 @@ class ViewArgs:
 
 @dataclass(frozen=True)
 class DatasetArgs:
-    """Keys of `synth verify` and `synth repair`."""
+    """Keys of `synth inspect`, `synth verify` and `synth repair`."""
 
     out: str = key("", "dataset (or collection) directory (required)")
 
@@ -237,7 +230,7 @@ def _each_part(args: list[str], command: str, cls: type = DatasetArgs) -> list[P
 def cmd_inspect(args: list[str]) -> int:
     from synth.inspect import inspect
 
-    for part in _each_part(args, "inspect", InspectArgs) or []:
+    for part in _each_part(args, "inspect") or []:
         print(inspect(str(part)))
     return 0
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from synth.cli import COMMANDS, DatasetArgs, ExportArgs, InspectArgs, MergeArgs, ViewArgs, main
+from synth.cli import COMMANDS, DatasetArgs, ExportArgs, MergeArgs, ViewArgs, main
 from synth.config import PLUGIN_KEYS, GenerateConfig, Settings
 from synth.keys import default_of, parse
 from synth.vla.evaluate import EvalConfig
@@ -20,7 +20,7 @@ CONFIGS = {
     "generate": GenerateConfig,
     "train": TrainConfig,
     "eval": EvalConfig,
-    "inspect": InspectArgs,
+    "inspect": DatasetArgs,
     "view": ViewArgs,
     "export-usd": ExportArgs,
     "verify": DatasetArgs,
