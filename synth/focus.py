@@ -107,8 +107,6 @@ def ranges(randomizers: list[Randomizer] | tuple) -> list[tuple[str, str, float,
 
 def load(path: str, randomizers: list[Randomizer] | tuple, task: str, floor: float = FLOOR) -> Focus:
     """The Focus of eval report `path` for a generator with these randomizers; ConfigError naming the fix."""
-    from synth.vla.axes import AXES
-
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"focus={path}: no such file; give an eval report, e.g. runs/pp/eval/default/report.json")
@@ -127,7 +125,7 @@ def load(path: str, randomizers: list[Randomizer] | tuple, task: str, floor: flo
         n, fail = np.zeros(BINS, int), np.zeros(BINS, int)
         per_axis: dict = {}
         for axis, c in cells.items():
-            if key in (AXES[axis].randomizers.get(name, {}) if axis in AXES else {}):
+            if key in c.get("overrides", {}).get(name, ()):
                 continue  # this axis drew the field from its own range
             for d, r in zip(c.get("draws", []), c.get("results", []), strict=False):
                 x = _value(d, name, key)

@@ -25,7 +25,8 @@ def _report(path, n=120, seed=0):
         draws.append({"object_pose": {"x": x, "y": float(rng.uniform(-0.22, 0.22))}, "lighting": {"tint": 0.0}})
         results.append("not_lifted" if rng.random() < (0.8 if x > 0.575 else 0.1) else "")
     far = [{"object_pose": {"x": 0.6}}] * 10  # the position axis: x from [0.62, 0.68] in truth; left out
-    cells = {"in_distribution": {"draws": draws, "results": results}, "position": {"draws": far, "results": [""] * 10}}
+    position = {"draws": far, "results": [""] * 10, "overrides": {"object_pose": ["x"]}}  # the keys it draws itself
+    cells = {"in_distribution": {"draws": draws, "results": results}, "position": position}
     path.write_text(json.dumps({"task": "pick_place", "axes": cells}))
     return path
 

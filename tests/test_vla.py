@@ -499,7 +499,7 @@ def test_reserved_seed_is_used_only_when_asked_recorded_and_warned_on_reuse(run,
     assert rep["seed"] == ev.RESERVED_SEED and rep["reserved"]["earlier"] == 0
     assert "already evaluated on the reserved seed" not in capsys.readouterr().out
     c = rep["axes"]["in_distribution"]
-    assert len(c["draws"]) == len(c["results"]) == 2 and "object_pose" in c["draws"][0]
+    assert len(c["draws"]) == len(c["results"]) == 2 and "object_pose" in c["draws"][0] and c["overrides"] == {}
     rep = ev.evaluate(replace(cfg, name="again"))
     warned = [x for x in capsys.readouterr().out.splitlines() if "already evaluated on the reserved seed" in x]
     assert len(warned) == 1 and "eval/headline" in warned[0] and rep["reserved"]["earlier"] == 1

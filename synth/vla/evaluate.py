@@ -268,6 +268,7 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str =
     c = report.cell(wins, len(atts), expert, len(atts) if cfg.expert else None, dict(reasons), misses)
     c["results"] = results  # per episode ('' won, else the failure reason), in attempt order
     c["draws"] = [a.draws for a in atts]  # per episode, what its randomizers drew (what `synth generate focus=` reads)
+    c["overrides"] = {name: sorted(node) for name, node in axis.randomizers.items()}  # keys this axis draws itself
     return c
 
 
