@@ -32,6 +32,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from synth.drives import drives
 from synth.errors import ConfigError
 from synth.usd_shapes import X_TO_Z, Shapes, cameras_and_lights, physx, pose, prim_name, quat_mul, z_to
 
@@ -91,36 +92,6 @@ def _body(shapes: Shapes, parent: str, b: int, d: mujoco.MjData) -> str:
     for g in range(m.body_geomadr[b], m.body_geomadr[b] + m.body_geomnum[b]):
         shapes.geom(path, g)
     return path
-
-
-def _drives(m: mujoco.MjModel) -> dict[int, tuple[int, float, float, float, float]]:
-    """joint -> (actuator, divisor, stiffness, damping, max force) of MuJoCo's position actuators [SI units].
-
-    An actuator of length L = sum_j c_j q_j (a joint: c = gear; a fixed tendon: its coefficients) applies
-    c_j F to joint j, F = kp (ctrl - L) - kv dL/dt. With its joints moving together (MuJoCo's equality keeps the
-    fingers equal), joint j feels stiffness c_j S kp towards ctrl / S, S = sum_j c_j: one drive per joint.
-    """
-    out = {}
-    for a in range(m.nu):
-        kp, bias = m.actuator_gainprm[a, 0], m.actuator_biasprm[a, :3]
-        name = mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_ACTUATOR, a)
-        if m.actuator_dyntype[a] or m.actuator_biastype[a] != 1 or bias[0] or not np.isclose(bias[1], -kp):
-            raise ValueError(f"actuator {name}: only position actuators are exported")
-        if m.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT:
-            coef = [(int(m.actuator_trnid[a, 0]), float(m.actuator_gear[a, 0]))]
-        elif m.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_TENDON:
-            t = m.actuator_trnid[a, 0]
-            wraps = range(m.tendon_adr[t], m.tendon_adr[t] + m.tendon_num[t])
-            if any(m.wrap_type[w] != mujoco.mjtWrap.mjWRAP_JOINT for w in wraps):
-                raise ValueError(f"actuator {name}: only tendons over joints are exported")
-            coef = [(int(m.wrap_objid[w]), float(m.wrap_prm[w])) for w in wraps]
-        else:
-            raise ValueError(f"actuator {name}: transmission {m.actuator_trntype[a]} has no USD export")
-        s = sum(c for _, c in coef)
-        fmax = np.abs(m.actuator_forcerange[a]).max() if m.actuator_forcelimited[a] else np.inf
-        for j, c in coef:
-            out[j] = (a, s, c * s * kp, -c * s * bias[2], abs(c) * fmax)
-    return out
 
 
 def _joint(shapes: Shapes, path: str, b: int, body0: str | None, body1: str, drive, q: float) -> None:
@@ -204,7 +175,7 @@ def write_stage(
     shapes, info, parents = Shapes(m, stage), StageInfo(), {}
     for gi in np.flatnonzero(m.geom_bodyid == 0):
         shapes.geom("/World/Static", int(gi))
-    drives = _drives(m)
+    joint_drives = drives(m)
     free = {b for b in range(1, m.nbody) if m.body_jntnum[b] and m.jnt_type[m.body_jntadr[b]] == FREE}
     for r in sorted(set(m.body_rootid[1:].tolist())):
         tree = [b for b in range(1, m.nbody) if m.body_rootid[b] == r]
@@ -232,12 +203,13 @@ def write_stage(
                 prim_name(m, JOINT, k, "joint") if k >= 0 else prim_name(m, BODY, b, "body") + "_fixed"
             )
             q = float(d.qpos[m.jnt_qposadr[k]]) if k >= 0 else 0.0
-            _joint(shapes, jpath, b, parents.get(int(m.body_parentid[b])), parents[b], drives.get(k), q)
+            _joint(shapes, jpath, b, parents.get(int(m.body_parentid[b])), parents[b], joint_drives.get(k), q)
             if k >= 0:
                 info.joints[mujoco.mj_id2name(m, JOINT, k)] = jpath
-                if k in drives:
+                if k in joint_drives:
                     unit = "rad" if m.jnt_type[k] == HINGE else "m"
-                    info.drives.append(Drive(mujoco.mj_id2name(m, JOINT, k), drives[k][0], drives[k][1], unit))
+                    actuator, divisor = joint_drives[k][:2]
+                    info.drives.append(Drive(mujoco.mj_id2name(m, JOINT, k), actuator, divisor, unit))
     shapes.filter_groups()
     cameras_and_lights(m, stage, parents, resolution)
     stage.GetRootLayer().Export(str(path))  # written at once: a stage open elsewhere in this process is no obstacle

@@ -13,7 +13,7 @@ I' = M_jj + armature + dt (kv + damping) (M from PyBullet at the current pose), 
 one decoupled joint. The motor's force is capped at what MuJoCo's actuator would exert now (|kp (target - q) -
 kv dq/dt| within forcerange, plus damping and frictionloss), so a finger pressing on an object squeezes with
 MuJoCo's force, not the motor's maximum. Tendon actuators (the gripper) drive each joint of the tendon with the
-same target (synth.usd's per-joint drives); MuJoCo's finger equality is a gear constraint.
+same target (synth.drives); MuJoCo's finger equality is a gear constraint.
 
 Gravity. MuJoCo's gravity compensation removes the arm's weight; PyBullet's world has no gravity and each body
 gets its weight times (1 - gravcomp) as a force at its centre of mass every step.
@@ -88,14 +88,14 @@ class World:
     """One MjModel stepped by PyBullet, from qpos (nq,) [m, rad] and qvel (nv,); read back in MuJoCo's layout."""
 
     def __init__(self, model: mujoco.MjModel, qpos: np.ndarray, qvel: np.ndarray | None = None):
-        from synth.usd import _drives  # MuJoCo's position actuators as per-joint drives (shared with USD export)
+        from synth.drives import drives  # MuJoCo's position actuators as per-joint drives (shared with USD export)
 
         self.pb = pb = require_pybullet()
         self.m, self.dt, self.time = model, float(model.opt.timestep), 0.0
         self.cid = pb.connect(pb.DIRECT)
         try:
             self.map: SceneMap = build(pb, self.cid, model, qpos)
-            drives = _drives(model)
+            joint_drives = drives(model)
         except BaseException:
             self.close()
             raise
@@ -117,7 +117,7 @@ class World:
         rows: dict[int, list[tuple]] = {}
         for k, j in self.map.joints.items():
             dof = int(m.jnt_dofadr[k])
-            a, div, kp, kv, fmax = drives.get(k, (-1, 1.0, 0.0, 0.0, 0.0))
+            a, div, kp, kv, fmax = joint_drives.get(k, (-1, 1.0, 0.0, 0.0, 0.0))
             if a < 0 and not (m.dof_damping[dof] or m.dof_frictionloss[dof]):
                 continue  # a free-swinging joint
             rows.setdefault(j.uid, []).append(
