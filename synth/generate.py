@@ -121,8 +121,8 @@ def run_shard(k: int, need: int | None = None, root: Path | None = None) -> dict
         from synth.dataset.video import VideoWriter
 
         video = VideoWriter
-    staged = write_shard(root or Path(s.out), k, episodes, attempts, video, s.control_hz, s.codec)
-    provenance.stage(staged, s.attempts_of(k), s.executor)
+    rec = {provenance.FILE: provenance.describe(s.attempts_of(k), s.executor)}
+    write_shard(root or Path(s.out), k, episodes, attempts, video, s.control_hz, s.codec, extra=rec)
     return {"shard": k, "episodes": len(episodes), "attempts": len(attempts)}
 
 

@@ -79,15 +79,16 @@ def _blas_core() -> str:
     return "unknown"
 
 
-def stage(shard: Path, attempts: range, executor: str) -> None:
-    """Write this host's record into a staged shard directory (the shard's first and last attempt)."""
+def describe(attempts: range, executor: str) -> dict:
+    """This host's record for a shard of `attempts` (its first and last attempt), staged with the shard
+    (`FILE` inside the shard directory, written before the directory appears under its final name)."""
     rec = {"attempts": [attempts[0], attempts[-1]], "executor": executor, **host()}
     if executor == "ray":
         import ray
 
         if ray.is_initialized():  # inside a Ray task: which node of the cluster
             rec["ray_node"] = ray.get_runtime_context().get_node_id()
-    write_json(shard / FILE, rec)
+    return rec
 
 
 def path(root: Path, g: int) -> Path:

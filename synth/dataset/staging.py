@@ -48,9 +48,11 @@ def write_shard(
     video_writer=None,
     fps: float = 20.0,
     codec: str = "h264",
+    extra: dict[str, dict] | None = None,
 ) -> Path:
     """Stage episodes (frames, per-episode facts and stats, videos) and attempt records of shard k. A list of
-    Episodes may carry images (written as one video per camera); an EpisodeBatch is state and labels only."""
+    Episodes may carry images (written as one video per camera); an EpisodeBatch is state and labels only.
+    `extra` maps file names to JSON records staged with the shard (they appear with it or not at all)."""
     final = shard_dir(root, k)
     tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -104,6 +106,8 @@ def write_shard(
         }
     )
     _write(att, tmp / "attempts.arrow")
+    for name, rec in (extra or {}).items():
+        (tmp / name).write_text(json.dumps(rec, indent=2))
     from synth.dataset.durable import fsync, makedirs
 
     for f in tmp.iterdir():
