@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.palette import OBJECT_COLOURS
 from synth.randomize import SCENE, Randomizer, pick, uniform
 from synth.registry import randomizer
@@ -28,10 +29,16 @@ class ObjectShape(Randomizer):
     ("shape"), each class its own."""
 
     stage = SCENE
-    shapes: tuple[str, ...] = ("box", "cylinder", "sphere", "capsule", "mesh")
-    scale: tuple[float, float] = (0.85, 1.15)
-    colours: tuple[str, ...] = tuple(OBJECT_COLOURS)
-    mesh_dir: str = ""
+    shapes: tuple[str, ...] = key(
+        ("box", "cylinder", "sphere", "capsule", "mesh"),
+        "shapes drawn from: box, cylinder, sphere, capsule, mesh (random convex), cup, file (mesh_dir)",
+    )
+    scale: tuple[float, float] = key((0.85, 1.15), "range of the scale on the shape's own size ranges")
+    colours: tuple[str, ...] = key(
+        tuple(OBJECT_COLOURS),
+        "colours drawn from (object colour names, as the default lists); task objects never share one",
+    )
+    mesh_dir: str = key("", "directory of .obj .stl .ply .off .glb files that the shape 'file' draws from ('': none)")
 
     def mesh_files(self) -> list[str]:
         if not self.mesh_dir:
