@@ -23,6 +23,7 @@ class ActionDrift(Randomizer):
     needs when its own errors move it off the demonstrations (DART, Laskey et al. 2017). The offset is drawn from
     the stream of (seed, attempt, "action_drift"), whatever the batch. Success is still judged on the physics."""
 
+    description = "a slow offset on the executed joint targets (DART)"
     stage = PHYSICS
     joints: tuple[float, float] = key(
         (0.0, 0.03), "[rad] range of the per-episode std of the offset on each arm joint target; low >= 0"

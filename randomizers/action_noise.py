@@ -22,6 +22,7 @@ class ActionNoise(Randomizer):
     commanded one; the noise is drawn from the stream of (seed, attempt, "action_noise"), so it is the same
     whatever the batch (synth.execute.perturb). Success is still judged on the physics."""
 
+    description = "noise and latency on the executed joint targets"
     stage = PHYSICS
     joints: tuple[float, float] = key(
         (0.0, 0.005), "[rad] range of the per-episode std of Gaussian noise on each executed arm joint target; low >= 0"

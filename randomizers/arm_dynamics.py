@@ -20,6 +20,7 @@ class ArmDynamics(Randomizer):
     (stiffness, with the damping ratio kept at 1) in `gain`, drawn independently; 1 is the embodiment's
     own. Lower gains track the planned trajectory more loosely."""
 
+    description = "per arm joint: scales on joint damping and actuator gain"
     stage = PHYSICS
     damping: tuple[float, float] = key(
         (0.5, 2.0), "range of the scale on each arm joint's damping (1: the embodiment's own); > 0"

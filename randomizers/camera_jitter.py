@@ -17,6 +17,7 @@ from synth.types import Scene, replace
 class CameraJitter(Randomizer):
     """Per fixed camera: offsets of position and look-at point [m] per axis, fovy offset [deg]."""
 
+    description = "each fixed camera's position, look-at point and field of view"
     stage = VISUAL
     position: tuple[float, float] = key(
         (-0.03, 0.03), "[m] range of each fixed camera's position offset, drawn per axis"

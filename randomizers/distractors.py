@@ -22,6 +22,7 @@ class Distractors(Randomizer):
     """`count` (low, high) extra objects; colours differ from the task objects' so language stays unambiguous
     (and shapes too where the task sorts its objects by shape)."""
 
+    description = "0-3 extra objects, never in a task object's colour"
     stage = CLUTTER
     count: tuple[int, int] = key(
         (0, 3), "range of extra objects, whole numbers >= 0 (fewer where the table has no room)"

@@ -24,6 +24,7 @@ class DrawerLook(Randomizer):
     depth/width/height [m], colour; travel [m]; the start opening as a fraction of the travel, (closed, open)
     for tasks that start closed (open_drawer) or open (close_drawer); slide damping [N s/m] and friction [N]."""
 
+    description = "the drawer tasks' cabinet: place, size, colour, travel, slide"
     stage = SCENE
     x: tuple[float, float] = key(
         (0.6, 0.68), "[m] range of the cabinet centre's x (world; a single arm's base at the origin)"
@@ -42,9 +43,7 @@ class DrawerLook(Randomizer):
     )
     damping: tuple[float, float] = key((4.0, 12.0), "[N s/m] range of the slide's damping")
     friction: tuple[float, float] = key((0.5, 2.0), "[N] range of the slide's friction")
-    colours: tuple[str, ...] = key(
-        tuple(OBJECT_COLOURS), "cabinet colours drawn from (object colour names, as the default lists)"
-    )
+    colours: tuple[str, ...] = key(tuple(OBJECT_COLOURS), "colour names drawn from (any of the default's)")
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         dr = scene.drawer

@@ -19,6 +19,7 @@ class Lighting(Randomizer):
     """Light from azimuth [rad] and elevation [rad] above the horizon; intensity in [0, 1];
     tint > 0 is warmer (more red, less blue); ambient in [0, 1]."""
 
+    description = "the key light's direction, intensity and tint; the ambient"
     stage = VISUAL
     azimuth: tuple[float, float] = key((-math.pi, math.pi), "[rad] range of the key light's azimuth about the vertical")
     elevation: tuple[float, float] = key(

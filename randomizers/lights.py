@@ -25,6 +25,7 @@ class Lights(Randomizer):
     above the table top, with white diffuse `intensity` in [0, 1]. The model always holds count[1] lights
     (the unused ones off), so the models of a batch share their layout."""
 
+    description = "1-3 lights in all: spot or point fill lights around the table"
     stage = VISUAL
     count: tuple[int, int] = key((1, 3), "range of lights in all, the key light included: whole numbers >= 1")
     kinds: tuple[str, ...] = key(

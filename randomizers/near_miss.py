@@ -26,6 +26,7 @@ class NearMiss(Randomizer):
     correction would touch the object or the table are planned without it (the plan's stats say
     `near_miss: false`). Tasks without a pick-and-place ignore it. Draws: `miss` (0 or 1), `dx`, `dy`, `dz` [m]."""
 
+    description = "corrections: a stop beside and above the grasp, then the grasp"
     stage = PHYSICS
     chance: float = key(
         0.3, "probability per episode that the first descent stops beside and above the grasp; in [0, 1]"

@@ -17,6 +17,7 @@ from synth.types import Scene, replace
 class ObjectPhysics(Randomizer):
     """Sliding friction coefficient and mass [kg] per object (drawn independently)."""
 
+    description = "each object's sliding friction and mass"
     stage = PHYSICS
     friction: tuple[float, float] = key((0.6, 1.2), "range of each object's sliding friction coefficient; >= 0")
     mass: tuple[float, float] = key((0.05, 0.35), "[kg] range of each object's mass; > 0")

@@ -21,6 +21,7 @@ class ObjectPose(Randomizer):
     objects, clear of the rest, and inside the task's `Scene.region` if it has one. Draws of objects[0] at
     the top level, of objects[i] under "obj<i>"."""
 
+    description = "each task object's x, y and yaw"
     stage = PLACE
     x: tuple[float, float] = key(
         (0.38, 0.62), "[m] range of each task object's centre x (world; the robot base at the origin)"

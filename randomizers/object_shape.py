@@ -28,6 +28,7 @@ class ObjectShape(Randomizer):
     A sorting scene (Scene.groups) gives the objects of one class one colour (sort_by "colour") or one shape
     ("shape"), each class its own."""
 
+    description = "each task object's shape, size and colour"
     stage = SCENE
     shapes: tuple[str, ...] = key(
         ("box", "cylinder", "sphere", "capsule", "mesh"),
@@ -36,7 +37,7 @@ class ObjectShape(Randomizer):
     scale: tuple[float, float] = key((0.85, 1.15), "range of the scale on the shape's own size ranges")
     colours: tuple[str, ...] = key(
         tuple(OBJECT_COLOURS),
-        "colours drawn from (object colour names, as the default lists); task objects never share one",
+        "colour names drawn from (any of the default's); the task's objects never share one",
     )
     mesh_dir: str = key("", "directory of .obj .stl .ply .off .glb files that the shape 'file' draws from ('': none)")
 

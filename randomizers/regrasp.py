@@ -25,6 +25,7 @@ class Regrasp(Randomizer):
     Tasks without a pick-and-place (push, drawers, the bimanual lift) ignore it. Draws: `miss` (0 or 1),
     `dx`, `dy` [m]."""
 
+    description = "recovery demonstrations: a missed grasp, then the grasp"
     stage = PHYSICS
     chance: float = key(
         0.3, "probability per episode that the first grasp misses beside the object, then regrasps; in [0, 1]"

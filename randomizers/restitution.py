@@ -23,6 +23,7 @@ class Restitution(Randomizer):
     the mean of their ratios, so an object bounces off the table with a coefficient between the two. The
     fingers' pads keep theirs."""
 
+    description = "the bounce of each object and of the table top"
     stage = PHYSICS
     objects: tuple[float, float] = key(
         (0.0, 0.5), "range of each object's coefficient of restitution (rebound / impact speed); within [0, 0.7]"

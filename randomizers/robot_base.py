@@ -21,6 +21,7 @@ class RobotBase(Randomizer):
     planners solve in the moved base's frame, and the robot-frame outputs (observation.ee_pose,
     synth.object_pose, ee actions) are expressed in it."""
 
+    description = "the robot base: shifted in x and y, turned about the vertical"
     stage = SCENE
     x: tuple[float, float] = key((-0.03, 0.03), "[m] range of the base's x offset from the embodiment's own pose")
     y: tuple[float, float] = key((-0.03, 0.03), "[m] range of the base's y offset from the embodiment's own pose")

@@ -20,6 +20,7 @@ class StateNoise(Randomizer):
     the actions and `synth.joint_target` stay noise-free; the noise itself is drawn from the stream of
     (seed, attempt, "state_noise"), so an episode's noise is reproducible."""
 
+    description = "Gaussian noise on the written observation.state only"
     stage = VISUAL
     joints: tuple[float, float] = key(
         (0.0, 0.004), "[rad] range of the per-episode std of noise on each written arm joint position; low >= 0"

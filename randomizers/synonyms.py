@@ -57,6 +57,7 @@ class Synonyms(Randomizer):
     every referring expression stays unique in its scene. Draws: the replacements applied and the classes
     kept for that reason. Applied to the instruction text by the worker (synth.language.substitute)."""
 
+    description = "word classes of the instruction replaced by synonyms"
     stage = LANGUAGE
     rate: float = key(0.5, "probability that each word class is replaced by a synonym; in [0, 1]")
     classes: tuple[str, ...] = key(

@@ -20,12 +20,13 @@ NEAR_EDGE = 0.12  # [m] the table's edge nearest the robot, in front of its base
 class TableLook(Randomizer):
     """Top height [m] (the arm's base is at 0.75 m), half extents [m], colour from `colours`."""
 
+    description = "the table top's height, size and colour"
     stage = SCENE
     height: tuple[float, float] = key((0.72, 0.78), "[m] range of the table top's height (the arm's base is at 0.75 m)")
     half_x: tuple[float, float] = key((0.3, 0.4), "[m] range of the table top's half extent in x (away from the robot)")
     half_y: tuple[float, float] = key((0.42, 0.6), "[m] range of the table top's half extent in y")
     colours: tuple[str, ...] = key(
-        DEFAULT_TABLE_COLOURS, "colours drawn from: the default's, or held-out ones (green felt, navy, brick red)"
+        DEFAULT_TABLE_COLOURS, "colours: light wood, dark wood, white, grey, black, beige, green felt, navy, brick red"
     )
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:

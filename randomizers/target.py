@@ -31,6 +31,7 @@ class Target(Randomizer):
     gets each drawn the same way, APART from the ones before it, and recorded under "target<k>"; when its
     objects are sorted by colour, each target takes its class's colour, else one no task object has."""
 
+    description = "the place target: kind (square, tray), size, colour, x, y"
     stage = PLACE
     kinds: tuple[str, ...] = key(("region", "tray"), "target kinds drawn from: region (a coloured square), tray, bin")
     half_size: tuple[float, float] = key(
@@ -40,7 +41,7 @@ class Target(Randomizer):
     y: tuple[float, float] = key((-0.22, 0.22), "[m] range of the target centre's y (world)")
     min_distance: float = key(0.16, "[m] least distance of the target from the object's centre")
     colours: tuple[str, ...] = key(
-        tuple(OBJECT_COLOURS), "colours drawn from (object colour names, as the default lists); never the object's"
+        tuple(OBJECT_COLOURS), "colour names drawn from (any of the default's); never the object's"
     )
 
     def __post_init__(self) -> None:

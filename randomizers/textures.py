@@ -22,6 +22,7 @@ class Textures(Randomizer):
     value (brightness) in `value` and saturation in `saturation`, and a second colour `contrast`
     brighter or darker. A textured table shows its texture instead of its plain colour."""
 
+    description = "procedural textures on the table, the floor and the walls"
     stage = VISUAL
     surfaces: tuple[str, ...] = key(
         ("table", "floor", "walls"), "surfaces textured: table, floor, walls (walls added behind and beside the robot)"
