@@ -96,3 +96,18 @@ def test_generate_help_points_to_the_plugin_keys(capsys, monkeypatch):
     assert main(["generate", "--help"]) == 0
     out = flat(capsys.readouterr().out)
     assert "`synth tasks <name>`" in out and "`synth randomizers <name>`" in out
+
+
+def test_the_docs_randomizer_example_describes_its_keys(tmp_path):
+    """The example of docs/randomizers.md, loaded as a plugin: `synth randomizers <name>` shows what it declares."""
+    import re
+
+    from test_docs import randomizer_example, synth  # sibling module; tests/ is on sys.path
+
+    code = randomizer_example()
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "table_friction.py").write_text(code)
+    run = synth(["randomizers", "table_friction"], tmp_path, str(tmp_path / "plugins"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    declared = re.findall(r'description = "(.+)"', code) + re.findall(r'= key\(.*, "(.+)"\)', code)
+    assert len(declared) == 2 and all(flat(d) in flat(run.stdout) for d in declared), (declared, run.stdout)
