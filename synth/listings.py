@@ -31,7 +31,13 @@ def task_names() -> str:
     from synth.registry import TASKS
 
     w = max(map(len, TASKS.names()), default=0)
-    return "\n".join(wrap(f"  {n:{w}s}  {getattr(TASKS.get(n), 'description', '')}") for n in TASKS.names())
+    return "\n".join(line for n in TASKS.names() for line in _row(n, w, TASKS.get(n)))
+
+
+def _row(name: str, w: int, cls: type) -> list[str]:
+    """`  name  description`, the name in a column `w` wide, the description wrapped beside it."""
+    text = f"  {name:{w}s}  {getattr(cls, 'description', '')}"
+    return textwrap.wrap(text, width(), subsequent_indent=" " * (w + 4), break_on_hyphens=False)
 
 
 def _defaults(cls: type, prefix: str) -> list[str]:
@@ -58,9 +64,9 @@ def _detail(cls: type, title: str, typed: str, note: str = "") -> str:
     head = wrap(f"{title}: {getattr(cls, 'description', '')}")
     if not dataclasses.fields(cls):
         return f"{head}\n  (no keys)"
-    return (
-        f"{head}\n\n{wrap(f'keys ({typed}):')}\n" + "\n".join(help_lines(cls)) + (f"\n\n{wrap(note)}" if note else "")
-    )
+    keys = "\n".join(help_lines(cls))
+    tail = f"\n\n{wrap(note)}" if note else ""
+    return f"{head}\n\n{wrap(f'keys ({typed}):')}\n{keys}{tail}"
 
 
 def tasks(names: Sequence[str] = ()) -> str:
@@ -92,8 +98,7 @@ def randomizers(names: Sequence[str] = ()) -> str:
     lines = []
     for n in RANDOMIZERS.names():
         cls = RANDOMIZERS.get(n)
-        text = f"  {n:{w}s}  {getattr(cls, 'description', '')}"
-        lines += [*textwrap.wrap(text, width(), subsequent_indent=" " * (w + 4)), *_defaults(cls, "")]
+        lines += [*_row(n, w, cls), *_defaults(cls, "")]
     more = (
         "Set one with randomizers.<name>.<key>=value (a pair [low,high] is a range); `synth randomizers <name> ...`: "
         "what each key means, in which units, and the values it takes."
