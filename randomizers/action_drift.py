@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
 from synth.types import Scene
@@ -22,10 +23,13 @@ class ActionDrift(Randomizer):
     needs when its own errors move it off the demonstrations (DART, Laskey et al. 2017). The offset is drawn from
     the stream of (seed, attempt, "action_drift"), whatever the batch. Success is still judged on the physics."""
 
+    description = "a slow offset on the executed joint targets (DART)"
     stage = PHYSICS
-    joints: tuple[float, float] = (0.0, 0.03)
-    period: float = 0.5
-    quiet: float = 0.25
+    joints: tuple[float, float] = key(
+        (0.0, 0.03), "[rad] range of the per-episode std of the offset on each arm joint target; low >= 0"
+    )
+    period: float = key(0.5, "[s] correlation time of the offset (an Ornstein-Uhlenbeck process); > 0")
+    quiet: float = key(0.25, "[s] the offset fades to 0 within this of every gripper change and of the plan's end; > 0")
 
     def __post_init__(self) -> None:
         super().__post_init__()

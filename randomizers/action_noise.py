@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
 from synth.types import Scene
@@ -21,9 +22,14 @@ class ActionNoise(Randomizer):
     commanded one; the noise is drawn from the stream of (seed, attempt, "action_noise"), so it is the same
     whatever the batch (synth.execute.perturb). Success is still judged on the physics."""
 
+    description = "noise and latency on the executed joint targets"
     stage = PHYSICS
-    joints: tuple[float, float] = (0.0, 0.005)
-    latency: tuple[int, int] = (0, 2)
+    joints: tuple[float, float] = key(
+        (0.0, 0.005), "[rad] range of the per-episode std of Gaussian noise on each executed arm joint target; low >= 0"
+    )
+    latency: tuple[int, int] = key(
+        (0, 2), "[control periods] range of the delay of the executed targets, whole numbers; low >= 0"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

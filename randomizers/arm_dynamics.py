@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer
 from synth.registry import randomizer
 from synth.types import ArmDynamics as Arm
@@ -19,10 +20,15 @@ class ArmDynamics(Randomizer):
     (stiffness, with the damping ratio kept at 1) in `gain`, drawn independently; 1 is the embodiment's
     own. Lower gains track the planned trajectory more loosely."""
 
+    description = "per arm joint: scales on joint damping and actuator gain"
     stage = PHYSICS
-    damping: tuple[float, float] = (0.5, 2.0)
-    gain: tuple[float, float] = (0.7, 1.3)
-    joints: int = 7  # draws per episode: the arm joints of a single arm (a pair needs joints=12: one slice per arm)
+    damping: tuple[float, float] = key(
+        (0.5, 2.0), "range of the scale on each arm joint's damping (1: the embodiment's own); > 0"
+    )
+    gain: tuple[float, float] = key(
+        (0.7, 1.3), "range of the scale on each arm joint's position gain, damping ratio kept at 1 (1: its own); > 0"
+    )
+    joints: int = key(7, "draws per episode, one per arm joint: 7 for one arm; a pair needs 12 (one slice per arm)")
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         d = [float(v) for v in rng.uniform(*self.damping, self.joints)]

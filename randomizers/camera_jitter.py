@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.keys import key
 from synth.randomize import VISUAL, Randomizer, uniform
 from synth.registry import randomizer
 from synth.types import Scene, replace
@@ -16,10 +17,15 @@ from synth.types import Scene, replace
 class CameraJitter(Randomizer):
     """Per fixed camera: offsets of position and look-at point [m] per axis, fovy offset [deg]."""
 
+    description = "each fixed camera's position, look-at point and field of view"
     stage = VISUAL
-    position: tuple[float, float] = (-0.03, 0.03)
-    lookat: tuple[float, float] = (-0.03, 0.03)
-    fovy: tuple[float, float] = (-3.0, 3.0)
+    position: tuple[float, float] = key(
+        (-0.03, 0.03), "[m] range of each fixed camera's position offset, drawn per axis"
+    )
+    lookat: tuple[float, float] = key(
+        (-0.03, 0.03), "[m] range of each fixed camera's look-at point offset, drawn per axis"
+    )
+    fovy: tuple[float, float] = key((-3.0, 3.0), "[deg] range of each fixed camera's vertical field-of-view offset")
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         cams, draws = [], {}

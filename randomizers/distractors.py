@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.keys import key
 from synth.palette import OBJECT_COLOURS
 from synth.randomize import CLUTTER, Randomizer, pick, uniform
 from synth.registry import randomizer
@@ -21,12 +22,20 @@ class Distractors(Randomizer):
     """`count` (low, high) extra objects; colours differ from the task objects' so language stays unambiguous
     (and shapes too where the task sorts its objects by shape)."""
 
+    description = "0-3 extra objects, never in a task object's colour"
     stage = CLUTTER
-    count: tuple[int, int] = (0, 3)
-    shapes: tuple[str, ...] = ("box", "cylinder", "sphere", "capsule", "mesh")
-    scale: tuple[float, float] = (0.85, 1.15)
-    x: tuple[float, float] = (0.36, 0.64)
-    y: tuple[float, float] = (-0.26, 0.26)
+    count: tuple[int, int] = key(
+        (0, 3), "range of extra objects, whole numbers >= 0 (fewer where the table has no room)"
+    )
+    shapes: tuple[str, ...] = key(
+        ("box", "cylinder", "sphere", "capsule", "mesh"),
+        "shapes drawn from: box, cylinder, sphere, capsule, mesh (a random convex one), cup",
+    )
+    scale: tuple[float, float] = key((0.85, 1.15), "range of the scale on the shape's own size ranges")
+    x: tuple[float, float] = key(
+        (0.36, 0.64), "[m] range of a distractor's centre x (world; the robot base at the origin)"
+    )
+    y: tuple[float, float] = key((-0.26, 0.26), "[m] range of a distractor's centre y (world)")
 
     def extra_objects(self) -> int:
         return int(self.count[1])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.keys import key
 from synth.palette import OBJECT_COLOURS, rgba
 from synth.randomize import SCENE, Randomizer, pick, uniform
 from synth.registry import randomizer
@@ -23,19 +24,26 @@ class DrawerLook(Randomizer):
     depth/width/height [m], colour; travel [m]; the start opening as a fraction of the travel, (closed, open)
     for tasks that start closed (open_drawer) or open (close_drawer); slide damping [N s/m] and friction [N]."""
 
+    description = "the drawer tasks' cabinet: place, size, colour, travel, slide"
     stage = SCENE
-    x: tuple[float, float] = (0.6, 0.68)
-    y: tuple[float, float] = (-0.15, 0.15)
-    yaw: tuple[float, float] = (-0.35, 0.35)
-    depth: tuple[float, float] = (0.1, 0.13)
-    width: tuple[float, float] = (0.12, 0.16)
-    height: tuple[float, float] = (0.055, 0.075)
-    travel: tuple[float, float] = (0.1, 0.15)
-    start_closed: tuple[float, float] = (0.0, 0.1)  # start opening / travel when the task opens the drawer
-    start_open: tuple[float, float] = (0.6, 0.9)  # start opening / travel when the task closes it
-    damping: tuple[float, float] = (4.0, 12.0)
-    friction: tuple[float, float] = (0.5, 2.0)
-    colours: tuple[str, ...] = tuple(OBJECT_COLOURS)
+    x: tuple[float, float] = key(
+        (0.6, 0.68), "[m] range of the cabinet centre's x (world; a single arm's base at the origin)"
+    )
+    y: tuple[float, float] = key((-0.15, 0.15), "[m] range of the cabinet centre's y (world)")
+    yaw: tuple[float, float] = key((-0.35, 0.35), "[rad] range of the cabinet's turn away from facing the world origin")
+    depth: tuple[float, float] = key((0.1, 0.13), "[m] range of the cabinet's half depth")
+    width: tuple[float, float] = key((0.12, 0.16), "[m] range of the cabinet's half width")
+    height: tuple[float, float] = key((0.055, 0.075), "[m] range of the cabinet's half height")
+    travel: tuple[float, float] = key((0.1, 0.15), "[m] range of the drawer's travel (at most 1.6 x the half depth)")
+    start_closed: tuple[float, float] = key(
+        (0.0, 0.1), "range of the start opening / travel where the task opens the drawer; within [0, 1]"
+    )
+    start_open: tuple[float, float] = key(
+        (0.6, 0.9), "range of the start opening / travel where the task closes the drawer; within [0, 1]"
+    )
+    damping: tuple[float, float] = key((4.0, 12.0), "[N s/m] range of the slide's damping")
+    friction: tuple[float, float] = key((0.5, 2.0), "[N] range of the slide's friction")
+    colours: tuple[str, ...] = key(tuple(OBJECT_COLOURS), "colour names drawn from (any of the default's)")
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         dr = scene.drawer

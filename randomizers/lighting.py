@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.keys import key
 from synth.randomize import VISUAL, Randomizer, uniform
 from synth.registry import randomizer
 from synth.types import Light, Scene
@@ -18,12 +19,17 @@ class Lighting(Randomizer):
     """Light from azimuth [rad] and elevation [rad] above the horizon; intensity in [0, 1];
     tint > 0 is warmer (more red, less blue); ambient in [0, 1]."""
 
+    description = "the key light's direction, intensity and tint; the ambient"
     stage = VISUAL
-    azimuth: tuple[float, float] = (-math.pi, math.pi)
-    elevation: tuple[float, float] = (0.5, 1.45)
-    intensity: tuple[float, float] = (0.35, 0.95)
-    tint: tuple[float, float] = (-0.2, 0.2)
-    ambient: tuple[float, float] = (0.1, 0.4)
+    azimuth: tuple[float, float] = key((-math.pi, math.pi), "[rad] range of the key light's azimuth about the vertical")
+    elevation: tuple[float, float] = key(
+        (0.5, 1.45), "[rad] range of the key light's elevation above the horizon; within (0, pi/2]"
+    )
+    intensity: tuple[float, float] = key((0.35, 0.95), "range of the key light's diffuse intensity; within [0, 1]")
+    tint: tuple[float, float] = key(
+        (-0.2, 0.2), "range of the key light's tint: > 0 warmer (more red, less blue), < 0 cooler; within [-1, 1]"
+    )
+    ambient: tuple[float, float] = key((0.1, 0.4), "range of the ambient light level; within [0, 1]")
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         az, el = uniform(rng, self.azimuth), uniform(rng, self.elevation)

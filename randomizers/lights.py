@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.randomize import VISUAL, Randomizer, pick, uniform
 from synth.registry import randomizer
 from synth.types import Light, Scene
@@ -24,14 +25,23 @@ class Lights(Randomizer):
     above the table top, with white diffuse `intensity` in [0, 1]. The model always holds count[1] lights
     (the unused ones off), so the models of a batch share their layout."""
 
+    description = "1-3 lights in all: spot or point fill lights around the table"
     stage = VISUAL
-    count: tuple[int, int] = (1, 3)
-    kinds: tuple[str, ...] = ("spot", "point")
-    azimuth: tuple[float, float] = (-math.pi, math.pi)
-    distance: tuple[float, float] = (0.4, 1.2)
-    height: tuple[float, float] = (0.5, 1.4)
-    intensity: tuple[float, float] = (0.15, 0.5)
-    cutoff: tuple[float, float] = (25.0, 60.0)
+    count: tuple[int, int] = key((1, 3), "range of lights in all, the key light included: whole numbers >= 1")
+    kinds: tuple[str, ...] = key(
+        ("spot", "point"), "fill light kinds drawn from: spot (aimed at the table's centre), point"
+    )
+    azimuth: tuple[float, float] = key(
+        (-math.pi, math.pi), "[rad] range of each fill light's azimuth around the table's centre"
+    )
+    distance: tuple[float, float] = key(
+        (0.4, 1.2), "[m] range of each fill light's horizontal distance from the table's centre"
+    )
+    height: tuple[float, float] = key((0.5, 1.4), "[m] range of each fill light's height above the table top")
+    intensity: tuple[float, float] = key(
+        (0.15, 0.5), "range of each fill light's white diffuse intensity; within [0, 1]"
+    )
+    cutoff: tuple[float, float] = key((25.0, 60.0), "[deg] range of a spot light's cone half angle; within (0, 90)")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
 from synth.types import Scene
@@ -25,10 +26,15 @@ class NearMiss(Randomizer):
     correction would touch the object or the table are planned without it (the plan's stats say
     `near_miss: false`). Tasks without a pick-and-place ignore it. Draws: `miss` (0 or 1), `dx`, `dy`, `dz` [m]."""
 
+    description = "corrections: a stop beside and above the grasp, then the grasp"
     stage = PHYSICS
-    chance: float = 0.3
-    offset: tuple[float, float] = (0.005, 0.025)
-    height: tuple[float, float] = (0.01, 0.04)
+    chance: float = key(
+        0.3, "probability per episode that the first descent stops beside and above the grasp; in [0, 1]"
+    )
+    offset: tuple[float, float] = key(
+        (0.005, 0.025), "[m] range of the stop's horizontal distance from the planned grasp; low >= 0"
+    )
+    height: tuple[float, float] = key((0.01, 0.04), "[m] range of the stop's height above the planned grasp; low > 0")
 
     def __post_init__(self) -> None:
         super().__post_init__()

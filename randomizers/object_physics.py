@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
 from synth.types import Scene, replace
@@ -16,9 +17,10 @@ from synth.types import Scene, replace
 class ObjectPhysics(Randomizer):
     """Sliding friction coefficient and mass [kg] per object (drawn independently)."""
 
+    description = "each object's sliding friction and mass"
     stage = PHYSICS
-    friction: tuple[float, float] = (0.6, 1.2)
-    mass: tuple[float, float] = (0.05, 0.35)
+    friction: tuple[float, float] = key((0.6, 1.2), "range of each object's sliding friction coefficient; >= 0")
+    mass: tuple[float, float] = key((0.05, 0.35), "[kg] range of each object's mass; > 0")
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         objs, draws = [], []

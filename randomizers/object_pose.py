@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.keys import key
 from synth.randomize import PLACE, Randomizer, uniform
 from synth.registry import randomizer
 from synth.scenes.layout import occupied, sample_free
@@ -20,11 +21,14 @@ class ObjectPose(Randomizer):
     objects, clear of the rest, and inside the task's `Scene.region` if it has one. Draws of objects[0] at
     the top level, of objects[i] under "obj<i>"."""
 
+    description = "each task object's x, y and yaw"
     stage = PLACE
-    x: tuple[float, float] = (0.38, 0.62)
-    y: tuple[float, float] = (-0.22, 0.22)
-    yaw: tuple[float, float] = (-math.pi, math.pi)
-    task_gap: float = 0.05  # [m] between the footprints of a task's own objects (stack, pick_place_multi)
+    x: tuple[float, float] = key(
+        (0.38, 0.62), "[m] range of each task object's centre x (world; the robot base at the origin)"
+    )
+    y: tuple[float, float] = key((-0.22, 0.22), "[m] range of each task object's centre y (world)")
+    yaw: tuple[float, float] = key((-math.pi, math.pi), "[rad] range of each task object's yaw about the vertical")
+    task_gap: float = key(0.05, "[m] between the footprints of a task's own objects (stack, pick_place_multi); >= 0")
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         draws: dict = {}

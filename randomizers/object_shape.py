@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.palette import OBJECT_COLOURS
 from synth.randomize import SCENE, Randomizer, pick, uniform
 from synth.registry import randomizer
@@ -27,11 +28,18 @@ class ObjectShape(Randomizer):
     A sorting scene (Scene.groups) gives the objects of one class one colour (sort_by "colour") or one shape
     ("shape"), each class its own."""
 
+    description = "each task object's shape, size and colour"
     stage = SCENE
-    shapes: tuple[str, ...] = ("box", "cylinder", "sphere", "capsule", "mesh")
-    scale: tuple[float, float] = (0.85, 1.15)
-    colours: tuple[str, ...] = tuple(OBJECT_COLOURS)
-    mesh_dir: str = ""
+    shapes: tuple[str, ...] = key(
+        ("box", "cylinder", "sphere", "capsule", "mesh"),
+        "shapes drawn from: box, cylinder, sphere, capsule, mesh (random convex), cup, file (mesh_dir)",
+    )
+    scale: tuple[float, float] = key((0.85, 1.15), "range of the scale on the shape's own size ranges")
+    colours: tuple[str, ...] = key(
+        tuple(OBJECT_COLOURS),
+        "colour names drawn from (any of the default's); the task's objects never share one",
+    )
+    mesh_dir: str = key("", "directory of .obj .stl .ply .off .glb files that the shape 'file' draws from ('': none)")
 
     def mesh_files(self) -> list[str]:
         if not self.mesh_dir:

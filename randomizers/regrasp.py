@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
 from synth.types import Scene
@@ -24,10 +25,15 @@ class Regrasp(Randomizer):
     Tasks without a pick-and-place (push, drawers, the bimanual lift) ignore it. Draws: `miss` (0 or 1),
     `dx`, `dy` [m]."""
 
+    description = "recovery demonstrations: a missed grasp, then the grasp"
     stage = PHYSICS
-    chance: float = 0.3
-    offset: tuple[float, float] = (0.03, 0.045)
-    up: float = 0.04
+    chance: float = key(
+        0.3, "probability per episode that the first grasp misses beside the object, then regrasps; in [0, 1]"
+    )
+    offset: tuple[float, float] = key(
+        (0.03, 0.045), "[m] range of the missed grasp's horizontal distance from the planned one; low >= 0"
+    )
+    up: float = key(0.04, "[m] the hand lifts this far after the missed close; > 0")
 
     def __post_init__(self) -> None:
         super().__post_init__()

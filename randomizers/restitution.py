@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
 from synth.scenes.tabletop import MAX_RESTITUTION, dampratio
@@ -22,17 +23,20 @@ class Restitution(Randomizer):
     the mean of their ratios, so an object bounces off the table with a coefficient between the two. The
     fingers' pads keep theirs."""
 
+    description = "the bounce of each object and of the table top"
     stage = PHYSICS
-    objects: tuple[float, float] = (0.0, 0.5)
-    table: tuple[float, float] = (0.0, 0.3)
+    objects: tuple[float, float] = key(
+        (0.0, 0.5), "range of each object's coefficient of restitution (rebound / impact speed); within [0, 0.7]"
+    )
+    table: tuple[float, float] = key((0.0, 0.3), "range of the table top's coefficient of restitution; within [0, 0.7]")
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for key in ("objects", "table"):
-            lo, hi = getattr(self, key)
+        for part in ("objects", "table"):
+            lo, hi = getattr(self, part)
             if lo < 0 or hi > MAX_RESTITUTION:
                 raise ConfigError(
-                    f"randomizers.restitution.{key}: [{lo}, {hi}]; give a range within [0, {MAX_RESTITUTION}]"
+                    f"randomizers.restitution.{part}: [{lo}, {hi}]; give a range within [0, {MAX_RESTITUTION}]"
                 )
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.keys import key
 from synth.randomize import SCENE, Randomizer, uniform
 from synth.registry import randomizer
 from synth.types import Scene
@@ -20,10 +21,13 @@ class RobotBase(Randomizer):
     planners solve in the moved base's frame, and the robot-frame outputs (observation.ee_pose,
     synth.object_pose, ee actions) are expressed in it."""
 
+    description = "the robot base: shifted in x and y, turned about the vertical"
     stage = SCENE
-    x: tuple[float, float] = (-0.03, 0.03)
-    y: tuple[float, float] = (-0.03, 0.03)
-    yaw: tuple[float, float] = (-math.radians(5.0), math.radians(5.0))
+    x: tuple[float, float] = key((-0.03, 0.03), "[m] range of the base's x offset from the embodiment's own pose")
+    y: tuple[float, float] = key((-0.03, 0.03), "[m] range of the base's y offset from the embodiment's own pose")
+    yaw: tuple[float, float] = key(
+        (-math.radians(5.0), math.radians(5.0)), "[rad] range of the base's turn about the vertical"
+    )
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         x, y, yaw = uniform(rng, self.x), uniform(rng, self.y), uniform(rng, self.yaw)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.randomize import VISUAL, Randomizer, pick
 from synth.registry import randomizer
 from synth.scenes.objects import noun
@@ -56,9 +57,12 @@ class Synonyms(Randomizer):
     every referring expression stays unique in its scene. Draws: the replacements applied and the classes
     kept for that reason. Applied to the instruction text by the worker (synth.language.substitute)."""
 
+    description = "word classes of the instruction replaced by synonyms"
     stage = LANGUAGE
-    rate: float = 0.5
-    classes: tuple[str, ...] = tuple(CLASSES)
+    rate: float = key(0.5, "probability that each word class is replaced by a synonym; in [0, 1]")
+    classes: tuple[str, ...] = key(
+        tuple(CLASSES), "word classes that may be replaced (object nouns, target words, verbs; default: all)"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

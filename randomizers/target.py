@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.palette import OBJECT_COLOURS, rgba
 from synth.randomize import PLACE, Randomizer, pick, uniform
 from synth.registry import randomizer
@@ -30,13 +31,18 @@ class Target(Randomizer):
     gets each drawn the same way, APART from the ones before it, and recorded under "target<k>"; when its
     objects are sorted by colour, each target takes its class's colour, else one no task object has."""
 
+    description = "the place target: kind (square, tray), size, colour, x, y"
     stage = PLACE
-    kinds: tuple[str, ...] = ("region", "tray")
-    half_size: tuple[float, float] = (0.06, 0.08)
-    x: tuple[float, float] = (0.4, 0.6)
-    y: tuple[float, float] = (-0.22, 0.22)
-    min_distance: float = 0.16  # [m] from the object's centre
-    colours: tuple[str, ...] = tuple(OBJECT_COLOURS)
+    kinds: tuple[str, ...] = key(("region", "tray"), "target kinds drawn from: region (a coloured square), tray, bin")
+    half_size: tuple[float, float] = key(
+        (0.06, 0.08), "[m] range of the target's inner half size (grown where its objects need more)"
+    )
+    x: tuple[float, float] = key((0.4, 0.6), "[m] range of the target centre's x (world; the robot base at the origin)")
+    y: tuple[float, float] = key((-0.22, 0.22), "[m] range of the target centre's y (world)")
+    min_distance: float = key(0.16, "[m] least distance of the target from the object's centre")
+    colours: tuple[str, ...] = key(
+        tuple(OBJECT_COLOURS), "colour names drawn from (any of the default's); never the object's"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.randomize import VISUAL, Randomizer, pick, uniform
 from synth.registry import randomizer
 from synth.types import PATTERNS, SURFACES, Scene, Texture
@@ -21,13 +22,18 @@ class Textures(Randomizer):
     value (brightness) in `value` and saturation in `saturation`, and a second colour `contrast`
     brighter or darker. A textured table shows its texture instead of its plain colour."""
 
+    description = "procedural textures on the table, the floor and the walls"
     stage = VISUAL
-    surfaces: tuple[str, ...] = ("table", "floor", "walls")
-    patterns: tuple[str, ...] = PATTERNS
-    cells: tuple[int, int] = (2, 10)
-    value: tuple[float, float] = (0.25, 0.9)
-    saturation: tuple[float, float] = (0.0, 0.6)
-    contrast: tuple[float, float] = (0.1, 0.45)
+    surfaces: tuple[str, ...] = key(
+        ("table", "floor", "walls"), "surfaces textured: table, floor, walls (walls added behind and beside the robot)"
+    )
+    patterns: tuple[str, ...] = key(PATTERNS, "patterns drawn from: plain, checker, stripes, noise")
+    cells: tuple[int, int] = key((2, 10), "range of pattern periods across a texture, whole numbers >= 1")
+    value: tuple[float, float] = key((0.25, 0.9), "range of the base colour's value (brightness); within [0, 1]")
+    saturation: tuple[float, float] = key((0.0, 0.6), "range of the base colour's saturation; within [0, 1]")
+    contrast: tuple[float, float] = key(
+        (0.1, 0.45), "range of the second colour's value below the base (above where too dark); within [0, 1]"
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -17,6 +17,7 @@ import numpy as np
 
 from synth.embodiment import Embodiment
 from synth.frames import yaw_matrix
+from synth.keys import key
 from synth.language import refer
 from synth.planners import transit
 from synth.planners.collision import Checker
@@ -74,15 +75,15 @@ class BimanualLift(Task):
     templates = TRAIN
     held_out_templates = HELD_OUT
     arms = 2
-    hover: float = 0.10  # [m] above the grasp: where the approach ends
-    pre_grasp: float = 0.05  # [m] above the grasp: where the slow insertion starts
-    insets: tuple[float, ...] = (0.035, 0.06)  # [m] grasp points from the bar's ends, tried in order
-    lift: float = 0.15  # [m] both hands straight up
-    steps: int = 5  # IK points along the lift
-    hold: float = 1.0  # [s] the bar is held up this long (then `settle` more before judging)
-    close_time: float = 0.4  # [s]
-    max_tilt: float = 10.0  # [deg] of the bar's long axis from the horizontal while it is up
-    speed: float = 1.0  # scales every phase's velocity and acceleration (capped at the arms' limits)
+    hover: float = key(0.10, "[m] above the grasp: where the approach ends")
+    pre_grasp: float = key(0.05, "[m] above the grasp: where the slow insertion starts; < hover")
+    insets: tuple[float, ...] = key((0.035, 0.06), "[m] grasp points from the bar's ends, tried in order")
+    lift: float = key(0.15, "[m] both hands straight up")
+    steps: int = key(5, "IK points along the lift; >= 1")
+    hold: float = key(1.0, "[s] the bar is held up this long (then settle more before judging)")
+    close_time: float = key(0.4, "[s] the fingers close over this long")
+    max_tilt: float = key(10.0, "[deg] success: the bar's long axis stays within this of the horizontal while it is up")
+    speed: float = key(1.0, "scale on every phase's velocity and acceleration (capped at the arms' limits); > 0")
     settle: float = 0.5  # [s]
 
     def scene(self) -> Scene:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.keys import key
 from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.drawer import DrawerTask, drawer_phrase
@@ -51,7 +52,7 @@ class CloseDrawer(DrawerTask):
     description = "push a cabinet's open drawer shut by its handle (an articulated drawer built procedurally)"
     templates = TRAIN
     held_out_templates = HELD_OUT
-    success: float = 0.015  # [m] success: it ends at most this far out
+    success: float = key(0.015, "[m] success: the drawer ends at most this far out")
 
     def scene(self) -> Scene:
         return Scene(drawer=Drawer(opening=0.1), task_objects=0, target=Target(kind="none"), target_kinds=("none",))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from synth.keys import key
 from synth.planners import transit
 from synth.planners.cartesian import line_ik
 from synth.planners.collision import Checker
@@ -31,11 +32,11 @@ class DrawerTask(Task):
 
     phases = PHASES
     grip_needed = False  # open fingers that hook the bar (or push the front) move the drawer too
-    hover: float = 0.08  # [m] the descent onto the bar starts this high above it
-    part: float = 0.03  # [m] the fingers part this much wider than the bar while they come down
-    close_time: float = 0.4  # [s]
-    open_time: float = 0.3  # [s]
-    step: float = 0.02  # [m] Cartesian spacing of the IK waypoints along the slide
+    hover: float = key(0.08, "[m] the descent onto the bar starts this high above it")
+    part: float = key(0.03, "[m] the fingers part this much wider than the bar while they come down")
+    close_time: float = key(0.4, "[s] the fingers close on the bar over this long")
+    open_time: float = key(0.3, "[s] the fingers open over this long at the end of the slide")
+    step: float = key(0.02, "[m] Cartesian spacing of the IK waypoints along the slide")
     settle: float = 0.4  # [s]
 
     def goal(self, dr: Drawer) -> float:

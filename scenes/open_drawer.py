@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.keys import key
 from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.drawer import DrawerTask, drawer_phrase
@@ -51,8 +52,8 @@ class OpenDrawer(DrawerTask):
     description = "pull a cabinet's drawer open by its handle (an articulated drawer built procedurally)"
     templates = TRAIN
     held_out_templates = HELD_OUT
-    pull: float = 0.9  # the plan takes the drawer to this fraction of its travel
-    success: float = 0.7  # success: it ends at least this fraction of its travel out
+    pull: float = key(0.9, "the plan takes the drawer to this fraction of its travel; in (0, 1]")
+    success: float = key(0.7, "success: the drawer ends at least this fraction of its travel out; in (0, 1]")
 
     def scene(self) -> Scene:
         return Scene(drawer=Drawer(opening=0.0), task_objects=0, target=Target(kind="none"), target_kinds=("none",))

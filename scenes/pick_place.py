@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from synth.keys import key
 from synth.language import refer, relation
 from synth.planners import grasps, transit
 from synth.planners.collision import Checker
@@ -88,16 +89,16 @@ class PickPlace(Task):
     held_out_templates = HELD_OUT
     # [s] 5 ms under 20 Hz control labels as 1 ms does on 99.9% of 2,009 attempts (benchmarks/physics_step.py)
     physics_step = 0.005
-    hover: float = 0.10  # [m] back along the approach axis from the grasp: where the approach ends
-    pre_grasp: float = 0.05  # [m] back along the approach axis: where the slow insertion starts
-    lift: float = 0.12  # [m] straight up after closing
-    grasp_below: float = 0.0  # [m] the TCP closes this far below the object's centre where palm and table allow
-    above_place: float = 0.08  # [m] the transit ends this high above the place pose
-    release_clearance: float = 0.008  # [m] object bottom above the surface when the gripper opens
-    close_time: float = 0.35  # [s]
-    stop_time: float = 0.2  # [s] a near miss (randomizers/near_miss.py) rests this long where it stopped
-    open_time: float = 0.25  # [s]
-    speed: float = 1.0  # scales every phase's velocity and acceleration (capped at the arm's limits)
+    hover: float = key(0.10, "[m] back along the approach axis from the grasp: where the approach ends")
+    pre_grasp: float = key(0.05, "[m] back along the approach axis: where the slow insertion starts; < hover")
+    lift: float = key(0.12, "[m] straight up after closing")
+    grasp_below: float = key(0.0, "[m] the TCP closes this far below the object's centre where palm and table allow")
+    above_place: float = key(0.08, "[m] the transit ends this high above the place pose")
+    release_clearance: float = key(0.008, "[m] object bottom above the surface when the gripper opens")
+    close_time: float = key(0.35, "[s] the fingers close over this long")
+    stop_time: float = key(0.2, "[s] a near miss (randomizers.near_miss) rests this long where it stopped")
+    open_time: float = key(0.25, "[s] the fingers open over this long")
+    speed: float = key(1.0, "scale on every phase's velocity and acceleration (capped at the arm's limits); > 0")
     settle: float = 0.4  # [s]
 
     def scene(self) -> Scene:

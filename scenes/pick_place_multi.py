@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.language import refer
 from synth.randomize import pick
 from synth.registry import task
@@ -70,8 +71,8 @@ class PickPlaceMulti(PickPlace):
     templates = TRAIN
     held_out_templates = HELD_OUT
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
-    count: int = 2  # objects to put away: 2 or 3
-    gap: float = 0.006  # [m] between neighbouring objects' footprints in the target
+    count: int = key(2, "objects to put away: 2 or 3")
+    gap: float = key(0.006, "[m] between neighbouring objects' footprints in the target")
 
     def __post_init__(self) -> None:
         if self.count not in (2, 3):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from synth.keys import key
 from synth.registry import task
 from synth.scenes.pick_place import PickPlace, surface_z
 from synth.types import Obj, Scene, Target
@@ -53,8 +54,8 @@ class PlaceInContainer(PickPlace):
     templates = TRAIN
     held_out_templates = HELD_OUT
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
-    wall: float = 0.07  # [m] bin wall height
-    rim_clearance: float = 0.02  # [m] object bottom above the rim when the gripper opens
+    wall: float = key(0.07, "[m] bin wall height")
+    rim_clearance: float = key(0.02, "[m] object bottom above the rim when the gripper opens")
     above_place: float = 0.06
 
     def scene(self) -> Scene:

@@ -15,6 +15,7 @@ import mujoco
 import numpy as np
 
 from synth.frames import yaw_matrix
+from synth.keys import key
 from synth.language import refer, relation
 from synth.planners import transit
 from synth.planners.cartesian import line_ik
@@ -95,12 +96,12 @@ class Push(Task):
     phases = PHASES
     templates = TRAIN
     held_out_templates = HELD_OUT
-    lean: float = 0.3  # [rad] the fingers lean into the push
-    clearance: float = 0.008  # [m] lowest pad corner above the table while pushing
-    run_up: float = 0.025  # [m] the push starts this far behind the object
-    hover: float = 0.08  # [m] the descent starts this high above the push height
-    overshoot: float = 0.0  # [m] the object's centre is pushed this far past the target's centre
-    step: float = 0.02  # [m] Cartesian spacing of the IK waypoints along the push
+    lean: float = key(0.3, "[rad] the fingers lean into the push")
+    clearance: float = key(0.008, "[m] lowest pad corner above the table while pushing")
+    run_up: float = key(0.025, "[m] the push starts this far behind the object")
+    hover: float = key(0.08, "[m] the descent starts this high above the push height")
+    overshoot: float = key(0.0, "[m] the object's centre is pushed this far past the target's centre")
+    step: float = key(0.02, "[m] Cartesian spacing of the IK waypoints along the push")
     settle: float = 0.4  # [s]
 
     def scene(self) -> Scene:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.randomize import pick
 from synth.registry import task
 from synth.scenes import objects
@@ -87,10 +88,13 @@ class Sort(PickPlace):
     templates = TRAIN
     held_out_templates = HELD_OUT
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
-    by: str = "colour"  # colour | shape: what the two classes differ in
-    count: int = 4  # objects to sort: 3 or 4 (two per class; with 3, class 1 has one)
-    gap: float = 0.006  # [m] between neighbouring objects' footprints in a region
-    shapes: tuple[str, ...] = ("box", "cylinder")  # the objects' shapes (balls roll off a flat region: opt-in)
+    by: str = key("colour", "what the two classes differ in: colour or shape")
+    count: int = key(4, "objects to sort: 3 or 4 (two per class; with 3, class 1 has one)")
+    gap: float = key(0.006, "[m] between neighbouring objects' footprints in a region")
+    shapes: tuple[str, ...] = key(
+        ("box", "cylinder"),
+        "the objects' shapes: box, cylinder, sphere, capsule (spheres may roll off a region); by=shape: 2+",
+    )
 
     def __post_init__(self) -> None:
         if self.by not in RULES:

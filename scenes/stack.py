@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.language import refer
 from synth.randomize import pick
 from synth.registry import task
@@ -112,9 +113,9 @@ class Stack(PickPlace):
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
     above_place: float = 0.06
     release_clearance: float = 0.006
-    levels: int = 2  # blocks in the tower: 2 or 3
-    rest_tol: float = 0.01  # [m] a block's height above the centre of the one below it
-    base_shift: float = 0.03  # [m] the bottom block may be nudged this far and still count as standing
+    levels: int = key(2, "blocks in the tower: 2 or 3")
+    rest_tol: float = key(0.01, "[m] tolerance on a block's height above the centre of the one below it")
+    base_shift: float = key(0.03, "[m] the bottom block may be nudged this far and still count as standing")
 
     def __post_init__(self) -> None:
         if self.levels not in (2, 3):

@@ -10,8 +10,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from synth import listings
 from synth.errors import ConfigError
-from synth.keys import check_flags, default_of, help_text, key, parse, show, width, wrap
+from synth.keys import check_flags, help_text, key, parse, wrap
 
 USAGE = """usage: synth <command> [key=value ...]
 
@@ -25,8 +26,8 @@ commands:
   verify       check every committed file's size and checksum and LeRobot's invariants: synth verify out=<dir>
   repair       cut a damaged dataset back to its last intact commit: synth repair out=<dir>
   export-usd   one attempt's scene as a USD stage for Isaac Sim: synth export-usd task=pick_place seed=3 attempt=0
-  tasks        list tasks and their task.<key>= settings
-  randomizers  list randomizers and their ranges
+  tasks        list tasks and their task.<key>= settings (synth tasks <name>: each described)
+  randomizers  list randomizers and their ranges (synth randomizers <name>: each described)
   embodiments  list embodiments
   axes         list eval's variation axes
 
@@ -83,6 +84,11 @@ def _help(args: list[str]) -> bool:
     return any(a in ("-h", "--help", "help") for a in args)
 
 
+def _names(args: list[str]) -> list[str]:
+    """The plugin names given to `synth tasks` or `synth randomizers` (none with --help: the listing)."""
+    return [] if _help(args) else args
+
+
 def cmd_train(args: list[str]) -> int:
     from synth.vla.train import TrainConfig, train
 
@@ -105,57 +111,6 @@ def cmd_eval(args: list[str]) -> int:
     return 0
 
 
-def list_axes() -> str:
-    from synth.vla.axes import AXES
-
-    w = max(map(len, AXES))
-    return "\n".join(f"  {n:{w}s}  {a.description}" for n, a in AXES.items())
-
-
-def list_tasks() -> str:
-    from synth.registry import TASKS
-
-    w = max(map(len, TASKS.names()), default=0)
-    return "\n".join(f"  {n:{w}s}  {getattr(TASKS.get(n), 'description', '')}" for n in TASKS.names())
-
-
-def list_task_keys() -> str:
-    """Each task with its description and its task.<key>=default settings."""
-    import textwrap
-
-    lines = []
-    from synth.registry import TASKS
-
-    for n in TASKS.names():
-        cls = TASKS.get(n)
-        lines.append(f"  {n}: {getattr(cls, 'description', '')}")
-        keys = "  ".join(f"task.{f.name}={show(default_of(f))}" for f in dataclasses.fields(cls))
-        lines += textwrap.wrap(keys, width(), initial_indent="      ", subsequent_indent="      ")
-    return "\n".join(lines)
-
-
-def list_randomizers() -> str:
-    import dataclasses
-
-    from synth.registry import RANDOMIZERS
-
-    lines = []
-    for n in RANDOMIZERS.names():
-        cls = RANDOMIZERS.get(n)
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
-        lines.append(f"  {n:15s} {doc}")
-        for f in dataclasses.fields(cls):
-            default = default_of(f)
-            lines.append(f"      {f.name} = {list(default) if isinstance(default, tuple) else default}")
-    return "\n".join(lines)
-
-
-def list_embodiments() -> str:
-    from synth.embodiment import load, names
-
-    return "\n".join(f"  {n:14s} {load(n).description}" for n in names())
-
-
 def generate_help() -> str:
     from synth.config import PLUGIN_KEYS, GenerateConfig, compose_config
     from synth.embodiment import names
@@ -172,7 +127,8 @@ def generate_help() -> str:
         f"plugins:\n{plugins}; the others: {', '.join(rest)}\n\n"
         "+experiment=rendered: two cameras at 128x128; +experiment=smoke: 8 episodes, one process.\n"
         "Several bodies or rates, one dataset part each: embodiment=[panda,ur5e] or control_hz=[10,20].\n\n"
-        f"tasks: {', '.join(TASKS.names())}\n  (`synth tasks`: what each does, and its task.<key>= settings)\n"
+        f"tasks: {', '.join(TASKS.names())}\n"
+        "  (`synth tasks`: what each does; `synth tasks <name>`: its keys described)\n"
         f"embodiments: {', '.join(names())}"
     )
     return help_text(GenerateConfig, "synth generate [key=value ...]   (Hydra overrides)", footer, skip=PLUGIN_KEYS)
@@ -349,7 +305,7 @@ def check_gl_env() -> None:
 def cmd_help(args: list[str]) -> int:
     from synth.registry import RANDOMIZERS
 
-    print(f"{USAGE}\ntasks:\n{list_tasks()}\n\nembodiments:\n{list_embodiments()}\n")
+    print(f"{USAGE}\ntasks:\n{listings.task_names()}\n\nembodiments:\n{listings.embodiments()}\n")
     print(wrap(f"randomizers: {', '.join(RANDOMIZERS.names())}"))
     return 0
 
@@ -364,10 +320,10 @@ COMMANDS = {
     "verify": cmd_verify,
     "repair": cmd_repair,
     "export-usd": cmd_export_usd,
-    "tasks": lambda a: print(list_task_keys()) or 0,
-    "randomizers": lambda a: print(list_randomizers()) or 0,
-    "embodiments": lambda a: print(list_embodiments()) or 0,
-    "axes": lambda a: print(list_axes()) or 0,
+    "tasks": lambda a: print(listings.tasks(_names(a))) or 0,
+    "randomizers": lambda a: print(listings.randomizers(_names(a))) or 0,
+    "embodiments": lambda a: print(listings.embodiments()) or 0,
+    "axes": lambda a: print(listings.axes()) or 0,
 }
 HELP = {"help": cmd_help, "-h": cmd_help, "--help": cmd_help}
 

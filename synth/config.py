@@ -102,9 +102,11 @@ class GenerateConfig:
     """Keys of `synth generate`, each declared once (default, help, check); Hydra composes them with the plugins'
     groups (task, embodiment, randomizers), `settings` checks them, `synth generate --help` prints them."""
 
-    task: Any = key(MISSING, "what is demonstrated (`synth tasks`: names and task.<key>= settings)")
+    task: Any = key(MISSING, "what is demonstrated; its task.<key>= settings: `synth tasks <name>`")
     embodiment: Any = key(MISSING, "the robot (`synth embodiments`)")
-    randomizers: Any = key({}, "randomizers=[a,b] and randomizers.<name>.<key>= (`synth randomizers`)")
+    randomizers: Any = key(
+        {}, "randomizers=[a,b]; their randomizers.<name>.<key>= settings: `synth randomizers <name>`"
+    )
     n: Any = key(100, "successful episodes to write; n=1e6 works as typed", check=_count)
     out: str = key("", "dataset directory (empty: data/<task>)", check=str)
     seed: int = key(0, "root seed >= 0: episode i depends only on (seed, i)", check=_seed)

@@ -7,6 +7,7 @@ composes with Hydra from the same declarations (synth/config.py).
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import textwrap
 import types
@@ -46,6 +47,16 @@ def default_of(f: dataclasses.Field) -> Any:
 def keys(cls: type) -> dict[str, dataclasses.Field]:
     """The declared keys of a config class, in order."""
     return {f.name: f for f in dataclasses.fields(cls)}
+
+
+def help_of(cls: type, name: str) -> str:
+    """The help of key `name` of the dataclass `cls`: its field's, or where a subclass declares the field again with
+    only a new default (a plugin's `settle: float = 0.4`), the help of the nearest base class's field."""
+    for c in cls.__mro__:
+        f = getattr(c, "__dataclass_fields__", {}).get(name)
+        if f is not None and f.metadata.get("help"):
+            return f.metadata["help"]
+    return ""
 
 
 def suggest(name: str, options: Sequence[str]) -> str:
@@ -177,6 +188,18 @@ def wrap(text: str, cols: int | None = None) -> str:
     return "\n".join(out)
 
 
+def fold(text: str, cols: int, indent: str) -> list[str]:
+    """A line such as `colours=[light wood,dark wood,...]` broken after commas where it is wider than `cols`,
+    continuation lines starting with `indent`."""
+    lines, line = [], ""
+    for part in re.split(r"(?<=,)", text):
+        if line.strip() and len(line) + len(part) > cols:
+            lines.append(line)
+            line = indent
+        line += part
+    return [*lines, line]
+
+
 def help_lines(cls: type, skip: Sequence[str] = (), cols: int | None = None) -> list[str]:
     """`  key=default  description` per declared key, wrapped at the terminal's width (never cut)."""
     cols = cols or width()
@@ -187,19 +210,20 @@ def help_lines(cls: type, skip: Sequence[str] = (), cols: int | None = None) -> 
             continue
         if dataclasses.is_dataclass(value):  # a group: one row per member key, e.g. physics.timestep=
             rows += [
-                (f"{f.name}.{g.name}={show(default_of(g))}", g.metadata.get("help", ""))
+                (f"{f.name}.{g.name}={show(default_of(g))}", help_of(type(value), g.name))
                 for g in dataclasses.fields(value)
             ]
         else:
-            rows.append((f"{f.name}={show(value)}", f.metadata.get("help", "")))
-    col = min(max(len(r[0]) for r in rows) + 4, 26)
+            rows.append((f"{f.name}={show(value)}", help_of(cls, f.name)))
+    col = min(max((len(r[0]) for r in rows), default=0) + 4, 26)
     out = []
     for left, text in rows:
         head = f"  {left}".ljust(col)
         if len(head) > col:  # a long default: the description starts on its own line
-            out.append(head.rstrip())
+            out += fold(head.rstrip(), cols, " " * 6)
             head = " " * col
-        out += textwrap.wrap(text, cols, initial_indent=head, subsequent_indent=" " * col) or [head.rstrip()]
+        lines = textwrap.wrap(text, cols, initial_indent=head, subsequent_indent=" " * col, break_on_hyphens=False)
+        out += lines or [head.rstrip()]
     return out
 
 

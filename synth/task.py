@@ -15,6 +15,7 @@ import numpy as np
 from synth import embodiment
 from synth.embodiment import Embodiment
 from synth.errors import ConfigError
+from synth.keys import key
 from synth.types import Scene
 
 
@@ -55,7 +56,7 @@ class Task:
     held_out_templates: ClassVar[tuple[str, ...]] = ()  # for evaluation only
     grip_needed: ClassVar[bool] = True  # success needs the fingers to close (False: pushing also does it)
     arms: ClassVar[int] = 1  # arms the skill script drives: 1, or 2 for a bimanual task
-    settle: float = 0.5  # [s] the last action is held this long before success is judged (not written)
+    settle: float = key(0.5, "[s] the last action is held this long before success is judged (not written); >= 0")
     # [s] the largest physics step physics.timestep=auto takes (the largest dividing the control period below it);
     # a larger one only where benchmarks/physics_step.py found the 1 ms labels on >= 99% of >= 2,000 attempts
     physics_step: ClassVar[float] = 0.002
