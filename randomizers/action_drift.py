@@ -12,7 +12,7 @@ from synth.registry import randomizer
 from synth.types import Scene
 
 
-@randomizer("action_drift")
+@randomizer("action_drift", acts_on="execution", kinematic=False, evaluation=True)
 @dataclass(frozen=True)
 class ActionDrift(Randomizer):
     """Per episode, a standard deviation `joints` [rad] of a slow random offset on every arm joint target the

@@ -12,7 +12,7 @@ from synth.registry import randomizer
 from synth.types import Scene
 
 
-@randomizer("action_noise")
+@randomizer("action_noise", acts_on="execution", kinematic=False, evaluation=True)
 @dataclass(frozen=True)
 class ActionNoise(Randomizer):
     """Noise std `joints` [rad] on the executed joint targets and a `latency` [control periods], per episode.

@@ -12,7 +12,7 @@ from synth.registry import randomizer
 from synth.types import Scene
 
 
-@randomizer("near_miss")
+@randomizer("near_miss", acts_on="expert", kinematic=False, evaluation=False)
 @dataclass(frozen=True)
 class NearMiss(Randomizer):
     """With probability `chance` per episode, the pick-and-place expert's first descent is aimed `offset` [m]

@@ -12,7 +12,7 @@ from synth.registry import randomizer
 from synth.types import Scene
 
 
-@randomizer("regrasp")
+@randomizer("regrasp", acts_on="expert", kinematic=False, evaluation=False)
 @dataclass(frozen=True)
 class Regrasp(Randomizer):
     """With probability `chance` per episode, the pick-and-place expert's first grasp is aimed `offset` [m]

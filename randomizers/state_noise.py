@@ -11,7 +11,7 @@ from synth.registry import randomizer
 from synth.types import Scene
 
 
-@randomizer("state_noise")
+@randomizer("state_noise", acts_on="observation", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class StateNoise(Randomizer):
     """Per episode, standard deviations of independent Gaussian noise added to every frame of the written

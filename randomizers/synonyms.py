@@ -46,7 +46,7 @@ def names(n: str) -> set[str]:
     return {n, *NOUNS.get(n, ())}
 
 
-@randomizer("synonyms")
+@randomizer("synonyms", acts_on="language", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class Synonyms(Randomizer):
     """Instruction synonyms: each word class in `classes` is replaced with probability `rate`.

@@ -137,13 +137,14 @@ def list_task_keys() -> str:
 def list_randomizers() -> str:
     import dataclasses
 
-    from synth.registry import RANDOMIZERS
+    from synth.registry import RANDOMIZERS, declared
 
     lines = []
     for n in RANDOMIZERS.names():
         cls = RANDOMIZERS.get(n)
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         lines.append(f"  {n:15s} {doc}")
+        lines.append(f"      ({declared(cls)})")
         for f in dataclasses.fields(cls):
             default = default_of(f)
             lines.append(f"      {f.name} = {list(default) if isinstance(default, tuple) else default}")
