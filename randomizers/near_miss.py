@@ -9,7 +9,7 @@ import numpy as np
 from synth.errors import ConfigError
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
-from synth.types import Scene
+from synth.types import Scene, StoppedDescent
 
 
 @randomizer("near_miss", acts_on="expert", kinematic=False, evaluation=False)
@@ -43,4 +43,4 @@ class NearMiss(Randomizer):
         miss = bool(rng.random() < self.chance)
         r, a, dz = uniform(rng, self.offset), float(rng.uniform(0.0, 2.0 * np.pi)), uniform(rng, self.height)
         dx, dy, dz = (r * np.cos(a), r * np.sin(a), dz) if miss else (0.0, 0.0, 0.0)
-        return scene.replace(near_miss=(dx, dy, dz)), {"miss": int(miss), "dx": dx, "dy": dy, "dz": dz}
+        return scene.perturbed(near_miss=StoppedDescent(dx, dy, dz)), {"miss": int(miss), "dx": dx, "dy": dy, "dz": dz}

@@ -9,7 +9,7 @@ import numpy as np
 from synth.errors import ConfigError
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
-from synth.types import Scene
+from synth.types import MissedGrasp, Scene
 
 
 @randomizer("regrasp", acts_on="expert", kinematic=False, evaluation=False)
@@ -41,7 +41,7 @@ class Regrasp(Randomizer):
         miss = bool(rng.random() < self.chance)
         r, a = uniform(rng, self.offset), float(rng.uniform(0.0, 2.0 * np.pi))
         dx, dy = (r * np.cos(a), r * np.sin(a)) if miss else (0.0, 0.0)
-        return scene.replace(regrasp=(dx, dy, self.up if miss else 0.0)), {
+        return scene.perturbed(regrasp=MissedGrasp(dx, dy, self.up if miss else 0.0)), {
             "miss": int(miss),
             "dx": dx,
             "dy": dy,

@@ -8,7 +8,7 @@ import numpy as np
 
 from synth.randomize import VISUAL, Randomizer, uniform
 from synth.registry import randomizer
-from synth.types import Scene
+from synth.types import Scene, StateStd
 
 
 @randomizer("state_noise", acts_on="observation", kinematic=True, evaluation=True)
@@ -25,4 +25,4 @@ class StateNoise(Randomizer):
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         j, g = uniform(rng, self.joints), uniform(rng, self.gripper)
-        return scene.replace(state_noise=(j, g)), {"joints": j, "gripper": g}
+        return scene.perturbed(state_noise=StateStd(j, g)), {"joints": j, "gripper": g}

@@ -84,4 +84,4 @@ class Synonyms(Randomizer):
                     continue
             applied[c] = word
         words = [(c, w) for c, w in applied.items()] + [(p, p) for c in applied for p in KEEP.get(c, ())]
-        return scene.replace(words=tuple(words)), {"words": applied, "kept": kept}
+        return scene.perturbed(words=tuple(words)), {"words": applied, "kept": kept}

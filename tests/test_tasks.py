@@ -155,7 +155,7 @@ def test_three_high_stack():
     good = [(a, r) for a, r in zip(planned, res, strict=True) if a.failure == ""]
     assert len(good) >= 4, [a.failure for a in atts]
     a, r = good[0]
-    assert all(substitute(refer(a.scene, k), a.scene.words) in a.instruction for k in range(3)), a.instruction
+    assert all(substitute(refer(a.scene, k), a.scene.perturb.words) in a.instruction for k in range(3)), a.instruction
     assert [m["object"] for m in a.plan.check["moves"]] == [1, 0]
     assert np.sum(np.diff(a.plan.phase) < 0) == 1, "two pick-and-places"
     assert w.task.outcome(a.scene, r["frames"], r["layout"]) == ""
