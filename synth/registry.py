@@ -90,6 +90,9 @@ def randomizer(name: str, *, acts_on: str | None = None, kinematic: bool | None 
     register = RANDOMIZERS.register(name)
 
     def deco(cls):
+        clash = [f.name for f in dataclasses.fields(cls) if f.name in ("acts_on", "kinematic", "evaluation")]
+        if clash:
+            raise ConfigError(f"randomizer '{name}' has parameters {clash}: the names of its declaration; rename them")
         cls.acts_on, cls.kinematic, cls.evaluation = acts_on, kinematic, evaluation
         return register(cls)
 

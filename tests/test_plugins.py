@@ -67,6 +67,14 @@ def test_an_undeclared_or_misdeclared_randomizer_is_refused_at_registration():
     for kw in ({}, {"acts_on": "weather", "kinematic": True, "evaluation": True}, {"acts_on": "scene"}):
         with pytest.raises(ConfigError, match=r"randomizer 'nameless' declares .*acts_on=<one of \['scene'"):
             randomizer("nameless", **kw)
+    from dataclasses import dataclass
+
+    from synth.randomize import Randomizer
+
+    with pytest.raises(ConfigError, match=r"parameters \['kinematic'\]: the names of its declaration"):
+        randomizer("nameless", acts_on="scene", kinematic=True, evaluation=True)(
+            dataclass(frozen=True)(type("Nameless", (Randomizer,), {"__annotations__": {"kinematic": bool}}))
+        )
     assert "nameless" not in RANDOMIZERS.names()
 
 
