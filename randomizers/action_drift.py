@@ -10,10 +10,10 @@ from synth.errors import ConfigError
 from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
-from synth.types import Scene
+from synth.types import Drift, Scene
 
 
-@randomizer("action_drift")
+@randomizer("action_drift", acts_on="execution", kinematic=False, evaluation=True)
 @dataclass(frozen=True)
 class ActionDrift(Randomizer):
     """Per episode, a standard deviation `joints` [rad] of a slow random offset on every arm joint target the
@@ -41,7 +41,7 @@ class ActionDrift(Randomizer):
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         std = uniform(rng, self.joints)
-        return scene.replace(action_drift=(std, self.period, self.quiet)), {
+        return scene.perturbed(action_drift=Drift(std, self.period, self.quiet)), {
             "joints": std,
             "period": self.period,
             "quiet": self.quiet,

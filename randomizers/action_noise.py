@@ -10,10 +10,10 @@ from synth.errors import ConfigError
 from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
-from synth.types import Scene
+from synth.types import ExecutionNoise, Scene
 
 
-@randomizer("action_noise")
+@randomizer("action_noise", acts_on="execution", kinematic=False, evaluation=True)
 @dataclass(frozen=True)
 class ActionNoise(Randomizer):
     """Noise std `joints` [rad] on the executed joint targets and a `latency` [control periods], per episode.
@@ -41,4 +41,4 @@ class ActionNoise(Randomizer):
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         std, k = uniform(rng, self.joints), int(rng.integers(self.latency[0], self.latency[1] + 1))
-        return scene.replace(action_noise=(std, k)), {"joints": std, "latency": k}
+        return scene.perturbed(action_noise=ExecutionNoise(std, k)), {"joints": std, "latency": k}

@@ -13,7 +13,7 @@ from synth.types import ArmDynamics as Arm
 from synth.types import Scene
 
 
-@randomizer("arm_dynamics")
+@randomizer("arm_dynamics", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class ArmDynamics(Randomizer):
     """Per arm joint: a scale on its viscous damping in `damping` and on its actuator's position gain

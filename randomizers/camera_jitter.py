@@ -12,7 +12,7 @@ from synth.registry import randomizer
 from synth.types import Scene, replace
 
 
-@randomizer("camera_jitter")
+@randomizer("camera_jitter", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class CameraJitter(Randomizer):
     """Per fixed camera: offsets of position and look-at point [m] per axis, fovy offset [deg]."""

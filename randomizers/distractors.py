@@ -16,7 +16,7 @@ from synth.scenes.layout import occupied, sample_free
 from synth.types import Scene, replace
 
 
-@randomizer("distractors")
+@randomizer("distractors", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class Distractors(Randomizer):
     """`count` (low, high) extra objects; colours differ from the task objects' so language stays unambiguous

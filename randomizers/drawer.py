@@ -16,7 +16,7 @@ from synth.registry import randomizer
 from synth.types import Scene
 
 
-@randomizer("drawer")
+@randomizer("drawer", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class DrawerLook(Randomizer):
     """Cabinet centre x, y [m] and yaw [rad] (0: its front faces the world origin, where a single arm's base

@@ -13,7 +13,7 @@ from synth.registry import randomizer
 from synth.types import Light, Scene
 
 
-@randomizer("lighting")
+@randomizer("lighting", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class Lighting(Randomizer):
     """Light from azimuth [rad] and elevation [rad] above the horizon; intensity in [0, 1];

@@ -14,7 +14,7 @@ from synth.registry import randomizer
 from synth.types import Light, Scene
 
 
-@randomizer("lights")
+@randomizer("lights", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class Lights(Randomizer):
     """Light count and placement: `count` lights in all (low, high), the key light included.

@@ -10,10 +10,10 @@ from synth.errors import ConfigError
 from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
-from synth.types import Scene
+from synth.types import Scene, StoppedDescent
 
 
-@randomizer("near_miss")
+@randomizer("near_miss", acts_on="expert", kinematic=False, evaluation=False)
 @dataclass(frozen=True)
 class NearMiss(Randomizer):
     """With probability `chance` per episode, the pick-and-place expert's first descent is aimed `offset` [m]
@@ -49,4 +49,4 @@ class NearMiss(Randomizer):
         miss = bool(rng.random() < self.chance)
         r, a, dz = uniform(rng, self.offset), float(rng.uniform(0.0, 2.0 * np.pi)), uniform(rng, self.height)
         dx, dy, dz = (r * np.cos(a), r * np.sin(a), dz) if miss else (0.0, 0.0, 0.0)
-        return scene.replace(near_miss=(dx, dy, dz)), {"miss": int(miss), "dx": dx, "dy": dy, "dz": dz}
+        return scene.perturbed(near_miss=StoppedDescent(dx, dy, dz)), {"miss": int(miss), "dx": dx, "dy": dy, "dz": dz}

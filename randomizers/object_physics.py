@@ -12,7 +12,7 @@ from synth.registry import randomizer
 from synth.types import Scene, replace
 
 
-@randomizer("object_physics")
+@randomizer("object_physics", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class ObjectPhysics(Randomizer):
     """Sliding friction coefficient and mass [kg] per object (drawn independently)."""

@@ -14,7 +14,7 @@ from synth.scenes.layout import occupied, sample_free
 from synth.types import Scene
 
 
-@randomizer("object_pose")
+@randomizer("object_pose", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class ObjectPose(Randomizer):
     """Centre in x, y [m] (world; the robot base is at the origin) and yaw [rad] of each of the task's

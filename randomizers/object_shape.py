@@ -16,7 +16,7 @@ from synth.scenes import objects
 from synth.types import Scene
 
 
-@randomizer("object_shape")
+@randomizer("object_shape", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class ObjectShape(Randomizer):
     """Each of the task's objects: shape from `shapes`, sizes from the shape family x `scale`, colour from

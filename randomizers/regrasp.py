@@ -10,10 +10,10 @@ from synth.errors import ConfigError
 from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
-from synth.types import Scene
+from synth.types import MissedGrasp, Scene
 
 
-@randomizer("regrasp")
+@randomizer("regrasp", acts_on="expert", kinematic=False, evaluation=False)
 @dataclass(frozen=True)
 class Regrasp(Randomizer):
     """With probability `chance` per episode, the pick-and-place expert's first grasp is aimed `offset` [m]
@@ -47,7 +47,7 @@ class Regrasp(Randomizer):
         miss = bool(rng.random() < self.chance)
         r, a = uniform(rng, self.offset), float(rng.uniform(0.0, 2.0 * np.pi))
         dx, dy = (r * np.cos(a), r * np.sin(a)) if miss else (0.0, 0.0)
-        return scene.replace(regrasp=(dx, dy, self.up if miss else 0.0)), {
+        return scene.perturbed(regrasp=MissedGrasp(dx, dy, self.up if miss else 0.0)), {
             "miss": int(miss),
             "dx": dx,
             "dy": dy,

@@ -14,7 +14,7 @@ from synth.scenes.tabletop import MAX_RESTITUTION, dampratio
 from synth.types import Scene
 
 
-@randomizer("restitution")
+@randomizer("restitution", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class Restitution(Randomizer):
     """Coefficient of restitution of each object (`objects`) and of the table top (`table`), at most 0.7.

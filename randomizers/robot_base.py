@@ -13,7 +13,7 @@ from synth.registry import randomizer
 from synth.types import Scene
 
 
-@randomizer("robot_base")
+@randomizer("robot_base", acts_on="scene", kinematic=False, evaluation=True)
 @dataclass(frozen=True)
 class RobotBase(Randomizer):
     """Robot base offsets from the embodiment's own pose: `x`, `y` [m] and `yaw` [rad] about the vertical.

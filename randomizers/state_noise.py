@@ -9,10 +9,10 @@ import numpy as np
 from synth.keys import key
 from synth.randomize import VISUAL, Randomizer, uniform
 from synth.registry import randomizer
-from synth.types import Scene
+from synth.types import Scene, StateStd
 
 
-@randomizer("state_noise")
+@randomizer("state_noise", acts_on="observation", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class StateNoise(Randomizer):
     """Per episode, standard deviations of independent Gaussian noise added to every frame of the written
@@ -31,4 +31,4 @@ class StateNoise(Randomizer):
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         j, g = uniform(rng, self.joints), uniform(rng, self.gripper)
-        return scene.replace(state_noise=(j, g)), {"joints": j, "gripper": g}
+        return scene.perturbed(state_noise=StateStd(j, g)), {"joints": j, "gripper": g}

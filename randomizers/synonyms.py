@@ -47,7 +47,7 @@ def names(n: str) -> set[str]:
     return {n, *NOUNS.get(n, ())}
 
 
-@randomizer("synonyms")
+@randomizer("synonyms", acts_on="language", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class Synonyms(Randomizer):
     """Instruction synonyms: each word class in `classes` is replaced with probability `rate`.
@@ -88,4 +88,4 @@ class Synonyms(Randomizer):
                     continue
             applied[c] = word
         words = [(c, w) for c, w in applied.items()] + [(p, p) for c in applied for p in KEEP.get(c, ())]
-        return scene.replace(words=tuple(words)), {"words": applied, "kept": kept}
+        return scene.perturbed(words=tuple(words)), {"words": applied, "kept": kept}

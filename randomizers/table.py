@@ -15,7 +15,7 @@ from synth.types import Scene, Table
 NEAR_EDGE = 0.12  # [m] the table's edge nearest the robot, in front of its base
 
 
-@randomizer("table")
+@randomizer("table", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class TableLook(Randomizer):
     """Top height [m] (the arm's base is at 0.75 m), half extents [m], colour from `colours`."""

@@ -21,7 +21,7 @@ ROUNDS = 10  # tries at placing several targets together in the x, y ranges
 NEAR = 0.05  # [m] then each within this of its nominal place
 
 
-@randomizer("target")
+@randomizer("target", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class Target(Randomizer):
     """Place target: kind from `kinds`, inner half size [m], colour (never the object's), centre x, y [m].

@@ -14,7 +14,7 @@ from synth.registry import randomizer
 from synth.types import PATTERNS, SURFACES, Scene, Texture
 
 
-@randomizer("textures")
+@randomizer("textures", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class Textures(Randomizer):
     """Per surface in `surfaces` (table, floor, walls: walls are added behind and beside the robot when

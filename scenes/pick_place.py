@@ -160,8 +160,8 @@ class PickPlace(Task):
         done: list[dict] = []
         q_start = np.array(emb.home)
         for k, (i, xy, z, geoms) in enumerate(self.moves(scene, lay)):
-            miss = scene.regrasp if k == 0 and scene.regrasp[2] > 0 else None  # the first pick only
-            near = scene.near_miss if k == 0 and scene.near_miss[2] > 0 and miss is None else None
+            miss = scene.perturb.regrasp if k == 0 and scene.perturb.regrasp.up > 0 else None  # the first pick only
+            near = scene.perturb.near_miss if k == 0 and scene.perturb.near_miss.dz > 0 and miss is None else None
             move = self._move(ctx, lay, checker, scene, i, xy, z, geoms, q_start, seed + 2 * k, miss, near)
             if isinstance(move, str):
                 return move
@@ -179,9 +179,9 @@ class PickPlace(Task):
     ) -> dict | str:
         """One pick-and-place of objects[i] from where the checker holds it, starting at joints q_start:
         {"q": key configurations, "approach", "carry": waypoints, "grasp", "miss", "stats"}, or the failure
-        reason. miss: (dx, dy, up) [m] of a first grasp aimed beside the object (see randomizers/regrasp.py), or
+        reason. miss: MissedGrasp [m] of a first grasp aimed beside the object (see randomizers/regrasp.py), or
         None; "miss" holds its key configurations, or None where that grasp has no clear path (then the move is
-        planned without it; stats["regrasp"] says which). near: (dx, dy, dz) [m] of a first descent stopped
+        planned without it; stats["regrasp"] says which). near: StoppedDescent [m] of a first descent stopped
         beside and above the grasp (see randomizers/near_miss.py), or None; its key configurations go to "near"
         as "miss" does (stats["near_miss"]). On success the checker holds the object where it is released."""
         emb, ik = ctx.emb, ctx.ik
@@ -276,7 +276,7 @@ class PickPlace(Task):
         """Key configurations of a grasp aimed (dx, dy) [m] beside g and then lifted `up` [m] ({"hover", "pre",
         "grasp", "up"}), each solved from the previous one, or None if one has no IK solution, flips the wrist or
         collides on the way (the fingers may touch the geoms `touch`: the object and the table)."""
-        dx, dy, up = miss
+        dx, dy, up = miss.dx, miss.dy, miss.up
         pos = g.pos + np.array([dx, dy, 0.0])
         z = g.rot[:, 2]
         poses = [("hover", pos - self.hover * z), ("pre", pos - self.pre_grasp * z), ("grasp", pos)]
@@ -296,7 +296,7 @@ class PickPlace(Task):
         "pre", "stop"}), each solved from the previous one, or None if one has no IK solution, flips the wrist, or
         the way down or on to the grasp q["grasp"] comes within 3 mm of anything: the object included, as the stop
         must not disturb it, and the table excepted on the last stretch, where the fingers reach it as in any grasp."""
-        dx, dy, dz = near
+        dx, dy, dz = near.dx, near.dy, near.dz
         pos = g.pos + np.array([dx, dy, 0.0])
         z = g.rot[:, 2]
         poses = [("hover", pos - self.hover * z), ("pre", pos - self.pre_grasp * z), ("stop", pos + [0.0, 0.0, dz])]

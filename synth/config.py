@@ -327,14 +327,11 @@ def _check_mode(values: dict, task_obj: Any, rands: tuple) -> None:
             raise ConfigError(
                 f"mode=kinematic supports task={' or task='.join(SUPPORTED)}, not {task_obj.name}; use mode=physics"
             )
-        physical = [
-            r.name for r in rands if r.name in ("robot_base", "action_noise", "action_drift", "regrasp", "near_miss")
-        ]
-        if physical:
+        refused = [r for r in rands if not r.kinematic]  # each randomizer declares it (synth.registry.randomizer)
+        if refused:
             raise ConfigError(
-                f"mode=kinematic does not apply randomizers {physical} (they act on the executed physics or the "
-                "physics mode's expert); "
-                "drop them or use mode=physics"
+                f"mode=kinematic does not apply randomizers {[r.name for r in refused]} (declared kinematic=False: "
+                "they need the executed physics or the physics mode's expert); drop them or use mode=physics"
             )
     if cf > 1 and (task_obj.scene().task_objects != 1 or task_obj.arms != 1 or mode != "physics"):
         raise ConfigError(

@@ -70,12 +70,11 @@ def executed(
     plus its drift (`action_drift`), then its noise and latency (`action_noise`), each from the attempt's own
     stream, so they do not depend on the batch (the generator and synth.replay both call this)."""
     out = np.asarray(actions, dtype=float)
-    std, tau, quiet = scene.action_drift
-    if std:
-        out = out + drift(out, arm, grip, std, tau, quiet, hz, stream(seed, attempt, "action_drift"))
-    noise, latency = scene.action_noise
-    if noise or latency:
-        out = perturb(out, start, arm, noise, latency, stream(seed, attempt, "action_noise"))
+    d, n = scene.perturb.action_drift, scene.perturb.action_noise
+    if d.joints:
+        out = out + drift(out, arm, grip, d.joints, d.period, d.quiet, hz, stream(seed, attempt, "action_drift"))
+    if n.joints or n.latency:
+        out = perturb(out, start, arm, n.joints, n.latency, stream(seed, attempt, "action_noise"))
     return out
 
 

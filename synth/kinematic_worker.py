@@ -120,7 +120,7 @@ class KinematicWorker:
         texts = []
         for j, scene in enumerate(scenes):
             text = self.task.instruction(scene, words[j], self.held_out)
-            texts.append(substitute(text, scene.words) if scene.words else text)  # synonyms, as in physics mode
+            texts.append(substitute(text, scene.perturb.words))  # synonyms, as in physics mode
         t1 = time.perf_counter()
         plan = self.planner.plan(scenes)
         t2 = time.perf_counter()
@@ -172,9 +172,10 @@ class KinematicWorker:
         gripper = np.isin(np.arange(emb.dof + 1), emb.gripper_columns)
         for k, e in enumerate(keep):  # what a policy observes is noisy, as in physics mode
             scene = scenes[ok[e]]
-            if not any(scene.state_noise):
+            noisy = scene.perturb.state_noise
+            if not (noisy.joints or noisy.gripper):
                 continue
-            std = np.where(gripper, *scene.state_noise[::-1])
+            std = np.where(gripper, noisy.gripper, noisy.joints)
             if std.any():
                 n, at = int(length[e]), int(starts[k])
                 noise = stream(self.seed, indices[ok[e]], "state_noise").normal(size=(n, emb.dof + 1)) * std

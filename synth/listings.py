@@ -85,20 +85,21 @@ def tasks(names: Sequence[str] = ()) -> str:
 
 def randomizers(names: Sequence[str] = ()) -> str:
     """Every randomizer with its keys and default ranges; with `names`, those randomizers' keys described."""
-    from synth.registry import RANDOMIZERS
+    from synth.registry import RANDOMIZERS, declared
 
     if names:
         parts = []
         for n in names:
             cls = RANDOMIZERS.get(n)
-            note = "A pair [low,high] is a range: each draw is uniform in it." if _ranges(cls) else ""
+            note = f"{declared(cls).capitalize()}."
+            note += " A pair [low,high] is a range: each draw is uniform in it." if _ranges(cls) else ""
             parts.append(_detail(cls, f"randomizers.{n}", f"randomizers.{n}.<key>=value", note))
         return "\n\n".join(parts)
     w = max(map(len, RANDOMIZERS.names()), default=0)
     lines = []
     for n in RANDOMIZERS.names():
         cls = RANDOMIZERS.get(n)
-        lines += [*_row(n, w, cls), *_defaults(cls, "")]
+        lines += [*_row(n, w, cls), f"      ({declared(cls)})", *_defaults(cls, "")]
     more = (
         "Set one with randomizers.<name>.<key>=value (a pair [low,high] is a range); `synth randomizers <name> ...`: "
         "what each key means, in which units, and the values it takes."

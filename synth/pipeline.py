@@ -121,8 +121,7 @@ class Worker:
             scene, j = cf
             draws = {**draws, "counterfactual": {"scene": group, "variant": v, "object": j}}
         text = self.task.instruction(scene, stream(self.seed, i, "instruction"), self.held_out)
-        if scene.words:
-            text = substitute(text, scene.words)
+        text = substitute(text, scene.perturb.words)  # synonyms (none: the text as it is)
         model = build(scene, self.emb, self.slots, self.resolution, self.ctx.control_hz, self.physics)
         t1 = time.perf_counter()
         plan_seed = int(stream(self.seed, i, "planner").integers(2**31 - 2))
@@ -170,7 +169,8 @@ class Worker:
             for w, a in enumerate(group):
                 n = len(runs[w]) + settle + 1  # this world's own frames (a latency delays its end); padding after
                 fr = Frames(out["qpos"][w, :n], out["qvel"][w, :n], out["sensordata"][w, : n - 1])
-                late = a.scene.action_noise[1]  # the plan's frame k happens at frame k + latency: judge it there
+                # the plan's frame k happens at frame k + latency: judge it there
+                late = a.scene.perturb.action_noise.latency
                 judged = Frames(fr.qpos[late:], fr.qvel[late:], fr.sensordata[late:]) if late else fr
                 a.failure = "unstable" if out["diverged"][w] else self.task.judge(a.p, judged, lay)
                 a.seconds["physics"] = dt
@@ -193,7 +193,8 @@ class Worker:
         q = fr.qpos[:T]
         state = lay.state(q).astype(np.float32)
         grip = np.isin(np.arange(state.shape[1]), self.emb.gripper_columns)
-        std = np.where(grip, a.scene.state_noise[1], a.scene.state_noise[0])
+        noisy = a.scene.perturb.state_noise
+        std = np.where(grip, noisy.gripper, noisy.joints)
         if std.any():  # what a policy observes is noisy; the physics (and synth.joint_target) is not
             noise = stream(self.seed, a.index, "state_noise").normal(size=state.shape) * std
             state = (state + noise).astype(np.float32)

@@ -25,10 +25,15 @@ SCENE, PLACE, CLUTTER, PHYSICS, VISUAL = 0, 1, 2, 3, 4
 
 @dataclass(frozen=True)
 class Randomizer:
-    """Base: every field that is a pair of numbers is a (low, high) range and is checked."""
+    """Base: every field that is a pair of numbers is a (low, high) range and is checked. `acts_on`,
+    `kinematic` and `evaluation` are declared by the registering decorator (synth.registry.randomizer)."""
 
     name: ClassVar[str] = "randomizer"
     stage: ClassVar[int] = PLACE
+    description: ClassVar[str] = ""  # one line for `synth randomizers`
+    acts_on: ClassVar[str]  # one of synth.registry.ACTS_ON
+    kinematic: ClassVar[bool]  # mode=kinematic applies it (False: refused there)
+    evaluation: ClassVar[bool]  # synth eval keeps it (False: a demonstration-only randomizer, left out)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

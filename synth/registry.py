@@ -10,11 +10,15 @@ import sys
 import typing
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from synth.errors import ConfigError, closest
+
+if TYPE_CHECKING:
+    from synth.randomize import Randomizer
 
 
 class Registry:
@@ -48,6 +52,10 @@ class Registry:
         load_plugins()
         return sorted(self.items)
 
+    def where(self, **declared) -> list[str]:
+        """The names whose classes declare every given value: RANDOMIZERS.where(acts_on="expert")."""
+        return [n for n in self.names() if all(getattr(self.items[n], k) == v for k, v in declared.items())]
+
     def build(self, name: str, node: DictConfig | dict | None = None):
         """An instance from a config node; lists become tuples; unknown keys are refused."""
         cls = self.get(name)
@@ -63,7 +71,40 @@ class Registry:
 
 TASKS = Registry("task", "task")
 RANDOMIZERS = Registry("randomizers", "randomizer", multi=True)
-task, randomizer = TASKS.register, RANDOMIZERS.register
+task = TASKS.register
+# what a randomizer changes: the scene that is built, the joint targets the physics executes, how the expert
+# demonstrates, what is written as observed, the instruction
+ACTS_ON = ("scene", "execution", "expert", "observation", "language")
+
+
+def randomizer(name: str, *, acts_on: str | None = None, kinematic: bool | None = None, evaluation: bool | None = None):
+    """Registers a randomizer that declares on its class what it acts on (one of ACTS_ON) and where it is allowed:
+    `kinematic` (mode=kinematic applies it; False: refused there) and `evaluation` (synth eval keeps it in the
+    dataset's randomizers; False: left out). All three must be given."""
+    if acts_on not in ACTS_ON or not isinstance(kinematic, bool) or not isinstance(evaluation, bool):
+        raise ConfigError(
+            f"randomizer '{name}' declares acts_on={acts_on!r}, kinematic={kinematic!r}, evaluation={evaluation!r}; "
+            f"give @randomizer('{name}', acts_on=<one of {list(ACTS_ON)}>, kinematic=True|False, "
+            "evaluation=True|False)"
+        )
+    register = RANDOMIZERS.register(name)
+
+    def deco(cls):
+        clash = [f.name for f in dataclasses.fields(cls) if f.name in ("acts_on", "kinematic", "evaluation")]
+        if clash:
+            raise ConfigError(f"randomizer '{name}' has parameters {clash}: the names of its declaration; rename them")
+        cls.acts_on, cls.kinematic, cls.evaluation = acts_on, kinematic, evaluation
+        return register(cls)
+
+    return deco
+
+
+def declared(cls: type[Randomizer]) -> str:
+    """A randomizer's declaration in words: what it acts on and where it is allowed."""
+    yes = {True: "yes", False: "no"}
+    return f"acts on: {cls.acts_on}; mode=kinematic: {yes[cls.kinematic]}; synth eval: {yes[cls.evaluation]}"
+
+
 _loaded = False
 
 

@@ -116,6 +116,63 @@ class ArmDynamics:
     gain: tuple[float, ...] = ()
 
 
+@dataclass(frozen=True)
+class StateStd:
+    """Standard deviations of the Gaussian noise on the written state (`state_noise`); 0: none."""
+
+    joints: float = 0.0  # [rad] on each arm joint
+    gripper: float = 0.0  # [m] on the gripper width
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A slow Ornstein-Uhlenbeck offset on the executed arm joint targets (`action_drift`, DART)."""
+
+    joints: float = 0.0  # [rad] its standard deviation; 0: off
+    period: float = 0.0  # [s] its correlation time
+    quiet: float = 0.0  # [s] faded out within this of every gripper change and of the plan's end
+
+
+@dataclass(frozen=True)
+class ExecutionNoise:
+    """Gaussian noise on the executed arm joint targets and a control latency (`action_noise`)."""
+
+    joints: float = 0.0  # [rad] std, at every control period
+    latency: int = 0  # [control periods] the physics runs the targets this late
+
+
+@dataclass(frozen=True)
+class MissedGrasp:
+    """A first grasp aimed beside the planned one, closed on nothing, then the hand lifted (`regrasp`)."""
+
+    dx: float = 0.0  # [m] world x offset of the missed grasp
+    dy: float = 0.0  # [m] world y offset
+    up: float = 0.0  # [m] the lift after the missed close; 0: no miss
+
+
+@dataclass(frozen=True)
+class StoppedDescent:
+    """A first descent stopped beside and above the planned grasp, then corrected (`near_miss`)."""
+
+    dx: float = 0.0  # [m] world x offset of the stop
+    dy: float = 0.0  # [m] world y offset
+    dz: float = 0.0  # [m] height of the stop above the grasp; 0: no stop
+
+
+@dataclass(frozen=True)
+class Perturbations:
+    """What the perturbation randomizers drew for one episode, one field each (the defaults perturb nothing):
+    read by the expert (regrasp, near_miss), the executor (action_drift, action_noise), the writer (state_noise)
+    and the instruction (words). A new perturbation randomizer adds one field here."""
+
+    state_noise: StateStd = StateStd()
+    action_drift: Drift = Drift()
+    action_noise: ExecutionNoise = ExecutionNoise()
+    regrasp: MissedGrasp = MissedGrasp()
+    near_miss: StoppedDescent = StoppedDescent()
+    words: tuple[tuple[str, str], ...] = ()  # (word, replacement) applied to the instruction (`synonyms`)
+
+
 LIGHT_KINDS = ("directional", "spot", "point")
 
 
@@ -191,13 +248,8 @@ class Scene:
     sweep: bool = False  # objects[0] travels along the table to the target: keep that lane free of clutter
     textures: tuple[tuple[str, Texture], ...] = ()  # (surface, texture): table, floor, walls (added if listed)
     arm: ArmDynamics = field(default_factory=ArmDynamics)
-    state_noise: tuple[float, float] = (0.0, 0.0)  # std of the noise on written joint [rad] and gripper [m] state
-    action_drift: tuple[float, float, float] = (0.0, 0.0, 0.0)  # DART offset std [rad], time [s], quiet [s]; 0: off
-    regrasp: tuple[float, float, float] = (0.0, 0.0, 0.0)  # a first grasp aimed dx, dy [m] off, then up [m]; 0: off
-    near_miss: tuple[float, float, float] = (0.0, 0.0, 0.0)  # a first descent stopped dx, dy, dz [m] off; dz 0: off
-    action_noise: tuple[float, int] = (0.0, 0)  # std of the noise on executed joint targets [rad]; latency [periods]
+    perturb: Perturbations = field(default_factory=Perturbations)  # noise, drift, expert detours, synonyms
     base: tuple[float, float, float] = (0.0, 0.0, 0.0)  # robot base offset x, y [m] and yaw [rad] (`robot_base`)
-    words: tuple[tuple[str, str], ...] = ()  # (word, replacement) applied to the instruction (`synonyms`)
     task_objects: int = 1  # objects[:task_objects] are the task's own (randomized as such); clutter follows
     drawer: Drawer | None = None  # a cabinet with a drawer (open_drawer, close_drawer)
     groups: tuple[int, ...] = ()  # sort: the class of each task object, i.e. its target (0: `target`, k: targets[k-1])
@@ -210,6 +262,10 @@ class Scene:
 
     def replace(self, **kw) -> Scene:
         return replace(self, **kw)
+
+    def perturbed(self, **kw) -> Scene:
+        """This scene with the named fields of its Perturbations replaced: scene.perturbed(regrasp=MissedGrasp(...))."""
+        return replace(self, perturb=replace(self.perturb, **kw))
 
     def with_object(self, i: int, **kw) -> Scene:
         objs = list(self.objects)

@@ -61,7 +61,7 @@ from pathlib import Path
 from synth.randomize import VISUAL, Randomizer
 from synth.registry import randomizer
 
-@randomizer("die_once")
+@randomizer("die_once", acts_on="scene", kinematic=True, evaluation=True)
 @dataclass(frozen=True)
 class DieOnce(Randomizer):
     """Kills its own worker process the first time it runs (a test of worker death)."""

@@ -302,7 +302,7 @@ def test_kinematic_mode_applies_synonyms_and_state_noise_as_physics_mode_does():
         a = phys.prepare(e.attempt)
         assert e.instruction == a.instruction  # synonyms applied, the same words
         raw = phys.task.instruction(a.scene, stream(0, e.attempt, "instruction"))
-        assert substitute(raw, a.scene.words) == e.instruction and a.scene.words
+        assert substitute(raw, a.scene.perturb.words) == e.instruction and a.scene.perturb.words
         clean = np.r_[load("panda").home, load("panda").gripper.stroke]
         assert not np.allclose(e.state[0], clean, atol=1e-6)  # the first written state carries the noise
 

@@ -441,18 +441,18 @@ def test_synonyms_keep_every_referring_expression_unique(name):
     for i in range(40):
         scene, draws = apply(rs, task.scene(), 0, i)
         applied = draws["synonyms"]["words"]
-        assert {k: v for k, v in scene.words if k != v} == applied
+        assert {k: v for k, v in scene.perturb.words if k != v} == applied
         raw = task.instruction(scene, stream(0, i, "instruction"))
-        text = substitute(raw, scene.words)
+        text = substitute(raw, scene.perturb.words)
         changed += text != raw
         for word, new in applied.items():
             if re.search(rf"\b{word}\b", raw):
                 assert re.search(rf"\b{new}\b", text), (raw, text, applied)
         assert not any(h.match(text) for h in held), text
-        shown = {k: substitute(noun(o), scene.words) for k, o in enumerate(scene.objects) if o.active}
+        shown = {k: substitute(noun(o), scene.perturb.words) for k, o in enumerate(scene.objects) if o.active}
         for k in range(0 if scene.groups else scene.task_objects):  # sort names classes, not objects
             obj = scene.objects[k]
-            assert substitute(refer(scene, k), scene.words) in text
+            assert substitute(refer(scene, k), scene.perturb.words) in text
             for j, o in enumerate(scene.objects):
                 if j != k and o.active and o.colour == obj.colour and noun(o) != noun(obj):
                     assert shown[k] not in names(noun(o)) | {shown[j]}, (text, shown)
@@ -478,9 +478,9 @@ def test_synonyms_keep_a_noun_that_would_name_two_objects():
     assert d["words"] == {"put": "place"} and d["kept"] == ["cube"]
     scene, d = syn(Scene(objects=(cube, dataclasses.replace(brick, colour="blue"))), np.random.default_rng(0))
     assert d == {"words": {"cube": "block", "put": "place"}, "kept": []}
-    said = substitute(f"put the {refer(scene, 0)} next to the {refer(scene, 1)}", scene.words)
+    said = substitute(f"put the {refer(scene, 0)} next to the {refer(scene, 1)}", scene.perturb.words)
     assert said == "place the red block next to the blue block"
-    assert substitute("put away the red cube", scene.words) == "put away the red block"
+    assert substitute("put away the red cube", scene.perturb.words) == "put away the red block"
 
     task = TASKS.build("pick_place")
     rs = [RANDOMIZERS.build(n) for n in ("object_shape", "object_pose", "target")]
@@ -488,7 +488,7 @@ def test_synonyms_keep_a_noun_that_would_name_two_objects():
     for i in range(3):
         a = w.prepare(i)
         raw = task.instruction(a.scene, stream(2, i, "instruction"))
-        assert a.instruction == substitute(raw, a.scene.words) != raw
+        assert a.instruction == substitute(raw, a.scene.perturb.words) != raw
 
 
 def test_replay_reruns_a_moved_noisy_late_episode(tmp_path):

@@ -19,7 +19,9 @@ def _default(name):
     return "panda" if TASKS.get(name).arms == 1 else "aloha"
 
 
-DEMONSTRATIONS = ("regrasp", "near_miss")  # they change the expert's demonstration, tested on their own below
+# they change the expert's demonstration (regrasp, near_miss), tested on their own below
+DEMONSTRATIONS = tuple(RANDOMIZERS.where(acts_on="expert"))
+EXECUTION = tuple(RANDOMIZERS.where(acts_on="execution"))  # action_noise, action_drift
 
 
 def _worker(name, emb="panda", seed=0, without=()):
@@ -153,7 +155,7 @@ def test_three_high_stack():
     good = [(a, r) for a, r in zip(planned, res, strict=True) if a.failure == ""]
     assert len(good) >= 4, [a.failure for a in atts]
     a, r = good[0]
-    assert all(substitute(refer(a.scene, k), a.scene.words) in a.instruction for k in range(3)), a.instruction
+    assert all(substitute(refer(a.scene, k), a.scene.perturb.words) in a.instruction for k in range(3)), a.instruction
     assert [m["object"] for m in a.plan.check["moves"]] == [1, 0]
     assert np.sum(np.diff(a.plan.phase) < 0) == 1, "two pick-and-places"
     assert w.task.outcome(a.scene, r["frames"], r["layout"]) == ""
@@ -172,9 +174,7 @@ def test_sort_judges_an_object_in_the_wrong_region(by):
     by the judge and by the plan-free outcome alike."""
     from synth.pipeline import Attempt
 
-    rands = [
-        RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in ("action_noise", "action_drift", *DEMONSTRATIONS)
-    ]
+    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in (*EXECUTION, *DEMONSTRATIONS)]
     w = Worker(TASKS.build("sort", {"by": by}), rands, load("panda"), seed=2)
     for i in range(8):
         att = w.prepare(i)
@@ -263,8 +263,7 @@ def test_regrasp_plans_a_miss_before_the_first_pick_of_every_pick_and_place_task
     """The tasks built on pick_place's skill script take the regrasp randomizer too: the first command to close
     is the miss, before any other phase than `miss`, and only the first pick-and-place misses; the judge calls
     `miss_held` exactly where the miss lifted the object."""
-    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in ("action_noise", "action_drift")]
-    rands = [r for r in rands if r.name not in DEMONSTRATIONS]
+    rands = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n not in (*EXECUTION, *DEMONSTRATIONS)]
     rands.append(RANDOMIZERS.build("regrasp", {"chance": 1.0, "offset": [0.04, 0.045]}))
     w = Worker(TASKS.build(name), rands, load("panda"), seed=2)
     planned = [a for a in (w.prepare(i) for i in range(6)) if a.plan is not None and a.plan.stats.get("regrasp")]

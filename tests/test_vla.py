@@ -838,6 +838,7 @@ def test_eval_judges_a_recorded_expert_episode_as_generation_labelled_it():
     from synth.pipeline import Attempt, Worker
     from synth.registry import RANDOMIZERS, TASKS
     from synth.task import Plan
+    from synth.types import Drift, ExecutionNoise
     from synth.vla.evaluate import EvalConfig, rollout
 
     names = ("object_shape", "object_pose", "target", "action_noise", "action_drift")
@@ -854,7 +855,7 @@ def test_eval_judges_a_recorded_expert_episode_as_generation_labelled_it():
     for acts, labels in ((runs, [a.failure for a in atts]), (stopped, None)):
         got = [r for r, *_ in rollout(_Replay(acts, 8, 4), w, atts, w.ctx.control_hz, limit, cfg)]  # type: ignore[arg-type]
         if labels is None:  # generation's label of the stopped runs: its own execute and judge, the targets as run
-            quiet = [a.scene.replace(action_noise=(0.0, 0), action_drift=(0.0, 0.0, 0.0)) for a in atts]
+            quiet = [a.scene.perturbed(action_noise=ExecutionNoise(), action_drift=Drift()) for a in atts]
             forced = [
                 Attempt(100 + a.index, q, a.draws, "", a.model, Plan(s, a.p.phase, a.p.check))
                 for a, q, s in zip(atts, quiet, stopped, strict=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from synth.palette import HELD_OUT_TABLE_COLOURS
+from synth.registry import RANDOMIZERS
 
 
 @dataclass(frozen=True)
@@ -39,15 +40,18 @@ AXES: dict[str, Axis] = {
 }
 
 
-DEMONSTRATION_ONLY = ("regrasp", "near_miss")
-"""Randomizers that change how the expert demonstrates, not the scene: evaluation leaves them out, so that the
-expert's upper bound (and the episode time limit, from its plans) is the plain expert's."""
+def demonstration_only() -> list[str]:
+    """Randomizers declared evaluation=False (they change how the expert demonstrates, not the scene): evaluation
+    leaves them out, so that the expert's upper bound (and the episode time limit, from its plans) is the plain
+    expert's."""
+    return RANDOMIZERS.where(evaluation=False)
 
 
 def randomizer_nodes(base: dict, axis: Axis) -> dict:
     """The dataset's randomizer nodes {name: {field: value}} with the axis' overrides merged in, less the
-    DEMONSTRATION_ONLY ones."""
-    out = {k: dict(v or {}) for k, v in (base or {}).items() if k not in DEMONSTRATION_ONLY}
+    demonstration_only() ones."""
+    skip = demonstration_only()
+    out = {k: dict(v or {}) for k, v in (base or {}).items() if k not in skip}
     for name, over in axis.randomizers.items():
         out.setdefault(name, {}).update(over)
     return out
