@@ -83,8 +83,8 @@ def test_mode_kinematic_and_evaluation_follow_the_declaration(drop_plugin):
     evaluation=False is left out of an evaluation's randomizers; `synth randomizers` shows both."""
     import pytest
 
-    from synth.listings import randomizers as list_randomizers
     from synth.errors import ConfigError
+    from synth.listings import randomizers as list_randomizers
     from synth.vla.axes import AXES, demonstration_only, randomizer_nodes
 
     drop_plugin("wobble", KINEMATIC_ONLY_PHYSICS)
