@@ -9,7 +9,7 @@ import numpy as np
 
 from synth.randomize import PLACE, Randomizer, uniform
 from synth.registry import randomizer
-from synth.scenes.layout import occupied, sample_free
+from synth.tabletop.placement import occupied, sample_free
 from synth.types import Scene
 
 

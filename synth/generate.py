@@ -33,7 +33,7 @@ from synth.errors import ConfigError
 from synth.executors import RayPool, land, staged
 from synth.kinematic_worker import KinematicWorker
 from synth.pipeline import Worker
-from synth.scenes import objects
+from synth.tabletop import objects
 from synth.types import EpisodeBatch
 
 _worker: Worker | KinematicWorker | None = None

@@ -23,7 +23,7 @@ from synth.frames import yaw_matrix
 from synth.language import substitute
 from synth.physics import Physics, default
 from synth.randomize import Randomizer, apply, slots, stream
-from synth.scenes.tabletop import Layout, build, initial_qpos
+from synth.tabletop.compiler import Layout, build, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Episode, Scene
 

@@ -223,7 +223,7 @@ def export_attempt(s, attempt: int, out: str | Path, plan: bool = True) -> dict:
     require_pxr()
     from synth.generate import make_worker
     from synth.pipeline import Worker
-    from synth.scenes.tabletop import Layout, initial_qpos
+    from synth.tabletop.compiler import Layout, initial_qpos
 
     out = Path(out)
     w = make_worker(dataclasses.replace(s, mode="physics"))  # the stage is the physics scene, whatever mode

@@ -13,7 +13,7 @@ from synth.planners.collision import Checker
 from synth.planners.ik import IK
 from synth.registry import TASKS
 from synth.robot import robot_only
-from synth.scenes.tabletop import Layout, build, initial_qpos
+from synth.tabletop.compiler import Layout, build, initial_qpos
 from synth.types import Obj, Scene
 
 

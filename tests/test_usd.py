@@ -12,7 +12,7 @@ from synth.cli import main
 from synth.config import compose_config, settings
 from synth.execute import controls
 from synth.generate import make_worker
-from synth.scenes.tabletop import Layout, initial_qpos
+from synth.tabletop.compiler import Layout, initial_qpos
 
 CASES = {  # name: export-usd arguments
     "pick_place": ["task=pick_place", "seed=3", "attempt=0"],

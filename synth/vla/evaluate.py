@@ -27,7 +27,7 @@ from synth.execute import substeps
 from synth.keys import key
 from synth.pipeline import Attempt, Worker
 from synth.registry import RANDOMIZERS, TASKS
-from synth.scenes.tabletop import Layout, initial_qpos
+from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames
 from synth.vla import checkpoint, report
 from synth.vla.axes import AXES, Axis, randomizer_nodes
