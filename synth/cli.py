@@ -228,10 +228,10 @@ def _each_part(args: list[str], command: str, cls: type = DatasetArgs) -> list[P
 
 
 def cmd_inspect(args: list[str]) -> int:
-    from synth.inspect import inspect
+    from synth.dataset.summary import summarize
 
     for part in _each_part(args, "inspect") or []:
-        print(inspect(str(part)))
+        print(summarize(str(part)))
     return 0
 
 
