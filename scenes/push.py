@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from synth.frames import yaw_matrix
 from synth.language import refer, relation
 from synth.planners import transit
 from synth.planners.cartesian import line_ik
 from synth.planners.collision import Checker
 from synth.planners.grasps import FINGER_TIP_BELOW_TCP
 from synth.planners.timing import through
+from synth.pose import yaw_matrix
 from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.pick_place import target_phrase

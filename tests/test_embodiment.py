@@ -222,7 +222,7 @@ def test_aloha_is_two_viperx300_facing_each_other():
 def test_every_base_stands_where_its_pose_says(name):
     """Mount.base_pose is the one source of a base's world pose: a scene moved by a base offset (robot_base) puts
     every arm's base body there, and the moved embodiment (what the planners see) has the same poses."""
-    from synth.frames import yaw_quat
+    from synth.pose import yaw_quat
     from synth.tabletop.compiler import build
     from synth.types import Obj, Scene
 

@@ -14,8 +14,8 @@ import mujoco
 import numpy as np
 
 from synth.embodiment import Embodiment, Mount
-from synth.frames import yaw_quat
 from synth.physics import Physics, largest_step
+from synth.pose import yaw_quat
 from synth.robot import WORLD_CONTYPE, add_arms
 from synth.tabletop.cabinet import add_drawer
 from synth.tabletop.surfaces import add_surfaces
