@@ -278,9 +278,9 @@ class Store:
         )
         self._stage(self.root / chunked(ATTEMPTS_PATH, self.p["attempt_files"]), lambda p: pq.write_table(att_table, p))
 
-    def _publish(self, commit: int) -> dict[str, str]:
+    def _publish(self, commit: int) -> dict[str, list]:
         """Rename every staged file of this commit to its final name (all appear together) and sync their folders;
-        returns their digests by path in the dataset."""
+        returns their [size, digest] by path in the dataset."""
         for tmp, final in self._pending:
             os.replace(tmp, final)
             fault(f"renamed-{_kind(final.relative_to(self.root))}", commit)
