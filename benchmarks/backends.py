@@ -27,7 +27,7 @@ from synth.embodiment import load
 from synth.execute import run, substeps
 from synth.pipeline import Attempt, Worker
 from synth.registry import RANDOMIZERS, TASKS
-from synth.scenes.tabletop import Layout, initial_qpos
+from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames
 
 FIXED = {"object_shape": {"shapes": ["box"]}, "object_pose": {}, "target": {"kinds": ["tray"]}, "table": {}}

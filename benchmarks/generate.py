@@ -32,7 +32,7 @@ from synth.config import compose_config, settings
 from synth.embodiment import load
 from synth.execute import controls, substeps
 from synth.randomize import apply, slots
-from synth.scenes.tabletop import build
+from synth.tabletop.compiler import build
 
 
 def _tree_rss(pid: int) -> int:

@@ -47,7 +47,7 @@ from synth.physics import largest_step  # noqa: E402
 from synth.randomize import apply, slots  # noqa: E402
 from synth.registry import TASKS  # noqa: E402
 from synth.replay import replay  # noqa: E402
-from synth.scenes.tabletop import build  # noqa: E402
+from synth.tabletop.compiler import build  # noqa: E402
 
 SETTINGS = ["1ms", "2ms", "4ms", "5ms", "5ms/it20", "5ms/it10/tol1e-6"]
 

@@ -24,7 +24,7 @@ import numpy as np
 from synth import render as render_module
 from synth.embodiment import load
 from synth.render import backend, render
-from synth.scenes.tabletop import Layout, build, initial_qpos
+from synth.tabletop.compiler import Layout, build, initial_qpos
 from synth.types import Obj, Scene
 
 EMB = load("panda")

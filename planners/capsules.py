@@ -147,7 +147,7 @@ def scene_rows(scene: Scene) -> list[tuple]:
         ((0.0, 0.0, -1.0), 0.0, (10.0, 10.0, 1.0), 0.0, False, FLOOR),
         ((t.centre[0], t.centre[1], h - 0.02), 0.0, (t.size[0], t.size[1], 0.02), 0.0, False, TABLE),
     ]
-    if tg.walled:  # synth/scenes/tabletop.py's tray: base plate and four walls collide; a region does not
+    if tg.walled:  # synth/tabletop/compiler.py's tray: base plate and four walls collide; a region does not
         w, base_h, (hx, hy) = 0.006, 0.006, tg.size
         rows.append(((tg.pos[0], tg.pos[1], h + base_h / 2), 0.0, (hx + w, hy + w, base_h / 2), 0.0, False, TARGET))
         for dx, dy, sx, sy in (

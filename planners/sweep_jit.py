@@ -6,7 +6,7 @@ pair is sorted: each interval [a, b] of samples is placed once (forward kinemati
 remaining (part, obstacle) pairs are checked with the part grown by how far it can move within the
 interval, the clear ones leave, and the rest go on to both halves, down to single samples checked sphere
 by sphere. Every pair meets the same intervals as in the reference, so the verdict and the clearance are
-the reference's (to rounding: tests/test_sweep_jit.py compares them). Shapes as in planners/sweep.py: W
+the reference's (to rounding: tests/test_sweep.py compares them). Shapes as in planners/sweep.py: W
 worlds, G robot parts (+1 for a carried object), O obstacles, K spheres per part.
 """
 
@@ -103,6 +103,57 @@ def _point(T, l0, l1, l2):  # pragma: no cover (compiled)
 
 
 @njit(cache=True)
+def _pairs(check, parts, pg, po):  # pragma: no cover (compiled)
+    """Fill pg, po with every (part, obstacle) pair to check, part by part: parts 0..parts-1 against the
+    obstacles where `check` (O,) holds; returns how many."""
+    k = 0
+    for g in range(parts):
+        for o in range(len(check)):
+            if check[o]:
+                pg[k], po[k] = g, o
+                k += 1
+    return k
+
+
+@njit(cache=True)
+def _growth(frames, c0, c1, c2, rad, speed, bend, h):  # pragma: no cover (compiled)
+    """How far [m] a part (centre (c0, c1, c2) [m], radius `rad` [m]) can move within `h` of a segment either side
+    of the pose whose joint frames are `frames` (dof + 1, 3, 4): each joint's lever arm times the part's
+    `speed` (dof,) through it, plus `bend` * h."""
+    acc = 0.0
+    for i in range(len(speed)):
+        r0, r1, r2 = c0 - frames[i, 0, 3], c1 - frames[i, 1, 3], c2 - frames[i, 2, 3]
+        along = r0 * frames[i, 0, 2] + r1 * frames[i, 1, 2] + r2 * frames[i, 2, 2]
+        dist2 = r0 * r0 + r1 * r1 + r2 * r2
+        acc += (math.sqrt(max(dist2 - along * along, 0.0)) + rad) * speed[i]
+    return (acc + bend * h) * h
+
+
+@njit(cache=True)
+def _spheres(frames, members, s_link, s_centre, s_finger, s_radius, wid, f):  # pragma: no cover (compiled)
+    """The smallest clearance [m] of a robot part's spheres `members` (K,) to the obstacle with fields f (10,),
+    the fingers `wid` [m] apart."""
+    exact = np.inf
+    for m in range(len(members)):
+        sph = members[m]
+        T = frames[s_link[sph]]
+        p0, p1, p2 = _point(T, s_centre[sph, 0], s_centre[sph, 1] + s_finger[sph] * wid / 2, s_centre[sph, 2])
+        exact = min(exact, _sdf(p0, p1, p2, f) - s_radius[sph])
+    return exact
+
+
+@njit(cache=True)
+def _carried(T, local, radii, f):  # pragma: no cover (compiled)
+    """The smallest clearance [m] of a carried object's spheres (`local` (K, 3) [m] in the flange frame T (3, 4),
+    `radii` (K,) [m]) to the obstacle with fields f (10,)."""
+    exact = np.inf
+    for m in range(len(radii)):
+        p0, p1, p2 = _point(T, local[m, 0], local[m, 1], local[m, 2])
+        exact = min(exact, _sdf(p0, p1, p2, f) - radii[m])
+    return exact
+
+
+@njit(cache=True)
 def _clearance(
     q0,
     dq,
@@ -130,6 +181,7 @@ def _clearance(
     width,
     margin,
 ):  # pragma: no cover (compiled)
+    """segment_clearance's kernel: world by world, a stack of sample intervals [a, b], each with its pairs in doubt."""
     W, dof = q0.shape
     parts, O = speed.shape[1], fields.shape[1]
     G = len(g_link)
@@ -144,12 +196,7 @@ def _clearance(
     st_a, st_b = np.empty(2 * depth + 4, np.int64), np.empty(2 * depth + 4, np.int64)
     st_at, st_n = np.empty(2 * depth + 4, np.int64), np.empty(2 * depth + 4, np.int64)
     for w in range(W):
-        k = 0
-        for g in range(parts):
-            for o in range(O):
-                if check[w, o]:
-                    pg[k], po[k] = g, o
-                    k += 1
+        k = _pairs(check[w], parts, pg, po)
         if k == 0:
             continue
         st_a[0], st_b[0], st_at[0], st_n[0] = 1, n[w], 0, k
@@ -171,36 +218,21 @@ def _clearance(
                 g, o = pg[j], po[j]
                 if g != last:  # the part's centre and growth at this interval, once per part
                     last = g
-                    if g < G:
-                        T = frames[g_link[g]]
-                        c0, c1, c2 = _point(T, g_centre[g, 0], g_centre[g, 1] + g_finger[g] * wid / 2, g_centre[g, 2])
-                    else:
+                    if g < G:  # a robot part; the fingers' parts move with the width
+                        c0, c1, c2 = _point(
+                            frames[g_link[g]], g_centre[g, 0], g_centre[g, 1] + g_finger[g] * wid / 2, g_centre[g, 2]
+                        )
+                    else:  # the carried object, in the flange frame
                         c0, c1, c2 = _point(frames[dof], held[w, 0], held[w, 1], held[w, 2])
-                    rad = g_radius[w, g]
-                    acc = 0.0
-                    for i in range(dof):
-                        r0, r1, r2 = c0 - frames[i, 0, 3], c1 - frames[i, 1, 3], c2 - frames[i, 2, 3]
-                        along = r0 * frames[i, 0, 2] + r1 * frames[i, 1, 2] + r2 * frames[i, 2, 2]
-                        dist2 = r0 * r0 + r1 * r1 + r2 * r2
-                        acc += (math.sqrt(max(dist2 - along * along, 0.0)) + rad) * speed[w, g, i]
-                    grow = (acc + bend[w, g] * h) * h
+                    grow = _growth(frames, c0, c1, c2, g_radius[w, g], speed[w, g], bend[w, g], h)
                 d = _sdf(c0, c1, c2, fields[w, o]) - (g_radius[w, g] + grow)
                 if d >= margin:
                     best[w] = min(best[w], d)
                 elif a == b:  # a single sample: the part's own spheres
-                    exact = np.inf
                     if g < G:
-                        for m in range(members.shape[1]):
-                            sph = members[g, m]
-                            T = frames[s_link[sph]]
-                            p0, p1, p2 = _point(
-                                T, s_centre[sph, 0], s_centre[sph, 1] + s_finger[sph] * wid / 2, s_centre[sph, 2]
-                            )
-                            exact = min(exact, _sdf(p0, p1, p2, fields[w, o]) - s_radius[sph])
+                        exact = _spheres(frames, members[g], s_link, s_centre, s_finger, s_radius, wid, fields[w, o])
                     else:
-                        for m in range(c_local.shape[1]):
-                            p0, p1, p2 = _point(frames[dof], c_local[w, m, 0], c_local[w, m, 1], c_local[w, m, 2])
-                            exact = min(exact, _sdf(p0, p1, p2, fields[w, o]) - c_radii[w, m])
+                        exact = _carried(frames[dof], c_local[w], c_radii[w], fields[w, o])
                     best[w] = min(best[w], exact)
                 else:
                     pg[at + kept], po[at + kept] = g, o

@@ -11,8 +11,8 @@ from synth.keys import key
 from synth.palette import OBJECT_COLOURS
 from synth.randomize import CLUTTER, Randomizer, pick, uniform
 from synth.registry import randomizer
-from synth.scenes import objects
-from synth.scenes.layout import occupied, sample_free
+from synth.tabletop import objects
+from synth.tabletop.placement import occupied, sample_free
 from synth.types import Scene, replace
 
 

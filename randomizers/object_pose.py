@@ -10,7 +10,7 @@ import numpy as np
 from synth.keys import key
 from synth.randomize import PLACE, Randomizer, uniform
 from synth.registry import randomizer
-from synth.scenes.layout import occupied, sample_free
+from synth.tabletop.placement import occupied, sample_free
 from synth.types import Scene
 
 

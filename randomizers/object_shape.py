@@ -12,7 +12,7 @@ from synth.keys import key
 from synth.palette import OBJECT_COLOURS
 from synth.randomize import SCENE, Randomizer, pick, uniform
 from synth.registry import randomizer
-from synth.scenes import objects
+from synth.tabletop import objects
 from synth.types import Scene
 
 

@@ -10,7 +10,7 @@ from synth.errors import ConfigError
 from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
-from synth.scenes.tabletop import MAX_RESTITUTION, dampratio
+from synth.tabletop.compiler import MAX_RESTITUTION, dampratio
 from synth.types import Scene
 
 
@@ -19,7 +19,7 @@ from synth.types import Scene
 class Restitution(Randomizer):
     """Coefficient of restitution of each object (`objects`) and of the table top (`table`), at most 0.7.
     Restitution is rebound speed / impact speed, drawn independently per object. MuJoCo has none: each becomes
-    the geom's solref damping ratio (scenes/tabletop.dampratio, recorded beside it); a contact of two geoms uses
+    the geom's solref damping ratio (synth.tabletop.compiler.dampratio, recorded beside it); a contact of two geoms uses
     the mean of their ratios, so an object bounces off the table with a coefficient between the two. The
     fingers' pads keep theirs."""
 

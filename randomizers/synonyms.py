@@ -10,11 +10,11 @@ from synth.errors import ConfigError
 from synth.keys import key
 from synth.randomize import VISUAL, Randomizer, pick
 from synth.registry import randomizer
-from synth.scenes.objects import noun
+from synth.tabletop.objects import noun
 from synth.types import Scene
 
 LANGUAGE = VISUAL + 1  # after every stage that places, adds or recolours objects
-# object nouns (synth.scenes.objects.noun) -> other words for them; every word names one kind of object only
+# object nouns (synth.tabletop.objects.noun) -> other words for them; every word names one kind of object only
 NOUNS = {
     "cube": ("block",),
     "block": ("brick",),

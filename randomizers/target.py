@@ -11,7 +11,7 @@ from synth.keys import key
 from synth.palette import OBJECT_COLOURS, rgba
 from synth.randomize import PLACE, Randomizer, pick, uniform
 from synth.registry import randomizer
-from synth.scenes.layout import FINGER_REACH, sample_free, slot_spacing
+from synth.tabletop.placement import FINGER_REACH, sample_free, slot_spacing
 from synth.types import Obj, Scene, replace
 from synth.types import Target as TargetSpec
 

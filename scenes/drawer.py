@@ -1,4 +1,4 @@
-"""The skill open_drawer and close_drawer share, on the cabinet of scenes/cabinet.py.
+"""The skill open_drawer and close_drawer share, on the cabinet of synth/tabletop/cabinet.py.
 
 Approach -> descend (the fingers part around the handle bar) -> close -> slide (a straight Cartesian line
 along the drawer's axis, IK every 2 cm, one time-optimal spline) -> open -> retreat. Success is judged on
@@ -17,8 +17,8 @@ from synth.planners import transit
 from synth.planners.cartesian import line_ik
 from synth.planners.collision import Checker
 from synth.planners.timing import through
-from synth.scenes.cabinet import BAR, drawer_geoms, handle_height, handle_xy
-from synth.scenes.tabletop import Layout, initial_qpos
+from synth.tabletop.cabinet import BAR, drawer_geoms, handle_height, handle_xy
+from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Drawer, Scene
 

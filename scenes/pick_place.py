@@ -22,7 +22,7 @@ from synth.planners.collision import Checker
 from synth.planners.timing import through
 from synth.randomize import pick
 from synth.registry import task
-from synth.scenes.tabletop import Layout, initial_qpos
+from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
 

@@ -18,9 +18,9 @@ from synth.keys import key
 from synth.language import refer
 from synth.randomize import pick
 from synth.registry import task
-from synth.scenes.layout import slot_spacing
 from synth.scenes.pick_place import PickPlace, surface_z, target_phrase
-from synth.scenes.tabletop import Layout
+from synth.tabletop.compiler import Layout
+from synth.tabletop.placement import slot_spacing
 from synth.task import Frames, Plan
 from synth.types import Obj, Scene, Target
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from synth.frames import yaw_matrix
 from synth.keys import key
 from synth.language import refer, relation
 from synth.planners import transit
@@ -22,10 +21,11 @@ from synth.planners.cartesian import line_ik
 from synth.planners.collision import Checker
 from synth.planners.grasps import FINGER_TIP_BELOW_TCP
 from synth.planners.timing import through
+from synth.pose import yaw_matrix
 from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.pick_place import target_phrase
-from synth.scenes.tabletop import Layout, initial_qpos
+from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
 

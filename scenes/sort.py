@@ -20,11 +20,11 @@ from synth.errors import ConfigError
 from synth.keys import key
 from synth.randomize import pick
 from synth.registry import task
-from synth.scenes import objects
-from synth.scenes.layout import slot_spacing
-from synth.scenes.objects import NOUNS, noun
 from synth.scenes.pick_place import PickPlace, surface_z, target_phrase
-from synth.scenes.tabletop import Layout
+from synth.tabletop import objects
+from synth.tabletop.compiler import Layout
+from synth.tabletop.objects import NOUNS, noun
+from synth.tabletop.placement import slot_spacing
 from synth.task import Frames, Plan
 from synth.types import Obj, Scene, Target
 

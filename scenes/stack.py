@@ -19,7 +19,7 @@ from synth.language import refer
 from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.pick_place import PickPlace
-from synth.scenes.tabletop import Layout
+from synth.tabletop.compiler import Layout
 from synth.task import Frames, Plan
 from synth.types import Obj, Scene, Target
 

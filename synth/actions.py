@@ -16,7 +16,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from synth.frames import yaw_matrix, yaw_quat
+from synth.pose import yaw_matrix, yaw_quat
 
 CONVENTIONS = ("joint_pos", "joint_delta", "ee_pose", "ee_delta")
 MEANING = {

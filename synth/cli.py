@@ -184,10 +184,10 @@ def _each_part(args: list[str], command: str, cls: type = DatasetArgs) -> list[P
 
 
 def cmd_inspect(args: list[str]) -> int:
-    from synth.inspect import inspect
+    from synth.dataset.summary import summarize
 
     for part in _each_part(args, "inspect") or []:
-        print(inspect(str(part)))
+        print(summarize(str(part)))
     return 0
 
 
@@ -252,11 +252,11 @@ def cmd_export_usd(args: list[str]) -> int:
             rest.append(a)
     opts = parse(ExportArgs, own, "export-usd")
     out, backend = opts.out, opts.backend
-    from synth.usd import export_attempt, require_pxr
+    from synth.usd.export import export_attempt, require_pxr
 
     require_pxr()
     if backend == "isaac":
-        from synth.backends.isaac import require_isaac
+        from synth.usd.isaac import require_isaac
 
         require_isaac()
         if not opts.plan:
@@ -280,7 +280,7 @@ def cmd_export_usd(args: list[str]) -> int:
     if backend == "isaac":
         if not summary["plan"]:
             raise ConfigError(f"attempt {opts.attempt} has no plan to replay; try another attempt=")
-        from synth.backends.isaac import replay
+        from synth.usd.isaac import replay
 
         print(json.dumps(replay(Path(summary["plan"]))))
     return 0

@@ -18,7 +18,7 @@ import yaml
 
 from synth import actions
 from synth.errors import ConfigError, closest
-from synth.frames import base_pose
+from synth.pose import base_pose
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from synth.errors import ConfigError
 from synth.executors import RayPool, land, staged
 from synth.kinematic_worker import KinematicWorker
 from synth.pipeline import Worker
-from synth.scenes import objects
+from synth.tabletop import objects
 from synth.types import EpisodeBatch
 
 _worker: Worker | KinematicWorker | None = None
@@ -151,12 +151,8 @@ def _generate(s: Settings) -> dict:
     pool = RayPool(s, ray_shard) if s.executor == "ray" else _pool(s)
     bar = tqdm(total=s.n, initial=store.episodes, unit="ep", disable=not s.progress, dynamic_ncols=True)
     t0, start_eps = time.time(), store.episodes
-    staging = store.root / ".synth" / "staging"
-    on_disk = (
-        [int(p.name[6:]) for p in staging.glob("shard-[0-9]*") if p.name[6:].isdigit()] if staging.exists() else []
-    )
     # shards finished and not yet committed -> their (episodes, attempts), None when found on disk
-    staged: dict[int, tuple[int, int] | None] = {k: None for k in on_disk if k >= store.next_shard}
+    staged: dict[int, tuple[int, int] | None] = _staged_on_disk(store)
     nxt = store.next_shard
     inflight: dict[Future, tuple[int, int | None]] = {}  # -> (shard, episodes it stops at or None)
     deaths: dict[int, int] = {}
@@ -203,17 +199,10 @@ def _generate(s: Settings) -> dict:
             while store.next_shard in staged and store.episodes < s.n:
                 k = store.next_shard
                 del staged[k]
-                provenance.record(store.root, s.attempts_of(k)[0] // s.shard, shard_dir(store.root, k))
-                added = store.commit(k, shard_dir(store.root, k), s.n - store.episodes)
+                added = _commit(store, s, k)
                 if store.next_shard == k and store.episodes < s.n:
                     nxt = min(nxt, k)  # a truncated shard fell short of the estimate: run it again, further
-                bar.update(added)
-                dt = max(time.time() - t0, 1e-9)
-                bar.set_postfix(
-                    ok_per_s=f"{(store.episodes - start_eps) / dt:.1f}",
-                    success=f"{store.success_rate():.0%}",
-                    **(pool.postfix() if isinstance(pool, RayPool) else {}),
-                )
+                _show(bar, added, store, pool, store.episodes - start_eps, time.time() - t0)
             if store.attempts >= 2000 and store.success_rate() == 0:
                 raise RuntimeError("no attempt succeeded in 2000 tries; run `synth inspect` to see why")
     finally:
@@ -221,11 +210,42 @@ def _generate(s: Settings) -> dict:
         pool.shutdown(wait=True, cancel_futures=True)
     for k in staged:  # finished: shards staged beyond n are not needed (a larger n redoes them exactly)
         shutil.rmtree(shard_dir(store.root, k), ignore_errors=True)
-    dt = time.time() - t0
+    return _report(store, s.out, start_eps, time.time() - t0)
+
+
+def _staged_on_disk(store: Store) -> dict[int, tuple[int, int] | None]:
+    """Shards a killed run staged and did not commit (from the next one on): shard -> None (counts unknown)."""
+    staging = store.root / ".synth" / "staging"
+    on_disk = (
+        [int(p.name[6:]) for p in staging.glob("shard-[0-9]*") if p.name[6:].isdigit()] if staging.exists() else []
+    )
+    return {k: None for k in on_disk if k >= store.next_shard}
+
+
+def _commit(store: Store, s: Settings, k: int) -> int:
+    """Record staged shard k's provenance and commit its episodes up to n; returns the episodes added."""
+    provenance.record(store.root, s.attempts_of(k)[0] // s.shard, shard_dir(store.root, k))
+    return store.commit(k, shard_dir(store.root, k), s.n - store.episodes)
+
+
+def _show(bar: tqdm, added: int, store: Store, pool, made: int, seconds: float) -> None:
+    """Progress after a commit of `added` episodes: episodes/s of this run (`made` in `seconds`), the success rate
+    and the pool's state."""
+    bar.update(added)
+    dt = max(seconds, 1e-9)
+    bar.set_postfix(
+        ok_per_s=f"{made / dt:.1f}",
+        success=f"{store.success_rate():.0%}",
+        **(pool.postfix() if isinstance(pool, RayPool) else {}),
+    )
+
+
+def _report(store: Store, out: str, start_eps: int, dt: float) -> dict:
+    """Print what this run wrote, at what rate; returns the store's summary."""
     summ = store.summary()
     made = summ["episodes"] - start_eps
     print(
-        f"wrote {made} episodes ({summ['episodes']} in all, {summ['frames']} frames) to {s.out} in {dt:.1f}s: "
+        f"wrote {made} episodes ({summ['episodes']} in all, {summ['frames']} frames) to {out} in {dt:.1f}s: "
         f"{made / max(dt, 1e-9):.2f} successful trajectories/s, success rate {summ['success_rate']:.1%}",
         file=sys.stderr,
     )

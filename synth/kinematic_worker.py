@@ -20,8 +20,8 @@ from synth.embodiment import Embodiment
 from synth.kinematic import CARRIED, KEYS, SEGMENTS, Planner, quat_from_mat
 from synth.language import substitute
 from synth.randomize import Randomizer, Streams, apply_many, stream
-from synth.scenes import objects
 from synth.scenes.pick_place import PHASES, SPEEDS, PickPlace, surface_z
+from synth.tabletop import objects
 from synth.types import Episode, EpisodeBatch, Json, Scene
 
 PEAK_V, PEAK_A = 15 / 8, 10 / np.sqrt(3)  # peak velocity and acceleration of s(tau) = 10t^3 - 15t^4 + 6t^5

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from synth.scenes.objects import noun
+from synth.tabletop.objects import noun
 from synth.types import Obj, Scene
 
 

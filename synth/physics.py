@@ -1,7 +1,7 @@
 """The physics settings a dataset is simulated with: step, integrator, constraint solver iterations and tolerance.
 
-`physics.*` generate keys resolve to one `Physics`; scenes/tabletop.build applies it to the MjModel's options and
-meta/synth.json records it, so replay runs the same physics.
+`physics.*` generate keys resolve to one `Physics`; synth.tabletop.compiler.build applies it to the MjModel's options
+and meta/synth.json records it, so replay runs the same physics.
 """
 
 from __future__ import annotations

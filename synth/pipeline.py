@@ -19,11 +19,11 @@ from synth.backends.mujoco_cpu import MujocoCPU
 from synth.counterfactual import variant
 from synth.embodiment import Embodiment
 from synth.execute import executed, run, substeps
-from synth.frames import yaw_matrix
 from synth.language import substitute
 from synth.physics import Physics, default
+from synth.pose import yaw_matrix
 from synth.randomize import Randomizer, apply, slots, stream
-from synth.scenes.tabletop import Layout, build, initial_qpos
+from synth.tabletop.compiler import Layout, build, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Episode, Scene
 

@@ -20,7 +20,7 @@ from synth.execute import executed, run, substeps
 from synth.physics import recorded
 from synth.randomize import apply, slots
 from synth.registry import RANDOMIZERS, TASKS
-from synth.scenes.tabletop import Layout, build, initial_qpos
+from synth.tabletop.compiler import Layout, build, initial_qpos
 
 
 @dataclass

@@ -7,7 +7,7 @@ import mujoco
 import numpy as np
 
 from synth.embodiment import Embodiment
-from synth.frames import yaw_quat
+from synth.pose import yaw_quat
 
 ROBOT_CONTYPE, WORLD_CONTYPE = 2, 1  # robot links never collide with each other, only with the world
 

@@ -19,7 +19,7 @@ from synth.errors import ConfigError
 from synth.execute import run, substeps
 from synth.pipeline import Worker
 from synth.registry import RANDOMIZERS, TASKS
-from synth.scenes.tabletop import Layout, initial_qpos
+from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames
 
 WARP = available("mujoco_warp")

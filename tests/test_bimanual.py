@@ -7,13 +7,13 @@ import pytest
 from synth.config import compose_config, settings
 from synth.embodiment import load
 from synth.errors import ConfigError
-from synth.frames import yaw_matrix
 from synth.pipeline import Worker
 from synth.planners.collision import Checker
 from synth.planners.ik import IK
+from synth.pose import yaw_matrix
 from synth.registry import TASKS
 from synth.robot import robot_only
-from synth.scenes.tabletop import Layout, build, initial_qpos
+from synth.tabletop.compiler import Layout, build, initial_qpos
 from synth.types import Obj, Scene
 
 

@@ -8,8 +8,8 @@ import trimesh
 
 from synth.embodiment import load
 from synth.planners.collision import Checker
-from synth.scenes import objects
-from synth.scenes.tabletop import Layout, build, initial_qpos
+from synth.tabletop import objects
+from synth.tabletop.compiler import Layout, build, initial_qpos
 from synth.types import Obj, Scene
 
 EMB = load("panda")

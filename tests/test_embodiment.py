@@ -143,7 +143,7 @@ def test_ik_model_is_in_the_base_frame(name):
     """IK solves in each arm's base frame even when the arm stands off the origin (widowx250) or turned
     (each arm of aloha): the scene's TCP, taken into that frame, is the robot-only model's."""
     from synth.actions import in_base
-    from synth.scenes.tabletop import Layout, build
+    from synth.tabletop.compiler import Layout, build
     from synth.types import Obj, Scene
 
     emb = load(name)
@@ -222,8 +222,8 @@ def test_aloha_is_two_viperx300_facing_each_other():
 def test_every_base_stands_where_its_pose_says(name):
     """Mount.base_pose is the one source of a base's world pose: a scene moved by a base offset (robot_base) puts
     every arm's base body there, and the moved embodiment (what the planners see) has the same poses."""
-    from synth.frames import yaw_quat
-    from synth.scenes.tabletop import build
+    from synth.pose import yaw_quat
+    from synth.tabletop.compiler import build
     from synth.types import Obj, Scene
 
     emb, offset = load(name), (0.02, -0.03, 0.05)

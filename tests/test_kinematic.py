@@ -19,7 +19,7 @@ from synth.kinematics import Kinematics
 from synth.planners import capsules
 from synth.randomize import apply
 from synth.robot import robot_only
-from synth.scenes.tabletop import Layout, build, initial_qpos
+from synth.tabletop.compiler import Layout, build, initial_qpos
 
 
 @pytest.mark.parametrize("name", [n for n in names() if not load(n).arms])  # kinematic mode: one arm

@@ -76,8 +76,8 @@ def test_sort_names_its_classes(by, count):
     """Read back from each sort instruction: each class phrase picks out, among every active object on the table
     (clutter included), exactly that class's objects, by their colour or by their shape's noun, and the region
     named with it is that class's region; the rule named is the task's."""
-    from synth.scenes.objects import NOUNS, noun
     from synth.scenes.pick_place import target_phrase
+    from synth.tabletop.objects import NOUNS, noun
 
     task = TASKS.build("sort", {"by": by, "count": count})
     rs = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names()]

@@ -5,7 +5,7 @@ from synth.embodiment import load
 from synth.planners import grasps, transit
 from synth.planners.ik import IK
 from synth.planners.timing import point_to_point, through
-from synth.scenes.objects import sample
+from synth.tabletop.objects import sample
 from synth.types import Obj
 
 DOWN = np.array([[1.0, 0, 0], [0, -1, 0], [0, 0, -1]])

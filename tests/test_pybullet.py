@@ -17,7 +17,7 @@ from synth.errors import ConfigError  # noqa: E402
 from synth.pipeline import Worker  # noqa: E402
 from synth.randomize import apply, slots  # noqa: E402
 from synth.registry import RANDOMIZERS, TASKS, load_plugins  # noqa: E402
-from synth.scenes.tabletop import Layout, build, initial_qpos  # noqa: E402
+from synth.tabletop.compiler import Layout, build, initial_qpos  # noqa: E402
 
 load_plugins()
 RANDS = ("object_shape", "object_pose", "target", "distractors", "object_physics", "drawer")

@@ -13,8 +13,8 @@ from synth.embodiment import load
 from synth.errors import ConfigError
 from synth.randomize import apply, stream
 from synth.registry import RANDOMIZERS, TASKS
-from synth.scenes.surfaces import TEXTURE_SIZE, image
-from synth.scenes.tabletop import build
+from synth.tabletop.compiler import build
+from synth.tabletop.surfaces import TEXTURE_SIZE, image
 from synth.types import Texture
 
 EMB = load("panda")
@@ -243,7 +243,7 @@ def _drop(e: float, h0: float = 0.1) -> float:
     """Rebound speed / impact speed of a ball dropped h0 [m] onto the table, both of restitution e."""
     from dataclasses import replace
 
-    from synth.scenes.tabletop import Layout, initial_qpos
+    from synth.tabletop.compiler import Layout, initial_qpos
     from synth.types import Obj, Scene
 
     scene = Scene(objects=(Obj("obj0", "sphere", (0.03, 0, 0), xy=(0.5, 0.2), restitution=e),))
@@ -265,7 +265,7 @@ def _drop(e: float, h0: float = 0.1) -> float:
 def test_restitution_makes_a_dropped_ball_bounce_as_recorded():
     """MuJoCo has no restitution: the randomizer's coefficient becomes the solref damping ratio. A ball dropped
     on the table rebounds higher the higher the coefficient, at about the coefficient's speed ratio."""
-    from synth.scenes.tabletop import dampratio
+    from synth.tabletop.compiler import dampratio
 
     ratios = [_drop(e) for e in (0.0, 0.2, 0.45, 0.7)]
     assert ratios[0] < 0.15 and all(a < b for a, b in zip(ratios, ratios[1:], strict=False)), ratios
@@ -317,7 +317,7 @@ def test_action_noise_runs_noisy_late_targets_and_writes_the_commanded_ones():
     from synth.backends.mujoco_cpu import MujocoCPU
     from synth.execute import perturb, run, substeps
     from synth.pipeline import Worker
-    from synth.scenes.tabletop import Layout, initial_qpos
+    from synth.tabletop.compiler import Layout, initial_qpos
 
     task = TASKS.build("pick_place")
     base = [RANDOMIZERS.build(n) for n in ("object_shape", "object_pose", "target")]
@@ -431,7 +431,7 @@ def test_synonyms_keep_every_referring_expression_unique(name):
     tell them apart), the recorded replacements are the applied ones, and no held-out paraphrase appears."""
     from synth.language import refer, substitute
     from synth.randomizers.synonyms import names
-    from synth.scenes.objects import noun
+    from synth.tabletop.objects import noun
 
     task = TASKS.build(name)
     rs = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names() if n != "synonyms"]
@@ -500,7 +500,7 @@ def test_replay_reruns_a_moved_noisy_late_episode(tmp_path):
     from synth.backends.mujoco_cpu import MujocoCPU
     from synth.execute import run, substeps
     from synth.replay import episode_record, replay
-    from synth.scenes.tabletop import Layout, initial_qpos
+    from synth.tabletop.compiler import Layout, initial_qpos
 
     out = tmp_path / "d"
     rands = (
@@ -534,7 +534,7 @@ def test_sort_scenes_have_two_targets_apart_in_their_class_colours(by):
     one colour, which its target wears; by shape each class shares one shape, and no target has an object's
     colour; clutter never takes a sorted shape (or a task colour)."""
     from synth.randomize import slots
-    from synth.scenes.tabletop import Layout
+    from synth.tabletop.compiler import Layout
 
     task = TASKS.build("sort", {"by": by})
     rs = [RANDOMIZERS.build(n) for n in RANDOMIZERS.names()]

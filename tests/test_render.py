@@ -9,8 +9,8 @@ import pytest
 
 from synth.embodiment import load
 from synth.errors import ConfigError
-from synth.scenes.objects import sample
-from synth.scenes.tabletop import Layout, build, initial_qpos
+from synth.tabletop.compiler import Layout, build, initial_qpos
+from synth.tabletop.objects import sample
 from synth.types import Obj, Scene
 
 render_module = pytest.importorskip("synth.render")
@@ -116,7 +116,7 @@ import multiprocessing as mp
 import numpy as np
 from synth.embodiment import load
 from synth.render import render
-from synth.scenes.tabletop import build
+from synth.tabletop.compiler import build
 from synth.types import Obj, Scene
 m = build(Scene(objects=(Obj("obj0"),)), load("panda"), 2)
 def front():
@@ -150,7 +150,7 @@ if sys.argv[1] == "auto":
 import numpy as np
 from synth.embodiment import load
 from synth.render import backend, render
-from synth.scenes.tabletop import Layout, build, initial_qpos
+from synth.tabletop.compiler import Layout, build, initial_qpos
 from synth.types import Obj, Scene
 emb = load("panda")
 m = build(Scene(objects=(Obj("obj0", rgba=(0.9, 0.1, 0.1, 1), size=(0.03, 0.03, 0.03), xy=(0.45, 0.0)),)), emb, 2)

@@ -7,7 +7,7 @@ import pytest
 from synth.embodiment import load, names
 from synth.pipeline import Worker
 from synth.registry import RANDOMIZERS, TASKS
-from synth.scenes.tabletop import Layout
+from synth.tabletop.compiler import Layout
 from synth.task import Frames, Plan
 
 # every (task, embodiment) pair the task supports: as many arms as its skill script drives

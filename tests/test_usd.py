@@ -12,7 +12,7 @@ from synth.cli import main
 from synth.config import compose_config, settings
 from synth.execute import controls
 from synth.generate import make_worker
-from synth.scenes.tabletop import Layout, initial_qpos
+from synth.tabletop.compiler import Layout, initial_qpos
 
 CASES = {  # name: export-usd arguments
     "pick_place": ["task=pick_place", "seed=3", "attempt=0"],
@@ -207,7 +207,7 @@ def test_stage_passes_usd_validation_and_physics_parsing(case):
 
 def test_plan_replays_mujocos_controls(case):
     """The Isaac runner's per-physics-step targets are exactly the controls MuJoCo ran (in joint terms)."""
-    from synth.backends.isaac import schedule
+    from synth.usd.isaac import schedule
 
     stage, plan, m, _, w = case
     if plan is None:
@@ -297,7 +297,7 @@ def test_every_task_exports_a_valid_stage(emb, tmp_path):
     from pxr import Usd, UsdPhysics
 
     from synth.registry import RANDOMIZERS, TASKS
-    from synth.usd import write_stage
+    from synth.usd.export import write_stage
 
     every = "randomizers=[" + ",".join(RANDOMIZERS.names()) + "]"
     for task in TASKS.names():

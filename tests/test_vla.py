@@ -1025,7 +1025,7 @@ def test_approach_offset_reads_how_far_off_the_object_the_hand_comes_down(run):
     band (too high, or more than NEAR to the side) are not read; none left reads NaN."""
     import mujoco
 
-    from synth.scenes.tabletop import Layout, initial_qpos
+    from synth.tabletop.compiler import Layout, initial_qpos
     from synth.vla.axes import AXES
     from synth.vla.evaluate import APPROACH, NEAR, EvalConfig, approach_offset, make_worker
     from synth.vla.policy import Policy

@@ -1,4 +1,4 @@
-"""A compiled MjModel rebuilt in one PyBullet world (for synth.backends.pybullet), as synth.usd does for USD.
+"""A compiled MjModel rebuilt in one PyBullet world (for synth.backends.pybullet), as synth.usd.export does for USD.
 
 Walks the model's bodies, geoms, joints, actuators, masses, inertias and frictions, so the PyBullet scene cannot
 drift from what MuJoCo simulates:

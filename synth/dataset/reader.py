@@ -199,6 +199,27 @@ class LeRobotDir:
         shape = list(ft["shape"])
         return dtype if shape == [1] else pa.list_(dtype, shape[0])
 
+    def _schema_problems(self, name: Path, schema: pa.Schema, columns: dict[str, dict]) -> list[str]:
+        """A data file's columns against info.json's features `columns` (those not stored as video or image)."""
+        p: list[str] = []
+        for key, ft in columns.items():
+            if key not in schema.names:
+                p.append(f"{name}: feature {key!r} missing")
+                continue
+            got, want = schema.field(key).type, self._expected_type(ft)
+            same = got == want or (
+                pa.types.is_fixed_size_list(got)
+                and pa.types.is_fixed_size_list(want)
+                and got.list_size == want.list_size
+                and got.value_type == want.value_type
+            )
+            if not same:
+                p.append(f"{name}: {key!r} is {got}, info.json says {ft['dtype']} {list(ft['shape'])} ({want})")
+        extra = set(schema.names) - set(columns)
+        if extra:
+            p.append(f"{name}: columns not in info.json features: {sorted(extra)}")
+        return p
+
     def _check_data(self) -> list[str]:
         p: list[str] = []
         ep, fps = self.episodes, self.fps
@@ -218,22 +239,7 @@ class LeRobotDir:
         for path in files:
             name = path.relative_to(self.root)
             schema = pq.read_schema(path)
-            for key, ft in columns.items():
-                if key not in schema.names:
-                    p.append(f"{name}: feature {key!r} missing")
-                    continue
-                got, want = schema.field(key).type, self._expected_type(ft)
-                same = got == want or (
-                    pa.types.is_fixed_size_list(got)
-                    and pa.types.is_fixed_size_list(want)
-                    and got.list_size == want.list_size
-                    and got.value_type == want.value_type
-                )
-                if not same:
-                    p.append(f"{name}: {key!r} is {got}, info.json says {ft['dtype']} {list(ft['shape'])} ({want})")
-            extra = set(schema.names) - set(columns)
-            if extra:
-                p.append(f"{name}: columns not in info.json features: {sorted(extra)}")
+            p += self._schema_problems(name, schema, columns)
             present = [
                 c for c in ("index", "episode_index", "frame_index", "timestamp", "task_index") if c in schema.names
             ]
@@ -253,28 +259,7 @@ class LeRobotDir:
             if not inside.all():
                 p.append(f"{name}: index {index[~inside][0]} beyond the last episode's dataset_to_index")
                 continue
-            if "episode_index" in present:
-                got = _numpy(t["episode_index"])
-                bad = np.flatnonzero(got != ep_idx[which])
-                p += [
-                    f"{name}: index {index[i]} has episode_index {got[i]}, expected {ep_idx[which[i]]}" for i in bad[:5]
-                ]
-            frame = index - starts[which]
-            if "frame_index" in present:
-                got = _numpy(t["frame_index"])
-                bad = np.flatnonzero(got != frame)
-                p += [f"{name}: index {index[i]} has frame_index {got[i]}, expected {frame[i]}" for i in bad[:5]]
-            if "timestamp" in present:
-                ts = _numpy(t["timestamp"]).astype(np.float64)
-                bad = np.flatnonzero(np.abs(ts - frame / fps) > TIME_TOL)
-                p += [
-                    f"{name}: index {index[i]} has timestamp {ts[i]:.6f}, expected {frame[i] / fps:.6f}"
-                    for i in bad[:5]
-                ]
-            if "task_index" in present:
-                got = _numpy(t["task_index"])
-                bad = np.flatnonzero(~np.isin(got, tasks))
-                p += [f"{name}: index {index[i]} has task_index {got[i]}, not in tasks" for i in bad[:5]]
+            p += _row_problems(name, t, index, ep_idx[which], index - starts[which], fps, tasks)
             rel = path.relative_to(self.root / "data").parts
             here = (int(rel[0].split("-")[1]), int(rel[1].split("-")[1].split(".")[0]))
             rows = np.unique(which)
@@ -382,3 +367,29 @@ def decode(path: Path, t0: float, t1: float, fps: float) -> np.ndarray:
                 out.append(frame.to_ndarray(format="rgb24"))
         h, w = stream.codec_context.height, stream.codec_context.width
     return np.stack(out) if out else np.zeros((0, h, w, 3), np.uint8)
+
+
+def _row_problems(
+    name: Path, t: pa.Table, index: np.ndarray, episode: np.ndarray, frame: np.ndarray, fps: float, tasks: np.ndarray
+) -> list[str]:
+    """A data file's episode_index, frame_index, timestamp and task_index (those of them in `t`) against the frames'
+    global `index` (N,): each frame's `episode` (N,) and `frame` (N,) within it, from the episodes table, at
+    `fps` [Hz]; task indices from `tasks`. At most five problems per column."""
+    p: list[str] = []
+    if "episode_index" in t.column_names:
+        got = _numpy(t["episode_index"])
+        bad = np.flatnonzero(got != episode)
+        p += [f"{name}: index {index[i]} has episode_index {got[i]}, expected {episode[i]}" for i in bad[:5]]
+    if "frame_index" in t.column_names:
+        got = _numpy(t["frame_index"])
+        bad = np.flatnonzero(got != frame)
+        p += [f"{name}: index {index[i]} has frame_index {got[i]}, expected {frame[i]}" for i in bad[:5]]
+    if "timestamp" in t.column_names:
+        ts = _numpy(t["timestamp"]).astype(np.float64)
+        bad = np.flatnonzero(np.abs(ts - frame / fps) > TIME_TOL)
+        p += [f"{name}: index {index[i]} has timestamp {ts[i]:.6f}, expected {frame[i] / fps:.6f}" for i in bad[:5]]
+    if "task_index" in t.column_names:
+        got = _numpy(t["task_index"])
+        bad = np.flatnonzero(~np.isin(got, tasks))
+        p += [f"{name}: index {index[i]} has task_index {got[i]}, not in tasks" for i in bad[:5]]
+    return p

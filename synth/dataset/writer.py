@@ -198,53 +198,11 @@ class Store:
         else:
             last_attempt = end
         new_att = (self.p["last_attempt"] < att_index) & (att_index <= last_attempt)
-        fps = self.s.control_hz
-        file_i = self.p["files"]
-        instructions = eps["instruction"].to_pylist()[skip : skip + take]
         if take:
             assert frames is not None
-            sel = pc.is_in(frames["episode"], pa.array(range(skip, skip + take), pa.int64()))
-            table = frames.filter(sel)
-            local = table["episode"].to_numpy() - skip
-            n = len(local)
-            ep_index = self.p["episodes"] + local
-            task_of = np.array([self._task(text) for text in instructions], np.int64)
-            cols = {name: table[name] for name in table.column_names if name != "episode"}
-            frame_index = table["frame_index"].to_numpy()
-            cols.update(
-                timestamp=pa.array((frame_index / fps).astype(np.float32)),
-                episode_index=pa.array(ep_index.astype(np.int64)),
-                index=pa.array(np.arange(self.p["frames"], self.p["frames"] + n, dtype=np.int64)),
-                task_index=pa.array(task_of[local]),
-            )
-            data = fmt.data_table({name: cols[name] for name in self.features if name in cols})
-            # kinematic: no dictionary pages (floats and JSON rarely repeat; 30% faster); physics: as it always was
-            options = {"use_dictionary": False} if self.s.mode == "kinematic" else {}
-            self._stage(self.root / chunked(fmt.DATA_PATH, file_i), lambda p: pq.write_table(data, p, **options))
-            video_offsets = self._move_videos(path, file_i, lengths, int(lengths_all[:skip].sum()))
-            ep_table = self._episodes_table(eps.slice(skip, take), lengths, task_of, file_i, video_offsets)
-            self._stage(
-                self.root / chunked(fmt.EPISODES_PATH, file_i), lambda p: pq.write_table(ep_table, p, **options)
-            )
-        taken = attempt[skip : skip + take]
+            self._stage_episodes(frames, eps, path, skip, take, lengths_all)
         if new_att.any():
-            rows = atts.filter(pa.array(new_att))
-            idx = rows["attempt"].to_numpy()
-            pos = np.minimum(np.searchsorted(taken, idx), max(take - 1, 0))
-            hit = (taken[pos] == idx) if take else np.zeros(len(idx), bool)
-            att_table = pa.table(
-                {
-                    "attempt": pa.array(idx, pa.int64()),
-                    "success": pa.array(rows["success"].to_numpy(zero_copy_only=False) & hit),
-                    "reason": rows["reason"].combine_chunks(),
-                    "episode_index": pa.array(np.where(hit, self.p["episodes"] + pos, -1).astype(np.int64)),
-                    "seconds": rows["seconds"].combine_chunks(),
-                    "draws": rows["draws"].combine_chunks(),
-                }
-            )
-            self._stage(
-                self.root / chunked(ATTEMPTS_PATH, self.p["attempt_files"]), lambda p: pq.write_table(att_table, p)
-            )
+            self._stage_attempts(atts.filter(pa.array(new_att)), attempt[skip : skip + take])
         # bookkeeping: tasks, info, stats, then progress last
         p = self.p
         p["episodes"] += take
@@ -258,13 +216,7 @@ class Store:
         p["last_attempt"] = last_attempt
         p["attempt_files"] += 1 if new_att.any() else 0
         p["tasks"] = len(self.tasks)
-        for tmp, final in self._pending:  # all of this commit's files appear together
-            os.replace(tmp, final)
-            fault(f"renamed-{_kind(final.relative_to(self.root))}", commit)
-        for d in {final.parent for _, final in self._pending}:
-            fsync(d)
-        files = {str(final.relative_to(self.root)): integrity.digest(final) for _, final in self._pending}
-        self._pending = []
+        files = self._publish(commit)
         p["next_shard"], p["skip"] = (k, skip + take) if partial else (k + 1, 0)
         self._write_meta(commit)
         after = {**p, "commits": commit + 1}
@@ -275,6 +227,68 @@ class Store:
         fault("progress", commit)
         discard(path, commit)
         return take
+
+    def _stage_episodes(
+        self, frames: pa.Table, eps: pa.Table, path: Path, skip: int, take: int, lengths_all: np.ndarray
+    ) -> None:
+        """Stage the frames, videos and episode rows of the shard's episodes skip .. skip + take - 1 (take > 0)
+        as the dataset's next data file; `lengths_all` (E,) the shard's episode lengths [frames]."""
+        fps = self.s.control_hz
+        file_i = self.p["files"]
+        lengths = lengths_all[skip : skip + take]
+        instructions = eps["instruction"].to_pylist()[skip : skip + take]
+        sel = pc.is_in(frames["episode"], pa.array(range(skip, skip + take), pa.int64()))
+        table = frames.filter(sel)
+        local = table["episode"].to_numpy() - skip
+        n = len(local)
+        ep_index = self.p["episodes"] + local
+        task_of = np.array([self._task(text) for text in instructions], np.int64)
+        cols = {name: table[name] for name in table.column_names if name != "episode"}
+        frame_index = table["frame_index"].to_numpy()
+        cols.update(
+            timestamp=pa.array((frame_index / fps).astype(np.float32)),
+            episode_index=pa.array(ep_index.astype(np.int64)),
+            index=pa.array(np.arange(self.p["frames"], self.p["frames"] + n, dtype=np.int64)),
+            task_index=pa.array(task_of[local]),
+        )
+        data = fmt.data_table({name: cols[name] for name in self.features if name in cols})
+        # kinematic: no dictionary pages (floats and JSON rarely repeat; 30% faster); physics: as it always was
+        options = {"use_dictionary": False} if self.s.mode == "kinematic" else {}
+        self._stage(self.root / chunked(fmt.DATA_PATH, file_i), lambda p: pq.write_table(data, p, **options))
+        video_offsets = self._move_videos(path, file_i, lengths, int(lengths_all[:skip].sum()))
+        ep_table = self._episodes_table(eps.slice(skip, take), lengths, task_of, file_i, video_offsets)
+        self._stage(self.root / chunked(fmt.EPISODES_PATH, file_i), lambda p: pq.write_table(ep_table, p, **options))
+
+    def _stage_attempts(self, rows: pa.Table, taken: np.ndarray) -> None:
+        """Stage the attempt rows new to the dataset; `taken` (take,) the attempt indices of the episodes this
+        commit takes: an attempt is a success here only if its episode was taken."""
+        take = len(taken)
+        idx = rows["attempt"].to_numpy()
+        pos = np.minimum(np.searchsorted(taken, idx), max(take - 1, 0))
+        hit = (taken[pos] == idx) if take else np.zeros(len(idx), bool)
+        att_table = pa.table(
+            {
+                "attempt": pa.array(idx, pa.int64()),
+                "success": pa.array(rows["success"].to_numpy(zero_copy_only=False) & hit),
+                "reason": rows["reason"].combine_chunks(),
+                "episode_index": pa.array(np.where(hit, self.p["episodes"] + pos, -1).astype(np.int64)),
+                "seconds": rows["seconds"].combine_chunks(),
+                "draws": rows["draws"].combine_chunks(),
+            }
+        )
+        self._stage(self.root / chunked(ATTEMPTS_PATH, self.p["attempt_files"]), lambda p: pq.write_table(att_table, p))
+
+    def _publish(self, commit: int) -> dict[str, list]:
+        """Rename every staged file of this commit to its final name (all appear together) and sync their folders;
+        returns their [size, digest] by path in the dataset."""
+        for tmp, final in self._pending:
+            os.replace(tmp, final)
+            fault(f"renamed-{_kind(final.relative_to(self.root))}", commit)
+        for d in {final.parent for _, final in self._pending}:
+            fsync(d)
+        files = {str(final.relative_to(self.root)): integrity.digest(final) for _, final in self._pending}
+        self._pending = []
+        return files
 
     def _episodes_table(
         self, eps: pa.Table, lengths: np.ndarray, task_of: np.ndarray, file_i: int, video_offsets: np.ndarray

@@ -27,7 +27,7 @@ from synth.execute import substeps
 from synth.keys import key
 from synth.pipeline import Attempt, Worker
 from synth.registry import RANDOMIZERS, TASKS
-from synth.scenes.tabletop import Layout, initial_qpos
+from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames
 from synth.vla import checkpoint, report
 from synth.vla.axes import AXES, Axis, randomizer_nodes
@@ -304,8 +304,6 @@ def _loop(
     cfg: EvalConfig,
 ) -> list[tuple[str, float, float, float, int]]:
     """The policy's closed loop over `worlds` (each with .step(ctrl), .qpos, .qvel)."""
-    from synth.render import render
-
     emb, task = worker.emb, worker.task
     models = [a.model for a in atts]
     start = emb.start
@@ -318,13 +316,7 @@ def _loop(
     qpos[:, 0] = [wd.qpos for wd in worlds]
     qvel[:, 0] = [wd.qvel for wd in worlds]
     prev = np.tile(start, (W, 1))
-    card = pol.cards.get(emb.name) or next(iter(pol.cards.values()))
-    convention = card.get("action", {}).get("convention", "joint_pos")
-    if convention not in ("joint_pos", "joint_delta"):
-        raise ConfigError(
-            f"the policy predicts {convention} actions; closed-loop eval runs joint_pos and joint_delta policies "
-            "(train on data generated with action=joint_pos or action=joint_delta)"
-        )
+    card, convention = _card(pol, emb.name)
     frac = (np.arange(1, n_sub + 1) / n_sub)[:, None]
     done = np.zeros(W, bool)
     result = ["timeout"] * W
@@ -348,22 +340,7 @@ def _loop(
         if done.all() or t == T + settle:
             break
         if acting.any() and t % every == 0:
-            state = lay.state(qpos[:, t])  # every arm's joints and gripper width
-            images = None
-            if pol.cameras:
-                r, c = worker.resolution
-                per = [render(m, qpos[w, t][None], list(pol.cameras), r, c) for w, m in enumerate(models)]  # type: ignore[arg-type]
-                images = {cam: np.concatenate([p[cam] for p in per]) for cam in pol.cameras}
-            chunk = pol.act(
-                card,
-                [a.instruction for a in atts],
-                state,
-                images,
-                hz,
-                cfg.sampling_steps,
-                seed=cfg.seed + t,
-                temperature=cfg.temperature,
-            )
+            chunk = _ask(pol, card, worker, atts, qpos[:, t], lay, hz, cfg, t)
             issued = [(t0, c) for t0, c in issued if t - t0 < pol.horizon] + [(t, chunk)]
         if cfg.ensemble > 0 and acting.any():  # oldest first: weight exp(-m * i)
             w_i = np.exp(-cfg.ensemble * np.arange(len(issued)))
@@ -388,6 +365,52 @@ def _loop(
     upto = np.where(closed >= 0, closed, ended)  # the approach: the steps before the first close
     off = [approach_offset(models[w], qpos[w, : upto[w] + 1], lay) for w in range(W)]  # type: ignore[arg-type]
     return [(r, m, h, o, n) for r, (m, h), o, n in zip(result, at, off, closes.tolist(), strict=True)]
+
+
+def _card(pol: Policy, body: str) -> tuple[dict, str]:
+    """The policy's dataset card for embodiment `body` (else its first) and its action convention; a convention
+    closed-loop eval cannot run is a ConfigError."""
+    card = pol.cards.get(body) or next(iter(pol.cards.values()))
+    convention = card.get("action", {}).get("convention", "joint_pos")
+    if convention not in ("joint_pos", "joint_delta"):
+        raise ConfigError(
+            f"the policy predicts {convention} actions; closed-loop eval runs joint_pos and joint_delta policies "
+            "(train on data generated with action=joint_pos or action=joint_delta)"
+        )
+    return card, convention
+
+
+def _ask(
+    pol: Policy,
+    card: dict,
+    worker: Worker,
+    atts: list[Attempt],
+    qpos: np.ndarray,
+    lay: Layout,
+    hz: float,
+    cfg: EvalConfig,
+    t: int,
+) -> np.ndarray:
+    """(W, horizon, A) the policy's next action chunk at step t, from every world's state and, if the policy has
+    cameras, their images rendered at `qpos` (W, nq)."""
+    from synth.render import render
+
+    state = lay.state(qpos)  # every arm's joints and gripper width
+    images = None
+    if pol.cameras:
+        r, c = worker.resolution
+        per = [render(a.model, qpos[w][None], list(pol.cameras), r, c) for w, a in enumerate(atts)]  # type: ignore[arg-type]
+        images = {cam: np.concatenate([p[cam] for p in per]) for cam in pol.cameras}
+    return pol.act(
+        card,
+        [a.instruction for a in atts],
+        state,
+        images,
+        hz,
+        cfg.sampling_steps,
+        seed=cfg.seed + t,
+        temperature=cfg.temperature,
+    )
 
 
 def _frames(qpos: np.ndarray, qvel: np.ndarray, t: int) -> Frames:

@@ -237,6 +237,6 @@ def from_file(rng: np.random.Generator, path: str, name: str, colour: str, scale
         size=(float(size[0]), float(size[1]), float(size[2])),
         colour=colour,
         rgba=rgba(OBJECT_COLOURS[colour]),
-        mesh=tuple(tuple(float(c) for c in p) for p in v),
-        parts=tuple(tuple(tuple(float(c) for c in p * k) for p in part) for part in load_parts(path)),
+        mesh=tuple((float(p[0]), float(p[1]), float(p[2])) for p in v),
+        parts=tuple(tuple((float(q[0]), float(q[1]), float(q[2])) for q in part * k) for part in load_parts(path)),
     )

@@ -1,4 +1,4 @@
-"""Frames turned about the vertical: where a robot base stands, and the one yaw rotation of a base or an object.
+"""Poses about the vertical: where a robot base stands, and the one yaw rotation of a base or an object.
 
 World frame: z up, the floor at z = 0 (synth/types.py). A robot base stands `base_pos` [m] from the usual base
 anchor (0, 0, ROBOT_BASE_Z), turned by a yaw [rad] about z; a scene may move it by a base offset

@@ -1,4 +1,4 @@
-"""MuJoCo geoms, cameras and lights as USD prims (for synth.usd): shapes with their colour, physics material
+"""MuJoCo geoms, cameras and lights as USD prims (for synth.usd.export): shapes with their colour, physics material
 and collision group, UsdGeom cameras, UsdLux lights. Read from a compiled MjModel; `pxr` is imported inside."""
 
 from __future__ import annotations

@@ -14,12 +14,11 @@ import mujoco
 import numpy as np
 
 from synth.embodiment import Embodiment, Mount
-from synth.frames import ROBOT_BASE_Z as ROBOT_BASE_Z  # re-exported: synth.kinematic reads it from here
-from synth.frames import yaw_quat
 from synth.physics import Physics, largest_step
+from synth.pose import yaw_quat
 from synth.robot import WORLD_CONTYPE, add_arms
-from synth.scenes.cabinet import add_drawer
-from synth.scenes.surfaces import add_surfaces
+from synth.tabletop.cabinet import add_drawer
+from synth.tabletop.surfaces import add_surfaces
 from synth.types import Camera, Obj, Scene, Target
 
 TIMESTEP = 0.002  # [s]
@@ -97,7 +96,7 @@ def build(
     scene: Scene,
     emb: Embodiment,
     slots: int,
-    resolution: tuple[int, int] = (128, 128),
+    resolution: tuple[int, ...] = (128, 128),
     control_hz: float = 20.0,
     physics: Physics | None = None,
 ) -> mujoco.MjModel:
@@ -221,7 +220,9 @@ def _add_target(spec: mujoco.MjSpec, tg: Target, z: float, prefix: str) -> None:
     base_h = 0.006 if tray else 0.0008
     w = 0.006  # wall thickness [m]
     hx, hy = tg.size
-    parts = [("base", (0, 0, base_h / 2), (hx + (w if tray else 0), hy + (w if tray else 0), base_h / 2))]
+    parts: list[tuple[str, tuple[float, float, float], tuple[float, float, float]]] = [
+        ("base", (0, 0, base_h / 2), (hx + (w if tray else 0), hy + (w if tray else 0), base_h / 2))
+    ]
     wall_h = tg.wall if tray else 0.001
     for k, (dx, dy, sx, sy) in enumerate(
         (

@@ -37,7 +37,8 @@ def _table(root: Path, pattern: str, columns: list[str]) -> dict[str, list]:
     return cols
 
 
-def inspect(out: str) -> str:
+def summarize(out: str) -> str:
+    """The `synth inspect` report of the dataset (or one part of a collection) at `out`, as text."""
     root = Path(out)
     from synth.dataset.integrity import check
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from synth.frames import yaw_quat
+from synth.pose import yaw_quat
 from synth.robot import WORLD_CONTYPE
 from synth.types import Drawer
 

@@ -16,7 +16,7 @@ per degree (UsdPhysics.DriveAPI).
         joints/<joint>          FixedJoint (base to world, welded bodies), Revolute/PrismaticJoint + DriveAPI
       Lights/, Cameras/         UsdLux lights, UsdGeom cameras (the wrist camera is under its link)
 
-What core UsdPhysics cannot say is written by PhysxSchema's names (synth.usd_shapes.physx): joint armature,
+What core UsdPhysics cannot say is written by PhysxSchema's names (synth.usd.stage.physx): joint armature,
 gravity compensation (disableGravity) and MuJoCo's friction rule (combine mode max). The fingers' coupling
 (a tendon actuator and a joint equality in MuJoCo) becomes one drive per finger, both given the same target.
 """
@@ -34,7 +34,7 @@ import numpy as np
 
 from synth.drives import drives
 from synth.errors import ConfigError
-from synth.usd_shapes import X_TO_Z, Shapes, cameras_and_lights, physx, pose, prim_name, quat_mul, z_to
+from synth.usd.stage import X_TO_Z, Shapes, cameras_and_lights, physx, pose, prim_name, quat_mul, z_to
 
 FREE, SLIDE, HINGE = (
     int(t) for t in (mujoco.mjtJoint.mjJNT_FREE, mujoco.mjtJoint.mjJNT_SLIDE, mujoco.mjtJoint.mjJNT_HINGE)
@@ -223,7 +223,7 @@ def export_attempt(s, attempt: int, out: str | Path, plan: bool = True) -> dict:
     require_pxr()
     from synth.generate import make_worker
     from synth.pipeline import Worker
-    from synth.scenes.tabletop import Layout, initial_qpos
+    from synth.tabletop.compiler import Layout, initial_qpos
 
     out = Path(out)
     w = make_worker(dataclasses.replace(s, mode="physics"))  # the stage is the physics scene, whatever mode
