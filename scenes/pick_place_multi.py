@@ -70,6 +70,7 @@ class PickPlaceMulti(PickPlace):
     templates = TRAIN
     held_out_templates = HELD_OUT
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
+    kinematic = False  # several pick-and-places: the batched planner runs one
     count: int = 2  # objects to put away: 2 or 3
     gap: float = 0.006  # [m] between neighbouring objects' footprints in the target
 

@@ -87,6 +87,7 @@ class Sort(PickPlace):
     templates = TRAIN
     held_out_templates = HELD_OUT
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
+    kinematic = False  # several pick-and-places: the batched planner runs one
     by: str = "colour"  # colour | shape: what the two classes differ in
     count: int = 4  # objects to sort: 3 or 4 (two per class; with 3, class 1 has one)
     gap: float = 0.006  # [m] between neighbouring objects' footprints in a region

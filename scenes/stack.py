@@ -110,6 +110,7 @@ class Stack(PickPlace):
     templates = TRAIN
     held_out_templates = HELD_OUT
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
+    kinematic = False  # several pick-and-places: the batched planner runs one
     above_place: float = 0.06
     release_clearance: float = 0.006
     levels: int = 2  # blocks in the tower: 2 or 3

@@ -317,13 +317,12 @@ def _check_mode(values: dict, task_obj: Any, rands: tuple) -> None:
     """mode=kinematic and counterfactuals= against the task and the randomizers."""
     mode, cf = values["mode"], values["counterfactuals"]
     if mode == "kinematic":
-        from synth.kinematic import SUPPORTED
-
         if values["cameras"]:
             raise ConfigError("mode=kinematic renders nothing; drop cameras= or use mode=physics")
-        if task_obj.name not in SUPPORTED:
+        if not task_obj.kinematic:
+            able = [n for n in TASKS.names() if TASKS.get(n).kinematic]  # type: ignore[attr-defined]
             raise ConfigError(
-                f"mode=kinematic supports task={' or task='.join(SUPPORTED)}, not {task_obj.name}; use mode=physics"
+                f"mode=kinematic supports task={' or task='.join(able)}, not {task_obj.name}; use mode=physics"
             )
         physical = [
             r.name for r in rands if r.name in ("robot_base", "action_noise", "action_drift", "regrasp", "near_miss")
