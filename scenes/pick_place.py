@@ -22,7 +22,7 @@ from synth.planners.timing import through
 from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.tabletop import Layout, initial_qpos
-from synth.skill import FLIP, START, Key, Script, Segment, place_tcp
+from synth.skill import FLIP, START, Key, Placement, Script, Segment, place_tcp
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
 
@@ -133,10 +133,6 @@ class PickPlace(Task):
         """Where the object's centre goes, x, y [m]."""
         return scene.target.pos
 
-    def place_geoms(self, layout: Layout) -> list[int]:
-        """Geoms the object may touch while it is set down."""
-        return [layout.table_geom, *layout.target_geoms]
-
     def place_check(self, scene: Scene) -> dict:
         """What judge needs to know of the place target (JSON-able)."""
         tg = scene.target
@@ -149,6 +145,13 @@ class PickPlace(Task):
     def rest_z(self, scene: Scene) -> float:
         """Height of the object's centre resting on the target's surface [m]."""
         return surface_z(scene) + scene.objects[0].half_height
+
+    def placed(self, scenes: list[Scene], centre: np.ndarray) -> np.ndarray:
+        """(E,) whether objects[0] at rest with its centre at centre (E, 3) [m] counts as placed in each scene:
+        inside the target's outline, within its rest band (the kinematic mode's verdict)."""
+        f = np.array([(*sc.target.pos, *sc.target.size, *self.rest_band(sc)) for sc in scenes]).reshape(-1, 6)
+        inside = np.all(np.abs(centre[:, :2] - f[:, :2]) <= f[:, 2:4], axis=1) & (f[:, 4] < centre[:, 2])
+        return inside & (centre[:, 2] < f[:, 5])
 
     # ---------------------------------------------------------------- the skill script
     def script(self) -> Script:
@@ -180,10 +183,18 @@ class PickPlace(Task):
         )
 
     # ---------------------------------------------------------------- planning
+    def placements(self, scene: Scene) -> list[Placement]:
+        """The pick-and-places of the skill script, in order. One for pick_place: objects[0] into the target."""
+        return [Placement(0, self.place_xy(scene), self.release_z(scene), self.rest_z(scene))]
+
     def moves(self, scene: Scene, layout: Layout) -> list[tuple[int, tuple[float, float], float, list[int]]]:
-        """The pick-and-places of the skill script, in order: (object index, where its centre goes x, y [m],
-        its centre's height when released [m], geoms it may touch while set down). One for pick_place."""
-        return [(0, self.place_xy(scene), self.release_z(scene), self.place_geoms(layout))]
+        """The placements with their geoms: (object index, where its centre goes x, y [m], its centre's height
+        when released [m], geoms it may touch while set down: the table, its target's, the objects it goes on)."""
+        out = []
+        for p in self.placements(scene):
+            target = [] if p.target is None else list(layout.targets_geoms[p.target])
+            out.append((p.object, p.xy, p.release, [layout.table_geom, *target, *(layout.obj_geom[j] for j in p.on)]))
+        return out
 
     def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
         emb = ctx.emb

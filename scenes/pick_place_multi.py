@@ -20,6 +20,7 @@ from synth.registry import task
 from synth.scenes.layout import slot_spacing
 from synth.scenes.pick_place import PickPlace, surface_z, target_phrase
 from synth.scenes.tabletop import Layout
+from synth.skill import Placement
 from synth.task import Frames, Plan
 from synth.types import Obj, Scene, Target
 
@@ -98,11 +99,11 @@ class PickPlaceMulti(PickPlace):
         offsets = [(0.0, -d), (0.0, d)] if self.count == 2 else [(-d, -d), (-d, d), (d, 0.0)]
         return np.asarray(scene.target.pos) + np.asarray(offsets)
 
-    def moves(self, scene: Scene, layout: Layout) -> list[tuple[int, tuple[float, float], float, list[int]]]:
+    def placements(self, scene: Scene) -> list[Placement]:
         out = []
         for i, xy in enumerate(self.slots(scene)):
-            z = surface_z(scene) + scene.objects[i].half_height + self.release_clearance
-            out.append((i, (float(xy[0]), float(xy[1])), z, [layout.table_geom, *layout.target_geoms]))
+            rest = surface_z(scene) + scene.objects[i].half_height
+            out.append(Placement(i, (float(xy[0]), float(xy[1])), rest + self.release_clearance, rest))
         return out
 
     def place_check(self, scene: Scene) -> dict:

@@ -24,6 +24,7 @@ from synth.scenes.layout import slot_spacing
 from synth.scenes.objects import NOUNS, noun
 from synth.scenes.pick_place import PickPlace, surface_z, target_phrase
 from synth.scenes.tabletop import Layout
+from synth.skill import Placement
 from synth.task import Frames, Plan
 from synth.types import Obj, Scene, Target
 
@@ -177,12 +178,12 @@ class Sort(PickPlace):
         z = self._surface(scene, i) + scene.objects[i].half_height
         return z - 0.015, z + 0.015
 
-    def moves(self, scene: Scene, layout: Layout) -> list[tuple[int, tuple[float, float], float, list[int]]]:
+    def placements(self, scene: Scene) -> list[Placement]:
         out = []
         for i, xy in enumerate(self.slots(scene)):
-            z = self._surface(scene, i) + scene.objects[i].half_height + self.release_clearance
-            geoms = [layout.table_geom, *layout.targets_geoms[scene.groups[i]]]
-            out.append((i, (float(xy[0]), float(xy[1])), z, geoms))
+            rest = self._surface(scene, i) + scene.objects[i].half_height
+            xy_ = (float(xy[0]), float(xy[1]))
+            out.append(Placement(i, xy_, rest + self.release_clearance, rest, target=scene.groups[i]))
         return out
 
     def place_check(self, scene: Scene) -> dict:

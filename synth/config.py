@@ -321,9 +321,10 @@ def _check_mode(values: dict, task_obj: Any, rands: tuple) -> None:
             raise ConfigError("mode=kinematic renders nothing; drop cameras= or use mode=physics")
         if not task_obj.kinematic:
             able = [n for n in TASKS.names() if TASKS.get(n).kinematic]  # type: ignore[attr-defined]
-            raise ConfigError(
-                f"mode=kinematic supports task={' or task='.join(able)}, not {task_obj.name}; use mode=physics"
+            what = f"task={task_obj.name}" + (
+                " as configured (more than one pick-and-place)" if task_obj.name in able else ""
             )
+            raise ConfigError(f"mode=kinematic supports task={' or task='.join(able)}, not {what}; use mode=physics")
         physical = [
             r.name for r in rands if r.name in ("robot_base", "action_noise", "action_drift", "regrasp", "near_miss")
         ]

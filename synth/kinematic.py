@@ -24,7 +24,7 @@ from synth.embodiment import Embodiment
 from synth.kinematics import Chain, Kinematics
 from synth.planners import capsules, grasps, sweep
 from synth.planners.capsules import OBJECT, TABLE, TARGET, Body, Obstacles
-from synth.skill import FLIP, START, Placing, Script, place_tcp
+from synth.skill import FLIP, START, Placement, Placing, Script, place_tcp
 from synth.types import Scene
 
 STEP = 0.03  # [rad] largest joint motion between two collision samples of a segment
@@ -91,6 +91,24 @@ class Targets:
     has: np.ndarray
 
 
+def placement(task: Placing, scene: Scene) -> Placement:
+    """The one pick-and-place of a scene that the batched planner runs."""
+    (p,) = task.placements(scene)
+    return p
+
+
+def touches(task: Placing, scenes: list[Scene], obs: Obstacles) -> dict[str, np.ndarray]:
+    """(W, O) per name of synth.skill.TOUCH, the obstacles it stands for in each scene: the placed object where it
+    rests, the table, and where it is set down (the table, its target, the objects it goes on)."""
+    ps = [placement(task, sc) for sc in scenes]
+    role = obs.role
+    obj = role == OBJECT + np.array([p.object for p in ps])[:, None]
+    place = (role == TABLE) | ((role == TARGET) & np.array([p.target is not None for p in ps])[:, None])
+    for j in {j for p in ps for j in p.on}:
+        place |= (role == OBJECT + j) & np.array([j in p.on for p in ps])[:, None]
+    return {"object": obj, "table": role == TABLE, "place": place}
+
+
 def targets(task: Placing, scenes: list[Scene], emb: Embodiment) -> Targets:
     """The script's key poses for every top-down grasp option per scene (planners/grasps.py's, for all at once)."""
     base = emb.base_pose()[0]
@@ -100,13 +118,14 @@ def targets(task: Placing, scenes: list[Scene], emb: Embodiment) -> Targets:
     facts = np.empty((W, 6))  # object x, y, table height, half height, place x, y, release height
     release = np.empty(W)
     for w, sc in enumerate(scenes):
-        obj = sc.objects[0]
+        p = placement(task, sc)
+        obj = sc.objects[p.object]
         opts = grasps.closing_options(obj, max_width)[:OPTIONS]
         yaw[w, : len(opts)] = [o[0] for o in opts]
         width[w, : len(opts)] = [o[1] for o in opts]
         has[w, : len(opts)] = True
-        facts[w] = (*obj.xy, sc.table.height, obj.half_height, *task.place_xy(sc))
-        release[w] = task.release_z(sc)
+        facts[w] = (*obj.xy, sc.table.height, obj.half_height, *p.xy)
+        release[w] = p.release
     xy, h, half, place_xy = facts[:, :2], facts[:, 2:3], facts[:, 3:4], facts[:, 4:6]
     # grasps._frame with no tilt: y along the closing direction, z down, the hand facing away from the base
     y = np.stack([np.cos(yaw), np.sin(yaw), np.zeros_like(yaw)], -1)  # (W, OPTIONS, 3)
@@ -136,8 +155,9 @@ class Carried:
     radii: np.ndarray
 
     @staticmethod
-    def of(scenes: list[Scene]) -> Carried:
-        objs = [sc.objects[0] for sc in scenes]
+    def of(scenes: list[Scene], index: list[int]) -> Carried:
+        """The objects objects[index[w]] of the scenes."""
+        objs = [sc.objects[i] for sc, i in zip(scenes, index, strict=True)]
         centre = np.array([(*o.xy, sc.table.height + o.half_height) for o, sc in zip(objs, scenes, strict=True)])
         spheres, radii = capsules.object_spheres_batch([capsules.primitive(o) for o in objs])
         return Carried(centre, np.array([o.yaw for o in objs]), spheres, radii)
@@ -187,7 +207,8 @@ class Planner:
             np.full((1, 1), capsules.FLOOR),
         )
         carried = Carried(np.array([[0.5, 0.0, 0.05]]), np.zeros(1), np.zeros((1, 5, 3)), np.full((1, 5), 0.02))
-        self.check(q.reshape(1, K, dof), np.full(1, 0.03), carried, obs)
+        touch = {name: np.zeros((1, 1), bool) for name in ("object", "table", "place")}
+        self.check(q.reshape(1, K, dof), np.full(1, 0.03), carried, obs, touch)
         self.ik(np.array([[0.4, 0.0, 0.4]]), np.eye(3)[None], q[:, 0], iters=2)
         self.hands(q[:, 0])
 
@@ -225,13 +246,13 @@ class Planner:
         n = np.maximum(1, np.ceil(np.abs(q1 - q0).max(1) / STEP)).astype(np.int64)  # samples per world
         return self.sweep(self.kin, self.body, q0, q1, n, obs, allowed, margin, width, carry)
 
-    def check(self, q: np.ndarray, width: np.ndarray, obj: Carried, obs: Obstacles) -> dict[str, np.ndarray]:
+    def check(
+        self, q: np.ndarray, width: np.ndarray, obj: Carried, obs: Obstacles, touch: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         """Clearance [m] beyond the segment's margin per moving segment of the script, by phase, each (W,);
         negative = collision. q (W, 1 + K, dof) the start then the key configurations, width (W,) [m] the grasped
-        width. A segment's touches: "object" is the task's object where it rests (ignored too while it is
-        carried), "place" the table and the place target."""
-        role = obs.role
-        touch = {"object": role == OBJECT, "table": role == TABLE, "place": (role == TABLE) | (role == TARGET)}
+        width. touch: (W, O) the obstacles each name a segment may touch stands for (see touches); the object where
+        it rests is ignored too while it is carried."""
         k = {name: i for i, name in enumerate(self.keys)}
         open_w = np.full(len(q), self.emb.gripper.stroke)
         # the carried object's spheres in the hand frame at the grasp
@@ -245,7 +266,7 @@ class Planner:
         for seg, carried in zip(self.script.segments, self.script.carried(), strict=True):
             if seg.motion == "hold":
                 continue
-            allowed = np.zeros(role.shape, bool)
+            allowed = np.zeros(obs.role.shape, bool)
             for name in (*seg.touch, "object") if carried else seg.touch:
                 allowed |= touch[name]
             out[seg.phase] = self.segment_clear(
@@ -272,7 +293,8 @@ class Planner:
         reason = np.array(["ik_failure"] * W, dtype=object)
         clear = {s.phase: np.full(W, np.nan) for s in self.script.segments if s.motion != "hold"}
         t = targets(self.task, scenes, self.emb)
-        carried = Carried.of(scenes)
+        carried = Carried.of(scenes, [placement(self.task, sc).object for sc in scenes])
+        touch = touches(self.task, scenes, obs)
         for opt in range(OPTIONS):
             idx = np.flatnonzero(~ok & t.has[:, opt])
             if not len(idx):
@@ -282,7 +304,9 @@ class Planner:
             if not len(keep):
                 continue
             w = idx[keep]
-            c = self.check(qs[keep], t.width[w, opt], carried.take(w), take(obs, w))
+            c = self.check(
+                qs[keep], t.width[w, opt], carried.take(w), take(obs, w), {k: v[w] for k, v in touch.items()}
+            )
             free = np.all([v >= 0 for v in c.values()], axis=0)
             reason[w] = np.where(free, "", "no_path")
             for p, v in c.items():

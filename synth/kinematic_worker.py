@@ -17,7 +17,7 @@ import numpy as np
 
 from synth.actions import convert
 from synth.embodiment import Embodiment
-from synth.kinematic import Planner, quat_from_mat
+from synth.kinematic import Planner, placement, quat_from_mat
 from synth.language import substitute
 from synth.randomize import Randomizer, Streams, apply_many, stream
 from synth.scenes import objects
@@ -203,7 +203,7 @@ class KinematicWorker:
             w = int(ok[e])
             scene = scenes[w]
             check = {
-                "z0": float(scene.table.height + scene.objects[0].half_height),
+                "z0": float(scene.table.height + scene.objects[placement(self.task, scene).object].half_height),
                 "lift_end": int(lift_end[e]),
                 "transit_end": int(transit_end[e]),
                 **self.task.place_check(scene),
@@ -242,28 +242,18 @@ class KinematicWorker:
     def _object_path(
         self, ok: np.ndarray, scenes: list[Scene], hand: np.ndarray, seg0: np.ndarray, ep: np.ndarray, q: np.ndarray
     ):
-        """(F, 7) world pose of the task's object at each state (resting, carried with the hand, then resting where
-        it was released), (E,) whether it ends inside the target at rest, (E, 3) its final position. The F states
-        of E episodes laid end to end: hand (F, 3, 4) poses, seg0 (F,) the segment leading to each, ep (F,) the
+        """(F, 7) world pose of the placed object at each state (resting, carried with the hand, then resting where
+        it was released), (E,) whether it ends placed at rest (the task's `placed`), (E, 3) its final position. The
+        F states of E episodes laid end to end: hand (F, 3, 4) poses, seg0 (F,) the segment leading to each, ep (F,) the
         episode of each; q (E, 1 + K, dof) the start then the key configurations."""
         E = len(q)
+        kept = [scenes[w] for w in ok]
+        objs = [(sc.objects[p.object], p) for sc, p in ((sc, placement(self.task, sc)) for sc in kept)]
+        h = [sc.table.height for sc in kept]
         facts = np.array(
-            [
-                (
-                    *sc.objects[0].xy,
-                    sc.table.height + sc.objects[0].half_height,
-                    sc.objects[0].yaw,
-                    self.task.rest_z(sc),
-                    *sc.target.pos,
-                    *sc.target.size,
-                    *self.task.rest_band(sc),
-                    sc.objects[0].shape == "capsule",
-                )
-                for sc in (scenes[w] for w in ok)
-            ]
-        ).reshape(E, 12)
-        p0, yaw, rest_z = facts[:, :3], facts[:, 3], facts[:, 4]
-        tg_pos, tg_half, band, capsule = facts[:, 5:7], facts[:, 7:9], facts[:, 9:11], facts[:, 11] > 0
+            [(*o.xy, t + o.half_height, o.yaw, p.rest, o.shape == "capsule") for (o, p), t in zip(objs, h, strict=True)]
+        ).reshape(E, 6)
+        p0, yaw, rest_z, capsule = facts[:, :3], facts[:, 3], facts[:, 4], facts[:, 5] > 0
         c, s = np.cos(yaw / 2), np.sin(yaw / 2)
         q0 = np.stack([c, np.zeros(E), np.zeros(E), s], 1)  # object_quat: yaw about z
         r = np.sqrt(0.5)  # a capsule lies along x: q0 * (cos 45, 0, sin 45, 0)
@@ -284,9 +274,7 @@ class KinematicWorker:
         drop[:, 2] = rest_z  # it falls straight down to rest when released
         released = np.isin(seg0, self.released)
         out[released] = drop[ep[released]]
-        inside = np.all(np.abs(drop[:, :2] - tg_pos) <= tg_half, axis=1) & (band[:, 0] < drop[:, 2])
-        inside &= drop[:, 2] < band[:, 1]
-        return out, inside, drop[:, :3]
+        return out, self.task.placed(kept, drop[:, :3]), drop[:, :3]
 
 
 def _quat_to_mat(q: np.ndarray) -> np.ndarray:

@@ -133,6 +133,20 @@ class Script:
         return np.stack(out, -2)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """One pick-and-place of a scene: objects[object] is released with its centre at xy [m], height release [m],
+    and comes to rest at height rest [m]; while it is set down it may touch the table, the geoms of
+    scene.all_targets[target] (None: no target) and the objects `on`."""
+
+    object: int
+    xy: tuple[float, float]
+    release: float
+    rest: float
+    target: int | None = 0
+    on: tuple[int, ...] = ()
+
+
 def place_tcp(grasp: np.ndarray, centre: np.ndarray, place_centre: np.ndarray) -> np.ndarray:
     """(..., 3) [m] the TCP position that puts the object's centre at place_centre, the object held as grasped
     (its centre `centre` while the TCP is at `grasp`, the hand's orientation unchanged)."""
@@ -151,12 +165,8 @@ class Placing(Protocol):
 
     def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str: ...
 
-    def place_xy(self, scene: Scene) -> tuple[float, float]: ...
+    def placements(self, scene: Scene) -> list[Placement]: ...
 
-    def release_z(self, scene: Scene) -> float: ...
-
-    def rest_z(self, scene: Scene) -> float: ...
-
-    def rest_band(self, scene: Scene, i: int = 0) -> tuple[float, float]: ...
+    def placed(self, scenes: list[Scene], centre: np.ndarray) -> np.ndarray: ...
 
     def place_check(self, scene: Scene) -> dict: ...

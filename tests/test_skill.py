@@ -24,11 +24,13 @@ def _ends(phase: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
 
 
 def test_kinematic_tasks_are_declared_by_the_tasks():
-    assert {"pick_place", "place_in_container"} <= set(KINEMATIC)
-    for name in ("stack", "sort", "pick_place_multi", "push", "open_drawer"):
+    assert {"pick_place", "place_in_container", "stack"} <= set(KINEMATIC)
+    for name in ("sort", "pick_place_multi", "push", "open_drawer"):
         assert name not in KINEMATIC
-        with pytest.raises(ConfigError, match=f"supports task=.*not {name}"):
+        with pytest.raises(ConfigError, match=f"supports task=.*not task={name}; use mode=physics"):
             settings(compose_config(["mode=kinematic", f"task={name}"]))
+    with pytest.raises(ConfigError, match="not task=stack as configured"):  # a tower of three: two pick-and-places
+        settings(compose_config(["mode=kinematic", "task=stack", "task.levels=3"]))
 
 
 @pytest.mark.parametrize("task", KINEMATIC)
@@ -80,3 +82,39 @@ def test_key_positions_follow_their_anchors():
     np.testing.assert_allclose(pos[..., 1, :], g)
     np.testing.assert_allclose(pos[..., 2, :], place + [0, 0, 0.05])
     assert script.straight_keys() == ("g",)  # "back" is reached by a transit from the start
+
+
+@pytest.mark.parametrize("task", KINEMATIC)
+def test_kinematic_plans_of_every_kinematic_task_succeed_under_physics(task):
+    """Success honesty per task: the kinematic mode's plans, executed by physics mode, pass its judge."""
+    from synth.pipeline import Attempt
+    from synth.randomize import apply
+    from synth.scenes.tabletop import build
+    from synth.task import Plan
+
+    s = settings(compose_config(["progress=false", "mode=kinematic", f"task={task}", "seed=2"]))
+    emb = load(s.embodiment)
+    eps, _ = KinematicWorker(s.task, list(s.randomizers), emb, s.seed, batch=16).block(list(range(12)))
+    pw = Worker(s.task, list(s.randomizers), emb, s.seed)
+    atts = []
+    for e in eps:
+        scene, draws = apply(pw.randomizers, s.task.scene(), s.seed, e.attempt)
+        plan = Plan(e.action.astype(float), e.labels["synth.phase"], e.meta["check"])
+        atts.append(Attempt(e.attempt, scene, draws, e.instruction, build(scene, emb, pw.slots), plan))
+    pw.execute(atts)
+    ok = [a.failure == "" for a in atts]
+    assert len(eps) >= 10 and sum(ok) >= 0.8 * len(ok), [a.failure for a in atts]
+
+
+@pytest.mark.parametrize("task", KINEMATIC)
+def test_kinematic_episodes_of_every_kinematic_task_do_not_depend_on_the_batch(task):
+    s = settings(compose_config(["progress=false", "mode=kinematic", f"task={task}", "seed=5"]))
+    runs = [
+        KinematicWorker(s.task, list(s.randomizers), load(s.embodiment), s.seed, batch=b).block_batch(list(range(24)))
+        for b in (24, 7)
+    ]
+    (a, ra), (b, rb) = runs
+    assert len(a) >= 18 and a.instructions == b.instructions and a.metas == b.metas
+    for x, y in ((a.state, b.state), (a.action, b.action), *((a.labels[k], b.labels[k]) for k in a.labels)):
+        assert np.array_equal(x, y)
+    assert [r["reason"] for r in ra] == [r["reason"] for r in rb]
