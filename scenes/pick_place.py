@@ -16,13 +16,14 @@ import mujoco
 import numpy as np
 
 from synth.language import refer, relation
-from synth.planners import grasps, transit
+from synth.planners import grasps
 from synth.planners.collision import Checker
+from synth.planners.script import clear, key_configurations, walk
 from synth.planners.timing import through
 from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.tabletop import Layout, initial_qpos
-from synth.skill import FLIP, START, Key, Placement, Script, Segment, place_tcp
+from synth.skill import START, Key, Placement, Script, Segment
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
 
@@ -247,18 +248,18 @@ class PickPlace(Task):
         reason = "ik_failure"
         place = np.array([*place_xy, release_z])
         for g in grasps.candidates(obj, scene.table.height, base[:2], max_depth, max_width, below=self.grasp_below):
-            q = self._ik_chain(ik, script, g, centre, place, base, q_home)
+            q = key_configurations(ik, script, g, centre, place, base, q_home)
             if q is None:
                 continue
             at = {**q, START: q_start}
-            if not all(_clear(checker, segs[k], at, touch) for k in into):
+            if not all(clear(checker, segs[k], at, touch) for k in into):
                 reason = "no_path"
                 continue
             m = None if miss is None else self._miss_chain(ik, checker, g, q, miss, base, [geom, lay.table_geom])
             n = None if near is None else self._near_chain(ik, checker, g, q, near, base, lay.table_geom)
             checker.allow([])
             entry = (m or n or q)[segs[0].end]
-            paths, st = _walk(checker, script, at, entry, touch, (geom, qadr, lay.hand_body), emb, seed, into)
+            paths, st = walk(checker, script, at, entry, touch, (geom, qadr, lay.hand_body), emb, seed, into)
             if paths is None:
                 checker.data.qpos[qadr : qadr + 7] = resting
                 reason = "no_path"
@@ -280,21 +281,6 @@ class PickPlace(Task):
                 "z0": float(centre[2]),
             }
         return reason
-
-    def _ik_chain(self, ik, script, g, centre, place_centre, base, q_home) -> dict | None:
-        """Joint configurations of the script's key poses for grasp g, the first solved from q_home, each other
-        from the one before it, or None (no solution, or a wrist flip on a straight segment)."""
-        pos = script.positions(g.pos, g.rot[:, 2], place_tcp(g.pos, centre, place_centre))
-        straight = script.straight_keys()
-        q, prev = {}, q_home
-        for k, name in enumerate(script.names):
-            sol = ik.solve(pos[k] - base, g.rot, prev)
-            if sol is None:
-                return None
-            if name in straight and np.abs(sol - prev).max() > FLIP:
-                return None  # a wrist flip on a short straight move
-            q[name] = prev = sol
-        return q
 
     def _miss_chain(self, ik, checker, g, q, miss, base, touch) -> dict | None:
         """Key configurations of a grasp aimed (dx, dy) [m] beside g and then lifted `up` [m] ({"hover", "pre",
@@ -494,49 +480,3 @@ def _solved(
             return None
         out[name] = prev = sol
     return out
-
-
-def _clear(checker: Checker, seg: Segment, q: dict, touch: dict) -> bool:
-    """Is the straight segment seg between the key configurations q clear, with its touches allowed (touch: the
-    geoms of each name of TOUCH) and its margin kept?"""
-    checker.allow([gid for name in seg.touch for gid in touch[name]])
-    checker.margin(seg.margin)
-    clear = checker.segment(q[seg.start], q[seg.end])
-    checker.margin(0.01)
-    return clear
-
-
-def _walk(checker, script, q, entry, touch, carried, emb, seed, skip) -> tuple[dict | None, dict]:
-    """The script's segments but those indexed `skip` (already checked) against the checker: straight ones
-    checked, transits planned (the first to `entry`, with seeds seed, seed + 1, ...), the object attached at the
-    hold that closes the gripper and detached at the one that opens it. ({transit phase: waypoints (K, dof)},
-    {transit phase: planner stats}); (None, stats) at the first that fails, the object detached.
-    carried: (object geom, its qpos address, the hand body)."""
-    geom, qadr, hand = carried
-    paths: dict = {}
-    stats: dict = {}
-    checked: set = set()
-    transits = 0
-    for k, s in enumerate(script.segments):
-        if k in skip:
-            checked.add((s.start, s.end, s.margin))
-        elif s.motion == "hold":
-            if s.grip == "closed":
-                checker.attach(geom, qadr, hand, q[s.start])
-            else:
-                checker.detach()
-        elif s.motion == "transit":
-            checker.allow([gid for name in s.touch for gid in touch[name]])
-            end = entry if k == 0 else q[s.end]
-            path, stats[s.phase] = transit.plan(q[s.start], end, checker, emb.lower, emb.upper, seed + transits)
-            transits += 1
-            if path is None:
-                checker.detach()
-                return None, stats
-            paths[s.phase] = path
-        elif (s.end, s.start, s.margin) not in checked:  # a retrace of a checked segment needs no second check
-            if not _clear(checker, s, q, touch):
-                checker.detach()
-                return None, stats
-            checked.add((s.start, s.end, s.margin))
-    return paths, stats
