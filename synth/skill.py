@@ -1,8 +1,8 @@
 """A task's skill script as data: key TCP poses, the segments between them, their speeds, gripper events,
 collision rules and phase names, declared once per task and run by both modes.
 
-Physics mode runs it one attempt at a time (mink IK, MuJoCo collision checks, OMPL for the transits,
-ruckig/toppra timing: scenes/pick_place.py); the kinematic mode runs it for W attempts at once (compiled IK,
+Physics mode runs it one attempt at a time (mink IK, MuJoCo collision checks, OMPL for the transits, ruckig/toppra
+timing: planners/script.py, scenes/pick_place.py); the kinematic mode runs it for W attempts at once (compiled IK,
 sphere-cover sweeps, minimum-jerk timing: synth/kinematic.py). Neither mode holds a copy of a task's motion.
 
 Key poses are TCP positions [m, world] that share one orientation, the grasp's, whose z axis is the approach
