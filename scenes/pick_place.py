@@ -17,11 +17,13 @@ import numpy as np
 
 from synth.keys import key
 from synth.language import refer, relation
-from synth.planners import grasps, transit
+from synth.planners import grasps
 from synth.planners.collision import Checker
+from synth.planners.script import clear, key_configurations, walk
 from synth.planners.timing import through
 from synth.randomize import pick
 from synth.registry import task
+from synth.skill import START, Key, Placement, Script, Segment
 from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
@@ -89,6 +91,7 @@ class PickPlace(Task):
     held_out_templates = HELD_OUT
     # [s] 5 ms under 20 Hz control labels as 1 ms does on 99.9% of 2,009 attempts (benchmarks/physics_step.py)
     physics_step = 0.005
+    kinematic = True
     hover: float = key(0.10, "[m] back along the approach axis from the grasp: where the approach ends")
     pre_grasp: float = key(0.05, "[m] back along the approach axis: where the slow insertion starts; < hover")
     lift: float = key(0.12, "[m] straight up after closing")
@@ -132,10 +135,6 @@ class PickPlace(Task):
         """Where the object's centre goes, x, y [m]."""
         return scene.target.pos
 
-    def place_geoms(self, layout: Layout) -> list[int]:
-        """Geoms the object may touch while it is set down."""
-        return [layout.table_geom, *layout.target_geoms]
-
     def place_check(self, scene: Scene) -> dict:
         """What judge needs to know of the place target (JSON-able)."""
         tg = scene.target
@@ -145,11 +144,59 @@ class PickPlace(Task):
         """Height of the object's centre when the gripper opens [m]."""
         return surface_z(scene) + scene.objects[0].half_height + self.release_clearance
 
+    def rest_z(self, scene: Scene) -> float:
+        """Height of the object's centre resting on the target's surface [m]."""
+        return surface_z(scene) + scene.objects[0].half_height
+
+    def placed(self, scenes: list[Scene], centre: np.ndarray) -> np.ndarray:
+        """(E,) whether objects[0] at rest with its centre at centre (E, 3) [m] counts as placed in each scene:
+        inside the target's outline, within its rest band (the kinematic mode's verdict)."""
+        f = np.array([(*sc.target.pos, *sc.target.size, *self.rest_band(sc)) for sc in scenes]).reshape(-1, 6)
+        inside = np.all(np.abs(centre[:, :2] - f[:, :2]) <= f[:, 2:4], axis=1) & (f[:, 4] < centre[:, 2])
+        return inside & (centre[:, 2] < f[:, 5])
+
+    # ---------------------------------------------------------------- the skill script
+    def script(self) -> Script:
+        """approach -> pre_grasp -> grasp -> close -> lift -> transit -> place -> open -> retreat, one pick-and-place
+        as both modes run it (synth/skill.py)."""
+        v = {p: (min(1.0, f * self.speed), min(1.0, a * self.speed)) for p, (f, a) in SPEEDS.items()}
+        keys = (
+            Key("hover", "grasp", approach=-self.hover),
+            Key("pre", "grasp", approach=-self.pre_grasp),
+            Key("grasp", "grasp"),
+            Key("lift", "grasp", up=self.lift),
+            Key("above", "place", up=self.above_place),
+            Key("place", "place"),
+        )
+        into = ("object", "table")  # the fingers close in on the object, just above the table
+        return Script(
+            keys,
+            (
+                Segment("approach", START, "hover", "transit", v["approach"]),
+                Segment("pre_grasp", "hover", "pre", "straight", v["pre_grasp"], touch=into, margin=0.003),
+                Segment("grasp", "pre", "grasp", "straight", v["grasp"], touch=into, margin=0.003),
+                Segment("close", "grasp", "grasp", "hold", grip="closed", duration=self.close_time, ramp=0.6),
+                Segment("lift", "grasp", "lift", "straight", v["lift"], "closed", touch=("table",)),
+                Segment("transit", "lift", "above", "transit", v["transit"], "closed"),
+                Segment("place", "above", "place", "straight", v["place"], "closed", touch=("place",), margin=0.003),
+                Segment("open", "place", "place", "hold", grip="open", duration=self.open_time, ramp=0.5),
+                Segment("retreat", "place", "above", "straight", v["retreat"], touch=("object", "place"), margin=0.003),
+            ),
+        )
+
     # ---------------------------------------------------------------- planning
+    def placements(self, scene: Scene) -> list[Placement]:
+        """The pick-and-places of the skill script, in order. One for pick_place: objects[0] into the target."""
+        return [Placement(0, self.place_xy(scene), self.release_z(scene), self.rest_z(scene))]
+
     def moves(self, scene: Scene, layout: Layout) -> list[tuple[int, tuple[float, float], float, list[int]]]:
-        """The pick-and-places of the skill script, in order: (object index, where its centre goes x, y [m],
-        its centre's height when released [m], geoms it may touch while set down). One for pick_place."""
-        return [(0, self.place_xy(scene), self.release_z(scene), self.place_geoms(layout))]
+        """The placements with their geoms: (object index, where its centre goes x, y [m], its centre's height
+        when released [m], geoms it may touch while set down: the table, its target's, the objects it goes on)."""
+        out = []
+        for p in self.placements(scene):
+            target = [] if p.target is None else list(layout.targets_geoms[p.target])
+            out.append((p.object, p.xy, p.release, [layout.table_geom, *target, *(layout.obj_geom[j] for j in p.on)]))
+        return out
 
     def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
         emb = ctx.emb
@@ -166,7 +213,7 @@ class PickPlace(Task):
             if isinstance(move, str):
                 return move
             done.append(move)
-            q_start = move["q"]["above"]  # the retreat ends above the place pose
+            q_start = move["q"][self.script().segments[-1].end]  # the next move starts where this one ends
         stats = dict(done[0]["stats"])
         if len(done) > 1:
             stats["moves"] = [m["stats"] for m in done[1:]]
@@ -177,61 +224,49 @@ class PickPlace(Task):
     def _move(
         self, ctx, lay, checker, scene, i, place_xy, release_z, place_geoms, q_start, seed, miss=None, near=None
     ) -> dict | str:
-        """One pick-and-place of objects[i] from where the checker holds it, starting at joints q_start:
-        {"q": key configurations, "approach", "carry": waypoints, "grasp", "miss", "stats"}, or the failure
-        reason. miss: MissedGrasp [m] of a first grasp aimed beside the object (see randomizers/regrasp.py), or
-        None; "miss" holds its key configurations, or None where that grasp has no clear path (then the move is
-        planned without it; stats["regrasp"] says which). near: StoppedDescent [m] of a first descent stopped
-        beside and above the grasp (see randomizers/near_miss.py), or None; its key configurations go to "near"
-        as "miss" does (stats["near_miss"]). On success the checker holds the object where it is released."""
-        emb, ik = ctx.emb, ctx.ik
+        """One pick-and-place of objects[i] from where the checker holds it, starting at joints q_start: the
+        script's key configurations and transit paths, {"q", "paths", "grasp", "miss", "near", "stats"}, or the
+        failure reason. The straight segments into the grasp are checked first, then the approach is planned
+        (to a recovery's first pose where there is one), then the rest in order: the object is carried from the
+        hold that closes the gripper to the one that opens it. A straight segment retracing one already checked
+        is not checked again (the checker's fingers stay open). miss: MissedGrasp [m] of a first grasp aimed
+        beside the object (see randomizers/regrasp.py), or None; "miss" holds its key configurations, or None where
+        that grasp has no clear path (then the move is planned without it; stats["regrasp"] says which).
+        near: StoppedDescent [m] of a first descent stopped beside and above the grasp (see
+        randomizers/near_miss.py), or None; its key configurations go to "near" as "miss" does
+        (stats["near_miss"]). On success the checker holds the object where it is released."""
+        emb, ik, script = ctx.emb, ctx.ik, self.script()
         base, _ = emb.base_pose()  # (a turned base's yaw is its IK's: pipeline.TurnedIK)
         q_home = np.array(emb.home)
         obj, geom, qadr = scene.objects[i], int(lay.obj_geom[i]), int(lay.obj_qadr[i])
+        touch = {"object": [geom], "table": [lay.table_geom], "place": list(place_geoms)}
         resting = checker.data.qpos[qadr : qadr + 7].copy()
         centre = resting[:3]
         max_depth, max_width = grasps.reach(emb.gripper)
+        segs = script.segments
+        close = next(k for k, s in enumerate(segs) if s.motion == "hold")
+        into = [k for k in range(close) if segs[k].motion == "straight"]  # checked before the approach is planned
         reason = "ik_failure"
         place = np.array([*place_xy, release_z])
         for g in grasps.candidates(obj, scene.table.height, base[:2], max_depth, max_width, below=self.grasp_below):
-            chain = self._ik_chain(ik, g, centre, place, base, q_home)
-            if chain is None:
+            q = key_configurations(ik, script, g, centre, place, base, q_home)
+            if q is None:
                 continue
-            q = chain
-            checker.allow([geom, lay.table_geom])  # the fingers close in on the object, just above the table
-            checker.margin(0.003)
-            clear = checker.segment(q["hover"], q["pre"]) and checker.segment(q["pre"], q["grasp"])
-            checker.margin(0.01)
-            if not clear:
+            at = {**q, START: q_start}
+            if not all(clear(checker, segs[k], at, touch) for k in into):
                 reason = "no_path"
                 continue
             m = None if miss is None else self._miss_chain(ik, checker, g, q, miss, base, [geom, lay.table_geom])
             n = None if near is None else self._near_chain(ik, checker, g, q, near, base, lay.table_geom)
             checker.allow([])
-            approach, st_a = transit.plan(q_start, (m or n or q)["hover"], checker, emb.lower, emb.upper, seed)
-            if approach is None:
-                reason = "no_path"
-                continue
-            checker.attach(geom, qadr, lay.hand_body, q["grasp"])
-            checker.allow([lay.table_geom])
-            if not checker.segment(q["grasp"], q["lift"]):
-                checker.detach()
+            entry = (m or n or q)[segs[0].end]
+            paths, st = walk(checker, script, at, entry, touch, (geom, qadr, lay.hand_body), emb, seed, into)
+            if paths is None:
                 checker.data.qpos[qadr : qadr + 7] = resting
                 reason = "no_path"
                 continue
             checker.allow([])
-            carry, st_t = transit.plan(q["lift"], q["above"], checker, emb.lower, emb.upper, seed + 1)
-            checker.allow(place_geoms)
-            checker.margin(0.003)
-            placeable = carry is not None and checker.segment(q["above"], q["place"])  # ends at q["place"]
-            checker.margin(0.01)
-            checker.detach()
-            if not placeable:
-                checker.data.qpos[qadr : qadr + 7] = resting
-                reason = "no_path"
-                continue
-            checker.allow([])
-            stats = {"grasp": g.kind, "grasp_width": g.width, "approach": st_a, "transit": st_t}
+            stats = {"grasp": g.kind, "grasp_width": g.width, **st}
             if miss is not None:
                 stats["regrasp"] = m is not None
             if near is not None:
@@ -240,37 +275,13 @@ class PickPlace(Task):
                 "q": q,
                 "miss": m,
                 "near": n,
-                "approach": approach,
-                "carry": carry,
+                "paths": paths,
                 "grasp": g,
                 "stats": stats,
                 "object": i,
                 "z0": float(centre[2]),
             }
         return reason
-
-    def _ik_chain(self, ik, g, centre, place_centre, base, q_home) -> dict | None:
-        """Joint configurations of the key poses, each solved from the previous one, or None."""
-        z = g.rot[:, 2]
-        offset = centre - g.pos  # object centre relative to the TCP, carried unchanged
-        place = place_centre - offset
-        poses = [
-            ("hover", g.pos - self.hover * z, q_home),
-            ("pre", g.pos - self.pre_grasp * z, None),
-            ("grasp", g.pos, None),
-            ("lift", g.pos + [0, 0, self.lift], None),
-            ("above", place + [0, 0, self.above_place], None),
-            ("place", place, None),
-        ]
-        q, prev = {}, q_home
-        for name, pos, init in poses:
-            sol = ik.solve(pos - base, g.rot, prev if init is None else init)
-            if sol is None:
-                return None
-            if name in ("pre", "grasp", "lift", "place") and np.abs(sol - prev).max() > 1.2:
-                return None  # a wrist flip on a short straight move
-            q[name] = prev = sol
-        return q
 
     def _miss_chain(self, ik, checker, g, q, miss, base, touch) -> dict | None:
         """Key configurations of a grasp aimed (dx, dy) [m] beside g and then lifted `up` [m] ({"hover", "pre",
@@ -313,14 +324,14 @@ class PickPlace(Task):
         return n if clear else None
 
     def _timed(self, ctx, moves: list[dict], scene: Scene, stats: dict) -> Plan:
-        emb, hz = ctx.emb, ctx.control_hz
+        emb, hz, script = ctx.emb, ctx.control_hz, self.script()
         vmax, amax = emb.vmax, emb.amax
         open_w = emb.gripper.stroke
+        speed = {s.phase: s.speed for s in script.segments}
         segs: list[tuple[str, np.ndarray, np.ndarray]] = []
 
-        def move(phase, path, grip, speed=None):
-            v, a = (min(1.0, f * self.speed) for f in SPEEDS[speed or phase])
-            arm = through(path, vmax * v, amax * a, hz)
+        def move(phase, path, grip, v_a):
+            arm = through(path, vmax * v_a[0], amax * v_a[1], hz)
             segs.append((phase, arm, np.full(len(arm), grip)))
 
         def hold(phase, qh, g0, g1, duration, ramp):
@@ -332,34 +343,40 @@ class PickPlace(Task):
         lift_ends, transit_ends, regrasp_end = [], [], None
         for m in moves:
             q, mq, nq = m["q"], m.get("miss"), m.get("near")
-            if nq is not None:  # come down beside and above the grasp, stop: then straight to it, as always
-                move("miss", m["approach"], open_w, "approach")
-                move("miss", np.stack([nq["hover"], nq["pre"]]), open_w, "pre_grasp")
-                move("miss", np.stack([nq["pre"], nq["stop"]]), open_w, "grasp")
+            done: tuple[str, ...] = ()  # the script's segments a recovery has replaced
+            if nq is not None:  # come down beside and above the grasp, stop: then straight to it
+                move("miss", m["paths"]["approach"], open_w, speed["approach"])
+                move("miss", np.stack([nq["hover"], nq["pre"]]), open_w, speed["pre_grasp"])
+                move("miss", np.stack([nq["pre"], nq["stop"]]), open_w, speed["grasp"])
                 hold("miss", nq["stop"], open_w, open_w, self.stop_time, 0.5)
-                move("grasp", np.stack([nq["stop"], q["grasp"]]), open_w)
-            elif mq is None:
-                move("approach", m["approach"], open_w)
-                move("pre_grasp", np.stack([q["hover"], q["pre"]]), open_w)
-            else:  # close beside the object, lift the hand, open, move over the object: then as always
-                move("miss", m["approach"], open_w, "approach")
-                move("miss", np.stack([mq["hover"], mq["pre"]]), open_w, "pre_grasp")
-                move("miss", np.stack([mq["pre"], mq["grasp"]]), open_w, "grasp")
+                move("grasp", np.stack([nq["stop"], q["grasp"]]), open_w, speed["grasp"])
+                done = ("approach", "pre_grasp", "grasp")
+            elif mq is not None:  # close beside the object, lift the hand, open, move over the object: then as always
+                move("miss", m["paths"]["approach"], open_w, speed["approach"])
+                move("miss", np.stack([mq["hover"], mq["pre"]]), open_w, speed["pre_grasp"])
+                move("miss", np.stack([mq["pre"], mq["grasp"]]), open_w, speed["grasp"])
                 hold("miss", mq["grasp"], open_w, 0.0, self.close_time, 0.6)
-                move("regrasp", np.stack([mq["grasp"], mq["up"]]), 0.0, "grasp")
+                move("regrasp", np.stack([mq["grasp"], mq["up"]]), 0.0, speed["grasp"])
                 hold("regrasp", mq["up"], 0.0, open_w, self.open_time, 0.5)
-                move("regrasp", np.stack([mq["up"], q["pre"]]), open_w, "pre_grasp")
+                move("regrasp", np.stack([mq["up"], q["pre"]]), open_w, speed["pre_grasp"])
                 regrasp_end = sum(len(s[1]) for s in segs)
-            if nq is None:
-                move("grasp", np.stack([q["pre"], q["grasp"]]), open_w)
-            hold("close", q["grasp"], open_w, 0.0, self.close_time, 0.6)
-            move("lift", np.stack([q["grasp"], q["lift"]]), 0.0)
-            lift_ends.append(sum(len(s[1]) for s in segs))
-            move("transit", m["carry"], 0.0)
-            transit_ends.append(sum(len(s[1]) for s in segs))
-            move("place", np.stack([q["above"], q["place"]]), 0.0)
-            hold("open", q["place"], 0.0, open_w, self.open_time, 0.5)
-            move("retreat", np.stack([q["place"], q["above"]]), open_w)
+                done = ("approach", "pre_grasp")
+            grip = open_w
+            for s in script.segments:
+                g1 = open_w if s.grip == "open" else 0.0
+                if s.phase in done:
+                    pass
+                elif s.motion == "hold":
+                    hold(s.phase, q[s.start], grip, g1, s.duration, s.ramp)
+                elif s.motion == "transit":
+                    move(s.phase, m["paths"][s.phase], g1, s.speed)
+                else:
+                    move(s.phase, np.stack([q[s.start], q[s.end]]), g1, s.speed)
+                grip = g1
+                if s.phase == "lift":
+                    lift_ends.append(sum(len(x[1]) for x in segs))
+                if s.phase == "transit":
+                    transit_ends.append(sum(len(x[1]) for x in segs))
         actions = np.concatenate([np.c_[arm, grip] for _, arm, grip in segs])
         phase = np.concatenate([np.full(len(arm), PHASES.index(p)) for p, arm, _ in segs])
         check = {

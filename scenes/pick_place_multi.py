@@ -19,6 +19,7 @@ from synth.language import refer
 from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.pick_place import PickPlace, surface_z, target_phrase
+from synth.skill import Placement
 from synth.tabletop.compiler import Layout
 from synth.tabletop.placement import slot_spacing
 from synth.task import Frames, Plan
@@ -71,6 +72,7 @@ class PickPlaceMulti(PickPlace):
     templates = TRAIN
     held_out_templates = HELD_OUT
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
+    kinematic = False  # several pick-and-places: the batched planner runs one
     count: int = key(2, "objects to put away: 2 or 3")
     gap: float = key(0.006, "[m] between neighbouring objects' footprints in the target")
 
@@ -98,11 +100,11 @@ class PickPlaceMulti(PickPlace):
         offsets = [(0.0, -d), (0.0, d)] if self.count == 2 else [(-d, -d), (-d, d), (d, 0.0)]
         return np.asarray(scene.target.pos) + np.asarray(offsets)
 
-    def moves(self, scene: Scene, layout: Layout) -> list[tuple[int, tuple[float, float], float, list[int]]]:
+    def placements(self, scene: Scene) -> list[Placement]:
         out = []
         for i, xy in enumerate(self.slots(scene)):
-            z = surface_z(scene) + scene.objects[i].half_height + self.release_clearance
-            out.append((i, (float(xy[0]), float(xy[1])), z, [layout.table_geom, *layout.target_geoms]))
+            rest = surface_z(scene) + scene.objects[i].half_height
+            out.append(Placement(i, (float(xy[0]), float(xy[1])), rest + self.release_clearance, rest))
         return out
 
     def place_check(self, scene: Scene) -> dict:

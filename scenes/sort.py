@@ -21,6 +21,7 @@ from synth.keys import key
 from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.pick_place import PickPlace, surface_z, target_phrase
+from synth.skill import Placement
 from synth.tabletop import objects
 from synth.tabletop.compiler import Layout
 from synth.tabletop.objects import NOUNS, noun
@@ -88,6 +89,7 @@ class Sort(PickPlace):
     templates = TRAIN
     held_out_templates = HELD_OUT
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
+    kinematic = False  # several pick-and-places: the batched planner runs one
     by: str = key("colour", "what the two classes differ in: colour or shape")
     count: int = key(4, "objects to sort: 3 or 4 (two per class; with 3, class 1 has one)")
     gap: float = key(0.006, "[m] between neighbouring objects' footprints in a region")
@@ -180,12 +182,12 @@ class Sort(PickPlace):
         z = self._surface(scene, i) + scene.objects[i].half_height
         return z - 0.015, z + 0.015
 
-    def moves(self, scene: Scene, layout: Layout) -> list[tuple[int, tuple[float, float], float, list[int]]]:
+    def placements(self, scene: Scene) -> list[Placement]:
         out = []
         for i, xy in enumerate(self.slots(scene)):
-            z = self._surface(scene, i) + scene.objects[i].half_height + self.release_clearance
-            geoms = [layout.table_geom, *layout.targets_geoms[scene.groups[i]]]
-            out.append((i, (float(xy[0]), float(xy[1])), z, geoms))
+            rest = self._surface(scene, i) + scene.objects[i].half_height
+            xy_ = (float(xy[0]), float(xy[1]))
+            out.append(Placement(i, xy_, rest + self.release_clearance, rest, target=scene.groups[i]))
         return out
 
     def place_check(self, scene: Scene) -> dict:

@@ -19,6 +19,7 @@ from synth.language import refer
 from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.pick_place import PickPlace
+from synth.skill import Placement
 from synth.tabletop.compiler import Layout
 from synth.task import Frames, Plan
 from synth.types import Obj, Scene, Target
@@ -111,6 +112,7 @@ class Stack(PickPlace):
     templates = TRAIN
     held_out_templates = HELD_OUT
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
+    kinematic = True  # a tower of two (task.levels=2)
     above_place: float = 0.06
     release_clearance: float = 0.006
     levels: int = key(2, "blocks in the tower: 2 or 3")
@@ -120,7 +122,8 @@ class Stack(PickPlace):
     def __post_init__(self) -> None:
         if self.levels not in (2, 3):
             raise ConfigError(f"task.levels={self.levels}: give 2 or 3 blocks")
-        if self.levels == 3:  # the instruction names all three blocks
+        if self.levels == 3:  # the instruction names all three blocks; the batched planner runs one pick-and-place
+            object.__setattr__(self, "kinematic", False)
             object.__setattr__(self, "templates", TRAIN3)
             object.__setattr__(self, "held_out_templates", HELD_OUT3)
 
@@ -157,22 +160,31 @@ class Stack(PickPlace):
         return template.format(obj=refer(scene, 0), base=refer(scene, 1))
 
     # ------------------------------------------------------------ the place target is the block below
-    def moves(self, scene: Scene, layout: Layout) -> list[tuple[int, tuple[float, float], float, list[int]]]:
+    def placements(self, scene: Scene) -> list[Placement]:
         """Block levels-2 onto the bottom one, ..., block 0 onto block 1; all onto the bottom block's x, y."""
         bottom = scene.objects[self.levels - 1]
         out, top = [], scene.table.height + 2 * bottom.half_height  # the tower's top face [m]
         for i in range(self.levels - 2, -1, -1):
             obj = scene.objects[i]
-            out.append(
-                (
-                    i,
-                    bottom.xy,
-                    top + obj.half_height + self.release_clearance,
-                    [layout.table_geom, int(layout.obj_geom[i + 1])],
-                )
-            )
+            rest = top + obj.half_height
+            out.append(Placement(i, bottom.xy, rest + self.release_clearance, rest, target=None, on=(i + 1,)))
             top += 2 * obj.half_height
         return out
+
+    def placed(self, scenes: list[Scene], centre: np.ndarray) -> np.ndarray:
+        """(E,) whether objects[0] at rest with its centre at centre (E, 3) [m] sits on objects[1] at rest (the
+        kinematic mode's verdict, of a tower of two): inside its top outline, at contact height within rest_tol."""
+        f = np.array(
+            [
+                (*lo.xy, lo.yaw, *lo.size[:2], sc.table.height, lo.half_height, sc.objects[0].half_height)
+                for sc, lo in ((sc, sc.objects[1]) for sc in scenes)
+            ]
+        ).reshape(-1, 8)
+        c, s = np.cos(f[:, 2]), np.sin(f[:, 2])
+        d = centre[:, :2] - f[:, :2]
+        inside = (np.abs(d[:, 0] * c + d[:, 1] * s) <= f[:, 3]) & (np.abs(d[:, 1] * c - d[:, 0] * s) <= f[:, 4])
+        height = centre[:, 2] - (f[:, 5] + f[:, 6])  # above the lower block's centre
+        return inside & (np.abs(height - (f[:, 6] + f[:, 7])) <= self.rest_tol)
 
     def place_check(self, scene: Scene) -> dict:
         pairs = [

@@ -319,14 +319,14 @@ def _check_mode(values: dict, task_obj: Any, rands: tuple) -> None:
     """mode=kinematic and counterfactuals= against the task and the randomizers."""
     mode, cf = values["mode"], values["counterfactuals"]
     if mode == "kinematic":
-        from synth.kinematic import SUPPORTED
-
         if values["cameras"]:
             raise ConfigError("mode=kinematic renders nothing; drop cameras= or use mode=physics")
-        if task_obj.name not in SUPPORTED:
-            raise ConfigError(
-                f"mode=kinematic supports task={' or task='.join(SUPPORTED)}, not {task_obj.name}; use mode=physics"
+        if not task_obj.kinematic:
+            able = [n for n in TASKS.names() if TASKS.get(n).kinematic]  # type: ignore[attr-defined]
+            what = f"task={task_obj.name}" + (
+                " as configured (more than one pick-and-place)" if task_obj.name in able else ""
             )
+            raise ConfigError(f"mode=kinematic supports task={' or task='.join(able)}, not {what}; use mode=physics")
         refused = [r for r in rands if not r.kinematic]  # each randomizer declares it (synth.registry.randomizer)
         if refused:
             raise ConfigError(

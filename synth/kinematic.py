@@ -1,13 +1,14 @@
-"""`mode=kinematic`: pick-and-place demonstrations planned, collision-checked and timed for a batch of
-W attempts at once in numpy, with no physics and no rendering.
+"""`mode=kinematic`: the task's skill script (synth/skill.py) planned, collision-checked and timed for a batch of
+W attempts at once, with no physics and no rendering.
 
 Per attempt the scene, the randomizer draws and the instruction are exactly physics mode's (same
 streams). Then, batched over the attempts: top-down grasps from planners/grasps.py, damped-least-squares
-IK of the key poses (hover, pre-grasp, grasp, lift, above the place, place) each from the previous one,
-straight joint-space segments checked against the world with planners/capsules.py (the carried object
-moves with the hand from the lift to the place), and minimum-jerk (quintic) timing of each segment
-within the arm's velocity and acceleration limits at the control rate. A failed grasp option is
-retried with the next closing direction; what still fails is `ik_failure` or `no_path`.
+IK of the script's key poses, the first from the arm's home and each other from the one before it, every
+segment a straight joint-space one checked against the world with planners/capsules.py with the script's
+touches and margins (the carried object moves with the hand while the gripper is closed), and minimum-jerk
+(quintic) timing of each segment within the script's share of the arm's velocity and acceleration limits at
+the control rate. A failed grasp option is retried with the next closing direction; what still fails is
+`ik_failure` or `no_path` (a transit in collision has no OMPL fallback here).
 """
 
 from __future__ import annotations
@@ -23,27 +24,11 @@ from synth.embodiment import Embodiment
 from synth.kinematics import Chain, Kinematics
 from synth.planners import capsules, grasps, sweep
 from synth.planners.capsules import OBJECT, TABLE, TARGET, Body, Obstacles
-from synth.scenes.pick_place import PickPlace
+from synth.skill import FLIP, START, Placement, Placing, Script, place_tcp
 from synth.types import Scene
 
-SUPPORTED = ("pick_place", "place_in_container")
 STEP = 0.03  # [rad] largest joint motion between two collision samples of a segment
-FLIP = 1.2  # [rad] a short straight move whose IK solution turns a joint further is a wrist flip
 OPTIONS = 4  # grasp options (closing directions) tried per attempt
-# the segments of a pick-and-place: (phase, start key, end key); "hold" keeps the arm still
-SEGMENTS = (
-    ("approach", "home", "hover"),
-    ("pre_grasp", "hover", "pre"),
-    ("grasp", "pre", "grasp"),
-    ("close", "grasp", "grasp"),
-    ("lift", "grasp", "lift"),
-    ("transit", "lift", "above"),
-    ("place", "above", "place"),
-    ("open", "place", "place"),
-    ("retreat", "place", "above"),
-)
-KEYS = ("hover", "pre", "grasp", "lift", "above", "place")
-CARRIED = ("lift", "transit", "place")  # the object moves with the hand in these phases
 
 
 def jit() -> bool:
@@ -96,7 +81,7 @@ def quat_to_mat(q: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Targets:
-    """Key TCP poses of W attempts and their grasp options: pos (W, OPTIONS, 6, 3) [m] in KEYS order, rot
+    """Key TCP poses of W attempts and their grasp options: pos (W, OPTIONS, K, 3) [m] in the script's order, rot
     (W, OPTIONS, 3, 3), width (W, OPTIONS) [m] the object width across the fingers, has (W, OPTIONS) bool
     whether the attempt has that option (the closing directions of planners/grasps.py, best first)."""
 
@@ -106,8 +91,26 @@ class Targets:
     has: np.ndarray
 
 
-def targets(task: PickPlace, scenes: list[Scene], emb: Embodiment) -> Targets:
-    """The key poses of every top-down grasp option per scene (planners/grasps.py's, for all at once)."""
+def placement(task: Placing, scene: Scene) -> Placement:
+    """The one pick-and-place of a scene that the batched planner runs."""
+    (p,) = task.placements(scene)
+    return p
+
+
+def touches(task: Placing, scenes: list[Scene], obs: Obstacles) -> dict[str, np.ndarray]:
+    """(W, O) per name of synth.skill.TOUCH, the obstacles it stands for in each scene: the placed object where it
+    rests, the table, and where it is set down (the table, its target, the objects it goes on)."""
+    ps = [placement(task, sc) for sc in scenes]
+    role = obs.role
+    obj = role == OBJECT + np.array([p.object for p in ps])[:, None]
+    place = (role == TABLE) | ((role == TARGET) & np.array([p.target is not None for p in ps])[:, None])
+    for j in {j for p in ps for j in p.on}:
+        place |= (role == OBJECT + j) & np.array([j in p.on for p in ps])[:, None]
+    return {"object": obj, "table": role == TABLE, "place": place}
+
+
+def targets(task: Placing, scenes: list[Scene], emb: Embodiment) -> Targets:
+    """The script's key poses for every top-down grasp option per scene (planners/grasps.py's, for all at once)."""
     base = emb.base_pose()[0]
     max_depth, max_width = grasps.reach(emb.gripper)
     W = len(scenes)
@@ -115,13 +118,14 @@ def targets(task: PickPlace, scenes: list[Scene], emb: Embodiment) -> Targets:
     facts = np.empty((W, 6))  # object x, y, table height, half height, place x, y, release height
     release = np.empty(W)
     for w, sc in enumerate(scenes):
-        obj = sc.objects[0]
+        p = placement(task, sc)
+        obj = sc.objects[p.object]
         opts = grasps.closing_options(obj, max_width)[:OPTIONS]
         yaw[w, : len(opts)] = [o[0] for o in opts]
         width[w, : len(opts)] = [o[1] for o in opts]
         has[w, : len(opts)] = True
-        facts[w] = (*obj.xy, sc.table.height, obj.half_height, *task.place_xy(sc))
-        release[w] = task.release_z(sc)
+        facts[w] = (*obj.xy, sc.table.height, obj.half_height, *p.xy)
+        release[w] = p.release
     xy, h, half, place_xy = facts[:, :2], facts[:, 2:3], facts[:, 3:4], facts[:, 4:6]
     # grasps._frame with no tilt: y along the closing direction, z down, the hand facing away from the base
     y = np.stack([np.cos(yaw), np.sin(yaw), np.zeros_like(yaw)], -1)  # (W, OPTIONS, 3)
@@ -136,11 +140,7 @@ def targets(task: PickPlace, scenes: list[Scene], emb: Embodiment) -> Targets:
     centre = np.concatenate([xy, h + half], 1)[:, None]  # (W, 1, 3)
     gz = np.broadcast_to(grasps.tcp_height(h, half, max_depth, task.grasp_below), (W, OPTIONS))
     g = np.concatenate([np.broadcast_to(centre[..., :2], (W, OPTIONS, 2)), gz[..., None]], -1)
-    place = np.c_[place_xy, release][:, None] - (centre - g)
-    up = np.array([0.0, 0.0, 1.0])
-    pos = np.stack(
-        [g - task.hover * z, g - task.pre_grasp * z, g, g + task.lift * up, place + task.above_place * up, place], 2
-    )
+    pos = task.script().positions(g, z, place_tcp(g, centre, np.c_[place_xy, release][:, None]))
     return Targets(pos, rot, width, has)
 
 
@@ -155,8 +155,9 @@ class Carried:
     radii: np.ndarray
 
     @staticmethod
-    def of(scenes: list[Scene]) -> Carried:
-        objs = [sc.objects[0] for sc in scenes]
+    def of(scenes: list[Scene], index: list[int]) -> Carried:
+        """The objects objects[index[w]] of the scenes."""
+        objs = [sc.objects[i] for sc, i in zip(scenes, index, strict=True)]
         centre = np.array([(*o.xy, sc.table.height + o.half_height) for o, sc in zip(objs, scenes, strict=True)])
         spheres, radii = capsules.object_spheres_batch([capsules.primitive(o) for o in objs])
         return Carried(centre, np.array([o.yaw for o in objs]), spheres, radii)
@@ -171,10 +172,12 @@ def take(obs: Obstacles, idx: np.ndarray) -> Obstacles:
 
 
 class Planner:
-    """Plans pick-and-places for batches of scenes; one per worker process."""
+    """Plans a task's skill script for batches of scenes; one per worker process."""
 
-    def __init__(self, task: PickPlace, emb: Embodiment, control_hz: float):
+    def __init__(self, task: Placing, emb: Embodiment, control_hz: float):
         self.task, self.emb, self.hz = task, emb, control_hz
+        self.script: Script = task.script()
+        self.keys = (START, *self.script.names)  # the key configurations' order: the start (home), then the script's
         self.base = emb.base_pose()[0]
         self.kin = Kinematics(emb, self.base)
         self.body = Body.of(emb)
@@ -192,7 +195,8 @@ class Planner:
     def warm(self) -> None:
         """Loads (or compiles) the compiled kernels now: a forking parent calls this once for all its workers."""
         dof = self.emb.dof
-        q = np.tile(self.kin.home, (1, 1 + len(KEYS), 1)) + np.linspace(0.0, 0.1, 1 + len(KEYS))[None, :, None]
+        K = len(self.keys)
+        q = np.tile(self.kin.home, (1, K, 1)) + np.linspace(0.0, 0.1, K)[None, :, None]
         obs = Obstacles(
             np.array([[[0.0, 0.0, -1.0]]]),
             np.ones((1, 1)),
@@ -203,22 +207,24 @@ class Planner:
             np.full((1, 1), capsules.FLOOR),
         )
         carried = Carried(np.array([[0.5, 0.0, 0.05]]), np.zeros(1), np.zeros((1, 5, 3)), np.full((1, 5), 0.02))
-        self.check(q.reshape(1, 1 + len(KEYS), dof), np.full(1, 0.03), carried, obs)
+        touch = {name: np.zeros((1, 1), bool) for name in ("object", "table", "place")}
+        self.check(q.reshape(1, K, dof), np.full(1, 0.03), carried, obs, touch)
         self.ik(np.array([[0.4, 0.0, 0.4]]), np.eye(3)[None], q[:, 0], iters=2)
         self.hands(q[:, 0])
 
     # ------------------------------------------------------------------ inverse kinematics
     def solve(self, pos: np.ndarray, rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(q (W, 7 keys incl. home, dof), ok (W,)): the key configurations of TCP poses pos (W, 6, 3) [m] in
-        KEYS order with orientation rot (W, 3, 3), each solved from the previous."""
+        """(q (W, 1 + K, dof) the start (home) then the key configurations, ok (W,)) of the script's TCP poses pos
+        (W, K, 3) [m] with orientation rot (W, 3, 3), each solved from the previous."""
         W = len(pos)
-        q = np.empty((W, 1 + len(KEYS), self.emb.dof))
+        q = np.empty((W, len(self.keys), self.emb.dof))
         q[:, 0] = self.kin.home
         ok = np.ones(W, bool)
-        for k, name in enumerate(KEYS):
+        straight = self.script.straight_keys()
+        for k, name in enumerate(self.script.names):
             sol, conv = self.ik(pos[:, k], rot, q[:, k], iters=30)
             ok &= conv
-            if name in ("pre", "grasp", "lift", "place"):
+            if name in straight:
                 ok &= np.abs(sol - q[:, k]).max(1) <= FLIP
             q[:, k + 1] = sol
         return q, ok
@@ -240,50 +246,55 @@ class Planner:
         n = np.maximum(1, np.ceil(np.abs(q1 - q0).max(1) / STEP)).astype(np.int64)  # samples per world
         return self.sweep(self.kin, self.body, q0, q1, n, obs, allowed, margin, width, carry)
 
-    def check(self, q: np.ndarray, width: np.ndarray, obj: Carried, obs: Obstacles) -> dict[str, np.ndarray]:
-        """Clearance [m] beyond the required margin per checked phase, each (W,); negative = collision. q (W, 7,
-        dof) key configurations, width (W,) [m] the grasped width."""
-        role = obs.role
-        obj0, table, target = role == OBJECT, role == TABLE, role == TARGET
-        k = {name: i for i, name in enumerate(("home", *KEYS))}
+    def check(
+        self, q: np.ndarray, width: np.ndarray, obj: Carried, obs: Obstacles, touch: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Clearance [m] beyond the segment's margin per moving segment of the script, by phase, each (W,);
+        negative = collision. q (W, 1 + K, dof) the start then the key configurations, width (W,) [m] the grasped
+        width. touch: (W, O) the obstacles each name a segment may touch stands for (see touches); the object where
+        it rests is ignored too while it is carried."""
+        k = {name: i for i, name in enumerate(self.keys)}
         open_w = np.full(len(q), self.emb.gripper.stroke)
         # the carried object's spheres in the hand frame at the grasp
-        hand = self.kin.fk(q[:, k["grasp"]]).hand
+        hand = self.kin.fk(q[:, k[self.script.grasp_key]]).hand
         c, s = np.cos(obj.yaw)[:, None], np.sin(obj.yaw)[:, None]
         sp = obj.spheres
         world = np.stack([c * sp[..., 0] - s * sp[..., 1], s * sp[..., 0] + c * sp[..., 1], sp[..., 2]], -1)
         world = world + obj.centre[:, None]
         carry = (np.einsum("wki,wij->wkj", world - hand[:, None, :3, 3], hand[:, :3, :3]), obj.radii)
-        out = {
-            "approach": self.segment_clear(q[:, 0], q[:, k["hover"]], obs, np.zeros_like(obj0), 0.01, open_w),
-            "pre_grasp": self.segment_clear(q[:, k["hover"]], q[:, k["pre"]], obs, obj0 | table, 0.003, open_w),
-            "grasp": self.segment_clear(q[:, k["pre"]], q[:, k["grasp"]], obs, obj0 | table, 0.003, open_w),
-            "lift": self.segment_clear(q[:, k["grasp"]], q[:, k["lift"]], obs, obj0 | table, 0.01, width, carry),
-            "transit": self.segment_clear(q[:, k["lift"]], q[:, k["above"]], obs, obj0, 0.01, width, carry),
-            "place": self.segment_clear(
-                q[:, k["above"]], q[:, k["place"]], obs, obj0 | table | target, 0.003, width, carry
-            ),
-            "retreat": self.segment_clear(
-                q[:, k["place"]], q[:, k["above"]], obs, obj0 | table | target, 0.003, open_w
-            ),
-        }
+        out = {}
+        for seg, carried in zip(self.script.segments, self.script.carried(), strict=True):
+            if seg.motion == "hold":
+                continue
+            allowed = np.zeros(obs.role.shape, bool)
+            for name in (*seg.touch, "object") if carried else seg.touch:
+                allowed |= touch[name]
+            out[seg.phase] = self.segment_clear(
+                q[:, k[seg.start]],
+                q[:, k[seg.end]],
+                obs,
+                allowed,
+                seg.margin,
+                width if seg.grip == "closed" else open_w,
+                carry if carried else None,
+            )
         return out
 
     # ------------------------------------------------------------------ the batch
     def plan(self, scenes: list[Scene]) -> dict:
-        """Plans for every scene: {"ok" (W,), "reason" [str], "q" (W, 7, dof) key configurations, "width" (W,),
+        """Plans for every scene: {"ok" (W,), "reason" [str], "q" (W, 1 + K, dof) the start then the key
+        configurations, "width" (W,),
         "rot" (W, 3, 3), "clearance" {phase: (W,)}, "option" (W,)}."""
         W = len(scenes)
         obs = capsules.obstacles(scenes)
-        q = np.tile(self.kin.home, (W, 1 + len(KEYS), 1))
+        q = np.tile(self.kin.home, (W, len(self.keys), 1))
         width, rot = np.zeros(W), np.tile(np.eye(3), (W, 1, 1))
         ok, option = np.zeros(W, bool), np.full(W, -1)
         reason = np.array(["ik_failure"] * W, dtype=object)
-        clear = {
-            p: np.full(W, np.nan) for p in ("approach", "pre_grasp", "grasp", "lift", "transit", "place", "retreat")
-        }
+        clear = {s.phase: np.full(W, np.nan) for s in self.script.segments if s.motion != "hold"}
         t = targets(self.task, scenes, self.emb)
-        carried = Carried.of(scenes)
+        carried = Carried.of(scenes, [placement(self.task, sc).object for sc in scenes])
+        touch = touches(self.task, scenes, obs)
         for opt in range(OPTIONS):
             idx = np.flatnonzero(~ok & t.has[:, opt])
             if not len(idx):
@@ -293,7 +304,9 @@ class Planner:
             if not len(keep):
                 continue
             w = idx[keep]
-            c = self.check(qs[keep], t.width[w, opt], carried.take(w), take(obs, w))
+            c = self.check(
+                qs[keep], t.width[w, opt], carried.take(w), take(obs, w), {k: v[w] for k, v in touch.items()}
+            )
             free = np.all([v >= 0 for v in c.values()], axis=0)
             reason[w] = np.where(free, "", "no_path")
             for p, v in c.items():

@@ -1,9 +1,9 @@
 """The kinematic mode's worker: attempts -> batched plans (synth/kinematic.py) -> timed trajectories ->
 an EpisodeBatch in the same form as physics mode's episodes (state = the planned joints and gripper width).
 
-Timing: every segment is a straight joint-space motion with a minimum-jerk (quintic) profile whose
-duration keeps each joint within the phase's share of its velocity and acceleration limits (the
-physics plan's SPEEDS); the gripper closes and opens while the arm holds, as in the physics plan.
+Timing: every segment of the task's skill script (synth/skill.py) is a straight joint-space motion with a
+minimum-jerk (quintic) profile whose duration keeps each joint within the segment's share of its velocity and
+acceleration limits; the gripper closes and opens while the arm holds, as in the physics plan.
 Everything after the scenes is computed for the whole batch at once: arrays (W, T, ...) padded to the
 longest plan, cut to each episode's own length only when the frames are concatenated for the writer.
 """
@@ -17,50 +17,51 @@ import numpy as np
 
 from synth.actions import convert
 from synth.embodiment import Embodiment
-from synth.kinematic import CARRIED, KEYS, SEGMENTS, Planner, quat_from_mat
+from synth.kinematic import Planner, placement, quat_from_mat
 from synth.language import substitute
 from synth.randomize import Randomizer, Streams, apply_many, stream
-from synth.scenes.pick_place import PHASES, SPEEDS, PickPlace, surface_z
+from synth.skill import START, Placing
 from synth.tabletop import objects
 from synth.types import Episode, EpisodeBatch, Json, Scene
 
 PEAK_V, PEAK_A = 15 / 8, 10 / np.sqrt(3)  # peak velocity and acceleration of s(tau) = 10t^3 - 15t^4 + 6t^5
-SEG = {name: j for j, (name, _, _) in enumerate(SEGMENTS)}
-HELD = [SEG[p] for p in ("close", *CARRIED, "open")]  # the fingers rest on the object's width
-RELEASED = [SEG["open"], SEG["retreat"]]
 
 
 def minimum_jerk(tau: np.ndarray) -> np.ndarray:
     return tau**3 * (10 - 15 * tau + 6 * tau**2)
 
 
-def timeline(task: PickPlace, emb: Embodiment, q: np.ndarray, width: np.ndarray, hz: float) -> dict:
+def timeline(task: Placing, emb: Embodiment, q: np.ndarray, width: np.ndarray, hz: float) -> dict:
     """Actions of W plans at `hz`: {"actions" (W, T, dof+1) padded with the last, "phase" (W, T),
-    "segment" (W, T) index into SEGMENTS, "length" (W,)} from key configurations q (W, 7, dof)."""
+    "segment" (W, T) index into the script's segments, "length" (W,)} from q (W, 1 + K, dof), the start then the
+    script's key configurations."""
     W = len(q)
-    k = {name: i for i, name in enumerate(("home", *KEYS))}
+    script = task.script()
+    segments = script.segments
+    S = len(segments)
+    k = {name: i for i, name in enumerate((START, *script.names))}
     stroke = emb.gripper.stroke
-    q0 = np.stack([q[:, k[a]] for _, a, _ in SEGMENTS], 1)  # (W, K, dof)
-    q1 = np.stack([q[:, k[b]] for _, _, b in SEGMENTS], 1)
-    n, T = np.zeros((W, len(SEGMENTS)), int), np.ones((W, len(SEGMENTS)))
-    g0, g1, ramp = np.zeros((W, len(SEGMENTS))), np.zeros((W, len(SEGMENTS))), np.ones((W, len(SEGMENTS)))
-    for j, (phase, _, _) in enumerate(SEGMENTS):
-        if phase in ("close", "open"):
-            dur, frac = (task.close_time, 0.6) if phase == "close" else (task.open_time, 0.5)
-            n[:, j] = max(2, round(dur * hz))
-            ramp[:, j] = max(1, round(frac * max(2, round(dur * hz))))
-            g0[:, j], g1[:, j] = (stroke, 0.0) if phase == "close" else (0.0, stroke)
+    width_of = {"open": stroke, "closed": 0.0}
+    q0 = np.stack([q[:, k[s.start]] for s in segments], 1)  # (W, S, dof)
+    q1 = np.stack([q[:, k[s.end]] for s in segments], 1)
+    n, T = np.zeros((W, S), int), np.ones((W, S))
+    g0, g1, ramp = np.zeros((W, S)), np.zeros((W, S)), np.ones((W, S))
+    for j, (sg, (a, b)) in enumerate(zip(segments, script.grips(), strict=True)):
+        if sg.motion == "hold":
+            n[:, j] = max(2, round(sg.duration * hz))
+            ramp[:, j] = max(1, round(sg.ramp * max(2, round(sg.duration * hz))))
+            g0[:, j], g1[:, j] = width_of[a], width_of[b]
             continue
-        fv, fa = (min(1.0, f * task.speed) for f in SPEEDS[phase])
+        fv, fa = sg.speed
         d = np.abs(q1[:, j] - q0[:, j])
         T[:, j] = np.maximum(PEAK_V * d / (emb.vmax * fv), np.sqrt(PEAK_A * d / (emb.amax * fa))).max(1)
         n[:, j] = np.where(T[:, j] > 0, np.ceil(T[:, j] * hz - 1e-9), 0).astype(int)
         T[:, j] = np.maximum(T[:, j], 1e-9)
-        g0[:, j] = g1[:, j] = 0.0 if phase in CARRIED else stroke
+        g0[:, j] = g1[:, j] = width_of[sg.grip]
     ends = n.cumsum(1)
     length = ends[:, -1]
     f = np.arange(int(length.max()))
-    seg = np.minimum((f[None, :, None] >= ends[:, None, :]).sum(2), len(SEGMENTS) - 1)  # (W, T)
+    seg = np.minimum((f[None, :, None] >= ends[:, None, :]).sum(2), S - 1)  # (W, T)
     rows = np.arange(W)[:, None]
     j = f[None] - (ends - n)[rows, seg] + 1  # 1-based frame within its segment
     tau = np.minimum(j / (hz * T[rows, seg]), 1.0)
@@ -68,7 +69,7 @@ def timeline(task: PickPlace, emb: Embodiment, q: np.ndarray, width: np.ndarray,
     arm = q0[rows, seg] + s[..., None] * (q1 - q0)[rows, seg]
     grip = g0[rows, seg] + (g1 - g0)[rows, seg] * np.minimum(j / ramp[rows, seg], 1.0)
     pad = f[None] >= length[:, None]
-    phase = np.array([PHASES.index(p) for p, _, _ in SEGMENTS])[seg]
+    phase = np.array([task.phases.index(sg.phase) for sg in segments])[seg]
     acts = np.concatenate([arm, grip[..., None]], 2)
     last = acts[np.arange(W), length - 1]
     acts[pad] = np.broadcast_to(last[:, None], acts.shape)[pad]
@@ -81,7 +82,7 @@ class KinematicWorker:
 
     def __init__(
         self,
-        task: PickPlace,
+        task: Placing,
         randomizers: list[Randomizer],
         emb: Embodiment,
         seed: int,
@@ -93,6 +94,11 @@ class KinematicWorker:
         self.task, self.randomizers, self.emb, self.seed = task, randomizers, emb, seed
         self.hz, self.held_out, self.batch, self.action = control_hz, held_out, batch, action
         self.planner = Planner(task, emb, control_hz)
+        script = self.planner.script
+        self.seg = {s.phase: j for j, s in enumerate(script.segments)}
+        self.held = np.flatnonzero(script.held())  # segments in which the fingers rest on the object's width
+        self.carried = np.flatnonzero(script.carried())  # ... in which the object moves with the hand
+        self.released = np.flatnonzero(script.released())  # ... after it was let go
 
     def block(self, indices: list[int], need: int | None = None) -> tuple[list[Episode], list[dict]]:
         """Attempts `indices` -> (successful episodes in index order, one record per attempt)."""
@@ -156,7 +162,7 @@ class KinematicWorker:
         states = np.concatenate([np.broadcast_to(emb.start, (E, 1, emb.dof + 1)), acts], 1)[have]  # (F, dof + 1)
         seg0 = np.c_[np.full(E, -1), seg][have]  # the segment that led to each state
         ep = np.repeat(np.arange(E), length + 1)
-        states[:, -1] = np.where(np.isin(seg0, HELD), np.maximum(states[:, -1], width[ep]), states[:, -1])
+        states[:, -1] = np.where(np.isin(seg0, self.held), np.maximum(states[:, -1], width[ep]), states[:, -1])
         ch = self.planner.hands(states[:, :-1])  # links=False: the hand's poses only
         ee = np.concatenate([ch.tcp - base, quat_from_mat(ch.tcp_rot)], 1)  # (F, 7)
         obj, inside, final = self._object_path(ok, scenes, ch.hand, seg0, ep, q)
@@ -191,14 +197,14 @@ class KinematicWorker:
         if self.action != "joint_pos":
             labels["synth.joint_target"] = acts_f.astype(np.float32)
         valid = np.arange(T)[None] < length[:, None]
-        lift_end = np.where(valid & (seg <= SEG["lift"]), np.arange(T) + 1, 0).max(1)
-        transit_end = np.where(valid & (seg <= SEG["transit"]), np.arange(T) + 1, 0).max(1)
+        lift_end = np.where(valid & (seg <= self.seg["lift"]), np.arange(T) + 1, 0).max(1)
+        transit_end = np.where(valid & (seg <= self.seg["transit"]), np.arange(T) + 1, 0).max(1)
         metas: list[dict | Json] = []
         for e in keep:
             w = int(ok[e])
             scene = scenes[w]
             check = {
-                "z0": float(scene.table.height + scene.objects[0].half_height),
+                "z0": float(scene.table.height + scene.objects[placement(self.task, scene).object].half_height),
                 "lift_end": int(lift_end[e]),
                 "transit_end": int(transit_end[e]),
                 **self.task.place_check(scene),
@@ -237,38 +243,29 @@ class KinematicWorker:
     def _object_path(
         self, ok: np.ndarray, scenes: list[Scene], hand: np.ndarray, seg0: np.ndarray, ep: np.ndarray, q: np.ndarray
     ):
-        """(F, 7) world pose of the task's object at each state (resting, carried with the hand, then resting where
-        it was released), (E,) whether it ends inside the target at rest, (E, 3) its final position. The F states
-        of E episodes laid end to end: hand (F, 3, 4) poses, seg0 (F,) the segment leading to each, ep (F,) the
-        episode of each; q (E, 7, dof) the key configurations."""
+        """(F, 7) world pose of the placed object at each state (resting, carried with the hand, then resting where
+        it was released), (E,) whether it ends placed at rest (the task's `placed`), (E, 3) its final position. The
+        F states of E episodes laid end to end: hand (F, 3, 4) poses, seg0 (F,) the segment leading to each, ep (F,) the
+        episode of each; q (E, 1 + K, dof) the start then the key configurations."""
         E = len(q)
+        kept = [scenes[w] for w in ok]
+        objs = [(sc.objects[p.object], p) for sc, p in ((sc, placement(self.task, sc)) for sc in kept)]
+        h = [sc.table.height for sc in kept]
         facts = np.array(
-            [
-                (
-                    *sc.objects[0].xy,
-                    sc.table.height + sc.objects[0].half_height,
-                    sc.objects[0].yaw,
-                    surface_z(sc) + sc.objects[0].half_height,
-                    *sc.target.pos,
-                    *sc.target.size,
-                    *self.task.rest_band(sc),
-                    sc.objects[0].shape == "capsule",
-                )
-                for sc in (scenes[w] for w in ok)
-            ]
-        ).reshape(E, 12)
-        p0, yaw, rest_z = facts[:, :3], facts[:, 3], facts[:, 4]
-        tg_pos, tg_half, band, capsule = facts[:, 5:7], facts[:, 7:9], facts[:, 9:11], facts[:, 11] > 0
+            [(*o.xy, t + o.half_height, o.yaw, p.rest, o.shape == "capsule") for (o, p), t in zip(objs, h, strict=True)]
+        ).reshape(E, 6)
+        p0, yaw, rest_z, capsule = facts[:, :3], facts[:, 3], facts[:, 4], facts[:, 5] > 0
         c, s = np.cos(yaw / 2), np.sin(yaw / 2)
         q0 = np.stack([c, np.zeros(E), np.zeros(E), s], 1)  # object_quat: yaw about z
         r = np.sqrt(0.5)  # a capsule lies along x: q0 * (cos 45, 0, sin 45, 0)
         q0[capsule] = np.stack([c * r, -s * r, c * r, s * r], 1)[capsule]
         R0 = _quat_to_mat(q0)
-        grasp = self.planner.kin.fk(q[:, 1 + KEYS.index("grasp")]).hand  # (E, 3, 4)
+        script = self.planner.script
+        grasp = self.planner.kin.fk(q[:, 1 + script.names.index(script.grasp_key)]).hand  # (E, 3, 4)
         rel_R = grasp[:, :, :3].transpose(0, 2, 1) @ R0
         rel_p = np.einsum("eji,ej->ei", grasp[:, :, :3], p0 - grasp[:, :, 3])
         out = np.c_[p0, quat_from_mat(R0)][ep]  # (F, 7)
-        carried = np.flatnonzero(np.isin(seg0, [SEG[p] for p in CARRIED]))
+        carried = np.flatnonzero(np.isin(seg0, self.carried))
         H, e = hand[carried], ep[carried]
         out[carried, :3] = np.einsum("fij,fj->fi", H[:, :, :3], rel_p[e]) + H[:, :, 3]
         out[carried, 3:] = quat_from_mat(H[:, :, :3] @ rel_R[e])
@@ -276,11 +273,9 @@ class KinematicWorker:
         np.maximum.at(last, e, carried)  # each episode's last carried state
         drop = out[last].copy()
         drop[:, 2] = rest_z  # it falls straight down to rest when released
-        released = np.isin(seg0, RELEASED)
+        released = np.isin(seg0, self.released)
         out[released] = drop[ep[released]]
-        inside = np.all(np.abs(drop[:, :2] - tg_pos) <= tg_half, axis=1) & (band[:, 0] < drop[:, 2])
-        inside &= drop[:, 2] < band[:, 1]
-        return out, inside, drop[:, :3]
+        return out, self.task.placed(kept, drop[:, :3]), drop[:, :3]
 
 
 def _quat_to_mat(q: np.ndarray) -> np.ndarray:

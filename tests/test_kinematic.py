@@ -14,7 +14,7 @@ import pytest
 from synth.config import compose_config, settings
 from synth.embodiment import load, names
 from synth.errors import ConfigError
-from synth.kinematic import KEYS, Planner, quat_from_mat
+from synth.kinematic import Planner, quat_from_mat
 from synth.kinematics import Kinematics
 from synth.planners import capsules
 from synth.randomize import apply
@@ -262,7 +262,7 @@ def test_place_in_container_plans_kinematically():
     s, scenes = _scenes(16, ["task=place_in_container", "mode=kinematic"])
     out = Planner(s.task, load("panda"), 20.0).plan(scenes)
     assert out["ok"].mean() >= 0.8
-    assert out["q"].shape == (16, 1 + len(KEYS), 7)
+    assert out["q"].shape == (16, 1 + len(s.task.script().keys), 7)
     assert np.allclose(load("panda").base_pose()[0], [0, 0, 0.75])
 
 
@@ -320,5 +320,5 @@ def test_kinematic_grasps_are_the_planners_top_down_grasps(below):
     for w, sc in enumerate(scenes):
         args = (sc.objects[0], sc.table.height, emb.base_pose()[0][:2], *grasps.reach(emb.gripper))
         g = grasps.candidates(*args, below=below)[0]
-        np.testing.assert_allclose(t.pos[w, 0, KEYS.index("grasp")], g.pos, atol=1e-9)
+        np.testing.assert_allclose(t.pos[w, 0, s.task.script().names.index("grasp")], g.pos, atol=1e-9)
         np.testing.assert_allclose(t.rot[w, 0], g.rot, atol=1e-9)

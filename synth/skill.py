@@ -1,0 +1,172 @@
+"""A task's skill script as data: key TCP poses, the segments between them, their speeds, gripper events,
+collision rules and phase names, declared once per task and run by both modes.
+
+Physics mode runs it one attempt at a time (mink IK, MuJoCo collision checks, OMPL for the transits, ruckig/toppra
+timing: planners/script.py, scenes/pick_place.py); the kinematic mode runs it for W attempts at once (compiled IK,
+sphere-cover sweeps, minimum-jerk timing: synth/kinematic.py). Neither mode holds a copy of a task's motion.
+
+Key poses are TCP positions [m, world] that share one orientation, the grasp's, whose z axis is the approach
+direction (into the object). Each is an anchor plus offsets: `grasp`, the TCP where the fingers close, or
+`place`, the TCP where the carried object's centre is at the place centre; `approach` [m] along the grasp's
+approach axis (negative: backed off), `up` [m] along the world's z. The first key is solved from the arm's
+home, each other from the one before it; a key reached from the one before it by a straight segment may not
+turn a joint further than FLIP (a wrist flip on a short move).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
+
+from synth.types import Scene
+
+FLIP = 1.2  # [rad] a key reached by a straight segment whose IK solution turns a joint further is a wrist flip
+START = "start"  # a segment's start key: where the arm is when the move begins (home, or the last move's end)
+MOTIONS = ("transit", "straight", "hold")
+TOUCH = ("object", "table", "place")  # what a segment may touch (see Segment.touch)
+
+
+@dataclass(frozen=True)
+class Key:
+    """A key TCP pose: anchor ("grasp" | "place") + approach [m] along the approach axis + up [m] along z."""
+
+    name: str
+    anchor: str
+    approach: float = 0.0
+    up: float = 0.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One motion between two key poses, or a hold at one.
+
+    motion: "transit" (free motion: a collision-checked straight joint-space segment, and in physics mode OMPL
+    where that is in collision), "straight" (a straight joint-space segment, checked, no fallback) or "hold"
+    (the arm still at `start` while the gripper moves to `grip`: the gripper events). speed: (velocity,
+    acceleration) as fractions of the arm's limits. grip: "open" or "closed" throughout a motion; where a hold
+    ends. duration [s] and ramp (the share of it during which the gripper moves): a hold's. touch: what the
+    robot may touch on the way, of TOUCH: the task's object where it rests, the table, the place target's geoms
+    (the task's `place_geoms`); a carried object never collides with itself. margin [m]: the clearance it keeps
+    from everything else."""
+
+    phase: str
+    start: str
+    end: str
+    motion: str
+    speed: tuple[float, float] = (1.0, 1.0)
+    grip: str = "open"
+    duration: float = 0.0
+    ramp: float = 1.0
+    touch: tuple[str, ...] = ()
+    margin: float = 0.01
+
+    def __post_init__(self) -> None:
+        assert self.motion in MOTIONS and self.grip in ("open", "closed") and set(self.touch) <= set(TOUCH)
+
+
+@dataclass(frozen=True)
+class Script:
+    """A pick-and-place: key poses in solving order and the segments from START through them.
+
+    The object is held from the hold that closes the gripper to the hold that opens it, and carried with the
+    hand by the closed motions between."""
+
+    keys: tuple[Key, ...]
+    segments: tuple[Segment, ...]
+
+    def __post_init__(self) -> None:
+        names = {k.name for k in self.keys}
+        assert all(s.start in names | {START} and s.end in names for s in self.segments)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(k.name for k in self.keys)
+
+    def straight_keys(self) -> tuple[str, ...]:
+        """Keys reached from the key before them by a straight segment: those may not flip the wrist."""
+        before = dict(zip(self.names[1:], self.names[:-1], strict=True))
+        return tuple(s.end for s in self.segments if s.motion == "straight" and before.get(s.end, None) == s.start)
+
+    def grips(self) -> list[tuple[str, str]]:
+        """(grip at the start, grip at the end) per segment: the gripper starts open."""
+        out, g = [], "open"
+        for s in self.segments:
+            out.append((g, s.grip))
+            g = s.grip
+        return out
+
+    def carried(self) -> list[bool]:
+        """Per segment: whether the hand carries the object (a closed motion)."""
+        return [s.motion != "hold" and s.grip == "closed" for s in self.segments]
+
+    def held(self) -> list[bool]:
+        """Per segment: whether the fingers rest on the object (closed at its start or end)."""
+        return ["closed" in g for g in self.grips()]
+
+    def released(self) -> list[bool]:
+        """Per segment: whether the object has been let go (from the hold that opens the gripper on)."""
+        out, let_go = [], False
+        for s, (g0, g1) in zip(self.segments, self.grips(), strict=True):
+            let_go = let_go or (s.motion == "hold" and g0 == "closed" and g1 == "open")
+            out.append(let_go)
+        return out
+
+    @property
+    def grasp_key(self) -> str:
+        """The key where the gripper closes on the object."""
+        return next(s.start for s, (g0, g1) in zip(self.segments, self.grips(), strict=True) if g1 != g0)
+
+    def positions(self, grasp: np.ndarray, approach: np.ndarray, place: np.ndarray) -> np.ndarray:
+        """(..., len(keys), 3) [m] the key TCP positions, from the grasp TCP position grasp (..., 3), the
+        approach axis approach (..., 3) (unit, into the object) and the TCP position at the place place (..., 3)."""
+        up = np.array([0.0, 0.0, 1.0])
+        out = []
+        for k in self.keys:
+            p = grasp if k.anchor == "grasp" else place
+            if k.approach:
+                p = p + k.approach * approach
+            if k.up:
+                p = p + k.up * up
+            out.append(np.broadcast_to(p, np.broadcast_shapes(grasp.shape, place.shape)))
+        return np.stack(out, -2)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One pick-and-place of a scene: objects[object] is released with its centre at xy [m], height release [m],
+    and comes to rest at height rest [m]; while it is set down it may touch the table, the geoms of
+    scene.all_targets[target] (None: no target) and the objects `on`."""
+
+    object: int
+    xy: tuple[float, float]
+    release: float
+    rest: float
+    target: int | None = 0
+    on: tuple[int, ...] = ()
+
+
+def place_tcp(grasp: np.ndarray, centre: np.ndarray, place_centre: np.ndarray) -> np.ndarray:
+    """(..., 3) [m] the TCP position that puts the object's centre at place_centre, the object held as grasped
+    (its centre `centre` while the TCP is at `grasp`, the hand's orientation unchanged)."""
+    return place_centre - (centre - grasp)
+
+
+class Placing(Protocol):
+    """What the planners read of a pick-and-place task besides its script (scenes/pick_place.py)."""
+
+    phases: ClassVar[tuple[str, ...]]
+    grasp_below: float
+
+    def script(self) -> Script: ...
+
+    def scene(self) -> Scene: ...
+
+    def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str: ...
+
+    def placements(self, scene: Scene) -> list[Placement]: ...
+
+    def placed(self, scenes: list[Scene], centre: np.ndarray) -> np.ndarray: ...
+
+    def place_check(self, scene: Scene) -> dict: ...

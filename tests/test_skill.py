@@ -1,0 +1,120 @@
+"""One skill script per task: physics mode and the kinematic mode run the same declaration (synth/skill.py), so for
+the same (seed, attempt) their plans pass through the same key TCP poses, in the same phases, with the same holds."""
+
+import numpy as np
+import pytest
+
+from synth.config import compose_config, settings
+from synth.embodiment import load
+from synth.errors import ConfigError
+from synth.kinematic_worker import KinematicWorker
+from synth.kinematics import Kinematics
+from synth.pipeline import Worker
+from synth.registry import TASKS
+from synth.skill import START, Key, Script, Segment
+
+KINEMATIC = [n for n in TASKS.names() if TASKS.get(n).kinematic]
+ATTEMPTS = 10
+
+
+def _ends(phase: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
+    """The last frame of each run of phases (T,), by phase name: where each segment of a plan arrives."""
+    cut = np.flatnonzero(np.diff(phase)) + 1
+    return {names[phase[i - 1]]: i - 1 for i in [*cut, len(phase)]}
+
+
+def test_kinematic_tasks_are_declared_by_the_tasks():
+    assert {"pick_place", "place_in_container", "stack"} <= set(KINEMATIC)
+    for name in ("sort", "pick_place_multi", "push", "open_drawer"):
+        assert name not in KINEMATIC
+        with pytest.raises(ConfigError, match=f"supports task=.*not task={name}; use mode=physics"):
+            settings(compose_config(["mode=kinematic", f"task={name}"]))
+    with pytest.raises(ConfigError, match="not task=stack as configured"):  # a tower of three: two pick-and-places
+        settings(compose_config(["mode=kinematic", "task=stack", "task.levels=3"]))
+
+
+@pytest.mark.parametrize("task", KINEMATIC)
+def test_physics_and_kinematic_modes_run_the_same_script(task):
+    """Per attempt planned by both modes with the same grasp: the same phases in the script's order, the same
+    gripper holds frame for frame, and every segment ending at the same key TCP pose (within the two IK
+    solvers' tolerances); the moves between are the two modes' own (OMPL and toppra, or minimum jerk)."""
+    over = ["progress=false", f"task={task}", "seed=4", "randomizers=[object_shape,object_pose,target]"]
+    s = settings(compose_config(over))
+    emb = load(s.embodiment)
+    script = s.task.script()
+    phys = Worker(s.task, list(s.randomizers), emb, s.seed)
+    kin = KinematicWorker(s.task, list(s.randomizers), emb, s.seed)
+    eps = {e.attempt: e for e in kin.block(list(range(ATTEMPTS)))[0]}
+    fk = Kinematics(emb, emb.base_pose()[0]).fk
+    arrive = {seg.phase: seg.end for seg in script.segments if seg.motion != "hold"}
+    compared = 0
+    for i, e in eps.items():
+        a = phys.prepare(i)
+        if a.plan is None or abs(a.plan.check["grasp_width"] - e.meta["check"]["grasp_width"]) > 1e-9:
+            continue  # not planned, or another grasp option won (the modes' collision models differ)
+        compared += 1
+        plans = {"physics": (a.plan.actions, a.plan.phase), "kinematic": (e.action, e.labels["synth.phase"])}
+        ends, tcp = {}, {}
+        for mode, (acts, phase) in plans.items():
+            assert list(dict.fromkeys(phase)) == [s.task.phases.index(g.phase) for g in script.segments], mode
+            ends[mode] = _ends(phase, s.task.phases)
+            ch = fk(np.asarray(acts, float)[:, : emb.dof])
+            tcp[mode] = {p: (ch.tcp[t], ch.tcp_rot[t]) for p, t in ends[mode].items() if p in arrive}
+        for hold in (g for g in script.segments if g.motion == "hold"):
+            n = {m: int((plans[m][1] == s.task.phases.index(hold.phase)).sum()) for m in plans}
+            assert n["physics"] == n["kinematic"] == max(2, round(hold.duration * s.control_hz)), hold.phase
+        for p, key in arrive.items():
+            (p0, r0), (p1, r1) = tcp["physics"][p], tcp["kinematic"][p]
+            assert np.linalg.norm(p0 - p1) < 2e-3, (i, p, key, p0, p1)
+            assert np.abs(r0 - r1).max() < 1e-2, (i, p, key)
+    assert compared >= 0.6 * ATTEMPTS, compared
+
+
+def test_key_positions_follow_their_anchors():
+    """A key is its anchor plus `approach` along the approach axis plus `up` along z, for any batch shape."""
+    keys = (Key("back", "grasp", approach=-0.1), Key("g", "grasp"), Key("over", "place", up=0.05))
+    script = Script(keys, (Segment("a", START, "back", "transit"), Segment("b", "back", "g", "straight")))
+    rng = np.random.default_rng(0)
+    g, z, place = rng.normal(size=(5, 2, 3)), rng.normal(size=(5, 2, 3)), rng.normal(size=(5, 2, 3))
+    pos = script.positions(g, z, place)
+    assert pos.shape == (5, 2, 3, 3)
+    np.testing.assert_allclose(pos[..., 0, :], g - 0.1 * z)
+    np.testing.assert_allclose(pos[..., 1, :], g)
+    np.testing.assert_allclose(pos[..., 2, :], place + [0, 0, 0.05])
+    assert script.straight_keys() == ("g",)  # "back" is reached by a transit from the start
+
+
+@pytest.mark.parametrize("task", KINEMATIC)
+def test_kinematic_plans_of_every_kinematic_task_succeed_under_physics(task):
+    """Success honesty per task: the kinematic mode's plans, executed by physics mode, pass its judge."""
+    from synth.pipeline import Attempt
+    from synth.randomize import apply
+    from synth.tabletop.compiler import build
+    from synth.task import Plan
+
+    s = settings(compose_config(["progress=false", "mode=kinematic", f"task={task}", "seed=2"]))
+    emb = load(s.embodiment)
+    eps, _ = KinematicWorker(s.task, list(s.randomizers), emb, s.seed, batch=16).block(list(range(12)))
+    pw = Worker(s.task, list(s.randomizers), emb, s.seed)
+    atts = []
+    for e in eps:
+        scene, draws = apply(pw.randomizers, s.task.scene(), s.seed, e.attempt)
+        plan = Plan(e.action.astype(float), e.labels["synth.phase"], e.meta["check"])
+        atts.append(Attempt(e.attempt, scene, draws, e.instruction, build(scene, emb, pw.slots), plan))
+    pw.execute(atts)
+    ok = [a.failure == "" for a in atts]
+    assert len(eps) >= 10 and sum(ok) >= 0.8 * len(ok), [a.failure for a in atts]
+
+
+@pytest.mark.parametrize("task", KINEMATIC)
+def test_kinematic_episodes_of_every_kinematic_task_do_not_depend_on_the_batch(task):
+    s = settings(compose_config(["progress=false", "mode=kinematic", f"task={task}", "seed=5"]))
+    runs = [
+        KinematicWorker(s.task, list(s.randomizers), load(s.embodiment), s.seed, batch=b).block_batch(list(range(24)))
+        for b in (24, 7)
+    ]
+    (a, ra), (b, rb) = runs
+    assert len(a) >= 18 and a.instructions == b.instructions and a.metas == b.metas
+    for x, y in ((a.state, b.state), (a.action, b.action), *((a.labels[k], b.labels[k]) for k in a.labels)):
+        assert np.array_equal(x, y)
+    assert [r["reason"] for r in ra] == [r["reason"] for r in rb]
