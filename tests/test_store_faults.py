@@ -220,6 +220,18 @@ def test_a_killed_worker_is_replaced_and_the_dataset_is_exact(ref, tmp_path):
     assert_same(out, ref)
 
 
+def test_a_shard_that_kills_its_worker_every_time_stops_in_one_line_and_resumes(ref, tmp_path):
+    out = tmp_path / "d"
+    r = gen(out, fault="worker@3")  # the worker SIGKILLs itself each time it starts shard 3
+    assert r.returncode == 2, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: shard 3 killed its worker 3 times; 3 episodes are committed"), r.stderr
+    assert "Traceback" not in r.stderr
+    assert main("verify", f"out={out}") == 0
+    assert main("generate", f"out={out}", *ARGS) == 0
+    assert_same(out, ref)
+
+
 def test_workers_die_with_the_main_process(tmp_path):
     out = tmp_path / "d"
     cmd = [sys.executable, "-m", "synth.cli", "generate", f"out={out}", "progress=false", "n=400", "workers=2"]
