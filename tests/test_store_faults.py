@@ -10,6 +10,7 @@ stats file, and value for value for the attempt records (their `seconds` are wal
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -225,7 +226,13 @@ def test_a_shard_that_kills_its_worker_every_time_stops_in_one_line_and_resumes(
     r = gen(out, fault="worker@3")  # the worker SIGKILLs itself each time it starts shard 3
     assert r.returncode == 2, r.stderr
     last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: shard 3 killed its worker 3 times; 3 episodes are committed"), r.stderr
+    # the pool cannot say whose worker died: shard 3, or the shards in flight at every death, 3 among them
+    named = re.fullmatch(
+        r"error: (shard 3|one of shards ([\d, ]+) \(in flight each time\)) killed its worker 3 times; "
+        r"3 episodes are committed: rerun the same command to resume",
+        last,
+    )
+    assert named and (named[2] is None or "3" in named[2].split(", ")), r.stderr
     assert "Traceback" not in r.stderr
     assert main("verify", f"out={out}") == 0
     assert main("generate", f"out={out}", *ARGS) == 0
