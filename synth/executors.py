@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 from concurrent.futures import Future
@@ -27,6 +28,23 @@ if TYPE_CHECKING:  # annotations only: the settings are built above this module
     from synth.config import Settings
 
 RETRIES = 5  # system failures (a worker or node lost) per shard before the run stops
+
+
+def check_address(s: Settings) -> None:
+    """executor=ray with a cluster (address= or RAY_ADDRESS) that does not answer: one line, before anything is
+    written (Ray itself waits minutes for it, printing warnings)."""
+    address = s.address or os.environ.get("RAY_ADDRESS", "")
+    if s.executor != "ray" or address in ("", "auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=10).close()
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+        raise ConfigError(
+            f"cannot reach the Ray cluster at address={address} ({why}); give the head's <ip>:<port> "
+            "(`ray status` on the head shows it), or address=auto on a machine of the cluster"
+        ) from None
 
 
 class RayPool:
