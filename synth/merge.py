@@ -278,9 +278,8 @@ def stage(p: Part, g: int, root: Path, s: Settings) -> Path:
             strict=True,
         )
     ]
-    path = write_shard(root, g, batch, records, None, s.control_hz, s.codec)
-    if cams:
-        _add_videos(p, rows, path, cams, s)
+    add = (lambda tmp: _add_videos(p, rows, tmp, cams, s)) if cams else None  # before the shard is flushed, named
+    path = write_shard(root, g, batch, records, None, s.control_hz, s.codec, finish=add)
     src = provenance.path(p.root, g)
     if src.exists():
         write_json(provenance.path(root, g), json.loads(src.read_text()))
