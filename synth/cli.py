@@ -149,8 +149,10 @@ def cmd_generate(args: list[str]) -> int:
         generate_collection(part_list, rest)
         return 0
     s = settings(compose_config(args))
+    from synth.executors import check_address
     from synth.generate import check_out, generate
 
+    check_address(s)  # a Ray cluster that does not answer: refused before out= is created
     check_out(s.out)
     generate(s)
     return 0

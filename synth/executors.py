@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 from concurrent.futures import Future
@@ -21,12 +22,29 @@ from typing import TYPE_CHECKING
 
 from synth.dataset.durable import fsync
 from synth.dataset.staging import shard_dir
-from synth.errors import ConfigError
+from synth.errors import ConfigError, Stopped
 
 if TYPE_CHECKING:  # annotations only: the settings are built above this module
     from synth.config import Settings
 
 RETRIES = 5  # system failures (a worker or node lost) per shard before the run stops
+
+
+def check_address(s: Settings) -> None:
+    """executor=ray with a cluster (address= or RAY_ADDRESS) that does not answer: one line, before anything is
+    written (Ray itself waits minutes for it, printing warnings)."""
+    address = s.address or os.environ.get("RAY_ADDRESS", "")
+    if s.executor != "ray" or address in ("", "auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=10).close()
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+        raise ConfigError(
+            f"cannot reach the Ray cluster at address={address} ({why}); give the head's <ip>:<port> "
+            "(`ray status` on the head shows it), or address=auto on a machine of the cluster"
+        ) from None
 
 
 class RayPool:
@@ -41,6 +59,8 @@ class RayPool:
         env_vars = {"LP_NUM_THREADS": os.environ.get("LP_NUM_THREADS", "0")}
         if "OPENBLAS_CORETYPE" in os.environ:  # one BLAS kernel set on every node: the same last bits everywhere
             env_vars["OPENBLAS_CORETYPE"] = os.environ["OPENBLAS_CORETYPE"]
+        if "SYNTH_FAULT" in os.environ:  # the fault-injection tests' hook (synth.dataset.faults) reaches the workers
+            env_vars["SYNTH_FAULT"] = os.environ["SYNTH_FAULT"]
         env = {"env_vars": env_vars}  # per task as well: it holds when joining a Ray this process is connected to
         if not ray.is_initialized():
             try:
@@ -85,6 +105,25 @@ class RayPool:
 
     def postfix(self) -> dict:
         return {"nodes": self.nodes()}
+
+    def gave_up(self, k: int, e: BaseException, committed: int) -> ConfigError | None:
+        """The one-line error for shard k's task, which ended in `e` after Ray's retries (`committed` episodes
+        are in the dataset); None for an error of synth's own code, whose traceback is the report."""
+        ex = self.ray.exceptions
+        if isinstance(e, ex.RayTaskError):
+            cause = getattr(e, "cause", None)
+            return ConfigError(str(cause)) if isinstance(cause, ConfigError) else None
+        if isinstance(e, ex.OutOfMemoryError):
+            why = "ran its worker out of memory (give the nodes more memory or fewer CPUs to Ray)"
+        elif isinstance(e, ex.WorkerCrashedError):
+            why = f"killed its Ray worker {RETRIES + 1} times"
+        elif isinstance(e, (ex.NodeDiedError, ex.LocalRayletDiedError, ex.ObjectLostError, ex.RaySystemError)):
+            why = f"was lost with its node or the cluster ({type(e).__name__}; check `ray status`)"
+        elif isinstance(e, ex.RayError):
+            why = f"failed in Ray ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        else:
+            return None
+        return Stopped(f"shard {k} {why}; {committed} episodes are committed: rerun the same command to resume")
 
     def shutdown(self, wait: bool = True, cancel_futures: bool = True) -> None:
         del wait

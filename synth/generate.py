@@ -26,10 +26,11 @@ from synth import parts, procs, provenance
 from synth.backends.base import make
 from synth.config import Settings
 from synth.dataset import lock
+from synth.dataset.faults import WORKER, fault
 from synth.dataset.staging import clean_partial, shard_dir, write_shard
 from synth.dataset.writer import Store, foreign
 from synth.embodiment import load
-from synth.errors import ConfigError
+from synth.errors import ConfigError, Stopped
 from synth.executors import RayPool, land, staged
 from synth.kinematic_worker import KinematicWorker
 from synth.pipeline import Worker
@@ -109,6 +110,7 @@ def run_shard(k: int, need: int | None = None, root: Path | None = None) -> dict
     truncated shard, which the store commits as partial, so a later, larger n redoes it whole.
     """
     assert _worker is not None and _settings is not None
+    fault(WORKER, k)
     s = _settings
     indices = list(s.attempts_of(k))
     episodes: list | EpisodeBatch
@@ -180,6 +182,7 @@ def _generate(s: Settings) -> dict:
                     try:
                         inflight[pool.submit(run_shard, nxt, need)] = (nxt, need)
                     except BrokenProcessPool:  # a worker died since the last wait: new workers take every shard
+                        _died(deaths, {j for j, _ in inflight.values()}, store.episodes)
                         pool, inflight = _restart(pool, s, inflight, nxt, need, seen=False)
                     coming[nxt] = (full if need is None else min(need, full)) - skip(nxt)
                 nxt += 1
@@ -190,12 +193,16 @@ def _generate(s: Settings) -> dict:
                     try:
                         r = land(f.result(), store.root)
                         staged[k] = (r["episodes"], r["attempts"])
+                        deaths.pop(k, None)
                     except BrokenProcessPool:
-                        deaths[k] = deaths.get(k, 0) + 1
-                        if deaths[k] > 2:
-                            raise RuntimeError(f"shard {k} killed its worker 3 times; rerun to resume") from None
+                        _died(deaths, {k, *(j for j, _ in inflight.values())}, store.episodes)
                         pool, inflight = _restart(pool, s, inflight, k, need)
                         break
+                    except Exception as e:  # Ray gave up on the shard: one line, unless synth's own code failed
+                        stop = pool.gave_up(k, e, store.episodes) if isinstance(pool, RayPool) else None
+                        if stop is None:
+                            raise
+                        raise stop from None
             while store.next_shard in staged and store.episodes < s.n:
                 k = store.next_shard
                 del staged[k]
@@ -204,7 +211,7 @@ def _generate(s: Settings) -> dict:
                     nxt = min(nxt, k)  # a truncated shard fell short of the estimate: run it again, further
                 _show(bar, added, store, pool, store.episodes - start_eps, time.time() - t0)
             if store.attempts >= 2000 and store.success_rate() == 0:
-                raise RuntimeError("no attempt succeeded in 2000 tries; run `synth inspect` to see why")
+                raise Stopped("no attempt succeeded in 2000 tries; run `synth inspect` to see why")
     finally:
         bar.close()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -286,16 +293,32 @@ def _need(missing: float, full: float, skip: int) -> int | None:
     return skip + math.ceil(1.1 * missing) + 2
 
 
+def _died(deaths: dict[int, int], shards: set[int], committed: int) -> None:
+    """A worker died with `shards` in flight (the pool cannot say which ran in it): count the death for each
+    (`deaths`: shard -> deaths it was in flight for); at a third, stop with one line naming the suspects."""
+    for j in shards:
+        deaths[j] = deaths.get(j, 0) + 1
+    most = max(deaths.values(), default=0)
+    if most < 3:
+        return
+    held = sorted(j for j, d in deaths.items() if d == most)
+    who = f"shard {held[0]}" if len(held) == 1 else f"one of shards {', '.join(map(str, held))} (in flight each time)"
+    raise Stopped(
+        f"{who} killed its worker 3 times; {committed} episodes are committed: rerun the same command to resume"
+    )
+
+
 def _restart(
     pool: ProcessPoolExecutor | RayPool, s: Settings, inflight: dict, k: int, need: int | None, seen: bool = True
 ):
     """A worker died (killed, out of memory): start a new pool and resubmit every unfinished shard and shard k
-    (the one whose worker was seen to die, or, `seen` False, the one being submitted when the pool broke)."""
-    where = f" while running shard {k}" if seen else ""
+    (one whose future saw the pool break, or, `seen` False, the one being submitted when it broke)."""
+    shards = dict(sorted({**dict(inflight.values()), k: need}.items()))
+    held = [j for j in shards if seen or j != k]
+    where = f" with shards {', '.join(map(str, held))} in flight" if held else ""
     print(f"a worker process died{where}; restarting the workers", file=sys.stderr)
     pool.shutdown(wait=False, cancel_futures=True)
     new = _pool(s)
-    shards = dict(sorted({**dict(inflight.values()), k: need}.items()))
     return new, {new.submit(run_shard, j, nd): (j, nd) for j, nd in shards.items()}
 
 

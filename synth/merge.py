@@ -33,9 +33,10 @@ from synth import parts as P
 from synth import provenance
 from synth.config import Settings
 from synth.dataset import format as fmt
+from synth.dataset import lock
 from synth.dataset.durable import write_json
 from synth.dataset.staging import _read, _write, clean_partial, write_shard
-from synth.dataset.writer import STATE, Store, chunked
+from synth.dataset.writer import STATE, Store, chunked, foreign
 from synth.errors import ConfigError
 from synth.types import EpisodeBatch, Json
 
@@ -208,12 +209,26 @@ def settings_of(part: Part, out: Path, n: int) -> Settings:
 
 
 def merge(out: str, spec: str, n: int | None = None) -> dict:
-    """Write (or finish) the merged dataset at `out`; returns the store's summary."""
+    """Write (or finish) the merged dataset at `out`, holding the lock on it (one writer at a time, as a run
+    does); returns the store's summary."""
     parts = [open_part(p) for p in find(spec)]
     check(parts, Path(out))
     n = n or min(fmt_n(p.raw["n"]) for p in parts)
     s = settings_of(parts[0], Path(out), n)
     shards = plan(parts, n, s.shard)  # everything checked: from here on the merge writes
+    root = Path(out)
+    if not (root / STATE / "config.json").exists() and foreign(root) and lock.busy(root) is None:
+        Store.open(root, s)  # refuses a directory that is not a dataset before a lock is written into it
+    lock.acquire(root, "synth merge")
+    try:
+        return _merge(parts, shards, s, n)
+    finally:
+        lock.release(root)
+
+
+def _merge(parts: list[Part], shards: list[int], s: Settings, n: int) -> dict:
+    """Commit the whole run's `shards`, staged from `parts`, into `s.out` up to n episodes."""
+    out = s.out
     by = {p.i: p for p in parts}
     store = Store.open(Path(out), s)
     clean_partial(store.root)
@@ -263,9 +278,8 @@ def stage(p: Part, g: int, root: Path, s: Settings) -> Path:
             strict=True,
         )
     ]
-    path = write_shard(root, g, batch, records, None, s.control_hz, s.codec)
-    if cams:
-        _add_videos(p, rows, path, cams, s)
+    add = (lambda tmp: _add_videos(p, rows, tmp, cams, s)) if cams else None  # before the shard is flushed, named
+    path = write_shard(root, g, batch, records, None, s.control_hz, s.codec, finish=add)
     src = provenance.path(p.root, g)
     if src.exists():
         write_json(provenance.path(root, g), json.loads(src.read_text()))

@@ -1,6 +1,9 @@
 """part=i/K and `synth merge`: the parts of a run merged equal the single run, episode for episode."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -47,8 +50,60 @@ def test_three_parts_merged_equal_one_run(whole, tmp_path):
     assert cli.main(["merge", f"out={tmp_path / 'all'}", f"parts={tmp_path}/p*"]) == 0
     same_dataset(whole, tmp_path / "all")
     assert LeRobotDir(tmp_path / "all").validate() == []
+    assert cli.main(["verify", f"out={tmp_path / 'all'}"]) == 0, "a first-class store: its manifest checks"
     assert cli.main(["merge", f"out={tmp_path / 'all'}", f"parts={tmp_path}/p*"]) == 0, "finished: nothing to do"
     same_dataset(whole, tmp_path / "all")
+
+
+def test_a_merged_dataset_verifies_and_names_a_changed_byte(whole, tmp_path, capsys):
+    for i in range(2):
+        gen(tmp_path / f"p{i}", "n=40", f"part={i}/2")
+    merged = tmp_path / "all"
+    assert cli.main(["merge", f"out={merged}", f"parts={tmp_path}/p*"]) == 0
+    capsys.readouterr()
+    assert cli.main(["verify", f"out={merged}"]) == 0, capsys.readouterr().err
+    f = merged / "data/chunk-000/file-001.parquet"
+    b = bytearray(f.read_bytes())
+    b[len(b) // 2] ^= 0xFF  # same size: only the checksum the merge recorded sees it
+    f.write_bytes(bytes(b))
+    assert cli.main(["verify", f"out={merged}"]) == 2
+    assert "damaged: data/chunk-000/file-001.parquet: contents changed" in capsys.readouterr().err
+
+
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "synth.cli", *argv], capture_output=True, text=True, timeout=120)
+
+
+def test_a_merge_holds_the_lock_on_its_out(tmp_path, monkeypatch):
+    """While a merge writes `out`, a generate (or another merge) on it is refused naming the merge; a merge on an
+    `out` another process holds is refused before it writes."""
+    from synth import merge as M
+    from synth.dataset import lock
+
+    for i in range(2):
+        gen(tmp_path / f"p{i}", "n=20", f"part={i}/2")
+    merged, seen = tmp_path / "all", []
+    stage = M.stage
+
+    def stage_and_try_a_second_writer(*args):
+        if not seen:
+            seen.append(_cli("generate", f"out={merged}", *KEYS, "n=20"))
+        return stage(*args)
+
+    monkeypatch.setattr(M, "stage", stage_and_try_a_second_writer)
+    assert cli.main(["merge", f"out={merged}", f"parts={tmp_path}/p*"]) == 0
+    r = seen[0]
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert f"being written by PID {os.getpid()}" in r.stderr and "(synth merge)" in r.stderr, r.stderr
+
+    other = tmp_path / "other"
+    lock.acquire(other, "synth generate")  # this process plays a run writing `other`
+    try:
+        r = _cli("merge", f"out={other}", f"parts={tmp_path}/p*")
+    finally:
+        lock.release(other)
+    assert r.returncode == 2 and f"PID {os.getpid()}" in r.stderr and "(synth generate)" in r.stderr, r.stderr
+    assert [p.name for p in other.rglob("*")] == [".synth", "lock"], "nothing written"
 
 
 def test_a_short_part_is_named_with_its_n_then_rerun(whole, tmp_path, capsys):
@@ -94,3 +149,17 @@ def test_refusals(tmp_path, capsys):
     assert not (tmp_path / "all").exists()
     assert cli.main(["generate", f"out={tmp_path / 'x'}", "part=2/2"]) == 2
     assert cli.main(["generate", f"out={tmp_path / 'x'}", "address=auto"]) == 2
+
+
+def test_rendered_parts_merged_equal_one_run_videos_included(tmp_path):
+    """The merge stages each shard's mp4s with it (flushed before the shard is named): the merged videos are the
+    single run's bytes, and the merged dataset verifies."""
+    pytest.importorskip("synth.render")
+    keys = ["progress=false", "seed=5", "shard=1", "workers=1", "cameras=[front]", "resolution=[32,32]", "n=4"]
+    assert cli.main(["generate", f"out={tmp_path / 'one'}", *keys]) == 0
+    for i in range(2):
+        assert cli.main(["generate", f"out={tmp_path / f'p{i}'}", *keys, f"part={i}/2"]) == 0
+    assert cli.main(["merge", f"out={tmp_path / 'all'}", f"parts={tmp_path}/p*"]) == 0
+    same_dataset(tmp_path / "one", tmp_path / "all")
+    assert len(list((tmp_path / "all" / "videos").rglob("*.mp4"))) == 4
+    assert cli.main(["verify", f"out={tmp_path / 'all'}"]) == 0

@@ -108,6 +108,29 @@ def test_killed_head_resumes(local, cluster, tmp_path):
     same_dataset(local, out)
 
 
+def test_a_shard_that_kills_its_worker_every_time_stops_in_one_line_and_resumes(
+    local, cluster, tmp_path, monkeypatch, capsys
+):
+    """Ray gives up on shard 3 (its worker SIGKILLed each time it starts it): exit 2 with one line naming the
+    shard and the fix; the shards before it are committed and intact, and the rerun finishes the same dataset."""
+    from synth import executors
+
+    monkeypatch.setattr(executors, "RETRIES", 1)  # two tries, not six: the test stays short
+    monkeypatch.setenv("SYNTH_FAULT", "worker@3")  # the fault-injection hook, passed to the Ray workers
+    out = tmp_path / "d"
+    capsys.readouterr()
+    assert cli.main(ray_gen(out)) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # (Ray may log its retries above it)
+    assert last.startswith("error: shard 3 killed its Ray worker 2 times; ") and err.count("error:") == 1, err
+    assert last.endswith("rerun the same command to resume") and "Traceback" not in err
+    assert json.loads((out / ".synth" / "progress.json").read_text())["next_shard"] == 3
+    assert cli.main(["verify", f"out={out}"]) == 0
+    monkeypatch.delenv("SYNTH_FAULT")
+    assert cli.main(ray_gen(out)) == 0
+    same_dataset(local, out)
+
+
 def test_a_node_lost_mid_run_loses_nothing(local, cluster, tmp_path):
     """Last in this module: the node running every task is lost mid-run and another joins, so the shards it was
     running (or had finished, their results not yet fetched) are lost and Ray runs them again."""

@@ -35,6 +35,18 @@ def test_mesh_dir_without_the_file_shape(tmp_path, capsys):
     assert "shapes=[file]" in err
 
 
+def test_a_ray_cluster_that_does_not_answer(tmp_path, capsys, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    err = refused(capsys, tmp_path / "d", "executor=ray", f"address=127.0.0.1:{port}")
+    assert f"cannot reach the Ray cluster at address=127.0.0.1:{port}" in err
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
+    assert "cannot reach the Ray cluster" in refused(capsys, tmp_path / "d", "executor=ray")
+
+
 def test_help_into_a_closed_pipe_is_quiet():
     r, w = os.pipe()
     os.close(r)  # the reader is gone before anything is written, as after `| head` has read its lines

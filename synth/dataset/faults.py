@@ -7,6 +7,8 @@ commit's file of that kind (data, episodes, attempts, video) is renamed into pla
 `meta-info`, `meta-stats` after each rewritten meta file, `manifest` after the manifest line,
 `progress` after progress.json (the commit point), `cleanup` halfway through deleting the staged shard.
 `<commit>` picks the commit (0-based, counted over the dataset's life); default: the first to reach it.
+One step is a worker's, not the committer's: `worker@<k>` kills the worker process (local or Ray) each time it
+starts shard k, as a shard that crashes its worker every time would.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ STEPS = (
     "progress",
     "cleanup",
 )
+WORKER = "worker"  # counted by shard, not by commit
 
 
-def fault(step: str, commit: int) -> None:
-    """SIGKILL this process if SYNTH_FAULT names `step` (at commit `commit`, or any commit)."""
+def fault(step: str, at: int) -> None:
+    """SIGKILL this process if SYNTH_FAULT names `step` (at commit, or shard, `at`; or at any)."""
     want = os.environ.get("SYNTH_FAULT")
     if not want:
         return
-    name, _, at = want.partition("@")
-    if name == step and (not at or int(at) == commit):
+    name, _, where = want.partition("@")
+    if name == step and (not where or int(where) == at):
         os.kill(os.getpid(), signal.SIGKILL)

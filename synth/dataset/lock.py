@@ -33,19 +33,21 @@ os.register_at_fork(after_in_child=_close_in_child)
 
 
 def holder(root: Path) -> str:
-    """'PID 123 on host h' from the lock file, as its holder wrote it ('another process' if unreadable)."""
+    """'PID 123 on host h (synth generate)' from the lock file, as its holder wrote it ('another process' if
+    unreadable)."""
     for _ in range(50):  # the holder writes its name just after taking the lock: wait up to ~0.5 s for it
         try:
-            pid, host = (root / LOCK).read_text().split()[:2]
-            return f"PID {pid} on host {host}"
+            pid, host, *command = (root / LOCK).read_text().split()
+            return f"PID {pid} on host {host}" + (f" ({' '.join(command)})" if command else "")
         except (OSError, ValueError):
             time.sleep(0.01)
     return "another process"
 
 
 def acquire(root: str | Path, what: str = "synth generate") -> int:
-    """Take the exclusive lock on dataset directory `root` (created if needed); ConfigError naming the holder
-    when another process has it. Returns the descriptor; the lock lasts until `release` or the process ends."""
+    """Take the exclusive lock on dataset directory `root` (created if needed) for the command `what`;
+    ConfigError naming the holder and its command when another process has it. Returns the descriptor; the
+    lock lasts until `release` or the process ends."""
     root = Path(root)
     key = root.resolve()
     if key in _held:
@@ -57,11 +59,10 @@ def acquire(root: str | Path, what: str = "synth generate") -> int:
     except BlockingIOError:
         os.close(fd)
         raise ConfigError(
-            f"out={root} is being written by {holder(root)} (another {what} on the same out=); "
-            "wait for it to finish, or choose another out="
+            f"out={root} is being written by {holder(root)}; wait for it to finish, or choose another out="
         ) from None
     os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+    os.pwrite(fd, f"{os.getpid()} {socket.gethostname()} {what}\n".encode(), 0)
     _held[key] = fd
     return fd
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,10 +50,12 @@ def write_shard(
     fps: float = 20.0,
     codec: str = "h264",
     extra: dict[str, dict] | None = None,
+    finish: Callable[[Path], None] | None = None,
 ) -> Path:
     """Stage episodes (frames, per-episode facts and stats, videos) and attempt records of shard k. A list of
     Episodes may carry images (written as one video per camera); an EpisodeBatch is state and labels only.
-    `extra` maps file names to JSON records staged with the shard (they appear with it or not at all)."""
+    `extra` maps file names to JSON records staged with the shard (they appear with it or not at all);
+    `finish(dir)` adds to the staged files before they are flushed and the shard appears (a merge's videos)."""
     final = shard_dir(root, k)
     tmp = final.with_name(final.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -108,6 +111,8 @@ def write_shard(
     _write(att, tmp / "attempts.arrow")
     for name, rec in (extra or {}).items():
         (tmp / name).write_text(json.dumps(rec, indent=2))
+    if finish is not None:
+        finish(tmp)
     from synth.dataset.durable import fsync, makedirs
 
     for f in tmp.iterdir():

@@ -5,6 +5,11 @@ appended one after another; an episode that starts at frame k0 and has T frames 
 ``from_timestamp = k0 / fps`` and ``to_timestamp = (k0 + T) / fps`` (LeRobot v3.0 episodes metadata).
 
 Codecs: "h264" (libx264) and "av1" (libsvtav1, what lerobot itself writes), both yuv420p.
+
+Identical frames encode to identical bytes in any process: libx264's mb-tree lookahead reads heap memory it
+never wrote when a side is under 64 px or not a multiple of 16 (measured: 32, 48, 100, 72x136 varied from run
+to run; 64 and 128 did not), so while an encoder is open glibc fills fresh heap blocks with a constant
+(`M_PERTURB`), as a fresh process's zeroed memory would be.
 """
 
 from __future__ import annotations
@@ -22,6 +27,23 @@ from av.video.stream import VideoStream
 ENCODERS = {"h264": "libx264", "av1": "libsvtav1"}
 DEFAULT_CRF = {"h264": 23, "av1": 30}  # av1: lerobot's own default
 PIX_FMT = "yuv420p"
+
+
+_open = 0  # encoders open in this process
+
+
+def _fill_fresh_heap(on: bool) -> None:
+    """Count an encoder opened (`on`) or closed; the first open has glibc fill heap blocks with a constant from
+    then on, the last close stops it (elsewhere than glibc: nothing)."""
+    global _open
+    _open += 1 if on else -1
+    if _open == (1 if on else 0):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").mallopt(-6, 0x55 if on else 0)  # M_PERTURB
+        except (OSError, AttributeError):
+            pass
 
 
 def frame_rate(fps: float) -> Fraction:
@@ -71,9 +93,14 @@ class VideoWriter:
         rate = frame_rate(fps)
         if codec == "av1":
             os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints ~20 info lines per encoder otherwise
-        self._container: OutputContainer | None = av.open(str(self._tmp), "w", format="mp4")
-        options = codec_options(codec, crf, gop, threads)
-        stream = cast(VideoStream, self._container.add_stream(ENCODERS[codec], rate=rate, options=options))
+        options = codec_options(codec, crf, gop, threads)  # a bad codec is refused before the heap is touched
+        _fill_fresh_heap(True)
+        try:
+            self._container: OutputContainer | None = av.open(str(self._tmp), "w", format="mp4")
+            stream = cast(VideoStream, self._container.add_stream(ENCODERS[codec], rate=rate, options=options))
+        except BaseException:
+            _fill_fresh_heap(False)
+            raise
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, PIX_FMT
         stream.time_base = 1 / rate
         stream.codec_context.time_base = 1 / rate
@@ -102,6 +129,7 @@ class VideoWriter:
         self._container.mux(self._stream.encode(None))
         self._container.close()
         self._container = None
+        _fill_fresh_heap(False)
         os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
@@ -112,6 +140,7 @@ class VideoWriter:
             except Exception:  # noqa: BLE001 - the file is being discarded anyway
                 pass
             self._container = None
+            _fill_fresh_heap(False)
         self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> VideoWriter:
