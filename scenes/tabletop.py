@@ -100,10 +100,13 @@ def build(
     resolution: tuple[int, int] = (128, 128),
     control_hz: float = 20.0,
     physics: Physics | None = None,
+    uniform: bool = False,
 ) -> mujoco.MjModel:
     """Compile `scene` with `slots` object bodies (objects beyond those given are parked); the physics
     step divides the control period `control_hz` evenly (by default 2 ms at 10, 20, 25 or 50 Hz; `physics`
-    sets the step, integrator and solver, synth.physics)."""
+    sets the step, integrator and solver, synth.physics). `uniform`: every object slot and target in the
+    one layout of synth.scenes.uniform (what any draw can put there, the rest parked), so that the models
+    of all draws differ only in fields MuJoCo Warp batches per world."""
     if len(scene.objects) > slots:
         raise ValueError(f"scene has {len(scene.objects)} objects but only {slots} slots")
     spec = mujoco.MjSpec()
@@ -122,10 +125,13 @@ def build(
     _add_table(spec, scene, emb)
     bases = [m.base_pose(scene.base) for m in emb.mounts]  # robot_base: every arm moved with the scene's offset
     add_arms(spec, emb, bases, damping=scene.arm.damping, gain=scene.arm.gain)
+    add_object, add_target = _add_object, _add_target
+    if uniform:  # imported here: it builds on this module's helpers
+        from synth.scenes.uniform import add_object, add_target
     for i in range(slots):
-        _add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
+        add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
     for k, tg in enumerate(scene.all_targets):  # target_*, then target1_*, target2_* for the extra targets
-        _add_target(spec, tg, scene.table.height, "target" if k == 0 else f"target{k}")
+        add_target(spec, tg, scene.table.height, "target" if k == 0 else f"target{k}")
     if scene.drawer is not None:
         add_drawer(spec, scene.drawer, scene.table.height)
     add_surfaces(spec, scene)

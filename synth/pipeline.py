@@ -88,11 +88,13 @@ class Worker:
         counterfactuals: int = 1,
         physics: Physics | None = None,
         focus=None,
+        uniform: bool = False,
     ):
         self.task, self.randomizers, self.emb, self.seed, self.action = task, randomizers, emb, seed, action
         self.counterfactuals = counterfactuals  # attempts per scene (synth/counterfactual.py)
         self.physics = physics or default(control_hz, task.physics_step)  # step, integrator, solver (synth.physics)
         self.focus = focus  # synth.focus.Focus: scenes drawn by the weights of an eval report, or None
+        self.uniform = uniform  # compile every draw into one layout (synth.scenes.uniform) for batched physics
         self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
         task.check_embodiment(emb)
         from synth.planners.ik import IK  # mink and its QP solvers: only physics mode's workers need them
@@ -123,7 +125,7 @@ class Worker:
         text = self.task.instruction(scene, stream(self.seed, i, "instruction"), self.held_out)
         if scene.words:
             text = substitute(text, scene.words)
-        model = build(scene, self.emb, self.slots, self.resolution, self.ctx.control_hz, self.physics)
+        model = build(scene, self.emb, self.slots, self.resolution, self.ctx.control_hz, self.physics, self.uniform)
         t1 = time.perf_counter()
         plan_seed = int(stream(self.seed, i, "planner").integers(2**31 - 2))
         out = self.task.plan(self.context(scene), scene, model, plan_seed)
