@@ -3,6 +3,7 @@
     python benchmarks/layouts.py                        # pick_place, 1,024 attempts
     python benchmarks/layouts.py --tasks all --n 256    # every registered task
     python benchmarks/layouts.py --uniform              # the compiler's one-layout mode (tabletop.build uniform=)
+    python benchmarks/layouts.py --uniform --shapes box cylinder sphere capsule   # no random convex meshes
     python benchmarks/layouts.py --agree 256            # success labels of both compiles (MuJoCo C), pick_place
 
 Each attempt is drawn and compiled as generation draws and compiles it (synth.randomize.apply, then
@@ -44,10 +45,16 @@ def features(scene) -> str:
     return f"objects[{shapes}] targets[{kinds}]" + (" textured" if scene.textures else "")
 
 
-def measure(task_name: str, n: int, emb_name: str, uniform: bool) -> dict:
+def randomizers(shapes: list[str] | None = None) -> list:
+    """generate.yaml's randomizers; `shapes` limits the task objects' and the distractors' shapes."""
+    over = {"shapes": shapes} if shapes else {}
+    return [RANDOMIZERS.build(r, over if r in ("object_shape", "distractors") else {}) for r in DEFAULT]
+
+
+def measure(task_name: str, n: int, emb_name: str, uniform: bool, shapes: list[str] | None = None) -> dict:
     """Layouts of attempts 0..n-1 of `task_name` with the default randomizers (seed 0)."""
     task, emb = TASKS.build(task_name), load(emb_name)
-    rands = [RANDOMIZERS.build(r, {}) for r in DEFAULT]
+    rands = randomizers(shapes)
     k = slots(task.scene(), rands)
     physics = default(20.0, task.physics_step)
     warp = available("mujoco_warp")
@@ -72,7 +79,7 @@ def agree(n: int, emb_name: str) -> None:
     """Print how many of pick_place's attempts 0..n-1 get the same label from the per-scene and uniform models."""
     from synth.pipeline import Worker
 
-    w = Worker(TASKS.build("pick_place"), [RANDOMIZERS.build(r, {}) for r in DEFAULT], load(emb_name), seed=0)
+    w = Worker(TASKS.build("pick_place"), randomizers(), load(emb_name), seed=0)
     old = [a for a in (w.prepare(i) for i in range(n)) if a.plan is not None]
     new = [
         dataclasses.replace(a, model=build(a.scene, w.emb, w.slots, w.resolution, w.ctx.control_hz, w.physics, True))
@@ -117,6 +124,7 @@ def main() -> None:
     ap.add_argument("--embodiment", default="panda")
     ap.add_argument("--uniform", action="store_true", help="compile with tabletop.build(uniform=randomizers)")
     ap.add_argument("--detail", action="store_true", help="print the differing fields and the scene features")
+    ap.add_argument("--shapes", nargs="+", help="limit object_shape's and distractors' shapes (default: theirs)")
     ap.add_argument("--agree", type=int, default=0, help="instead: label agreement of both compiles on N attempts")
     args = ap.parse_args()
     if args.agree:
@@ -128,7 +136,7 @@ def main() -> None:
     rows = []
     for name in names:
         try:
-            r = measure(name, args.n, args.embodiment, args.uniform)
+            r = measure(name, args.n, args.embodiment, args.uniform, args.shapes)
         except ValueError as e:  # the uniform compile refuses what it cannot hold yet (concave objects)
             print(f"| {name} | - | refused: {e} | | | |", flush=True)
             continue

@@ -107,3 +107,22 @@ def test_uniform_same_labels():
     w.execute(new)
     assert len(old) >= 20
     assert [a.failure for a in new] == [a.failure for a in old]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("mujoco_warp") is None, reason="mujoco_warp is not installed")
+def test_uniform_worlds_are_one_warp_batch():
+    """Four default-randomized pick_place worlds (no rocks) of different shapes, distractors and target kinds run
+    as one MuJoCo Warp batch (its CPU device) and get MuJoCo C's labels."""
+    from synth.backends.mujoco_warp import MujocoWarp
+    from synth.pipeline import Worker
+
+    w = Worker(TASKS.build("pick_place"), randomizers(PRIMITIVES), load("panda"), seed=0, uniform=True)
+    atts = [a for a in (w.prepare(i) for i in range(4)) if a.plan is not None]
+    assert len({(a.scene.objects[0].shape, len(a.scene.objects), a.scene.target.kind) for a in atts}) > 1
+    cpu = [dataclasses.replace(a) for a in atts]
+    w.execute(cpu)
+    w.backend = MujocoWarp(device="cpu")
+    w.execute(atts)
+    assert w.backend.groups == [len(atts)]
+    assert [a.failure for a in atts] == [a.failure for a in cpu]
