@@ -4,6 +4,7 @@
     python benchmarks/layouts.py --tasks all --n 256    # every registered task
     python benchmarks/layouts.py --uniform              # the compiler's one-layout mode (tabletop.build uniform=)
     python benchmarks/layouts.py --uniform --shapes box cylinder sphere capsule   # no random convex meshes
+    python benchmarks/layouts.py --share 1024           # uniform, each batch of 1,024 worlds sharing its meshes
     python benchmarks/layouts.py --agree 256            # success labels of both compiles (MuJoCo C), pick_place
 
 Each attempt is drawn and compiled as generation draws and compiles it (synth.randomize.apply, then
@@ -12,6 +13,8 @@ ways: MuJoCo Warp's (`synth.backends.mujoco_warp.layout_key`: worlds one device 
 mujoco_warp, else skipped) and the CPU backend's (`synth.backends.mujoco_cpu.signature`: worlds that share an
 MjData). "What differs" lists every size (n*) and every unbatched model array that takes more than one value
 over the layouts found, and the scene features behind them (shapes per slot, distractors placed, target kinds).
+With `--share W` the layouts are those of the models a MuJoCo Warp batch of W worlds gets (uniform.share_meshes),
+counted per batch: the most in any batch.
 `--agree N` plans attempts 0..N-1 of pick_place once (on the per-scene model, as generation does), steps each
 plan on both compiles of its scene with MuJoCo C and counts equal success labels.
 """
@@ -33,6 +36,7 @@ from synth.physics import default
 from synth.randomize import apply, slots
 from synth.registry import RANDOMIZERS, TASKS
 from synth.scenes.tabletop import build
+from synth.scenes.uniform import share_meshes
 
 DEFAULT = ("object_shape", "object_pose", "target", "distractors", "table", "lighting", "camera_jitter")
 DEFAULT += ("object_physics", "drawer")  # configs/generate.yaml's randomizers
@@ -51,8 +55,12 @@ def randomizers(shapes: list[str] | None = None) -> list:
     return [RANDOMIZERS.build(r, over if r in ("object_shape", "distractors") else {}) for r in DEFAULT]
 
 
-def measure(task_name: str, n: int, emb_name: str, uniform: bool, shapes: list[str] | None = None) -> dict:
-    """Layouts of attempts 0..n-1 of `task_name` with the default randomizers (seed 0)."""
+def measure(
+    task_name: str, n: int, emb_name: str, uniform: bool, shapes: list[str] | None = None, share: int = 0
+) -> dict:
+    """Layouts of attempts 0..n-1 of `task_name` with the default randomizers (seed 0). share = W > 0: the uniform
+    models of each W consecutive attempts share their meshes (uniform.share_meshes, as a MuJoCo Warp batch), and
+    the layouts are counted per batch (the most in any batch)."""
     task, emb = TASKS.build(task_name), load(emb_name)
     rands = randomizers(shapes)
     k = slots(task.scene(), rands)
@@ -60,19 +68,31 @@ def measure(task_name: str, n: int, emb_name: str, uniform: bool, shapes: list[s
     warp = available("mujoco_warp")
     if warp:
         from synth.backends.mujoco_warp import layout_key
+
+    def compile_(scene, meshes=()):
+        return build(scene, emb, k, control_hz=20.0, physics=physics, uniform=uniform or share > 0, meshes=meshes)
+
     keys: dict[bytes, mujoco.MjModel] = {}
     sigs: set[tuple] = set()
     feats: Counter = Counter()
+    most = (0, 0)  # (Warp keys, CPU signatures) in the batch with the most
     t0 = time.perf_counter()
-    for i in range(n):
-        scene, _ = apply(rands, task.scene(), 0, i)
-        m = build(scene, emb, k, control_hz=20.0, physics=physics, uniform=uniform)
-        sigs.add(signature(m))
-        if warp:
-            keys.setdefault(layout_key(m), m)
-        feats[features(scene)] += 1
+    for b in range(0, n, share or n):
+        scenes = [apply(rands, task.scene(), 0, i)[0] for i in range(b, min(n, b + (share or n)))]
+        models = [compile_(sc) for sc in scenes]
+        if share:
+            models = share_meshes(scenes, models, compile_)
+        batch_keys = {layout_key(m): m for m in models} if warp else {}
+        batch_sigs = {signature(m) for m in models}
+        most = max(most, (len(batch_keys), len(batch_sigs)))
+        keys |= batch_keys
+        sigs |= batch_sigs
+        feats.update(features(sc) for sc in scenes)
     seconds = time.perf_counter() - t0
-    return {"task": task_name, "n": n, "keys": keys, "sigs": len(sigs), "feats": feats, "seconds": seconds}
+    out = {"task": task_name, "n": n, "keys": keys, "sigs": len(sigs), "feats": feats, "seconds": seconds}
+    if share:  # per batch: the model of one batch holds that batch's meshes, another batch's others
+        out["keys"], out["sigs"] = dict(list(keys.items())[: most[0]]), most[1]
+    return out
 
 
 def agree(n: int, emb_name: str) -> None:
@@ -125,6 +145,7 @@ def main() -> None:
     ap.add_argument("--uniform", action="store_true", help="compile with tabletop.build(uniform=randomizers)")
     ap.add_argument("--detail", action="store_true", help="print the differing fields and the scene features")
     ap.add_argument("--shapes", nargs="+", help="limit object_shape's and distractors' shapes (default: theirs)")
+    ap.add_argument("--share", type=int, default=0, help="W: uniform, meshes shared per batch of W (Warp's way)")
     ap.add_argument("--agree", type=int, default=0, help="instead: label agreement of both compiles on N attempts")
     args = ap.parse_args()
     if args.agree:
@@ -136,7 +157,7 @@ def main() -> None:
     rows = []
     for name in names:
         try:
-            r = measure(name, args.n, args.embodiment, args.uniform, args.shapes)
+            r = measure(name, args.n, args.embodiment, args.uniform, args.shapes, args.share)
         except ValueError as e:  # the uniform compile refuses what it cannot hold yet (concave objects)
             print(f"| {name} | - | refused: {e} | | | |", flush=True)
             continue

@@ -101,12 +101,14 @@ def build(
     control_hz: float = 20.0,
     physics: Physics | None = None,
     uniform: bool = False,
+    meshes: list[np.ndarray] | tuple = (),
 ) -> mujoco.MjModel:
     """Compile `scene` with `slots` object bodies (objects beyond those given are parked); the physics
     step divides the control period `control_hz` evenly (by default 2 ms at 10, 20, 25 or 50 Hz; `physics`
     sets the step, integrator and solver, synth.physics). `uniform`: every object slot and target in the
     one layout of synth.scenes.uniform (what any draw can put there, the rest parked), so that the models
-    of all draws differ only in fields MuJoCo Warp batches per world."""
+    of all draws differ only in fields MuJoCo Warp batches per world; `meshes` ((V, 3) vertices [m] each) are
+    added as "pool<k>", for worlds that point their geoms at them (synth.scenes.uniform.share_meshes)."""
     if len(scene.objects) > slots:
         raise ValueError(f"scene has {len(scene.objects)} objects but only {slots} slots")
     spec = mujoco.MjSpec()
@@ -135,6 +137,8 @@ def build(
     if scene.drawer is not None:
         add_drawer(spec, scene.drawer, scene.table.height)
     add_surfaces(spec, scene)
+    for k, verts in enumerate(meshes):
+        spec.add_mesh(name=f"pool{k}", uservert=np.asarray(verts, float).ravel())
     for k, lt in enumerate(scene.lights):  # the key light keeps its old name
         light = wb.add_light(
             name="sun" if k == 0 else f"light{k}", pos=list(lt.pos), dir=list(lt.direction), diffuse=list(lt.diffuse)

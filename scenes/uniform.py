@@ -14,19 +14,23 @@ fields MuJoCo Warp holds per world (`synth.backends.mujoco_warp.batchable`).
   and the target both belong to the world body, which never collides with itself) and shows the plate.
 Geom types, contact bits, condim and names' total length are then the same in every world; sizes, poses,
 masses, inertias, colours, friction and solref (restitution) are batched per world.
-What is not uniform yet: a random convex mesh ("mesh" shape) is the slot's own mesh data, and MuJoCo Warp
-shares mesh data across worlds, so every world holding one has its own layout; a concave object (cup, file
-meshes with parts) has no uniform form and is refused.
+A random convex mesh ("mesh" shape) is the slot's own mesh data, which MuJoCo Warp shares across worlds, so a
+world holding one has its own layout. `share_meshes` gives the worlds of one batch one layout all the same: one
+model holds every mesh of the batch, and each world's copy of it points its mesh geoms at its own meshes through
+`geom_dataid` (batched). A concave object (cup, mesh files with parts) has no uniform form and is refused.
 """
 
 from __future__ import annotations
+
+import copy
+from collections.abc import Callable
 
 import mujoco
 import numpy as np
 
 from synth.robot import WORLD_CONTYPE
 from synth.scenes.tabletop import object_pose, solref
-from synth.types import Obj, Target
+from synth.types import Obj, Scene, Target
 
 SHAPES = ("box", "cylinder", "sphere", "capsule", "mesh")  # geoms of every object slot, in this order
 PARKED = 0.001  # [m] half size of a parked geom (and of the placeholder mesh)
@@ -138,3 +142,53 @@ def add_target(spec: mujoco.MjSpec, tg: Target, z: float, prefix: str) -> None:
     plate.size, plate.pos = [hx, hy, 0.0004], [tg.pos[0], tg.pos[1], z + 0.0004]
     plate.rgba = list(tg.rgba) if not tray and tg.kind != "none" else [0, 0, 0, 0]
     plate.contype = plate.conaffinity = 0
+
+
+# model arrays that belong to the meshes (or index into them, or into names) and stay the shared model's own
+_MESH_OWNED = ("mesh_", "bvh_", "body_bvh", "oct_", "body_oct", "name", "paths", "geom_dataid")
+
+
+def pool_meshes(scenes: list[Scene]) -> list[tuple]:
+    """The distinct random convex meshes (vertex tuples) of the active objects of `scenes`, in first-seen order."""
+    seen: dict[tuple, None] = {}
+    for sc in scenes:
+        for o in sc.objects:
+            if o.active and o.shape == "mesh":
+                seen.setdefault(o.mesh, None)
+    return list(seen)
+
+
+def share_meshes(
+    scenes: list[Scene],
+    models: list[mujoco.MjModel],
+    compile_pool: Callable[[Scene, list[np.ndarray]], mujoco.MjModel],
+) -> list[mujoco.MjModel]:
+    """One model per world (`models`: the worlds' uniform models), all of one layout: copies of
+    `compile_pool(scene, meshes)` (the uniform model of scenes[0] without objects, every slot's mesh the
+    placeholder, with every mesh of the batch added as "pool<k>") holding each world's own values of every array
+    but the meshes', and each slot's mesh geom pointed at its world's mesh (and posed by the general transform,
+    not a same-frame shortcut, since its mesh's frame differs per world). For MuJoCo Warp only: MuJoCo C's
+    midphase reads the bounding-volume trees, which stay the shared model's."""
+    pool = pool_meshes(scenes)
+    shared = compile_pool(scenes[0].replace(objects=()), [np.asarray(v, float) for v in pool])
+    index = {v: mujoco.mj_name2id(shared, mujoco.mjtObj.mjOBJ_MESH, f"pool{k}") for k, v in enumerate(pool)}
+    keys = [
+        k for k in dir(shared) if not k.startswith(("_", *_MESH_OWNED)) and isinstance(getattr(shared, k), np.ndarray)
+    ]
+    slots = []  # (placeholder mesh, mesh geom) of each object slot
+    while (mesh := mujoco.mj_name2id(shared, mujoco.mjtObj.mjOBJ_MESH, f"obj{len(slots)}_mesh")) >= 0:
+        slots.append((mesh, int(np.flatnonzero(shared.geom_dataid == mesh)[0])))
+    out = []
+    for sc, own in zip(scenes, models, strict=True):
+        m = copy.copy(shared)
+        for k in keys:
+            mine = getattr(own, k)
+            if mine.shape != getattr(m, k).shape:
+                raise ValueError(f"share_meshes: {k} differs in shape: the models are not of one uniform layout")
+            getattr(m, k)[...] = mine
+        for i, (slot, geom) in enumerate(slots):
+            o = sc.objects[i] if i < len(sc.objects) else None
+            m.geom_dataid[geom] = index[o.mesh] if o is not None and o.active and o.shape == "mesh" else slot
+            m.geom_sameframe[geom] = 0  # its pose is its mesh's frame: always the general transform
+        out.append(m)
+    return out

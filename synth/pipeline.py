@@ -24,6 +24,7 @@ from synth.language import substitute
 from synth.physics import Physics, default
 from synth.randomize import Randomizer, apply, slots, stream
 from synth.scenes.tabletop import Layout, build, initial_qpos
+from synth.scenes.uniform import share_meshes
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Episode, Scene
 
@@ -162,7 +163,7 @@ class Worker:
             runs = [self.executed(a) for a in group]
             T = max(len(r) for r in runs) + settle
             acts = np.stack([np.concatenate([r, np.repeat(r[-1:], T - len(r), 0)]) for r in runs])
-            models = [a.model for a in group]
+            models = self._models(group)
             lay = Layout(models[0], self.emb)
             qpos0 = np.stack([initial_qpos(m, self.emb, lay) for m in models])
             start = np.tile(self.start, (len(group), 1))
@@ -178,6 +179,18 @@ class Worker:
                 a.seconds["physics"] = dt
                 results[a.index] = {"frames": fr, "state0": out["state0"][w], "layout": lay}
         return [results[a.index] for a in atts]
+
+    def _models(self, group: list[Attempt]) -> list[mujoco.MjModel]:
+        """The worlds' models as the backend steps them: their own, or with the uniform compile on a backend that
+        lets worlds point at different meshes of one model, copies of one model holding every mesh of the batch."""
+        models = [a.model for a in group]
+        if not (self.uniform and getattr(self.backend, "mesh_pool", False)):
+            return models
+
+        def pool(scene: Scene, meshes: list[np.ndarray]) -> mujoco.MjModel:
+            return build(scene, self.emb, self.slots, self.resolution, self.ctx.control_hz, self.physics, True, meshes)
+
+        return share_meshes([a.scene for a in group], models, pool)
 
     def _batches(self, atts: list[Attempt], spread: int = 1) -> list[list[Attempt]]:
         """Worlds stepped together: at most `batch`, whose plans differ by at most `spread` control

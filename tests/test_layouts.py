@@ -1,5 +1,6 @@
 """The uniform compile (tabletop.build(uniform=True)): one physics layout for every draw of pick_place's
-default randomizers, the same bodies' masses and inertias, the same success labels as the per-scene model."""
+default randomizers (rocks: once a batch shares its meshes), the same bodies' masses and inertias, the same
+success labels as the per-scene model (MuJoCo C), and one MuJoCo Warp batch with MuJoCo C's labels."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from synth.embodiment import load
 from synth.randomize import apply, slots
 from synth.registry import RANDOMIZERS, TASKS
 from synth.scenes.tabletop import build
+from synth.scenes.uniform import share_meshes
 
 DEFAULT = ("object_shape", "object_pose", "target", "distractors", "table", "lighting", "camera_jitter")
 DEFAULT += ("object_physics", "drawer")
@@ -71,6 +73,34 @@ def test_rocks_differ_only_in_their_meshes():
         for k in STRUCTURE:
             if k != "geom_sameframe":  # a mesh geom sits in its mesh's own frame
                 assert np.array_equal(getattr(m, k), getattr(ref, k)), k
+
+
+def test_a_batch_sharing_its_meshes_is_one_layout():
+    """share_meshes: the default randomizers' worlds (rocks included) in one layout, each world's mesh geoms
+    pointing at meshes equal to its own model's, every other array its own."""
+    rands = randomizers()
+    k = slots(TASKS.build("pick_place").scene(), rands)
+    built = models(24, rands, uniform=True)
+    scenes, own = [s for s, _ in built], [m for _, m in built]
+    shared = share_meshes(scenes, own, lambda sc, meshes: build(sc, load("panda"), k, uniform=True, meshes=meshes))
+    assert len({signature(m) for m in own}) > 1 and len({signature(m) for m in shared}) == 1
+    for k_ in (*STRUCTURE, "mesh_vert", "mesh_graph"):
+        assert all(np.array_equal(getattr(m, k_), getattr(shared[0], k_)) for m in shared), k_
+    if importlib.util.find_spec("mujoco_warp") is not None:
+        from synth.backends.mujoco_warp import layout_key
+
+        assert len({layout_key(m) for m in shared}) == 1
+    rocks = 0
+    for o, m in zip(own, shared, strict=True):
+        for g in np.flatnonzero(o.geom_type == mujoco.mjtGeom.mjGEOM_MESH):
+            a, b = o.geom_dataid[g], m.geom_dataid[g]
+            va = o.mesh_vert[o.mesh_vertadr[a] : o.mesh_vertadr[a] + o.mesh_vertnum[a]]
+            vb = m.mesh_vert[m.mesh_vertadr[b] : m.mesh_vertadr[b] + m.mesh_vertnum[b]]
+            np.testing.assert_array_equal(va, vb)
+            rocks += int(o.mesh_vertnum[a] > 8)
+        for k_ in ("geom_size", "geom_pos", "geom_quat", "geom_rgba", "body_mass", "body_pos", "qpos0"):
+            np.testing.assert_array_equal(getattr(m, k_), getattr(o, k_))
+    assert rocks >= 3
 
 
 def test_uniform_bodies_weigh_the_same():

@@ -118,6 +118,7 @@ class MujocoWarp:
     """
 
     name = "mujoco_warp"
+    mesh_pool = True  # geom_dataid is batched: worlds of one model may point their mesh geoms at different meshes
     spread = 1 << 30  # Worker batches up to `batch` worlds whatever their plan lengths: a device step costs
     # about the same for 4 worlds or 4,000 (kernel launches), so padding is cheaper than another batch
 
