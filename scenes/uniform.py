@@ -23,6 +23,7 @@ model holds every mesh of the batch, and each world's copy of it points its mesh
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 
 import mujoco
@@ -90,11 +91,16 @@ def add_object(spec: mujoco.MjSpec, i: int, obj: Obj | None, table_height: float
 def _inertial(body: mujoco.MjsBody, obj: Obj | None) -> None:
     """Give `body` the mass [kg], centre [m] and principal inertia [kg m^2] of `obj`'s own geom (None: a 3 cm
     sphere of 0.1 kg), its principal frame turned by FLIP."""
-    mass, ipos, iquat, inertia = mass_properties(obj)
+    mass, ipos, iquat, inertia = mass_properties(obj) if obj is not None else _parked()
     q = np.empty(4)
     mujoco.mju_mulQuat(q, iquat, FLIP)
     body.explicitinertial = True
     body.mass, body.ipos, body.iquat, body.inertia = mass, ipos, q, inertia
+
+
+@functools.cache
+def _parked() -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    return mass_properties(None)
 
 
 def mass_properties(obj: Obj | None) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
