@@ -67,6 +67,7 @@ def make_worker(s: Settings) -> Worker | KinematicWorker:
         counterfactuals=s.counterfactuals,
         physics=s.physics,
         focus=s.focus,
+        uniform=s.backend == "mujoco_warp",  # one model layout for every draw: MuJoCo Warp batches them together
     )
 
 

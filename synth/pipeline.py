@@ -24,6 +24,7 @@ from synth.physics import Physics, default
 from synth.pose import yaw_matrix
 from synth.randomize import Randomizer, apply, slots, stream
 from synth.tabletop.compiler import Layout, build, initial_qpos
+from synth.tabletop.uniform import share_meshes
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Episode, Scene
 
@@ -88,11 +89,13 @@ class Worker:
         counterfactuals: int = 1,
         physics: Physics | None = None,
         focus=None,
+        uniform: bool = False,
     ):
         self.task, self.randomizers, self.emb, self.seed, self.action = task, randomizers, emb, seed, action
         self.counterfactuals = counterfactuals  # attempts per scene (synth/counterfactual.py)
         self.physics = physics or default(control_hz, task.physics_step)  # step, integrator, solver (synth.physics)
         self.focus = focus  # synth.focus.Focus: scenes drawn by the weights of an eval report, or None
+        self.uniform = uniform  # compile every draw into one layout (synth.tabletop.uniform) for batched physics
         self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
         task.check_embodiment(emb)
         from synth.planners.ik import IK  # mink and its QP solvers: only physics mode's workers need them
@@ -122,7 +125,7 @@ class Worker:
             draws = {**draws, "counterfactual": {"scene": group, "variant": v, "object": j}}
         text = self.task.instruction(scene, stream(self.seed, i, "instruction"), self.held_out)
         text = substitute(text, scene.perturb.words)  # synonyms (none: the text as it is)
-        model = build(scene, self.emb, self.slots, self.resolution, self.ctx.control_hz, self.physics)
+        model = build(scene, self.emb, self.slots, self.resolution, self.ctx.control_hz, self.physics, self.uniform)
         t1 = time.perf_counter()
         plan_seed = int(stream(self.seed, i, "planner").integers(2**31 - 2))
         out = self.task.plan(self.context(scene), scene, model, plan_seed)
@@ -159,7 +162,7 @@ class Worker:
             runs = [self.executed(a) for a in group]
             T = max(len(r) for r in runs) + settle
             acts = np.stack([np.concatenate([r, np.repeat(r[-1:], T - len(r), 0)]) for r in runs])
-            models = [a.model for a in group]
+            models = self._models(group)
             lay = Layout(models[0], self.emb)
             qpos0 = np.stack([initial_qpos(m, self.emb, lay) for m in models])
             start = np.tile(self.start, (len(group), 1))
@@ -176,6 +179,18 @@ class Worker:
                 a.seconds["physics"] = dt
                 results[a.index] = {"frames": fr, "state0": out["state0"][w], "layout": lay}
         return [results[a.index] for a in atts]
+
+    def _models(self, group: list[Attempt]) -> list[mujoco.MjModel]:
+        """The worlds' models as the backend steps them: their own, or with the uniform compile on a backend that
+        lets worlds point at different meshes of one model, copies of one model holding every mesh of the batch."""
+        models = [a.model for a in group]
+        if not (self.uniform and getattr(self.backend, "mesh_pool", False)):
+            return models
+
+        def pool(scene: Scene, meshes: list[np.ndarray]) -> mujoco.MjModel:
+            return build(scene, self.emb, self.slots, self.resolution, self.ctx.control_hz, self.physics, True, meshes)
+
+        return share_meshes([a.scene for a in group], models, pool)
 
     def _batches(self, atts: list[Attempt], spread: int = 1) -> list[list[Attempt]]:
         """Worlds stepped together: at most `batch`, whose plans differ by at most `spread` control

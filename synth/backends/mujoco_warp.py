@@ -39,7 +39,8 @@ from synth.backends.warp_kernels import advance, record, set_ctrl  # noqa: E402
 # worlds that differ only in them share a batch
 _IGNORED_SIZES = {"nnames", "nnames_map", "npaths", "nbuffer", "nbvh", "nbvhstatic", "nbvhdynamic", "ntex", "ntexdata"}
 _IGNORED_SIZES |= {"ngravcomp"}  # a count only: body_gravcomp itself is batched
-_IGNORED_PREFIXES = ("name", "bvh_", "body_bvh", "tex_", "oct_", "body_octadr")
+# numeric_: custom numbers (a drawer's start opening); put_model reads only its one named option among them
+_IGNORED_PREFIXES = ("name", "bvh_", "body_bvh", "tex_", "oct_", "body_octadr", "numeric_")
 _IGNORED_ARRAYS = {"dof_M0", "dof_length"}  # dof_length weighs velocities only for sleeping
 _BAD = 1e10  # MuJoCo's mjMAXVAL: mj_checkPos / mj_checkVel reset a world beyond it
 
@@ -117,6 +118,7 @@ class MujocoWarp:
     """
 
     name = "mujoco_warp"
+    mesh_pool = True  # geom_dataid is batched: worlds of one model may point their mesh geoms at different meshes
     spread = 1 << 30  # Worker batches up to `batch` worlds whatever their plan lengths: a device step costs
     # about the same for 4 worlds or 4,000 (kernel launches), so padding is cheaper than another batch
 

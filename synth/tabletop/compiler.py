@@ -99,10 +99,15 @@ def build(
     resolution: tuple[int, ...] = (128, 128),
     control_hz: float = 20.0,
     physics: Physics | None = None,
+    uniform: bool = False,
+    meshes: list[np.ndarray] | tuple = (),
 ) -> mujoco.MjModel:
     """Compile `scene` with `slots` object bodies (objects beyond those given are parked); the physics
     step divides the control period `control_hz` evenly (by default 2 ms at 10, 20, 25 or 50 Hz; `physics`
-    sets the step, integrator and solver, synth.physics)."""
+    sets the step, integrator and solver, synth.physics). `uniform`: every object slot and target in the
+    one layout of synth.tabletop.uniform (what any draw can put there, the rest parked), so that the models
+    of all draws differ only in fields MuJoCo Warp batches per world; `meshes` ((V, 3) vertices [m] each) are
+    added as "pool<k>", for worlds that point their geoms at them (synth.tabletop.uniform.share_meshes)."""
     if len(scene.objects) > slots:
         raise ValueError(f"scene has {len(scene.objects)} objects but only {slots} slots")
     spec = mujoco.MjSpec()
@@ -121,13 +126,18 @@ def build(
     _add_table(spec, scene, emb)
     bases = [m.base_pose(scene.base) for m in emb.mounts]  # robot_base: every arm moved with the scene's offset
     add_arms(spec, emb, bases, damping=scene.arm.damping, gain=scene.arm.gain)
+    add_object, add_target = _add_object, _add_target
+    if uniform:  # imported here: it builds on this module's helpers
+        from synth.tabletop.uniform import add_object, add_target
     for i in range(slots):
-        _add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
+        add_object(spec, i, scene.objects[i] if i < len(scene.objects) else None, scene.table.height)
     for k, tg in enumerate(scene.all_targets):  # target_*, then target1_*, target2_* for the extra targets
-        _add_target(spec, tg, scene.table.height, "target" if k == 0 else f"target{k}")
+        add_target(spec, tg, scene.table.height, "target" if k == 0 else f"target{k}")
     if scene.drawer is not None:
         add_drawer(spec, scene.drawer, scene.table.height)
     add_surfaces(spec, scene)
+    for k, verts in enumerate(meshes):
+        spec.add_mesh(name=f"pool{k}", uservert=np.asarray(verts, float).ravel())
     for k, lt in enumerate(scene.lights):  # the key light keeps its old name
         light = wb.add_light(
             name="sun" if k == 0 else f"light{k}", pos=list(lt.pos), dir=list(lt.direction), diffuse=list(lt.diffuse)
