@@ -4,11 +4,11 @@ the same (seed, attempt) their plans pass through the same key TCP poses, in the
 import numpy as np
 import pytest
 
+from synth.arm_kinematics import Kinematics
 from synth.config import compose_config, settings
 from synth.embodiment import load
 from synth.errors import ConfigError
-from synth.kinematic_worker import KinematicWorker
-from synth.kinematics import Kinematics
+from synth.kinematic_mode import KinematicWorker
 from synth.pipeline import Worker
 from synth.registry import TASKS
 from synth.skill import START, Key, Script, Segment

@@ -1,5 +1,5 @@
-"""`mode=kinematic`: the task's skill script (synth/skill.py) planned, collision-checked and timed for a batch of
-W attempts at once, with no physics and no rendering.
+"""The batched planner of `mode=kinematic`: the task's skill script (synth/skill.py) planned, collision-checked
+and timed for a batch of W attempts at once, with no physics and no rendering.
 
 Per attempt the scene, the randomizer draws and the instruction are exactly physics mode's (same
 streams). Then, batched over the attempts: top-down grasps from planners/grasps.py, damped-least-squares
@@ -20,8 +20,8 @@ from functools import partial
 
 import numpy as np
 
+from synth.arm_kinematics import Chain, Kinematics
 from synth.embodiment import Embodiment
-from synth.kinematics import Chain, Kinematics
 from synth.planners import capsules, grasps, sweep
 from synth.planners.capsules import OBJECT, TABLE, TARGET, Body, Obstacles
 from synth.skill import FLIP, START, Placement, Placing, Script, place_tcp
@@ -33,8 +33,8 @@ OPTIONS = 4  # grasp options (closing directions) tried per attempt
 
 def jit() -> bool:
     """Whether to plan with the numba-compiled kernels (planners/sweep_jit.py's sweep, ~5x faster, and
-    synth/kinematics_jit.py's IK): numba imports and SYNTH_JIT is not 0. Otherwise the numpy references
-    (planners/sweep.py, synth/kinematics.py), which give the same plans to rounding."""
+    synth/arm_kinematics_jit.py's IK): numba imports and SYNTH_JIT is not 0. Otherwise the numpy references
+    (planners/sweep.py, synth/arm_kinematics.py), which give the same plans to rounding."""
     if os.environ.get("SYNTH_JIT", "1") == "0":
         return False
     try:
@@ -186,11 +186,11 @@ class Planner:
         self.ik: Callable[..., tuple[np.ndarray, np.ndarray]] = self.kin.ik
         self.hands: Callable[[np.ndarray], Chain] = partial(self.kin.fk, links=False)
         if jit():
-            from synth import kinematics_jit
+            from synth import arm_kinematics_jit
             from synth.planners import sweep_jit
 
-            self.sweep, self.ik = sweep_jit.segment_clearance, partial(kinematics_jit.ik, self.kin)
-            self.hands = partial(kinematics_jit.hands, self.kin)
+            self.sweep, self.ik = sweep_jit.segment_clearance, partial(arm_kinematics_jit.ik, self.kin)
+            self.hands = partial(arm_kinematics_jit.hands, self.kin)
 
     def warm(self) -> None:
         """Loads (or compiles) the compiled kernels now: a forking parent calls this once for all its workers."""
