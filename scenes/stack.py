@@ -172,8 +172,9 @@ class Stack(PickPlace):
         return out
 
     def placed(self, scenes: list[Scene], centre: np.ndarray) -> np.ndarray:
-        """(E,) whether objects[0] at rest with its centre at centre (E, 3) [m] sits on objects[1] at rest (the
+        """(E,) whether objects[0] at rest with its centre at centre (E, 1, 3) [m] sits on objects[1] at rest (the
         kinematic mode's verdict, of a tower of two): inside its top outline, at contact height within rest_tol."""
+        centre = centre[:, 0]
         f = np.array(
             [
                 (*lo.xy, lo.yaw, *lo.size[:2], sc.table.height, lo.half_height, sc.objects[0].half_height)

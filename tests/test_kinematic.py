@@ -262,7 +262,7 @@ def test_place_in_container_plans_kinematically():
     s, scenes = _scenes(16, ["task=place_in_container", "mode=kinematic"])
     out = Planner(s.task, load("panda"), 20.0).plan(scenes)
     assert out["ok"].mean() >= 0.8
-    assert out["q"].shape == (16, 1 + len(s.task.script().keys), 7)
+    assert out["q"].shape == (16, 1, 1 + len(s.task.script().keys), 7)  # one pick-and-place
     assert np.allclose(load("panda").base_pose()[0], [0, 0, 0.75])
 
 
