@@ -8,7 +8,9 @@ segment a straight joint-space one checked against the world with planners/capsu
 touches and margins (the carried object moves with the hand while the gripper is closed), and minimum-jerk
 (quintic) timing of each segment within the script's share of the arm's velocity and acceleration limits at
 the control rate. A failed grasp option is retried with the next closing direction; what still fails is
-`ik_failure` or `no_path` (a transit in collision has no OMPL fallback here).
+`ik_failure` or `no_path` (a transit in collision has no OMPL fallback here). A task with several placements
+(synth/skill.Placement) runs the script once per placement, in order, each from where the last one ended, the
+objects already placed as obstacles where they rest.
 """
 
 from __future__ import annotations
