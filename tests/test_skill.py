@@ -135,3 +135,24 @@ def test_kinematic_episodes_of_every_kinematic_task_do_not_depend_on_the_batch(t
     for x, y in ((a.state, b.state), (a.action, b.action), *((a.labels[k], b.labels[k]) for k in a.labels)):
         assert np.array_equal(x, y)
     assert [r["reason"] for r in ra] == [r["reason"] for r in rb]
+
+
+def test_objects_already_placed_are_obstacles_where_they_rest():
+    """Before pick-and-place m, the batched planner sees the objects of the earlier ones at their place x, y and
+    resting height (on the target's surface, not the table), the others where they stood."""
+    from synth.batch_planner import placed_obstacles
+    from synth.planners.capsules import OBJECT, obstacles
+    from synth.randomize import apply_many
+
+    s = settings(compose_config(["progress=false", "mode=kinematic", "task=sort", "seed=1"]))
+    scenes = [sc for sc, _ in apply_many(list(s.randomizers), s.task.scene(), s.seed, list(range(8)))]
+    obs = obstacles(scenes)
+    for m in (1, 3):
+        moved = placed_obstacles(s.task, scenes, obs, m)
+        for w, sc in enumerate(scenes):
+            for k, p in enumerate(s.task.placements(sc)):
+                row = np.flatnonzero(obs.role[w] == OBJECT + p.object)
+                want = (*p.xy, p.rest) if k < m else obs.centre[w, row[0]]
+                np.testing.assert_allclose(moved.centre[w, row[0]], want, atol=1e-12)
+        others = ~np.isin(obs.role, [OBJECT + i for i in range(s.task.count)])
+        assert np.array_equal(moved.centre[others], obs.centre[others])
