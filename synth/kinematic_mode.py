@@ -207,8 +207,8 @@ class KinematicWorker:
             for p in ("lift", "transit")
         }
         metas: list[dict | Json] = [
-            self._meta(e, int(ok[e]), scenes[int(ok[e])], indices[int(ok[e])], draws, plan, width, length, final, ends)
-            for e in keep
+            self._meta(int(e), int(w), scenes[w], indices[w], draws, plan, width, length, final, ends)
+            for e, w in zip(keep, ok[keep], strict=True)
         ]
         batch = EpisodeBatch(
             state,
