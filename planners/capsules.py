@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.arm_kinematics import Chain, _row
 from synth.embodiment import Embodiment
-from synth.kinematics import Chain, _row
 from synth.types import Obj, Scene
 
 FLOOR, TABLE, TARGET, PAD = -1, 0, 1, -2

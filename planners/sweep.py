@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synth.kinematics import Kinematics
+from synth.arm_kinematics import Kinematics
 from synth.planners.capsules import PAD, Body, Obstacles, sdf
 
 

@@ -17,8 +17,8 @@ import math
 import numpy as np
 from numba import njit
 
-from synth.kinematics import Kinematics
-from synth.kinematics_jit import _fk, fk_args
+from synth.arm_kinematics import Kinematics
+from synth.arm_kinematics_jit import _fk, fk_args
 from synth.planners.capsules import PAD, Body, Obstacles
 from synth.planners.sweep import motion, side_by_side
 

@@ -84,3 +84,17 @@ def plan(
     stats["waypoints"] = len(out)
     stats["checks"] = checks[0]
     return out, stats
+
+
+def fallbacks(stats: dict | list) -> tuple[int, int]:
+    """(transits, those OMPL planned because their straight line collided) in an episode's planner stats (its
+    meta's "planner"): every dict holding "rrt" is one transit's record from `plan`, at any depth (a task's
+    further moves, a bimanual task's arms)."""
+    if isinstance(stats, list):
+        pairs = [fallbacks(s) for s in stats]
+        return sum(p[0] for p in pairs), sum(p[1] for p in pairs)
+    if not isinstance(stats, dict):
+        return 0, 0
+    if "rrt" in stats:
+        return 1, int(bool(stats["rrt"]))
+    return fallbacks(list(stats.values()))

@@ -149,8 +149,9 @@ class PickPlace(Task):
         return surface_z(scene) + scene.objects[0].half_height
 
     def placed(self, scenes: list[Scene], centre: np.ndarray) -> np.ndarray:
-        """(E,) whether objects[0] at rest with its centre at centre (E, 3) [m] counts as placed in each scene:
-        inside the target's outline, within its rest band (the kinematic mode's verdict)."""
+        """(E,) whether objects[0] at rest with its centre at centre (E, 1, 3) [m] (the one pick-and-place) counts as
+        placed in each scene: inside the target's outline, within its rest band (the kinematic mode's verdict)."""
+        centre = centre[:, 0]
         f = np.array([(*sc.target.pos, *sc.target.size, *self.rest_band(sc)) for sc in scenes]).reshape(-1, 6)
         inside = np.all(np.abs(centre[:, :2] - f[:, :2]) <= f[:, 2:4], axis=1) & (f[:, 4] < centre[:, 2])
         return inside & (centre[:, 2] < f[:, 5])

@@ -72,7 +72,7 @@ class PickPlaceMulti(PickPlace):
     templates = TRAIN
     held_out_templates = HELD_OUT
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
-    kinematic = False  # several pick-and-places: the batched planner runs one
+    kinematic = True
     count: int = key(2, "objects to put away: 2 or 3")
     gap: float = key(0.006, "[m] between neighbouring objects' footprints in the target")
 
@@ -106,6 +106,17 @@ class PickPlaceMulti(PickPlace):
             rest = surface_z(scene) + scene.objects[i].half_height
             out.append(Placement(i, (float(xy[0]), float(xy[1])), rest + self.release_clearance, rest))
         return out
+
+    def placed(self, scenes: list[Scene], centre: np.ndarray) -> np.ndarray:
+        """(E,) whether every object at rest with its centre at centre (E, count, 3) [m] is inside the target's
+        outline within its rest band (the kinematic mode's verdict)."""
+        ok = np.ones(len(scenes), bool)
+        for e, sc in enumerate(scenes):
+            for i in range(self.count):
+                lo, hi = self.rest_band(sc, i)
+                inside = np.all(np.abs(centre[e, i, :2] - np.asarray(sc.target.pos)) <= np.asarray(sc.target.size))
+                ok[e] &= bool(inside and lo < centre[e, i, 2] < hi)
+        return ok
 
     def place_check(self, scene: Scene) -> dict:
         tg = scene.target

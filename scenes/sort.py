@@ -89,7 +89,7 @@ class Sort(PickPlace):
     templates = TRAIN
     held_out_templates = HELD_OUT
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
-    kinematic = False  # several pick-and-places: the batched planner runs one
+    kinematic = True
     by: str = key("colour", "what the two classes differ in: colour or shape")
     count: int = key(4, "objects to sort: 3 or 4 (two per class; with 3, class 1 has one)")
     gap: float = key(0.006, "[m] between neighbouring objects' footprints in a region")
@@ -189,6 +189,17 @@ class Sort(PickPlace):
             xy_ = (float(xy[0]), float(xy[1]))
             out.append(Placement(i, xy_, rest + self.release_clearance, rest, target=scene.groups[i]))
         return out
+
+    def placed(self, scenes: list[Scene], centre: np.ndarray) -> np.ndarray:
+        """(E,) whether every object at rest with its centre at centre (E, count, 3) [m] is inside its own class's
+        region within its rest band (the kinematic mode's verdict)."""
+        ok = np.ones(len(scenes), bool)
+        for e, sc in enumerate(scenes):
+            for i, g in enumerate(sc.groups):
+                tg, (lo, hi) = sc.all_targets[g], self.rest_band(sc, i)
+                inside = np.all(np.abs(centre[e, i, :2] - np.asarray(tg.pos)) <= np.asarray(tg.size))
+                ok[e] &= bool(inside and lo < centre[e, i, 2] < hi)
+        return ok
 
     def place_check(self, scene: Scene) -> dict:
         regions = scene.all_targets

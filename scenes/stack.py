@@ -112,7 +112,7 @@ class Stack(PickPlace):
     templates = TRAIN
     held_out_templates = HELD_OUT
     physics_step = 0.002  # [s] pick_place's larger step not yet measured on >= 2,000 attempts here
-    kinematic = True  # a tower of two (task.levels=2)
+    kinematic = True
     above_place: float = 0.06
     release_clearance: float = 0.006
     levels: int = key(2, "blocks in the tower: 2 or 3")
@@ -122,8 +122,7 @@ class Stack(PickPlace):
     def __post_init__(self) -> None:
         if self.levels not in (2, 3):
             raise ConfigError(f"task.levels={self.levels}: give 2 or 3 blocks")
-        if self.levels == 3:  # the instruction names all three blocks; the batched planner runs one pick-and-place
-            object.__setattr__(self, "kinematic", False)
+        if self.levels == 3:  # the instruction names all three blocks
             object.__setattr__(self, "templates", TRAIN3)
             object.__setattr__(self, "held_out_templates", HELD_OUT3)
 
@@ -172,19 +171,26 @@ class Stack(PickPlace):
         return out
 
     def placed(self, scenes: list[Scene], centre: np.ndarray) -> np.ndarray:
-        """(E,) whether objects[0] at rest with its centre at centre (E, 3) [m] sits on objects[1] at rest (the
-        kinematic mode's verdict, of a tower of two): inside its top outline, at contact height within rest_tol."""
-        f = np.array(
-            [
-                (*lo.xy, lo.yaw, *lo.size[:2], sc.table.height, lo.half_height, sc.objects[0].half_height)
-                for sc, lo in ((sc, sc.objects[1]) for sc in scenes)
-            ]
-        ).reshape(-1, 8)
-        c, s = np.cos(f[:, 2]), np.sin(f[:, 2])
-        d = centre[:, :2] - f[:, :2]
-        inside = (np.abs(d[:, 0] * c + d[:, 1] * s) <= f[:, 3]) & (np.abs(d[:, 1] * c - d[:, 0] * s) <= f[:, 4])
-        height = centre[:, 2] - (f[:, 5] + f[:, 6])  # above the lower block's centre
-        return inside & (np.abs(height - (f[:, 6] + f[:, 7])) <= self.rest_tol)
+        """(E,) whether each block placed, at rest with its centre at centre (E, levels - 1, 3) [m] in the order of
+        placements(), sits on the block below it (the bottom one where it stood, the others where they were set
+        down): inside its top outline, at contact height within rest_tol (the kinematic mode's verdict)."""
+        ok = np.ones(len(scenes), bool)
+        for m in range(self.levels - 1):
+            up, lo = self.levels - 2 - m, self.levels - 1 - m  # objects[up] goes on objects[lo]
+            f = np.array(
+                [
+                    (*b.xy, b.yaw, *b.size[:2], sc.table.height, b.half_height, sc.objects[up].half_height)
+                    for sc, b in ((sc, sc.objects[lo]) for sc in scenes)
+                ]
+            ).reshape(-1, 8)
+            if m:  # the lower block where it was set down (the hand keeps its yaw)
+                f[:, :2], f[:, 5] = centre[:, m - 1, :2], centre[:, m - 1, 2] - f[:, 6]
+            c, s = np.cos(f[:, 2]), np.sin(f[:, 2])
+            d = centre[:, m, :2] - f[:, :2]
+            inside = (np.abs(d[:, 0] * c + d[:, 1] * s) <= f[:, 3]) & (np.abs(d[:, 1] * c - d[:, 0] * s) <= f[:, 4])
+            height = centre[:, m, 2] - (f[:, 5] + f[:, 6])  # above the lower block's centre
+            ok &= inside & (np.abs(height - (f[:, 6] + f[:, 7])) <= self.rest_tol)
+        return ok
 
     def place_check(self, scene: Scene) -> dict:
         pairs = [

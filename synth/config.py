@@ -323,9 +323,7 @@ def _check_mode(values: dict, task_obj: Any, rands: tuple) -> None:
             raise ConfigError("mode=kinematic renders nothing; drop cameras= or use mode=physics")
         if not task_obj.kinematic:
             able = [n for n in TASKS.names() if TASKS.get(n).kinematic]  # type: ignore[attr-defined]
-            what = f"task={task_obj.name}" + (
-                " as configured (more than one pick-and-place)" if task_obj.name in able else ""
-            )
+            what = f"task={task_obj.name}" + (" as configured" if task_obj.name in able else "")
             raise ConfigError(f"mode=kinematic supports task={' or task='.join(able)}, not {what}; use mode=physics")
         refused = [r for r in rands if not r.kinematic]  # each randomizer declares it (synth.registry.randomizer)
         if refused:

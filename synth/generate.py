@@ -32,7 +32,7 @@ from synth.dataset.writer import Store, foreign
 from synth.embodiment import load
 from synth.errors import ConfigError, Stopped
 from synth.executors import RayPool, land, staged
-from synth.kinematic_worker import KinematicWorker
+from synth.kinematic_mode import KinematicWorker
 from synth.pipeline import Worker
 from synth.tabletop import objects
 from synth.types import EpisodeBatch

@@ -11,11 +11,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from synth.arm_kinematics import Kinematics
+from synth.batch_planner import Planner, quat_from_mat
 from synth.config import compose_config, settings
 from synth.embodiment import load, names
 from synth.errors import ConfigError
-from synth.kinematic import Planner, quat_from_mat
-from synth.kinematics import Kinematics
 from synth.planners import capsules
 from synth.randomize import apply
 from synth.robot import robot_only
@@ -187,7 +187,7 @@ def test_kinematic_data_does_not_depend_on_workers_shards_or_batches(kin_ref, tm
     ep, ref = _all(out, "meta/episodes"), _all(kin_ref, "meta/episodes")
     for col in ("tasks", "length", "synth/meta", "dataset_from_index", "stats/observation.state/mean"):
         assert ep[col] == ref[col], col
-    from synth.kinematic_worker import KinematicWorker
+    from synth.kinematic_mode import KinematicWorker
 
     s = settings(compose_config(["progress=false", "mode=kinematic", "seed=5"]))
     runs = [
@@ -215,7 +215,7 @@ def test_kinematic_scene_and_instruction_equal_physics_mode(kin_ref, tmp_path):
 
 def test_kinematic_plans_succeed_under_physics():
     """Success honesty: kinematic plans executed by the physics path are judged successful by its judge."""
-    from synth.kinematic_worker import KinematicWorker
+    from synth.kinematic_mode import KinematicWorker
     from synth.pipeline import Attempt, Worker
     from synth.task import Plan
 
@@ -262,7 +262,7 @@ def test_place_in_container_plans_kinematically():
     s, scenes = _scenes(16, ["task=place_in_container", "mode=kinematic"])
     out = Planner(s.task, load("panda"), 20.0).plan(scenes)
     assert out["ok"].mean() >= 0.8
-    assert out["q"].shape == (16, 1 + len(s.task.script().keys), 7)
+    assert out["q"].shape == (16, 1, 1 + len(s.task.script().keys), 7)  # one pick-and-place
     assert np.allclose(load("panda").base_pose()[0], [0, 0, 0.75])
 
 
@@ -310,7 +310,7 @@ def test_kinematic_mode_applies_synonyms_and_state_noise_as_physics_mode_does():
 @pytest.mark.parametrize("below", [0.0, 0.01])
 def test_kinematic_grasps_are_the_planners_top_down_grasps(below):
     """task.grasp_below moves mode=kinematic's grasp exactly as it moves physics mode's (planners/grasps.py)."""
-    from synth.kinematic import targets
+    from synth.batch_planner import targets
     from synth.planners import grasps
 
     s = settings(compose_config(["progress=false", "mode=kinematic", "seed=3", f"task.grasp_below={below}"]))

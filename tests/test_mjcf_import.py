@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from synth import embodiment
+from synth.arm_kinematics import Kinematics, _row
 from synth.errors import ConfigError
-from synth.kinematics import Kinematics, _row
 from synth.mjcf_import import read
 
 mujoco = pytest.importorskip("mujoco")

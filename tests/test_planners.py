@@ -52,6 +52,20 @@ def test_transit_takes_the_straight_line_when_clear():
     assert not st["rrt"] and len(path) == 2
 
 
+def test_fallbacks_count_the_transits_ompl_planned():
+    lo, hi = np.full(2, -1.0), np.full(2, 1.0)
+
+    def valid(q):
+        return not (abs(q[0]) < 0.2 and q[1] > -0.7)
+
+    _, blocked = transit.plan(np.array([-0.5, 0.5]), np.array([0.5, 0.5]), valid, lo, hi, seed=3)
+    _, clear = transit.plan(np.array([-0.5, -0.9]), np.array([0.5, -0.9]), valid, lo, hi, seed=3)
+    stats = {"grasp": "top", "approach": clear, "transit": blocked, "ik_iterations": 7}
+    assert transit.fallbacks(stats) == (2, 1)
+    assert transit.fallbacks({**stats, "moves": [{"approach": blocked, "transit": clear}]}) == (4, 2)
+    assert transit.fallbacks({"grasp": "top"}) == (0, 0)
+
+
 @pytest.mark.parametrize("fn", [point_to_point, through])
 def test_timing_respects_limits_and_ends_at_the_goal(fn):
     vmax, amax, hz = np.full(7, 1.0), np.full(7, 4.0), 20.0

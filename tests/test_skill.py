@@ -4,70 +4,90 @@ the same (seed, attempt) their plans pass through the same key TCP poses, in the
 import numpy as np
 import pytest
 
+from synth.arm_kinematics import Kinematics
 from synth.config import compose_config, settings
 from synth.embodiment import load
 from synth.errors import ConfigError
-from synth.kinematic_worker import KinematicWorker
-from synth.kinematics import Kinematics
+from synth.kinematic_mode import KinematicWorker
 from synth.pipeline import Worker
 from synth.registry import TASKS
 from synth.skill import START, Key, Script, Segment
 
 KINEMATIC = [n for n in TASKS.names() if TASKS.get(n).kinematic]
-ATTEMPTS = 10
+CASES = [*KINEMATIC, "stack task.levels=3"]  # a task, then overrides
+SCALE = {"sort": 4, "stack task.levels=3": 2}  # more attempts where fewer plan kinematically (20-60% succeed)
 
 
-def _ends(phase: np.ndarray, names: tuple[str, ...]) -> dict[str, int]:
-    """The last frame of each run of phases (T,), by phase name: where each segment of a plan arrives."""
+def _task(case: str) -> list[str]:
+    """The overrides of a case: "stack task.levels=3" -> ["task=stack", "task.levels=3"]."""
+    name, *more = case.split()
+    return [f"task={name}", *more]
+
+
+def _ends(phase: np.ndarray, names: tuple[str, ...]) -> dict[str, list[int]]:
+    """The last frame of each run of phases (T,), by phase name, in order: where each segment of a plan arrives,
+    once per pick-and-place."""
     cut = np.flatnonzero(np.diff(phase)) + 1
-    return {names[phase[i - 1]]: i - 1 for i in [*cut, len(phase)]}
+    out: dict[str, list[int]] = {}
+    for i in [*cut, len(phase)]:
+        out.setdefault(names[phase[i - 1]], []).append(i - 1)
+    return out
 
 
 def test_kinematic_tasks_are_declared_by_the_tasks():
-    assert {"pick_place", "place_in_container", "stack"} <= set(KINEMATIC)
-    for name in ("sort", "pick_place_multi", "push", "open_drawer"):
+    assert {"pick_place", "place_in_container", "stack", "sort", "pick_place_multi"} <= set(KINEMATIC)
+    for name in ("push", "open_drawer"):
         assert name not in KINEMATIC
         with pytest.raises(ConfigError, match=f"supports task=.*not task={name}; use mode=physics"):
             settings(compose_config(["mode=kinematic", f"task={name}"]))
-    with pytest.raises(ConfigError, match="not task=stack as configured"):  # a tower of three: two pick-and-places
-        settings(compose_config(["mode=kinematic", "task=stack", "task.levels=3"]))
+    assert settings(compose_config(["mode=kinematic", "task=stack", "task.levels=3"])).task.kinematic  # two moves
 
 
-@pytest.mark.parametrize("task", KINEMATIC)
+def _widths(stats: dict) -> list[float]:
+    """The grasp width [m] of each pick-and-place of a plan's stats."""
+    return [stats["grasp_width"], *(m["grasp_width"] for m in stats.get("moves", []))]
+
+
+@pytest.mark.parametrize("task", CASES)
 def test_physics_and_kinematic_modes_run_the_same_script(task):
     """Per attempt planned by both modes with the same grasp: the same phases in the script's order, the same
     gripper holds frame for frame, and every segment ending at the same key TCP pose (within the two IK
     solvers' tolerances); the moves between are the two modes' own (OMPL and toppra, or minimum jerk)."""
-    over = ["progress=false", f"task={task}", "seed=4", "randomizers=[object_shape,object_pose,target]"]
+    over = ["progress=false", *_task(task), "seed=4", "randomizers=[object_shape,object_pose,target]"]
     s = settings(compose_config(over))
     emb = load(s.embodiment)
     script = s.task.script()
     phys = Worker(s.task, list(s.randomizers), emb, s.seed)
     kin = KinematicWorker(s.task, list(s.randomizers), emb, s.seed)
-    eps = {e.attempt: e for e in kin.block(list(range(ATTEMPTS)))[0]}
+    eps = {e.attempt: e for e in kin.block(list(range(10 * SCALE.get(task, 1))))[0]}
     fk = Kinematics(emb, emb.base_pose()[0]).fk
     arrive = {seg.phase: seg.end for seg in script.segments if seg.motion != "hold"}
     compared = 0
     for i, e in eps.items():
         a = phys.prepare(i)
-        if a.plan is None or abs(a.plan.check["grasp_width"] - e.meta["check"]["grasp_width"]) > 1e-9:
-            continue  # not planned, or another grasp option won (the modes' collision models differ)
-        compared += 1
+        if a.plan is None or not np.allclose(_widths(a.plan.stats), _widths(e.meta["planner"]), rtol=0, atol=1e-9):
+            continue  # not planned, or another grasp option won a move (the modes' collision models differ)
         plans = {"physics": (a.plan.actions, a.plan.phase), "kinematic": (e.action, e.labels["synth.phase"])}
         ends, tcp = {}, {}
         for mode, (acts, phase) in plans.items():
             assert list(dict.fromkeys(phase)) == [s.task.phases.index(g.phase) for g in script.segments], mode
             ends[mode] = _ends(phase, s.task.phases)
             ch = fk(np.asarray(acts, float)[:, : emb.dof])
-            tcp[mode] = {p: (ch.tcp[t], ch.tcp_rot[t]) for p, t in ends[mode].items() if p in arrive}
+            tcp[mode] = {p: [(ch.tcp[t], ch.tcp_rot[t]) for t in ts] for p, ts in ends[mode].items() if p in arrive}
+        grasps = zip(tcp["physics"]["grasp"], tcp["kinematic"]["grasp"], strict=True)
+        if any(np.abs(r0 - r1).max() >= 1e-2 for (_, r0), (_, r1) in grasps):
+            continue  # the same width closing across another pair of faces (a square block): another grasp
+        compared += 1
+        moves = len(a.plan.check.get("moves") or [None])  # pick-and-places, each the script once
         for hold in (g for g in script.segments if g.motion == "hold"):
             n = {m: int((plans[m][1] == s.task.phases.index(hold.phase)).sum()) for m in plans}
-            assert n["physics"] == n["kinematic"] == max(2, round(hold.duration * s.control_hz)), hold.phase
+            assert n["physics"] == n["kinematic"] == moves * max(2, round(hold.duration * s.control_hz)), hold.phase
         for p, key in arrive.items():
-            (p0, r0), (p1, r1) = tcp["physics"][p], tcp["kinematic"][p]
-            assert np.linalg.norm(p0 - p1) < 2e-3, (i, p, key, p0, p1)
-            assert np.abs(r0 - r1).max() < 1e-2, (i, p, key)
-    assert compared >= 0.6 * ATTEMPTS, compared
+            assert len(tcp["physics"][p]) == len(tcp["kinematic"][p]) == moves, (i, p)
+            for (p0, r0), (p1, r1) in zip(tcp["physics"][p], tcp["kinematic"][p], strict=True):
+                assert np.linalg.norm(p0 - p1) < 2e-3, (i, p, key, p0, p1)
+                assert np.abs(r0 - r1).max() < 1e-2, (i, p, key)
+    assert compared >= max(5, 0.5 * len(eps)), (compared, len(eps))
 
 
 def test_key_positions_follow_their_anchors():
@@ -84,7 +104,7 @@ def test_key_positions_follow_their_anchors():
     assert script.straight_keys() == ("g",)  # "back" is reached by a transit from the start
 
 
-@pytest.mark.parametrize("task", KINEMATIC)
+@pytest.mark.parametrize("task", CASES)
 def test_kinematic_plans_of_every_kinematic_task_succeed_under_physics(task):
     """Success honesty per task: the kinematic mode's plans, executed by physics mode, pass its judge."""
     from synth.pipeline import Attempt
@@ -92,9 +112,10 @@ def test_kinematic_plans_of_every_kinematic_task_succeed_under_physics(task):
     from synth.tabletop.compiler import build
     from synth.task import Plan
 
-    s = settings(compose_config(["progress=false", "mode=kinematic", f"task={task}", "seed=2"]))
+    s = settings(compose_config(["progress=false", "mode=kinematic", *_task(task), "seed=2"]))
     emb = load(s.embodiment)
-    eps, _ = KinematicWorker(s.task, list(s.randomizers), emb, s.seed, batch=16).block(list(range(12)))
+    n = 12 * SCALE.get(task, 1)
+    eps, _ = KinematicWorker(s.task, list(s.randomizers), emb, s.seed, batch=16).block(list(range(n)))
     pw = Worker(s.task, list(s.randomizers), emb, s.seed)
     atts = []
     for e in eps:
@@ -106,11 +127,13 @@ def test_kinematic_plans_of_every_kinematic_task_succeed_under_physics(task):
     assert len(eps) >= 10 and sum(ok) >= 0.8 * len(ok), [a.failure for a in atts]
 
 
-@pytest.mark.parametrize("task", KINEMATIC)
+@pytest.mark.parametrize("task", CASES)
 def test_kinematic_episodes_of_every_kinematic_task_do_not_depend_on_the_batch(task):
-    s = settings(compose_config(["progress=false", "mode=kinematic", f"task={task}", "seed=5"]))
+    s = settings(compose_config(["progress=false", "mode=kinematic", *_task(task), "seed=5"]))
     runs = [
-        KinematicWorker(s.task, list(s.randomizers), load(s.embodiment), s.seed, batch=b).block_batch(list(range(24)))
+        KinematicWorker(s.task, list(s.randomizers), load(s.embodiment), s.seed, batch=b).block_batch(
+            list(range(24 * SCALE.get(task, 1)))
+        )
         for b in (24, 7)
     ]
     (a, ra), (b, rb) = runs
@@ -118,3 +141,24 @@ def test_kinematic_episodes_of_every_kinematic_task_do_not_depend_on_the_batch(t
     for x, y in ((a.state, b.state), (a.action, b.action), *((a.labels[k], b.labels[k]) for k in a.labels)):
         assert np.array_equal(x, y)
     assert [r["reason"] for r in ra] == [r["reason"] for r in rb]
+
+
+def test_objects_already_placed_are_obstacles_where_they_rest():
+    """Before pick-and-place m, the batched planner sees the objects of the earlier ones at their place x, y and
+    resting height (on the target's surface, not the table), the others where they stood."""
+    from synth.batch_planner import placed_obstacles
+    from synth.planners.capsules import OBJECT, obstacles
+    from synth.randomize import apply_many
+
+    s = settings(compose_config(["progress=false", "mode=kinematic", "task=sort", "seed=1"]))
+    scenes = [sc for sc, _ in apply_many(list(s.randomizers), s.task.scene(), s.seed, list(range(8)))]
+    obs = obstacles(scenes)
+    for m in (1, 3):
+        moved = placed_obstacles(s.task, scenes, obs, m)
+        for w, sc in enumerate(scenes):
+            for k, p in enumerate(s.task.placements(sc)):
+                row = np.flatnonzero(obs.role[w] == OBJECT + p.object)
+                want = (*p.xy, p.rest) if k < m else obs.centre[w, row[0]]
+                np.testing.assert_allclose(moved.centre[w, row[0]], want, atol=1e-12)
+        others = ~np.isin(obs.role, [OBJECT + i for i in range(s.task.count)])
+        assert np.array_equal(moved.centre[others], obs.centre[others])

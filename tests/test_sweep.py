@@ -1,13 +1,13 @@
 """The kinematic mode's segment check (planners/sweep.py, and its compiled twin planners/sweep_jit.py) against
-checking every sample of the segment sphere by sphere; the compiled IK against synth/kinematics.py's."""
+checking every sample of the segment sphere by sphere; the compiled IK against synth/arm_kinematics.py's."""
 
 import numpy as np
 import pytest
 
-from synth import kinematics_jit
+from synth import arm_kinematics_jit
+from synth.batch_planner import Planner, targets
 from synth.config import compose_config, settings
 from synth.embodiment import load
-from synth.kinematic import Planner, targets
 from synth.planners import capsules, sweep, sweep_jit
 from synth.randomize import apply
 
@@ -86,7 +86,7 @@ def test_compiled_ik_equals_the_numpy_reference(name):
     converged, K = 0, len(s.task.script().keys)
     for k in range(K):
         q_ref, ok_ref = planner.kin.ik(t.pos[:, 0, k], t.rot[:, 0], q_ref, iters=30)
-        q_jit, ok_jit = kinematics_jit.ik(planner.kin, t.pos[:, 0, k], t.rot[:, 0], q_jit, iters=30)
+        q_jit, ok_jit = arm_kinematics_jit.ik(planner.kin, t.pos[:, 0, k], t.rot[:, 0], q_jit, iters=30)
         assert (ok_ref == ok_jit).all()
         np.testing.assert_allclose(q_jit, q_ref, rtol=0, atol=1e-9)
         converged += ok_jit.sum()
@@ -98,7 +98,7 @@ def test_compiled_ik_equals_the_numpy_reference(name):
 def test_the_planner_falls_back_to_the_numpy_references(monkeypatch):
     s = settings(compose_config(["progress=false"]))
     planner = Planner(s.task, load("panda"), 20.0)
-    assert planner.sweep is sweep_jit.segment_clearance and planner.ik.func is kinematics_jit.ik
+    assert planner.sweep is sweep_jit.segment_clearance and planner.ik.func is arm_kinematics_jit.ik
     monkeypatch.setenv("SYNTH_JIT", "0")
     planner = Planner(s.task, load("panda"), 20.0)
     assert planner.sweep is sweep.segment_clearance and planner.ik == planner.kin.ik
@@ -109,7 +109,7 @@ def test_compiled_hand_poses_equal_forward_kinematics(name):
     emb = load(name)
     kin = Planner(settings(compose_config(["progress=false"])).task, emb, 20.0).kin
     q = np.random.default_rng(0).uniform(emb.lower, emb.upper, (500, emb.dof))
-    ref, got = kin.fk(q, links=False), kinematics_jit.hands(kin, q[:, :])
+    ref, got = kin.fk(q, links=False), arm_kinematics_jit.hands(kin, q[:, :])
     np.testing.assert_allclose(got.hand, ref.hand, rtol=0, atol=1e-12)
     np.testing.assert_allclose(got.tcp, ref.tcp, rtol=0, atol=1e-12)
     assert got.frames.shape == ref.frames.shape

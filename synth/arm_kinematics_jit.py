@@ -1,6 +1,6 @@
-"""Forward kinematics and damped-least-squares IK of synth/kinematics.py compiled with numba, one world at a time.
+"""Forward kinematics and damped-least-squares IK of synth/arm_kinematics.py compiled with numba, one world at a time.
 
-synth/kinematics.py is the reference (numpy, batched over worlds): the same arithmetic here in scalar code,
+synth/arm_kinematics.py is the reference (numpy, batched over worlds): the same arithmetic here in scalar code,
 so a 6x6 solve per iteration costs no batched LAPACK call and no array is built per step. The IK's results
 equal the reference's to rounding (the 6x6 system is solved by Cholesky instead of LU):
 tests/test_sweep.py compares them. Shapes: W worlds, q (W, dof) [rad], positions [m].
@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from synth.kinematics import Chain, Kinematics
+from synth.arm_kinematics import Chain, Kinematics
 
 
 def fk_args(kin: Kinematics) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

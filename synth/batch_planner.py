@@ -1,5 +1,5 @@
-"""`mode=kinematic`: the task's skill script (synth/skill.py) planned, collision-checked and timed for a batch of
-W attempts at once, with no physics and no rendering.
+"""The batched planner of `mode=kinematic`: the task's skill script (synth/skill.py) planned, collision-checked
+and timed for a batch of W attempts at once, with no physics and no rendering.
 
 Per attempt the scene, the randomizer draws and the instruction are exactly physics mode's (same
 streams). Then, batched over the attempts: top-down grasps from planners/grasps.py, damped-least-squares
@@ -8,7 +8,9 @@ segment a straight joint-space one checked against the world with planners/capsu
 touches and margins (the carried object moves with the hand while the gripper is closed), and minimum-jerk
 (quintic) timing of each segment within the script's share of the arm's velocity and acceleration limits at
 the control rate. A failed grasp option is retried with the next closing direction; what still fails is
-`ik_failure` or `no_path` (a transit in collision has no OMPL fallback here).
+`ik_failure` or `no_path` (a transit in collision has no OMPL fallback here). A task with several placements
+(synth/skill.Placement) runs the script once per placement, in order, each from where the last one ended, the
+objects already placed as obstacles where they rest.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from functools import partial
 
 import numpy as np
 
+from synth.arm_kinematics import Chain, Kinematics
 from synth.embodiment import Embodiment
-from synth.kinematics import Chain, Kinematics
 from synth.planners import capsules, grasps, sweep
 from synth.planners.capsules import OBJECT, TABLE, TARGET, Body, Obstacles
 from synth.skill import FLIP, START, Placement, Placing, Script, place_tcp
@@ -33,8 +35,8 @@ OPTIONS = 4  # grasp options (closing directions) tried per attempt
 
 def jit() -> bool:
     """Whether to plan with the numba-compiled kernels (planners/sweep_jit.py's sweep, ~5x faster, and
-    synth/kinematics_jit.py's IK): numba imports and SYNTH_JIT is not 0. Otherwise the numpy references
-    (planners/sweep.py, synth/kinematics.py), which give the same plans to rounding."""
+    synth/arm_kinematics_jit.py's IK): numba imports and SYNTH_JIT is not 0. Otherwise the numpy references
+    (planners/sweep.py, synth/arm_kinematics.py), which give the same plans to rounding."""
     if os.environ.get("SYNTH_JIT", "1") == "0":
         return False
     try:
@@ -91,16 +93,26 @@ class Targets:
     has: np.ndarray
 
 
-def placement(task: Placing, scene: Scene) -> Placement:
-    """The one pick-and-place of a scene that the batched planner runs."""
-    (p,) = task.placements(scene)
-    return p
+def placement(task: Placing, scene: Scene, move: int = 0) -> Placement:
+    """The pick-and-place `move` (0, 1, ...) of a scene."""
+    return task.placements(scene)[move]
 
 
-def touches(task: Placing, scenes: list[Scene], obs: Obstacles) -> dict[str, np.ndarray]:
+def placed_obstacles(task: Placing, scenes: list[Scene], obs: Obstacles, moves: int) -> Obstacles:
+    """The obstacles with the objects of the first `moves` pick-and-places where they were set down: centred at
+    their place x, y and at their resting height (their yaw unchanged: the hand keeps its orientation)."""
+    centre = obs.centre.copy()
+    for w, sc in enumerate(scenes):
+        for p in task.placements(sc)[:moves]:
+            row = obs.role[w] == OBJECT + p.object
+            centre[w, row] = (*p.xy, p.rest)
+    return Obstacles(centre, obs.cos, obs.sin, obs.half, obs.rounding, obs.cylinder, obs.role)
+
+
+def touches(task: Placing, scenes: list[Scene], obs: Obstacles, move: int = 0) -> dict[str, np.ndarray]:
     """(W, O) per name of synth.skill.TOUCH, the obstacles it stands for in each scene: the placed object where it
     rests, the table, and where it is set down (the table, its target, the objects it goes on)."""
-    ps = [placement(task, sc) for sc in scenes]
+    ps = [placement(task, sc, move) for sc in scenes]
     role = obs.role
     obj = role == OBJECT + np.array([p.object for p in ps])[:, None]
     place = (role == TABLE) | ((role == TARGET) & np.array([p.target is not None for p in ps])[:, None])
@@ -109,8 +121,9 @@ def touches(task: Placing, scenes: list[Scene], obs: Obstacles) -> dict[str, np.
     return {"object": obj, "table": role == TABLE, "place": place}
 
 
-def targets(task: Placing, scenes: list[Scene], emb: Embodiment) -> Targets:
-    """The script's key poses for every top-down grasp option per scene (planners/grasps.py's, for all at once)."""
+def targets(task: Placing, scenes: list[Scene], emb: Embodiment, move: int = 0) -> Targets:
+    """The script's key poses of pick-and-place `move` for every top-down grasp option per scene (planners/grasps.py's,
+    for all at once)."""
     base = emb.base_pose()[0]
     max_depth, max_width = grasps.reach(emb.gripper)
     W = len(scenes)
@@ -118,7 +131,7 @@ def targets(task: Placing, scenes: list[Scene], emb: Embodiment) -> Targets:
     facts = np.empty((W, 6))  # object x, y, table height, half height, place x, y, release height
     release = np.empty(W)
     for w, sc in enumerate(scenes):
-        p = placement(task, sc)
+        p = placement(task, sc, move)
         obj = sc.objects[p.object]
         opts = grasps.closing_options(obj, max_width)[:OPTIONS]
         yaw[w, : len(opts)] = [o[0] for o in opts]
@@ -186,11 +199,11 @@ class Planner:
         self.ik: Callable[..., tuple[np.ndarray, np.ndarray]] = self.kin.ik
         self.hands: Callable[[np.ndarray], Chain] = partial(self.kin.fk, links=False)
         if jit():
-            from synth import kinematics_jit
+            from synth import arm_kinematics_jit
             from synth.planners import sweep_jit
 
-            self.sweep, self.ik = sweep_jit.segment_clearance, partial(kinematics_jit.ik, self.kin)
-            self.hands = partial(kinematics_jit.hands, self.kin)
+            self.sweep, self.ik = sweep_jit.segment_clearance, partial(arm_kinematics_jit.ik, self.kin)
+            self.hands = partial(arm_kinematics_jit.hands, self.kin)
 
     def warm(self) -> None:
         """Loads (or compiles) the compiled kernels now: a forking parent calls this once for all its workers."""
@@ -213,12 +226,12 @@ class Planner:
         self.hands(q[:, 0])
 
     # ------------------------------------------------------------------ inverse kinematics
-    def solve(self, pos: np.ndarray, rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(q (W, 1 + K, dof) the start (home) then the key configurations, ok (W,)) of the script's TCP poses pos
-        (W, K, 3) [m] with orientation rot (W, 3, 3), each solved from the previous."""
+    def solve(self, pos: np.ndarray, rot: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(q (W, 1 + K, dof) the start then the key configurations, ok (W,)) of the script's TCP poses pos
+        (W, K, 3) [m] with orientation rot (W, 3, 3), each solved from the previous, the first from start (W, dof)."""
         W = len(pos)
         q = np.empty((W, len(self.keys), self.emb.dof))
-        q[:, 0] = self.kin.home
+        q[:, 0] = start
         ok = np.ones(W, bool)
         straight = self.script.straight_keys()
         for k, name in enumerate(self.script.names):
@@ -282,24 +295,50 @@ class Planner:
 
     # ------------------------------------------------------------------ the batch
     def plan(self, scenes: list[Scene]) -> dict:
-        """Plans for every scene: {"ok" (W,), "reason" [str], "q" (W, 1 + K, dof) the start then the key
-        configurations, "width" (W,),
-        "rot" (W, 3, 3), "clearance" {phase: (W,)}, "option" (W,)}."""
-        W = len(scenes)
+        """Plans every scene's pick-and-places in turn, each from where the one before ended, the objects already
+        placed as obstacles where they rest: {"ok" (W,), "reason" [str], "q" (W, M, 1 + K, dof) per move the start
+        then the key configurations, "width" (W, M), "rot" (W, M, 3, 3), "clearance" {phase: (W, M)},
+        "option" (W, M)} for M pick-and-places."""
+        W, M = len(scenes), len(self.task.placements(scenes[0])) if scenes else 1
         obs = capsules.obstacles(scenes)
-        q = np.tile(self.kin.home, (W, len(self.keys), 1))
+        ok = np.ones(W, bool)
+        reason = np.array([""] * W, dtype=object)
+        start = np.tile(self.kin.home, (W, 1))
+        moves = []
+        for m in range(M):
+            mv = self._move(scenes, placed_obstacles(self.task, scenes, obs, m) if m else obs, m, start, ok)
+            reason[ok & ~mv["ok"]] = np.asarray(mv["reason"], dtype=object)[ok & ~mv["ok"]]
+            ok &= mv["ok"]
+            start = mv["q"][:, self.keys.index(self.script.segments[-1].end)]  # where the move ends
+            moves.append(mv)
+        return {
+            "ok": ok,
+            "reason": list(reason),
+            "q": np.stack([mv["q"] for mv in moves], 1),
+            "width": np.stack([mv["width"] for mv in moves], 1),
+            "rot": np.stack([mv["rot"] for mv in moves], 1),
+            "clearance": {p: np.stack([mv["clearance"][p] for mv in moves], 1) for p in moves[0]["clearance"]},
+            "option": np.stack([mv["option"] for mv in moves], 1),
+        }
+
+    def _move(self, scenes: list[Scene], obs: Obstacles, move: int, start: np.ndarray, live: np.ndarray) -> dict:
+        """Pick-and-place `move` of the worlds `live` (W,) bool, from joints start (W, dof): {"ok" (W,), "reason"
+        [str], "q" (W, 1 + K, dof) the start then the key configurations, "width" (W,), "rot" (W, 3, 3),
+        "clearance" {phase: (W,)}, "option" (W,)}."""
+        W = len(scenes)
+        q = np.repeat(start[:, None], len(self.keys), 1)
         width, rot = np.zeros(W), np.tile(np.eye(3), (W, 1, 1))
         ok, option = np.zeros(W, bool), np.full(W, -1)
         reason = np.array(["ik_failure"] * W, dtype=object)
         clear = {s.phase: np.full(W, np.nan) for s in self.script.segments if s.motion != "hold"}
-        t = targets(self.task, scenes, self.emb)
-        carried = Carried.of(scenes, [placement(self.task, sc).object for sc in scenes])
-        touch = touches(self.task, scenes, obs)
+        t = targets(self.task, scenes, self.emb, move)
+        carried = Carried.of(scenes, [placement(self.task, sc, move).object for sc in scenes])
+        touch = touches(self.task, scenes, obs, move)
         for opt in range(OPTIONS):
-            idx = np.flatnonzero(~ok & t.has[:, opt])
+            idx = np.flatnonzero(live & ~ok & t.has[:, opt])
             if not len(idx):
                 continue
-            qs, solved = self.solve(t.pos[idx, opt], t.rot[idx, opt])
+            qs, solved = self.solve(t.pos[idx, opt], t.rot[idx, opt], start[idx])
             keep = np.flatnonzero(solved)
             if not len(keep):
                 continue

@@ -1,4 +1,4 @@
-"""The kinematic mode's worker: attempts -> batched plans (synth/kinematic.py) -> timed trajectories ->
+"""The kinematic mode's worker: attempts -> batched plans (synth/batch_planner.py) -> timed trajectories ->
 an EpisodeBatch in the same form as physics mode's episodes (state = the planned joints and gripper width).
 
 Timing: every segment of the task's skill script (synth/skill.py) is a straight joint-space motion with a
@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from synth.actions import convert
+from synth.batch_planner import Planner, placement, quat_from_mat
 from synth.embodiment import Embodiment
-from synth.kinematic import Planner, placement, quat_from_mat
 from synth.language import substitute
 from synth.randomize import Randomizer, Streams, apply_many, stream
 from synth.skill import START, Placing
@@ -31,22 +31,24 @@ def minimum_jerk(tau: np.ndarray) -> np.ndarray:
     return tau**3 * (10 - 15 * tau + 6 * tau**2)
 
 
-def timeline(task: Placing, emb: Embodiment, q: np.ndarray, width: np.ndarray, hz: float) -> dict:
+def timeline(task: Placing, emb: Embodiment, q: np.ndarray, hz: float) -> dict:
     """Actions of W plans at `hz`: {"actions" (W, T, dof+1) padded with the last, "phase" (W, T),
-    "segment" (W, T) index into the script's segments, "length" (W,)} from q (W, 1 + K, dof), the start then the
+    "segment" (W, T) index into the script's segments repeated once per pick-and-place (move m's segment j is
+    m * len(segments) + j), "length" (W,)} from q (W, M, 1 + K, dof), per pick-and-place the start then the
     script's key configurations."""
-    W = len(q)
+    W, M = q.shape[:2]
     script = task.script()
-    segments = script.segments
+    segments = script.segments * M
     S = len(segments)
     k = {name: i for i, name in enumerate((START, *script.names))}
     stroke = emb.gripper.stroke
     width_of = {"open": stroke, "closed": 0.0}
-    q0 = np.stack([q[:, k[s.start]] for s in segments], 1)  # (W, S, dof)
-    q1 = np.stack([q[:, k[s.end]] for s in segments], 1)
+    per = len(script.segments)
+    q0 = np.stack([q[:, j // per, k[s.start]] for j, s in enumerate(segments)], 1)  # (W, S, dof)
+    q1 = np.stack([q[:, j // per, k[s.end]] for j, s in enumerate(segments)], 1)
     n, T = np.zeros((W, S), int), np.ones((W, S))
     g0, g1, ramp = np.zeros((W, S)), np.zeros((W, S)), np.ones((W, S))
-    for j, (sg, (a, b)) in enumerate(zip(segments, script.grips(), strict=True)):
+    for j, (sg, (a, b)) in enumerate(zip(segments, script.grips() * M, strict=True)):
         if sg.motion == "hold":
             n[:, j] = max(2, round(sg.duration * hz))
             ramp[:, j] = max(1, round(sg.ramp * max(2, round(sg.duration * hz))))
@@ -153,19 +155,22 @@ class KinematicWorker:
         """The planned worlds `ok` (E,) as episodes (those whose object comes to rest inside the target) and
         (E,) whether it does. Frame t's state is reached by action t - 1; state 0 is the start."""
         emb, base = self.emb, self.planner.base
-        q, width = plan["q"][ok], plan["width"][ok]
-        tl = timeline(self.task, emb, q, width, self.hz)
+        q, width = plan["q"][ok], plan["width"][ok]  # (E, M, 1 + K, dof), (E, M)
+        tl = timeline(self.task, emb, q, self.hz)
         acts, seg, length = tl["actions"], tl["segment"], tl["length"]
         E, T = seg.shape
+        M, S = q.shape[1], len(self.planner.script.segments)
         # every episode's states 0..length, laid end to end: F = sum(length + 1) rows
         have = np.arange(T + 1)[None] <= length[:, None]  # (E, T + 1)
         states = np.concatenate([np.broadcast_to(emb.start, (E, 1, emb.dof + 1)), acts], 1)[have]  # (F, dof + 1)
         seg0 = np.c_[np.full(E, -1), seg][have]  # the segment that led to each state
         ep = np.repeat(np.arange(E), length + 1)
-        states[:, -1] = np.where(np.isin(seg0, self.held), np.maximum(states[:, -1], width[ep]), states[:, -1])
+        move, part = np.where(seg0 >= 0, seg0 // S, 0), np.where(seg0 >= 0, seg0 % S, -1)  # seg0's move and segment
+        held = np.maximum(states[:, -1], width[ep, move])
+        states[:, -1] = np.where(np.isin(part, self.held), held, states[:, -1])
         ch = self.planner.hands(states[:, :-1])  # links=False: the hand's poses only
         ee = np.concatenate([ch.tcp - base, quat_from_mat(ch.tcp_rot)], 1)  # (F, 7)
-        obj, inside, final = self._object_path(ok, scenes, ch.hand, seg0, ep, q)
+        obj, inside, final = self._object_path(ok, scenes, ch.hand, move, part, ep, q)
         first = np.cumsum(length + 1) - (length + 1)  # each episode's state 0
         is_first = np.zeros(len(ep), bool)
         is_first[first] = True
@@ -197,38 +202,14 @@ class KinematicWorker:
         if self.action != "joint_pos":
             labels["synth.joint_target"] = acts_f.astype(np.float32)
         valid = np.arange(T)[None] < length[:, None]
-        lift_end = np.where(valid & (seg <= self.seg["lift"]), np.arange(T) + 1, 0).max(1)
-        transit_end = np.where(valid & (seg <= self.seg["transit"]), np.arange(T) + 1, 0).max(1)
-        metas: list[dict | Json] = []
-        for e in keep:
-            w = int(ok[e])
-            scene = scenes[w]
-            check = {
-                "z0": float(scene.table.height + scene.objects[placement(self.task, scene).object].half_height),
-                "lift_end": int(lift_end[e]),
-                "transit_end": int(transit_end[e]),
-                **self.task.place_check(scene),
-                "grasp_width": float(width[e]),
-                "kinematic": {
-                    "ik": True,
-                    "clearance_m": {p: round(float(v[w]), 5) for p, v in plan["clearance"].items()},
-                    "inside": True,
-                    "object_final": [round(float(x), 5) for x in final[e]],
-                },
-            }
-            stats = {
-                "grasp": "top",
-                "grasp_option": int(plan["option"][w]),
-                "grasp_width": float(width[e]),
-                "duration_s": int(length[e]) / self.hz,
-            }
-            # json.dumps of {attempt, seed, mode, draws, planner, check}, the draws serialized once per attempt
-            metas.append(
-                Json(
-                    f'{{"attempt": {indices[w]}, "seed": {json.dumps(self.seed)}, "mode": "kinematic", "draws": '
-                    f'{draws[w]}, "planner": {json.dumps(stats)}, "check": {json.dumps(check)}}}'
-                )
-            )
+        ends = {  # per pick-and-place, (E,) the frame after its lift and after its transit
+            p: [np.where(valid & (seg <= m * S + self.seg[p]), np.arange(T) + 1, 0).max(1) for m in range(M)]
+            for p in ("lift", "transit")
+        }
+        metas: list[dict | Json] = [
+            self._meta(int(e), int(w), scenes[w], indices[w], draws, plan, width, length, final, ends)
+            for e, w in zip(keep, ok[keep], strict=True)
+        ]
         batch = EpisodeBatch(
             state,
             action,
@@ -240,42 +221,120 @@ class KinematicWorker:
         )
         return batch, inside
 
+    def _meta(
+        self,
+        e: int,
+        w: int,
+        scene: Scene,
+        attempt: int,
+        draws: list[Json],
+        plan: dict,
+        width: np.ndarray,
+        length: np.ndarray,
+        final: np.ndarray,
+        ends: dict[str, list[np.ndarray]],
+    ) -> Json:
+        """Episode e's (world w's) meta, json.dumps of {attempt, seed, mode, draws, planner, check} with the draws
+        serialized once per attempt: the check and planner stats in physics mode's form (the last pick-and-place's
+        z0, lift and transit ends and grasp width; with several, "moves" per pick-and-place in order)."""
+        M = width.shape[1]
+        z0 = [float(scene.table.height + scene.objects[p.object].half_height) for p in self.task.placements(scene)]
+        check = {
+            "z0": z0[-1],
+            "lift_end": int(ends["lift"][-1][e]),
+            "transit_end": int(ends["transit"][-1][e]),
+            **self.task.place_check(scene),
+            "grasp_width": float(width[e, -1]),
+            "kinematic": {
+                "ik": True,
+                "clearance_m": {p: round(float(v[w].min()), 5) for p, v in plan["clearance"].items()},
+                "inside": True,
+                "object_final": [round(float(x), 5) for x in final[e, 0]]
+                if M == 1
+                else [[round(float(x), 5) for x in f] for f in final[e]],
+            },
+        }
+        stats = {
+            "grasp": "top",
+            "grasp_option": int(plan["option"][w, 0]),
+            "grasp_width": float(width[e, 0]),
+            "duration_s": int(length[e]) / self.hz,
+        }
+        if M > 1:  # per pick-and-place, in order, as physics mode's plans record them
+            check["moves"] = [
+                {
+                    "object": p.object,
+                    "z0": z0[m],
+                    "lift_end": int(ends["lift"][m][e]),
+                    "transit_end": int(ends["transit"][m][e]),
+                }
+                for m, p in enumerate(self.task.placements(scene))
+            ]
+            stats["moves"] = [
+                {"grasp": "top", "grasp_option": int(plan["option"][w, m]), "grasp_width": float(width[e, m])}
+                for m in range(1, M)
+            ]
+        return Json(
+            f'{{"attempt": {attempt}, "seed": {json.dumps(self.seed)}, "mode": "kinematic", "draws": '
+            f'{draws[w]}, "planner": {json.dumps(stats)}, "check": {json.dumps(check)}}}'
+        )
+
     def _object_path(
-        self, ok: np.ndarray, scenes: list[Scene], hand: np.ndarray, seg0: np.ndarray, ep: np.ndarray, q: np.ndarray
+        self,
+        ok: np.ndarray,
+        scenes: list[Scene],
+        hand: np.ndarray,
+        move: np.ndarray,
+        part: np.ndarray,
+        ep: np.ndarray,
+        q: np.ndarray,
     ):
-        """(F, 7) world pose of the placed object at each state (resting, carried with the hand, then resting where
-        it was released), (E,) whether it ends placed at rest (the task's `placed`), (E, 3) its final position. The
-        F states of E episodes laid end to end: hand (F, 3, 4) poses, seg0 (F,) the segment leading to each, ep (F,) the
-        episode of each; q (E, 1 + K, dof) the start then the key configurations."""
-        E = len(q)
+        """(F, 7) world pose of objects[0] (the object the dataset follows) at each state (resting, carried with
+        the hand, then resting where it was released), (E,) whether every pick-and-place's object ends placed at
+        rest (the task's `placed`), (E, M, 3) each pick-and-place's object's final position. The F states of E
+        episodes laid end to end: hand (F, 3, 4) poses, move (F,) and part (F,) the pick-and-place and the script's
+        segment leading to each (part -1: none, the start), ep (F,) the episode of each; q (E, M, 1 + K, dof) per
+        pick-and-place the start then the key configurations."""
+        E, M = q.shape[:2]
         kept = [scenes[w] for w in ok]
-        objs = [(sc.objects[p.object], p) for sc, p in ((sc, placement(self.task, sc)) for sc in kept)]
-        h = [sc.table.height for sc in kept]
-        facts = np.array(
-            [(*o.xy, t + o.half_height, o.yaw, p.rest, o.shape == "capsule") for (o, p), t in zip(objs, h, strict=True)]
-        ).reshape(E, 6)
-        p0, yaw, rest_z, capsule = facts[:, :3], facts[:, 3], facts[:, 4], facts[:, 5] > 0
-        c, s = np.cos(yaw / 2), np.sin(yaw / 2)
-        q0 = np.stack([c, np.zeros(E), np.zeros(E), s], 1)  # object_quat: yaw about z
-        r = np.sqrt(0.5)  # a capsule lies along x: q0 * (cos 45, 0, sin 45, 0)
-        q0[capsule] = np.stack([c * r, -s * r, c * r, s * r], 1)[capsule]
-        R0 = _quat_to_mat(q0)
         script = self.planner.script
-        grasp = self.planner.kin.fk(q[:, 1 + script.names.index(script.grasp_key)]).hand  # (E, 3, 4)
-        rel_R = grasp[:, :, :3].transpose(0, 2, 1) @ R0
-        rel_p = np.einsum("eji,ej->ei", grasp[:, :, :3], p0 - grasp[:, :, 3])
-        out = np.c_[p0, quat_from_mat(R0)][ep]  # (F, 7)
-        carried = np.flatnonzero(np.isin(seg0, self.carried))
-        H, e = hand[carried], ep[carried]
-        out[carried, :3] = np.einsum("fij,fj->fi", H[:, :, :3], rel_p[e]) + H[:, :, 3]
-        out[carried, 3:] = quat_from_mat(H[:, :, :3] @ rel_R[e])
-        last = np.zeros(E, np.int64)
-        np.maximum.at(last, e, carried)  # each episode's last carried state
-        drop = out[last].copy()
-        drop[:, 2] = rest_z  # it falls straight down to rest when released
-        released = np.isin(seg0, self.released)
-        out[released] = drop[ep[released]]
-        return out, self.task.placed(kept, drop[:, :3]), drop[:, :3]
+        grasp_key = 1 + script.names.index(script.grasp_key)
+        carried, released = np.isin(part, self.carried), np.isin(part, self.released)
+        out, drops = None, np.empty((E, M, 3))
+        for m in range(M):
+            objs = [(sc.objects[p.object], p) for sc, p in ((sc, placement(self.task, sc, m)) for sc in kept)]
+            h = [sc.table.height for sc in kept]
+            facts = np.array(
+                [
+                    (*o.xy, t + o.half_height, o.yaw, p.rest, o.shape == "capsule")
+                    for (o, p), t in zip(objs, h, strict=True)
+                ]
+            ).reshape(E, 6)
+            p0, yaw, rest_z, capsule = facts[:, :3], facts[:, 3], facts[:, 4], facts[:, 5] > 0
+            c, s = np.cos(yaw / 2), np.sin(yaw / 2)
+            q0 = np.stack([c, np.zeros(E), np.zeros(E), s], 1)  # object_quat: yaw about z
+            r = np.sqrt(0.5)  # a capsule lies along x: q0 * (cos 45, 0, sin 45, 0)
+            q0[capsule] = np.stack([c * r, -s * r, c * r, s * r], 1)[capsule]
+            R0 = _quat_to_mat(q0)
+            grasp = self.planner.kin.fk(q[:, m, grasp_key]).hand  # (E, 3, 4)
+            rel_R = grasp[:, :, :3].transpose(0, 2, 1) @ R0
+            rel_p = np.einsum("eji,ej->ei", grasp[:, :, :3], p0 - grasp[:, :, 3])
+            path = np.c_[p0, quat_from_mat(R0)][ep]  # (F, 7)
+            mine = np.flatnonzero(carried & (move == m))
+            H, e = hand[mine], ep[mine]
+            path[mine, :3] = np.einsum("fij,fj->fi", H[:, :, :3], rel_p[e]) + H[:, :, 3]
+            path[mine, 3:] = quat_from_mat(H[:, :, :3] @ rel_R[e])
+            last = np.zeros(E, np.int64)
+            np.maximum.at(last, e, mine)  # each episode's last carried state of this move
+            drop = path[last].copy()
+            drop[:, 2] = rest_z  # it falls straight down to rest when released
+            drops[:, m] = drop[:, :3]
+            if objs[0][1].object == 0:  # the followed object: at rest where released from then on
+                after = np.flatnonzero((released & (move == m)) | (move > m))
+                path[after] = drop[ep[after]]
+                out = path
+        assert out is not None, "no pick-and-place moves objects[0]"
+        return out, self.task.placed(kept, drops), drops
 
 
 def _quat_to_mat(q: np.ndarray) -> np.ndarray:
