@@ -21,6 +21,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from synth.backends.base import Backend, World, world
+from synth.backends.base import make as make_backend
 from synth.embodiment import load as load_embodiment
 from synth.errors import ConfigError, closest
 from synth.execute import substeps
@@ -201,45 +203,9 @@ def make_worker(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: st
     return w, hz
 
 
-def _physics(backend: str):
-    """The expert's rollout backend (None: MuJoCo on the CPU)."""
-    if backend == "pybullet":
-        from synth.backends.pybullet import PyBullet
-
-        return PyBullet()
-    return None
-
-
-class _MujocoWorld:
-    """One MjModel stepped by mj_step: the closed loop's reference engine (the interface of pybullet.World)."""
-
-    def __init__(self, m: mujoco.MjModel, qpos: np.ndarray, ctrl: np.ndarray):
-        self.m, self.d = m, mujoco.MjData(m)
-        self.d.qpos[:], self.d.ctrl[:] = qpos, ctrl
-        mujoco.mj_forward(m, self.d)
-
-    @property
-    def qpos(self) -> np.ndarray:
-        return self.d.qpos
-
-    @property
-    def qvel(self) -> np.ndarray:
-        return self.d.qvel
-
-    def step(self, ctrl: np.ndarray) -> None:
-        self.d.ctrl[:] = ctrl
-        mujoco.mj_step(self.m, self.d)
-
-    def close(self) -> None:
-        pass
-
-
-def _world(backend: str, m: mujoco.MjModel, qpos: np.ndarray, ctrl: np.ndarray):
-    if backend == "pybullet":
-        from synth.backends.pybullet import World
-
-        return World(m, qpos)
-    return _MujocoWorld(m, qpos, ctrl)
+def _physics(backend: str) -> Backend | None:
+    """The expert's rollout backend (None: the Worker's own MuJoCo on the CPU)."""
+    return None if backend == "mujoco" else make_backend(backend)
 
 
 def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str = "mujoco") -> dict:
@@ -282,11 +248,10 @@ def rollout(
     models = [a.model for a in atts]
     assert all(m is not None for m in models)
     lay = Layout(models[0], emb)  # type: ignore[arg-type]
-    start = emb.start  # every arm at home, its gripper open
-    worlds = []
+    worlds: list[World] = []
     try:
         for m in models:
-            worlds.append(_world(backend, m, initial_qpos(m, emb, lay), start * worker.scale))  # type: ignore[arg-type]
+            worlds.append(world(backend, m, initial_qpos(m, emb, lay)))  # type: ignore[arg-type]
         return _loop(pol, worker, atts, worlds, lay, hz, limit, cfg)
     finally:
         for wd in worlds:
@@ -297,13 +262,13 @@ def _loop(
     pol: Policy,
     worker: Worker,
     atts: list[Attempt],
-    worlds: list,
+    worlds: list[World],
     lay: Layout,
     hz: float,
     limit: float,
     cfg: EvalConfig,
 ) -> list[tuple[str, float, float, float, int]]:
-    """The policy's closed loop over `worlds` (each with .step(ctrl), .qpos, .qvel)."""
+    """The policy's closed loop over `worlds`, each at rest with every arm at home and its gripper open."""
     emb, task = worker.emb, worker.task
     models = [a.model for a in atts]
     start = emb.start
