@@ -143,7 +143,7 @@ def episode_stats(e: Episode, fps: float) -> dict:
 
     index, episode_index and task_index are taken as 0-based; the commit adds their offsets.
     """
-    from synth.dataset import format as fmt
+    from synth.dataset.stats import episode_stats as stats_of
 
     T = e.length
     arrays = {
@@ -156,14 +156,14 @@ def episode_stats(e: Episode, fps: float) -> dict:
         "episode_index": np.zeros(T, np.int64),
         "task_index": np.zeros(T, np.int64),
     }
-    stats = fmt.episode_stats(arrays, {})
+    stats = stats_of(arrays, {})
     return {k: {s: np.asarray(v).tolist() for s, v in st.items()} for k, st in stats.items()}
 
 
 def batch_stats(batch: EpisodeBatch, fps: float) -> Stats:
     """episode_stats of every episode of a batch at once (the same numbers): {feature: {stat: (E, D)}}, the
     index columns 0-based."""
-    from synth.dataset import format as fmt
+    from synth.dataset.stats import episodes_array_stats
 
     if not len(batch):
         return {}
@@ -179,7 +179,7 @@ def batch_stats(batch: EpisodeBatch, fps: float) -> Stats:
         "episode_index": zeros,
         "task_index": zeros,
     }
-    return {k: fmt.episodes_array_stats(v, batch.lengths) for k, v in arrays.items() if v.dtype.kind in "biuf"}
+    return {k: episodes_array_stats(v, batch.lengths) for k, v in arrays.items() if v.dtype.kind in "biuf"}
 
 
 def shard_stats(episodes: list[Episode], fps: float) -> list[dict]:

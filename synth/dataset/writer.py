@@ -24,6 +24,7 @@ from synth.dataset.durable import fsync, makedirs, naming, write_atomic, write_j
 from synth.dataset.faults import fault
 from synth.dataset.lock import LOCK
 from synth.dataset.staging import clean_partial, read_shard, table_stats
+from synth.dataset.stats import StatsAccumulator, stats_from_row, stats_to_json
 from synth.embodiment import load
 from synth.errors import ConfigError
 
@@ -57,10 +58,10 @@ class Store:
             fps=s.control_hz,
             codec=s.codec,
         )
-        self.acc = fmt.StatsAccumulator()
+        self.acc = StatsAccumulator()
         for path in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
             for row in pq.read_table(path).to_pylist():
-                self.acc.add(fmt.stats_from_row(row))
+                self.acc.add(stats_from_row(row))
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -380,7 +381,7 @@ class Store:
         write_json(root / "meta" / "info.json", self._info())
         fault("meta-info", commit)
         if p["episodes"]:
-            write_json(root / "meta" / "stats.json", fmt.stats_to_json(self.acc.result()))
+            write_json(root / "meta" / "stats.json", stats_to_json(self.acc.result()))
             fault("meta-stats", commit)
         integrity.write_meta_sums(root)
 
@@ -477,12 +478,12 @@ def _restore_meta(root: Path, progress: dict) -> None:
     info = json.loads(info_path.read_text())
     if (info["total_episodes"], info["total_frames"], info["total_tasks"]) == (n, progress["frames"], n_tasks):
         return  # the kill did not land in that window
-    acc = fmt.StatsAccumulator()
+    acc = StatsAccumulator()
     for path in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
         for row in pq.read_table(path).to_pylist():
-            acc.add(fmt.stats_from_row(row))
+            acc.add(stats_from_row(row))
     if n:
-        write_json(root / "meta" / "stats.json", fmt.stats_to_json(acc.result()))
+        write_json(root / "meta" / "stats.json", stats_to_json(acc.result()))
     info.update(total_episodes=n, total_frames=int(progress["frames"]), total_tasks=n_tasks, splits={"train": f"0:{n}"})
     write_json(info_path, info)
 
