@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from synth.dataset.reader import LeRobotDir
-from synth.dataset.writer import recover
+from synth.dataset.recovery import recover
 
 BASE = ["progress=false", "seed=5"]
 

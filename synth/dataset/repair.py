@@ -57,7 +57,7 @@ def verify(out: str) -> tuple[bool, list[str]]:
 def repair(out: str) -> str:
     """Cut the dataset at `out` back to its last intact commit; returns a one-line summary."""
     from synth.dataset.durable import write_json
-    from synth.dataset.writer import drop_uncommitted
+    from synth.dataset.recovery import drop_uncommitted
 
     root = _dataset(out, "repair")
     lock.acquire(root, "synth repair")

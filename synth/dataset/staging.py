@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synth.dataset.durable import fsync
+from synth.dataset.faults import fault
 from synth.types import Episode, EpisodeBatch, Json, dumps
 
 Stats = dict[str, dict[str, np.ndarray]]  # {feature: {stat: (E, *shape)}}
@@ -255,3 +257,18 @@ def _video_readable(path: Path) -> bool:
             return bool(c.streams.video) and c.streams.video[0].frames != 0
     except (OSError, av.error.FFmpegError):
         return False
+
+
+def discard(path: Path, commit: int = -1) -> None:
+    """Delete a committed staged shard: renamed first (a kill then leaves a temporary directory, never a
+    half-deleted shard under its own name), then its files one by one."""
+    if not path.exists():
+        return
+    gone = path.with_name(path.name + f".tmp-gone-{os.getpid()}")
+    os.replace(path, gone)
+    fsync(gone.parent)
+    for i, f in enumerate(sorted(gone.iterdir())):
+        f.unlink()
+        if i == 0:
+            fault("cleanup", commit)
+    gone.rmdir()
