@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 import torch
 
 from synth.dataset.reader import LeRobotDir
-from synth.vla.data import Normalizer, Source, augment, column, load, pad
+from synth.vla.batches import Normalizer, augment, pad
+from synth.vla.data import Source, column, load
 from synth.vla.model import VLA, build
 from synth.vla.train import TextTable, norm_stats, prompt_table
 

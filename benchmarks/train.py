@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from synth.vla.data import Normalizer, Sampler, load
+from synth.vla.batches import Normalizer, Sampler
+from synth.vla.data import load
 from synth.vla.model import VLA, build, count_parameters
 from synth.vla.train import TextTable, norm_stats, prompt_table, to_device
 

@@ -251,7 +251,7 @@ class Worker:
         }
         images = {}
         if self.cameras:
-            from synth.dataset.format import image_stats
+            from synth.dataset.stats import image_stats
             from synth.render import render
 
             images = render(a.model, q, list(self.cameras), self.resolution[0], self.resolution[1])

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from synth.backends import base
-from synth.backends.base import BACKENDS, available, make
-from synth.backends.mujoco_cpu import MujocoCPU
+from synth.backends.base import BACKENDS, WORLDS, available, make, world
+from synth.backends.mujoco_cpu import MujocoCPU, initial_state
 from synth.config import compose_config, settings
 from synth.embodiment import load
 from synth.errors import ConfigError
@@ -69,6 +69,35 @@ def test_default_backend_keeps_the_fingerprint(monkeypatch):
     assert warp.backend == "mujoco_warp" and warp.fingerprint() == {**fp, "backend": "mujoco_warp"}
     with pytest.raises(ConfigError, match="mode=kinematic runs no physics"):
         settings(compose_config(["backend=mujoco_warp", "mode=kinematic"]))
+
+
+@pytest.mark.parametrize("backend", [p for p in EVERY if p.values[0] in WORLDS])
+def test_one_world_steps_as_the_batch_does(backend, monkeypatch):
+    """`world(name, ...)`, the closed loop's engine, stepped under the controls a rollout gets: MuJoCo's matches
+    mujoco.rollout exactly, another engine the reference within its tolerance; a backend with no such world (or
+    an unknown name) is one line."""
+    w = _worker("pick_place", FIXED)
+    m = w.prepare(0).model
+    lay = Layout(m, w.emb)
+    q0 = initial_qpos(m, w.emb, lay)
+    ctrl = np.tile(w.emb.start * w.scale, (1, 50, 1))
+    ref, _ = MujocoCPU().rollout([m], initial_state(m, q0)[None], ctrl)
+    one = world(backend, m, q0)
+    try:
+        for k in range(ctrl.shape[1]):
+            one.step(ctrl[0, k])
+    finally:
+        one.close()
+    qpos = ref[0, -1, 1 : 1 + m.nq]
+    if backend == "mujoco":
+        np.testing.assert_array_equal(one.qpos, qpos)
+        np.testing.assert_array_equal(one.qvel, ref[0, -1, 1 + m.nq : 1 + m.nq + m.nv])
+    np.testing.assert_allclose(one.qpos[lay.arm_qadr], qpos[lay.arm_qadr], atol=2e-3)
+    monkeypatch.setattr(base, "available", lambda name: True)
+    with pytest.raises(ConfigError, match=r"^backend=mujoco_warp cannot step one world"):
+        world("mujoco_warp", m, q0)
+    with pytest.raises(ConfigError, match="did you mean 'pybullet'"):
+        world("bullet", m, q0)
 
 
 @pytest.mark.slow

@@ -17,6 +17,17 @@ import pytest
 
 from synth.dataset import format as fmt
 from synth.dataset.reader import LeRobotDir
+from synth.dataset.stats import (
+    QUANTILES,
+    StatsAccumulator,
+    _padded_stats,
+    array_stats,
+    episode_stats,
+    episodes_array_stats,
+    flatten_stats,
+    image_stats,
+    stats_to_json,
+)
 from synth.dataset.video import VideoWriter, read_frames
 
 TASKS = ["pick the red cube", "place the cube in the bowl"]
@@ -59,7 +70,7 @@ def build_dataset(
         codec=codec,
     )
     rng = np.random.default_rng(0)
-    acc, truth, start = fmt.StatsAccumulator(), [], 0
+    acc, truth, start = StatsAccumulator(), [], 0
     for file_i, eps in enumerate(files):
         ref = {"chunk_index": file_i // fmt.CHUNKS_SIZE, "file_index": file_i % fmt.CHUNKS_SIZE}
         writers = {
@@ -89,7 +100,7 @@ def build_dataset(
             }
             for cam in cameras:
                 writers[cam].write(images[f"observation.images.{cam}"])
-            stats = fmt.episode_stats(arrays, images)
+            stats = episode_stats(arrays, images)
             acc.add(stats)
             row = {
                 "episode_index": e,
@@ -108,7 +119,7 @@ def build_dataset(
                 row[f"videos/{key}/to_timestamp"] = (offset + T) / fps
             row["meta/episodes/chunk_index"] = ref["chunk_index"]
             row["meta/episodes/file_index"] = ref["file_index"]
-            row.update(fmt.flatten_stats(stats))
+            row.update(flatten_stats(stats))
             row["synth/meta"] = json.dumps({"seed": e, "success": True})
             rows.append(row)
             for k, v in arrays.items():
@@ -128,7 +139,7 @@ def build_dataset(
     info = fmt.info(feats, fps, "synth_panda", len(lengths), sum(lengths), len(tasks))
     (root / fmt.INFO_PATH).write_text(json.dumps(info, indent=2))
     stats = acc.result()
-    (root / fmt.STATS_PATH).write_text(json.dumps(fmt.stats_to_json(stats), indent=2))
+    (root / fmt.STATS_PATH).write_text(json.dumps(stats_to_json(stats), indent=2))
     return {"features": feats, "episodes": truth, "stats": stats, "tasks": tasks}
 
 
@@ -193,28 +204,28 @@ def test_video_writer_aborts_without_final_file(tmp_path):
 def test_stats_accumulator_matches_pooled():
     rng = np.random.default_rng(1)
     eps = [rng.normal(loc=i, size=(n, 3)) for i, n in enumerate((5, 17, 2, 40))]
-    acc = fmt.StatsAccumulator()
+    acc = StatsAccumulator()
     for e in eps:
-        acc.add(fmt.episode_stats({"x": e}))
+        acc.add(episode_stats({"x": e}))
     got, pooled = acc.result()["x"], np.concatenate(eps)
     np.testing.assert_allclose(got["mean"], pooled.mean(0))
     np.testing.assert_allclose(got["std"], pooled.std(0))
     np.testing.assert_allclose(got["min"], pooled.min(0))
     assert got["count"].tolist() == [64]
-    per = [fmt.array_stats(e) for e in eps]
+    per = [array_stats(e) for e in eps]
     np.testing.assert_allclose(got["q50"], sum(s["q50"] * len(e) for s, e in zip(per, eps, strict=True)) / 64)
 
 
 def test_quantiles_close_to_exact():
     x = np.random.default_rng(2).uniform(size=(10_000, 2))
-    s = fmt.array_stats(x)
-    for k, q in fmt.QUANTILES.items():
+    s = array_stats(x)
+    for k, q in QUANTILES.items():
         np.testing.assert_allclose(s[k], np.quantile(x, q, axis=0), atol=1e-3)
 
 
 def test_image_stats_shape_and_scale():
     img = frames(30, 20, 20, 0)
-    s = fmt.image_stats(img)
+    s = image_stats(img)
     assert all(v.shape == (3, 1, 1) for k, v in s.items() if k != "count")
     np.testing.assert_allclose(s["mean"].ravel(), img.reshape(-1, 3).mean(0) / 255)
     np.testing.assert_allclose(s["std"].ravel(), img.reshape(-1, 3).std(0) / 255)
@@ -288,12 +299,12 @@ def test_batched_episode_stats_are_those_of_one_padded_array():
     x = rng.normal(size=(int(lengths.sum()), 7)).astype(np.float32)
     x[: lengths[0], 2] = -0.0  # a sum of -0.0 that the padding turns to 0.0
     x[:, 5] = -0.0
-    got = fmt.episodes_array_stats(x, lengths)
+    got = episodes_array_stats(x, lengths)
     starts = np.r_[0, np.cumsum(lengths)[:-1]]
-    one = fmt._padded_stats(x.astype(np.float64), starts, lengths, lengths < lengths.max())
+    one = _padded_stats(x.astype(np.float64), starts, lengths, lengths < lengths.max())
     for k in got:
         assert got[k].tobytes() == one[k].tobytes(), k
     for e in (0, 17, 149):
-        ref = fmt.array_stats(x[starts[e] : starts[e] + lengths[e]])
+        ref = array_stats(x[starts[e] : starts[e] + lengths[e]])
         for k in ("min", "max", "mean", "std", "q50"):
             np.testing.assert_allclose(got[k][e], ref[k], rtol=1e-12, atol=1e-12)

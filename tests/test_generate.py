@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from synth.dataset.reader import LeRobotDir
-from synth.dataset.writer import recover
+from synth.dataset.recovery import recover
 
 BASE = ["progress=false", "seed=5"]
 
@@ -186,15 +186,15 @@ def test_view_replays_a_state_only_episode(reference):
 
 def test_episode_stats_match_the_written_frames(reference):
     """Stats computed in the workers (index columns shifted at commit) equal stats of the final data."""
-    from synth.dataset import format as fmt
+    from synth.dataset.stats import array_stats, stats_from_row
 
     d = LeRobotDir(reference)
     for i in (0, 7):
         ep = d.episode(i)
         row = d.episodes.iloc[i].to_dict()
-        written = fmt.stats_from_row(row)
+        written = stats_from_row(row)
         for key in ("index", "episode_index", "task_index", "action", "synth.phase", "timestamp"):
-            again = fmt.array_stats(ep[key])
+            again = array_stats(ep[key])
             for st in ("min", "max", "mean", "std", "q01", "q50", "q99"):
                 np.testing.assert_allclose(written[key][st], again[st], rtol=1e-6, atol=1e-6, err_msg=f"{key} {st}")
 

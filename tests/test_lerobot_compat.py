@@ -31,8 +31,8 @@ torch = pytest.importorskip("torch")
 
 from test_dataset_format import TASKS, build_dataset  # noqa: E402  (sibling module; tests/ is on sys.path)
 
-from synth.dataset import format as fmt  # noqa: E402
 from synth.dataset.reader import LeRobotDir  # noqa: E402
+from synth.dataset.stats import STAT_KEYS, episode_stats, stats_from_row  # noqa: E402
 from synth.dataset.video import read_frames  # noqa: E402
 
 FPS = 15
@@ -103,20 +103,20 @@ def test_lerobot_metadata_and_stats(written):
     meta = lerobot_dataset.LeRobotDatasetMetadata("synth/test", root=root)
     assert meta.total_episodes == 3 and meta.total_frames == 25 and meta.total_tasks == 2
     for key in truth["features"]:
-        assert set(fmt.STAT_KEYS) <= set(meta.stats[key]), key
+        assert set(STAT_KEYS) <= set(meta.stats[key]), key
     assert meta.stats["observation.images.front"]["mean"].shape == (3, 1, 1)
     # per-episode stats agree with lerobot's own functions (std of images: lerobot's uint8 overflow excepted)
     ep = truth["episodes"][1]
-    ours = fmt.episode_stats(
+    ours = episode_stats(
         {"action": ep["action"], "timestamp": ep["timestamp"]}, {"img": ep["observation.images.front"]}
     )
     for key in ("action", "timestamp"):
         theirs = compute_stats.get_feature_stats(ep[key], axis=0, keepdims=ep[key].ndim == 1)
-        for k in fmt.STAT_KEYS:
+        for k in STAT_KEYS:
             np.testing.assert_allclose(ours[key][k], theirs[k], rtol=1e-5, atol=1e-6, err_msg=f"{key}/{k}")
     chw = ep["observation.images.front"].transpose(0, 3, 1, 2).astype(np.float64)  # float: no overflow
     theirs = compute_stats.get_feature_stats(chw, axis=(0, 2, 3), keepdims=True)
-    for k in fmt.STAT_KEYS:
+    for k in STAT_KEYS:
         want = theirs[k] if k == "count" else np.squeeze(theirs[k] / 255.0, axis=0)
         np.testing.assert_allclose(ours["img"][k], want, rtol=1e-6, atol=1e-9, err_msg=k)
     # aggregation equals lerobot's aggregate_stats over the per-episode stats stored in the episodes table
@@ -126,7 +126,7 @@ def test_lerobot_metadata_and_stats(written):
             f: {k: np.asarray(v, np.float64) if k != "count" else np.asarray(v) for k, v in s.items()}
             for f, s in r.items()
         }
-        for r in (fmt.stats_from_row({k: _nested(v) for k, v in row.items()}) for row in rows)
+        for r in (stats_from_row({k: _nested(v) for k, v in row.items()}) for row in rows)
     ]
     theirs = compute_stats.aggregate_stats(per_episode)
     for key, s in theirs.items():

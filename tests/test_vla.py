@@ -711,7 +711,8 @@ def test_init_starts_a_vision_run_from_an_image_free_run(dataset, tmp_path):
 
 
 def test_mixture_weights_set_the_source_proportions():
-    from synth.vla.data import Normalizer, Sampler, Source
+    from synth.vla.batches import Normalizer, Sampler
+    from synth.vla.data import Source
 
     def source(robot: str, n: int) -> Source:
         z = np.zeros(n, np.int64)
@@ -787,7 +788,8 @@ def test_closed_loop_fed_the_experts_own_chunks_succeeds_like_the_expert(run):
     """Eval's loop (chunking, first-order hold, relative/absolute handling, the judge) is checked by driving it
     with the scripted plan itself: whatever the expert achieves, the loop must achieve too."""
     from synth.vla.axes import AXES
-    from synth.vla.evaluate import EvalConfig, make_worker, rollout
+    from synth.vla.closed_loop import rollout
+    from synth.vla.evaluate import EvalConfig, make_worker
     from synth.vla.policy import Policy
 
     pol = Policy(run)
@@ -839,7 +841,8 @@ def test_eval_judges_a_recorded_expert_episode_as_generation_labelled_it():
     from synth.registry import RANDOMIZERS, TASKS
     from synth.task import Plan
     from synth.types import Drift, ExecutionNoise
-    from synth.vla.evaluate import EvalConfig, rollout
+    from synth.vla.closed_loop import rollout
+    from synth.vla.evaluate import EvalConfig
 
     names = ("object_shape", "object_pose", "target", "action_noise", "action_drift")
     w = Worker(TASKS.build("pick_place", {}), [RANDOMIZERS.build(n, {}) for n in names], load_embodiment("panda"), 7)
@@ -869,7 +872,7 @@ def test_eval_judges_a_recorded_expert_episode_as_generation_labelled_it():
 
 def test_fixed_cameras_are_not_shifted_and_wrist_cameras_are():
     """A fixed camera's pixel is a place on the table: translation augmentation would blur where objects are."""
-    from synth.vla.data import augment, shifts
+    from synth.vla.batches import augment, shifts
 
     assert shifts(("front", "wrist", "left_wrist"), 4, 0) == (0, 4, 4)
     g = torch.Generator().manual_seed(0)
@@ -925,7 +928,8 @@ def test_mirrored_frames_flip_the_image_and_the_y_targets_and_spare_handed_instr
     import pyarrow.parquet as pq
 
     from synth.dataset.reader import LeRobotDir
-    from synth.vla.data import AUX, MIRROR_SIGN, Normalizer, Sampler, load, mirror_samples
+    from synth.vla.batches import Normalizer, Sampler, mirror_samples
+    from synth.vla.data import AUX, MIRROR_SIGN, load
 
     src = load(dataset, (), 32, tmp_path)
     assert src.aux is not None and src.aux_mirror is not None
@@ -1027,7 +1031,9 @@ def test_approach_offset_reads_how_far_off_the_object_the_hand_comes_down(run):
 
     from synth.tabletop.compiler import Layout, initial_qpos
     from synth.vla.axes import AXES
-    from synth.vla.evaluate import APPROACH, NEAR, EvalConfig, approach_offset, make_worker
+    from synth.vla.closed_loop import APPROACH, approach_offset
+    from synth.vla.data import NEAR
+    from synth.vla.evaluate import EvalConfig, make_worker
     from synth.vla.policy import Policy
 
     pol = Policy(run)
@@ -1082,7 +1088,8 @@ def test_the_deliberate_miss_of_a_recovery_demonstration_is_not_imitated(tmp_pat
     import pyarrow.parquet as pq
 
     from synth.vla.axes import AXES, randomizer_nodes
-    from synth.vla.data import Normalizer, Sampler, load
+    from synth.vla.batches import Normalizer, Sampler
+    from synth.vla.data import load
 
     out = tmp_path / "rg"
     cli(

@@ -1,8 +1,9 @@
-"""The physics backend protocol: roll out W worlds from full states under per-step controls.
+"""The physics backend protocols: roll out W worlds from full states under per-step controls (`Backend`), and
+step one world at a time under controls decided as it goes (`World`, the closed loop of `synth eval`).
 
 MuJoCo C on the CPU (`synth.backends.mujoco_cpu.MujocoCPU`) is the reference; every other backend returns
 the same arrays for the same inputs, within a tolerance its tests state. A backend module keeps its heavy
-imports (warp, pybullet, ...) to itself: `make` imports it only when it is asked for.
+imports (warp, pybullet, ...) to itself: `make` and `world` import it only when it is asked for.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ BACKENDS: dict[str, tuple[str, str, str, str]] = {
     "mujoco_warp": ("synth.backends.mujoco_warp", "MujocoWarp", "mujoco_warp", "warp"),
     "pybullet": ("synth.backends.pybullet", "PyBullet", "pybullet", "pybullet"),
 }
+# name -> the class in BACKENDS[name]'s module that steps one world (`World`); a backend without one has no closed loop
+WORLDS: dict[str, str] = {"mujoco": "MujocoWorld", "pybullet": "World"}
 
 
 class Backend(Protocol):
@@ -45,6 +48,30 @@ class Backend(Protocol):
         ...
 
 
+class World(Protocol):
+    """One world stepped a physics step at a time, its controls decided between steps: the closed loop's engine.
+    Made by `world(name, model, qpos)` from a compiled MjModel, at rest at qpos (nq,) [m, rad]; read back in
+    MuJoCo's layout whatever the engine."""
+
+    @property
+    def qpos(self) -> np.ndarray:
+        """(nq,) [m, rad] the current positions (MuJoCo's qpos layout)."""
+        ...
+
+    @property
+    def qvel(self) -> np.ndarray:
+        """(nv,) [m/s, rad/s] the current velocities (MuJoCo's qvel layout)."""
+        ...
+
+    def step(self, ctrl: np.ndarray) -> None:
+        """One physics step of model.opt.timestep [s] with actuator controls ctrl (nu,) held over it."""
+        ...
+
+    def close(self) -> None:
+        """Free the engine's resources; the world is not stepped again."""
+        ...
+
+
 def available(name: str) -> bool:
     """Whether backend `name` can be made here (its engine is importable)."""
     _, _, dist, _ = BACKENDS[name]
@@ -64,3 +91,12 @@ def make(name: str) -> Backend:
     require(name)
     module, cls, _, _ = BACKENDS[name]
     return getattr(importlib.import_module(module), cls)()
+
+
+def world(name: str, model: mujoco.MjModel, qpos: np.ndarray) -> World:
+    """One world of backend `name` (its module imported only now) built from `model` at rest at qpos (nq,) [m, rad];
+    `require`'s errors, or a ConfigError for a backend that cannot step one world."""
+    require(name)
+    if name not in WORLDS:
+        raise ConfigError(f"backend={name} cannot step one world at a time (closed loop): use one of {list(WORLDS)}")
+    return getattr(importlib.import_module(BACKENDS[name][0]), WORLDS[name])(model, qpos)

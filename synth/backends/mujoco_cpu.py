@@ -1,4 +1,5 @@
-"""MuJoCo C on the CPU: a batch of worlds stepped by `mujoco.rollout`, the physics loop in C."""
+"""MuJoCo C on the CPU: a batch of worlds stepped by `mujoco.rollout`, the physics loop in C (`MujocoCPU`); one
+world stepped by mj_step, its controls decided between steps (`MujocoWorld`, the closed loop's reference)."""
 
 from __future__ import annotations
 
@@ -83,6 +84,30 @@ class MujocoCPU:
             rollout.rollout([models[w] for w in ws], datas, state0[ws], ctrl[ws], state=s, sensordata=d)
             state[ws], sens[ws] = s, d
         return state, sens
+
+
+class MujocoWorld:
+    """One MjModel stepped by mj_step from qpos (nq,) [m, rad] at rest: synth.backends.base.World on MuJoCo C."""
+
+    def __init__(self, model: mujoco.MjModel, qpos: np.ndarray):
+        self.m, self.d = model, mujoco.MjData(model)
+        self.d.qpos[:] = qpos
+        mujoco.mj_forward(model, self.d)
+
+    @property
+    def qpos(self) -> np.ndarray:
+        return self.d.qpos
+
+    @property
+    def qvel(self) -> np.ndarray:
+        return self.d.qvel
+
+    def step(self, ctrl: np.ndarray) -> None:
+        self.d.ctrl[:] = ctrl
+        mujoco.mj_step(self.m, self.d)
+
+    def close(self) -> None:
+        pass
 
 
 def diverged(state: np.ndarray, state0: np.ndarray, timestep: float) -> np.ndarray:

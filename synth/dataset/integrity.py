@@ -79,7 +79,8 @@ def write_meta_sums(root: Path) -> None:
     write_json(root / META_SUMS, {rel: digest(root / rel) for rel in META_FILES if (root / rel).exists()})
 
 
-def _file_number(path: Path) -> int:
+def file_number(path: Path) -> int:
+    """The index of a committed file from its path: chunk-CCC/file-FFF -> CCC * CHUNKS_SIZE + FFF."""
     from synth.dataset.format import CHUNKS_SIZE
 
     return int(path.parent.name.split("-")[1]) * CHUNKS_SIZE + int(path.stem.split("-")[1])
@@ -115,7 +116,7 @@ def damage(root: Path, full: bool = True, uncommitted: bool = True) -> list[tupl
     if uncommitted:
         for pattern, key in COMMITTED:
             for f in root.glob(pattern):
-                if _file_number(f) >= int(progress.get(key, 0)):
+                if file_number(f) >= int(progress.get(key, 0)):
                     out.append((str(f.relative_to(root)), "written by an interrupted commit, not committed"))
     out += _meta_damage(root, progress, full, exact=uncommitted)
     if full and not out and progress["episodes"]:

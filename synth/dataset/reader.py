@@ -16,7 +16,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synth.dataset.format import CODEBASE_VERSION, INFO_PATH, STAT_KEYS, STATS_PATH, TASKS_PATH
+from synth.dataset.format import CODEBASE_VERSION, INFO_PATH, STATS_PATH, TASKS_PATH
+from synth.dataset.stats import STAT_KEYS
 
 TIME_TOL = 1e-4  # [s] lerobot's default tolerance_s
 MAX_PROBLEMS = 50  # per kind of check, so a broken million-episode dataset gives a readable report

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from synth.dataset import format as fmt
 from synth.dataset import integrity, lock
+from synth.dataset.stats import StatsAccumulator, stats_from_row, stats_to_json
 from synth.errors import ConfigError
 
 PROGRESS = ".synth/progress.json"
@@ -56,7 +57,7 @@ def verify(out: str) -> tuple[bool, list[str]]:
 def repair(out: str) -> str:
     """Cut the dataset at `out` back to its last intact commit; returns a one-line summary."""
     from synth.dataset.durable import write_json
-    from synth.dataset.writer import drop_uncommitted
+    from synth.dataset.recovery import drop_uncommitted
 
     root = _dataset(out, "repair")
     lock.acquire(root, "synth repair")
@@ -108,12 +109,12 @@ def _rebuild_meta(root: Path, progress: dict) -> None:
     from synth.dataset.durable import write_atomic, write_json
 
     tasks: dict[str, int] = {}
-    acc = fmt.StatsAccumulator()
+    acc = StatsAccumulator()
     for path in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
         for row in pq.read_table(path).to_pylist():
             for t in row["tasks"]:
                 tasks.setdefault(t, len(tasks))
-            acc.add(fmt.stats_from_row(row))
+            acc.add(stats_from_row(row))
     if len(tasks) != int(progress.get("tasks", len(tasks))):
         raise ConfigError(f"out={root}: the episodes name {len(tasks)} tasks, progress.json {progress['tasks']}")
     df = pd.DataFrame({"task_index": list(tasks.values())}, index=pd.Index(list(tasks), name="task"))
@@ -130,7 +131,7 @@ def _rebuild_meta(root: Path, progress: dict) -> None:
     )
     write_json(root / "meta" / "info.json", info)
     if progress["episodes"]:
-        write_json(root / "meta" / "stats.json", fmt.stats_to_json(acc.result()))
+        write_json(root / "meta" / "stats.json", stats_to_json(acc.result()))
     else:
         (root / "meta" / "stats.json").unlink(missing_ok=True)
     integrity.write_meta_sums(root)

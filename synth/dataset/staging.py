@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from synth.dataset.durable import fsync
+from synth.dataset.faults import fault
 from synth.types import Episode, EpisodeBatch, Json, dumps
 
 Stats = dict[str, dict[str, np.ndarray]]  # {feature: {stat: (E, *shape)}}
@@ -143,7 +145,7 @@ def episode_stats(e: Episode, fps: float) -> dict:
 
     index, episode_index and task_index are taken as 0-based; the commit adds their offsets.
     """
-    from synth.dataset import format as fmt
+    from synth.dataset.stats import episode_stats as stats_of
 
     T = e.length
     arrays = {
@@ -156,14 +158,14 @@ def episode_stats(e: Episode, fps: float) -> dict:
         "episode_index": np.zeros(T, np.int64),
         "task_index": np.zeros(T, np.int64),
     }
-    stats = fmt.episode_stats(arrays, {})
+    stats = stats_of(arrays, {})
     return {k: {s: np.asarray(v).tolist() for s, v in st.items()} for k, st in stats.items()}
 
 
 def batch_stats(batch: EpisodeBatch, fps: float) -> Stats:
     """episode_stats of every episode of a batch at once (the same numbers): {feature: {stat: (E, D)}}, the
     index columns 0-based."""
-    from synth.dataset import format as fmt
+    from synth.dataset.stats import episodes_array_stats
 
     if not len(batch):
         return {}
@@ -179,7 +181,7 @@ def batch_stats(batch: EpisodeBatch, fps: float) -> Stats:
         "episode_index": zeros,
         "task_index": zeros,
     }
-    return {k: fmt.episodes_array_stats(v, batch.lengths) for k, v in arrays.items() if v.dtype.kind in "biuf"}
+    return {k: episodes_array_stats(v, batch.lengths) for k, v in arrays.items() if v.dtype.kind in "biuf"}
 
 
 def shard_stats(episodes: list[Episode], fps: float) -> list[dict]:
@@ -255,3 +257,18 @@ def _video_readable(path: Path) -> bool:
             return bool(c.streams.video) and c.streams.video[0].frames != 0
     except (OSError, av.error.FFmpegError):
         return False
+
+
+def discard(path: Path, commit: int = -1) -> None:
+    """Delete a committed staged shard: renamed first (a kill then leaves a temporary directory, never a
+    half-deleted shard under its own name), then its files one by one."""
+    if not path.exists():
+        return
+    gone = path.with_name(path.name + f".tmp-gone-{os.getpid()}")
+    os.replace(path, gone)
+    fsync(gone.parent)
+    for i, f in enumerate(sorted(gone.iterdir())):
+        f.unlink()
+        if i == 0:
+            fault("cleanup", commit)
+    gone.rmdir()

@@ -23,13 +23,14 @@ from synth.dataset import integrity
 from synth.dataset.durable import fsync, makedirs, naming, write_atomic, write_json
 from synth.dataset.faults import fault
 from synth.dataset.lock import LOCK
-from synth.dataset.staging import clean_partial, read_shard, table_stats
+from synth.dataset.recovery import PENDING, recover
+from synth.dataset.staging import clean_partial, discard, read_shard, table_stats
+from synth.dataset.stats import StatsAccumulator, stats_from_row, stats_to_json
 from synth.embodiment import load
 from synth.errors import ConfigError
 
 STATE = ".synth"
 ATTEMPTS_PATH = "meta/synth/attempts/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
-PENDING = ".pending-"
 # what the episodes of a config are: bumped when a default changes them (the same command, other episodes)
 DATASET_VERSION = 2  # 2: pick_place steps its physics at 5 ms by default (was 2 ms)
 
@@ -57,10 +58,10 @@ class Store:
             fps=s.control_hz,
             codec=s.codec,
         )
-        self.acc = fmt.StatsAccumulator()
+        self.acc = StatsAccumulator()
         for path in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
             for row in pq.read_table(path).to_pylist():
-                self.acc.add(fmt.stats_from_row(row))
+                self.acc.add(stats_from_row(row))
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -380,7 +381,7 @@ class Store:
         write_json(root / "meta" / "info.json", self._info())
         fault("meta-info", commit)
         if p["episodes"]:
-            write_json(root / "meta" / "stats.json", fmt.stats_to_json(self.acc.result()))
+            write_json(root / "meta" / "stats.json", stats_to_json(self.acc.result()))
             fault("meta-stats", commit)
         integrity.write_meta_sums(root)
 
@@ -408,21 +409,6 @@ def _kind(path: Path) -> str:
     )
 
 
-def discard(path: Path, commit: int = -1) -> None:
-    """Delete a committed staged shard: renamed first (a kill then leaves a temporary directory, never a
-    half-deleted shard under its own name), then its files one by one."""
-    if not path.exists():
-        return
-    gone = path.with_name(path.name + f".tmp-gone-{os.getpid()}")
-    os.replace(path, gone)
-    fsync(gone.parent)
-    for i, f in enumerate(sorted(gone.iterdir())):
-        f.unlink()
-        if i == 0:
-            fault("cleanup", commit)
-    gone.rmdir()
-
-
 def foreign(root: Path) -> bool:
     """`root` holds something other than a synth dataset's lock (and the write probe)."""
     if not root.exists():
@@ -433,58 +419,6 @@ def foreign(root: Path) -> bool:
         if not p.name.startswith(".synth-write-test"):
             return True
     return False
-
-
-def _file_number(path: Path) -> int:
-    return int(path.parent.name.split("-")[1]) * fmt.CHUNKS_SIZE + int(path.stem.split("-")[1])
-
-
-def recover(root: Path, progress: dict) -> None:
-    """Remove what a killed commit left beyond the last recorded one (pending files, files ahead of
-    `.synth/progress.json`), so the dataset is exactly as of its last completed commit."""
-    drop_uncommitted(root, progress)
-    _restore_meta(root, progress)
-
-
-def drop_uncommitted(root: Path, progress: dict) -> None:
-    """Delete pending files, files numbered beyond `progress`'s counts, and manifest lines beyond its commits."""
-    for f in root.glob(f"**/{PENDING}*"):
-        f.unlink()
-    integrity.keep(root, int(progress.get("commits", 0)))
-    for pattern, limit in (
-        ("data/chunk-*/file-*.parquet", progress["files"]),
-        ("meta/episodes/chunk-*/file-*.parquet", progress["files"]),
-        ("videos/*/chunk-*/file-*.mp4", progress["files"]),
-        ("meta/synth/attempts/chunk-*/file-*.parquet", progress.get("attempt_files", 0)),
-    ):
-        for f in root.glob(pattern):
-            if _file_number(f) >= limit:
-                f.unlink()
-
-
-def _restore_meta(root: Path, progress: dict) -> None:
-    """info.json, tasks.parquet and stats.json as of the last recorded commit: a commit writes them after
-    renaming its files and before progress.json, so a kill in between leaves them a commit ahead."""
-    info_path = root / "meta" / "info.json"
-    if not info_path.exists():
-        return
-    n, n_tasks = int(progress["episodes"]), int(progress.get("tasks", 0))
-    tasks_path = root / "meta" / "tasks.parquet"
-    if tasks_path.exists():  # tasks.parquet is written before info.json: it can be ahead when info is not
-        df = pd.read_parquet(tasks_path)
-        if (df["task_index"] >= n_tasks).any():
-            write_atomic(tasks_path, lambda path: df[df["task_index"] < n_tasks].to_parquet(path))
-    info = json.loads(info_path.read_text())
-    if (info["total_episodes"], info["total_frames"], info["total_tasks"]) == (n, progress["frames"], n_tasks):
-        return  # the kill did not land in that window
-    acc = fmt.StatsAccumulator()
-    for path in sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet")):
-        for row in pq.read_table(path).to_pylist():
-            acc.add(fmt.stats_from_row(row))
-    if n:
-        write_json(root / "meta" / "stats.json", fmt.stats_to_json(acc.result()))
-    info.update(total_episodes=n, total_frames=int(progress["frames"]), total_tasks=n_tasks, splits={"train": f"0:{n}"})
-    write_json(info_path, info)
 
 
 def label_features(

@@ -9,7 +9,8 @@ import torch
 
 from synth.errors import ConfigError
 from synth.vla import checkpoint
-from synth.vla.data import Normalizer, pad, resize
+from synth.vla.batches import Normalizer, pad
+from synth.vla.data import resize
 from synth.vla.model import VLA, ModelConfig
 from synth.vla.prompt import build as build_prompt
 from synth.vla.text import FrozenMiniLM, minilm_path

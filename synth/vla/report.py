@@ -29,8 +29,8 @@ def cell(
     misses: list[tuple[bool, float, float, float, int]] | None = None,
 ) -> dict:
     """One axis' numbers; `misses`: per episode (succeeded, close miss [m] and close height [m], nan when the
-    gripper never closed: see evaluate.close_offset, approach offset [m], nan when the hand never came down on the
-    object: see evaluate.approach_offset, and how many times the gripper was told to close)."""
+    gripper never closed: see closed_loop.close_offset, approach offset [m], nan when the hand never came down on the
+    object: see closed_loop.approach_offset, and how many times the gripper was told to close)."""
     lo, hi = wilson(successes, n)
     out = {
         "episodes": n,

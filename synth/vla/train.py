@@ -20,7 +20,8 @@ from synth.collection import expand
 from synth.errors import ConfigError
 from synth.keys import key
 from synth.vla import checkpoint
-from synth.vla.data import AUX, NEAR_AUX, Normalizer, Sampler, Source, augment, load, relative_stats, shifts
+from synth.vla.batches import Normalizer, Sampler, augment, relative_stats, shifts
+from synth.vla.data import AUX, NEAR_AUX, Source, load
 from synth.vla.model import VLA, build, count_parameters
 from synth.vla.prompt import build as build_prompt
 from synth.vla.text import FrozenMiniLM, minilm_path
