@@ -10,7 +10,7 @@ from synth.errors import ConfigError
 from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer, uniform
 from synth.registry import randomizer
-from synth.tabletop.compiler import MAX_RESTITUTION, dampratio
+from synth.tabletop.bodies import MAX_RESTITUTION, dampratio
 from synth.types import Scene
 
 

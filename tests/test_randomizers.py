@@ -265,7 +265,7 @@ def _drop(e: float, h0: float = 0.1) -> float:
 def test_restitution_makes_a_dropped_ball_bounce_as_recorded():
     """MuJoCo has no restitution: the randomizer's coefficient becomes the solref damping ratio. A ball dropped
     on the table rebounds higher the higher the coefficient, at about the coefficient's speed ratio."""
-    from synth.tabletop.compiler import dampratio
+    from synth.tabletop.bodies import dampratio
 
     ratios = [_drop(e) for e in (0.0, 0.2, 0.45, 0.7)]
     assert ratios[0] < 0.15 and all(a < b for a, b in zip(ratios, ratios[1:], strict=False)), ratios

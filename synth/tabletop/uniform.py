@@ -30,7 +30,7 @@ import mujoco
 import numpy as np
 
 from synth.robot import WORLD_CONTYPE
-from synth.tabletop.compiler import object_pose, solref
+from synth.tabletop.bodies import object_pose, solref
 from synth.types import Obj, Scene, Target
 
 SHAPES = ("box", "cylinder", "sphere", "capsule", "mesh")  # geoms of every object slot, in this order
