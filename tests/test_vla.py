@@ -469,6 +469,9 @@ def test_eval_runs_every_axis_and_writes_a_report(run):
         assert sum(c["won"]) == c["successes"]
         assert len(c["closes"]) == 2 and all(isinstance(n, int) and n >= 0 for n in c["closes"])
         assert len(c["close_height_cm"]) == 2 and all(h is None or -30 < h < 100 for h in c["close_height_cm"])
+    spans = [tuple(c["attempts"]) for c in rep["axes"].values()]  # each axis draws its own scenes
+    assert len(set(spans)) == len(spans) and rep["axes"]["in_distribution"]["attempts"] == [0, 2]
+    assert rep["axes"]["paraphrase"]["draws"] != rep["axes"]["in_distribution"]["draws"]  # not ID's scenes reworded
     assert "| in_distribution |" in (out / "report.md").read_text()
     assert (out / "success.png").stat().st_size > 1000 and (out / "training.png").stat().st_size > 1000
 
@@ -519,6 +522,7 @@ def test_eval_on_pybullet_is_its_own_axis(run):
     rep = json.loads((run / "eval" / "pb" / "report.json").read_text())
     assert list(rep["axes"]) == ["in_distribution", "backend: pybullet"]
     c = rep["axes"]["backend: pybullet"]
+    assert c["attempts"] == rep["axes"]["in_distribution"]["attempts"]  # the same scenes: the engine is the change
     assert c["episodes"] == 1 and c["successes"] + sum(c["failures"].values()) == 1 and 0 <= c["expert_rate"] <= 1
     assert "| backend: pybullet |" in (run / "eval" / "pb" / "report.md").read_text()
     r = cli("eval", f"policy={run}", "eval_backend=bullet", check=False)

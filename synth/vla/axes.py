@@ -7,6 +7,7 @@ chosen outside (or at the edge of) the defaults a dataset is generated with, so 
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 from synth.palette import HELD_OUT_TABLE_COLOURS
@@ -45,6 +46,14 @@ def demonstration_only() -> list[str]:
     leaves them out, so that the expert's upper bound (and the episode time limit, from its plans) is the plain
     expert's."""
     return RANDOMIZERS.where(evaluation=False)
+
+
+def first_attempt(name: str) -> int:
+    """The first attempt index of axis `name`'s scenes: each axis draws its own scenes (attempts first ..
+    first + episodes - 1 of the eval seed), so that an axis is not the in-distribution scenes with one thing
+    changed. in_distribution starts at 0; the others at a block of 10^6 fixed by the name alone (CRC-32), so adding
+    an axis moves no other axis' scenes."""
+    return 0 if name == "in_distribution" else (zlib.crc32(name.encode()) % 1000 + 1) * 1_000_000
 
 
 def randomizer_nodes(base: dict, axis: Axis) -> dict:

@@ -23,7 +23,7 @@ from synth.keys import key
 from synth.pipeline import Worker
 from synth.registry import RANDOMIZERS, TASKS
 from synth.vla import checkpoint, report
-from synth.vla.axes import AXES, Axis, randomizer_nodes
+from synth.vla.axes import AXES, Axis, first_attempt, randomizer_nodes
 from synth.vla.closed_loop import rollout
 from synth.vla.policy import Policy
 
@@ -127,7 +127,7 @@ def evaluate(cfg: EvalConfig) -> dict:
     for axis, backend in names:
         name = axis if backend == "mujoco" else f"backend: {backend}"
         t0 = time.perf_counter()
-        c = run_axis(pol, gen, AXES[axis], cfg, backend)
+        c = run_axis(pol, gen, AXES[axis], cfg, backend, first_attempt(axis))
         c["seconds"] = time.perf_counter() - t0
         cells[name] = c
         print(
@@ -199,10 +199,11 @@ def _physics(backend: str) -> Backend | None:
     return None if backend == "mujoco" else make_backend(backend)
 
 
-def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str = "mujoco") -> dict:
-    """One cell: the policy (and the expert) on `cfg.episodes` scenes of this axis, on physics `backend`."""
+def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str = "mujoco", first: int = 0) -> dict:
+    """One cell: the policy (and the expert) on `cfg.episodes` scenes of this axis (attempts `first` on of the eval
+    seed: synth.vla.axes.first_attempt), on physics `backend`."""
     worker, hz = make_worker(pol, gen, axis, cfg, backend)
-    atts = [worker.prepare(i) for i in range(cfg.episodes)]
+    atts = [worker.prepare(first + i) for i in range(cfg.episodes)]
     expert = None
     if cfg.expert:
         planned = [a for a in atts if a.plan is not None]
@@ -223,6 +224,7 @@ def run_axis(pol: Policy, gen: dict, axis: Axis, cfg: EvalConfig, backend: str =
             if r:
                 reasons[r] += 1
     c = report.cell(wins, len(atts), expert, len(atts) if cfg.expert else None, dict(reasons), misses)
+    c["attempts"] = [first, first + len(atts)]  # the scenes: attempts first .. first + episodes - 1 of the eval seed
     c["results"] = results  # per episode ('' won, else the failure reason), in attempt order
     c["draws"] = [a.draws for a in atts]  # per episode, what its randomizers drew (what `synth generate focus=` reads)
     c["overrides"] = {name: sorted(node) for name, node in axis.randomizers.items()}  # keys this axis draws itself
