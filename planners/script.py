@@ -7,16 +7,16 @@ from __future__ import annotations
 import numpy as np
 
 from synth.embodiment import Embodiment
+from synth.grasps import Grasp
 from synth.planners import transit
 from synth.planners.collision import Checker
-from synth.planners.grasps import Grasp
 from synth.skill import FLIP, Script, Segment, place_tcp
 
 
 def key_configurations(ik, script: Script, g: Grasp, centre, place_centre, base, q_home) -> dict | None:
     """{key name: joints (dof,) [rad]} of the script's key poses for grasp g, the object's centre at `centre` (3,)
     [m] going to `place_centre` (3,) [m]: the first solved from q_home, each other from the one before it, with
-    ik (a planners.ik.IK, or pipeline.TurnedIK) in the frame of the base at `base` (3,) [m]; None where one has no
+    ik (a synth.ik.IK, or pipeline.TurnedIK) in the frame of the base at `base` (3,) [m]; None where one has no
     solution or flips the wrist on a straight segment."""
     pos = script.positions(g.pos, g.rot[:, 2], place_tcp(g.pos, centre, place_centre))
     straight = script.straight_keys()

@@ -16,11 +16,11 @@ import mujoco
 import numpy as np
 
 from synth.embodiment import Embodiment
+from synth.grasps import FINGER_TIP_BELOW_TCP, TABLE_CLEARANCE, reach
 from synth.keys import key
 from synth.language import refer
 from synth.planners import transit
 from synth.planners.collision import Checker
-from synth.planners.grasps import FINGER_TIP_BELOW_TCP, TABLE_CLEARANCE, reach
 from synth.planners.timing import through
 from synth.pose import yaw_matrix
 from synth.randomize import pick

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from synth import grasps
 from synth.keys import key
 from synth.language import refer, relation
-from synth.planners import grasps
 from synth.planners.collision import Checker
 from synth.planners.script import clear, key_configurations, walk
 from synth.planners.timing import through

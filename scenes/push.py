@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from synth.grasps import FINGER_TIP_BELOW_TCP
 from synth.keys import key
 from synth.language import refer, relation
 from synth.planners import transit
 from synth.planners.cartesian import line_ik
 from synth.planners.collision import Checker
-from synth.planners.grasps import FINGER_TIP_BELOW_TCP
 from synth.planners.timing import through
 from synth.pose import yaw_matrix
 from synth.randomize import pick

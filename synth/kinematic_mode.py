@@ -1,4 +1,4 @@
-"""The kinematic mode's worker: attempts -> batched plans (synth/batch_planner.py) -> timed trajectories ->
+"""The kinematic mode's worker: attempts -> batched plans (synth/batch_planner/planner.py) -> timed trajectories ->
 an EpisodeBatch in the same form as physics mode's episodes (state = the planned joints and gripper width).
 
 Timing: every segment of the task's skill script (synth/skill.py) is a straight joint-space motion with a
@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from synth.actions import convert
-from synth.batch_planner import Planner, placement, quat_from_mat
+from synth.batch_planner.planner import Planner, placement, quat_from_mat
 from synth.embodiment import Embodiment
 from synth.language import substitute
 from synth.randomize import Randomizer, Streams, apply_many, stream

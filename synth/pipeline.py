@@ -29,7 +29,7 @@ from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Episode, Scene
 
 if TYPE_CHECKING:
-    from synth.planners.ik import IK
+    from synth.ik import IK
 
 
 @dataclass
@@ -98,7 +98,7 @@ class Worker:
         self.uniform = uniform  # compile every draw into one layout (synth.tabletop.uniform) for batched physics
         self.cameras, self.resolution, self.held_out, self.batch = tuple(cameras), tuple(resolution), held_out, batch
         task.check_embodiment(emb)
-        from synth.planners.ik import IK  # mink and its QP solvers: only physics mode's workers need them
+        from synth.ik import IK  # mink and its QP solvers: only physics mode's workers need them
 
         iks = tuple(IK(m.body) for m in emb.mounts)  # one per arm, each in its own base frame
         self.ctx = PlanContext(emb=emb, control_hz=control_hz, ik=iks[0], iks=iks)
@@ -145,7 +145,7 @@ class Worker:
         emb = self.emb.moved(scene.base)
         if self.emb.arms:  # a pair: every mount moved and turned; each arm's IK already solves in its own frame
             return dataclasses.replace(self.ctx, emb=emb)
-        turned = TurnedIK(self.ctx.ik, scene.base[2])
+        turned = TurnedIK(self.ctx.iks[0], scene.base[2])
         return dataclasses.replace(self.ctx, emb=emb, ik=turned, iks=(turned,))
 
     def executed(self, a: Attempt) -> np.ndarray:

@@ -102,5 +102,5 @@ class PlanContext:
 
     emb: Embodiment
     control_hz: float
-    ik: object  # planners.ik.IK of the (first) arm
-    iks: tuple = ()  # planners.ik.IK per arm, in the order of emb.mounts
+    ik: object  # synth.ik.IK of the (first) arm
+    iks: tuple = ()  # synth.ik.IK per arm, in the order of emb.mounts

@@ -7,9 +7,9 @@ import pytest
 from synth.config import compose_config, settings
 from synth.embodiment import load
 from synth.errors import ConfigError
+from synth.ik import IK
 from synth.pipeline import Worker
 from synth.planners.collision import Checker
-from synth.planners.ik import IK
 from synth.pose import yaw_matrix
 from synth.registry import TASKS
 from synth.robot import robot_only

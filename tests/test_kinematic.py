@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from synth.arm_kinematics import Kinematics
-from synth.batch_planner import Planner, quat_from_mat
+from synth.batch_planner import capsules
+from synth.batch_planner.planner import Planner, quat_from_mat
 from synth.config import compose_config, settings
 from synth.embodiment import load, names
 from synth.errors import ConfigError
-from synth.planners import capsules
 from synth.randomize import apply
 from synth.robot import robot_only
 from synth.tabletop.compiler import Layout, build, initial_qpos
@@ -309,9 +309,9 @@ def test_kinematic_mode_applies_synonyms_and_state_noise_as_physics_mode_does():
 
 @pytest.mark.parametrize("below", [0.0, 0.01])
 def test_kinematic_grasps_are_the_planners_top_down_grasps(below):
-    """task.grasp_below moves mode=kinematic's grasp exactly as it moves physics mode's (planners/grasps.py)."""
-    from synth.batch_planner import targets
-    from synth.planners import grasps
+    """task.grasp_below moves mode=kinematic's grasp exactly as it moves physics mode's (synth/grasps.py)."""
+    from synth import grasps
+    from synth.batch_planner.planner import targets
 
     s = settings(compose_config(["progress=false", "mode=kinematic", "seed=3", f"task.grasp_below={below}"]))
     emb = load(s.embodiment)

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
+from synth import grasps
 from synth.embodiment import load
-from synth.planners import grasps, transit
-from synth.planners.ik import IK
+from synth.ik import IK
+from synth.planners import transit
 from synth.planners.timing import point_to_point, through
 from synth.tabletop.objects import sample
 from synth.types import Obj

@@ -282,8 +282,8 @@ def test_restitution_makes_a_dropped_ball_bounce_as_recorded():
 def test_robot_base_moves_the_arm_and_the_robot_frame_with_it():
     """A shifted and turned base: planning still succeeds, and the robot-frame outputs are in the moved base's
     frame: observation.ee_pose and ee_pose actions equal forward kinematics of the joints on the robot alone."""
+    from synth.ik import IK
     from synth.pipeline import Worker
-    from synth.planners.ik import IK
 
     task = TASKS.build("pick_place")
     base = [RANDOMIZERS.build(n) for n in ("object_shape", "object_pose", "target")]

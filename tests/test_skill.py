@@ -146,8 +146,8 @@ def test_kinematic_episodes_of_every_kinematic_task_do_not_depend_on_the_batch(t
 def test_objects_already_placed_are_obstacles_where_they_rest():
     """Before pick-and-place m, the batched planner sees the objects of the earlier ones at their place x, y and
     resting height (on the target's surface, not the table), the others where they stood."""
-    from synth.batch_planner import placed_obstacles
-    from synth.planners.capsules import OBJECT, obstacles
+    from synth.batch_planner.capsules import OBJECT, obstacles
+    from synth.batch_planner.planner import placed_obstacles
     from synth.randomize import apply_many
 
     s = settings(compose_config(["progress=false", "mode=kinematic", "task=sort", "seed=1"]))

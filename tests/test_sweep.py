@@ -1,14 +1,14 @@
-"""The kinematic mode's segment check (planners/sweep.py, and its compiled twin planners/sweep_jit.py) against
+"""The kinematic mode's segment check (synth/batch_planner/sweep.py, and its compiled twin sweep_jit.py) against
 checking every sample of the segment sphere by sphere; the compiled IK against synth/arm_kinematics.py's."""
 
 import numpy as np
 import pytest
 
 from synth import arm_kinematics_jit
-from synth.batch_planner import Planner, targets
+from synth.batch_planner import capsules, sweep, sweep_jit
+from synth.batch_planner.planner import Planner, targets
 from synth.config import compose_config, settings
 from synth.embodiment import load
-from synth.planners import capsules, sweep, sweep_jit
 from synth.randomize import apply
 
 EMBODIMENTS = ("panda", "ur5e", "widowx250")

@@ -422,7 +422,7 @@ def test_aux_targets_are_where_the_dataset_says_things_are(dataset, tmp_path):
         shape, yaw = shapes[e]["shape"], json.loads(ds.episodes["synth/meta"][e])["draws"]["object_pose"]["yaw"]
         closing = np.arctan2(*raw[src.episode == e][0][::-1]) / 2  # [rad] mod pi
         across = {"capsule": (np.pi / 2,), "box": (0.0, np.pi / 2)}.get(shape)
-        if across is not None:  # a capsule across its axis, a box across one of its sides (planners.grasps)
+        if across is not None:  # a capsule across its axis, a box across one of its sides (synth.grasps)
             assert min(abs(np.sin(closing - yaw - a)) for a in across) < 0.05, (shape, closing, yaw)
 
 

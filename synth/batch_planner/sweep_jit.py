@@ -1,12 +1,12 @@
-"""planners/sweep.py's segment clearance compiled with numba: the same bisection, world by world.
+"""sweep.py's segment clearance compiled with numba: the same bisection, world by world.
 
-planners/sweep.py is the reference (numpy, breadth-first over all worlds at once); this is the same
+sweep.py is the reference (numpy, breadth-first over all worlds at once); this is the same
 algorithm depth-first within one world at a time, in scalar code, so no array is built per level and no
 pair is sorted: each interval [a, b] of samples is placed once (forward kinematics at its middle), its
 remaining (part, obstacle) pairs are checked with the part grown by how far it can move within the
 interval, the clear ones leave, and the rest go on to both halves, down to single samples checked sphere
 by sphere. Every pair meets the same intervals as in the reference, so the verdict and the clearance are
-the reference's (to rounding: tests/test_sweep.py compares them). Shapes as in planners/sweep.py: W
+the reference's (to rounding: tests/test_sweep.py compares them). Shapes as in sweep.py: W
 worlds, G robot parts (+1 for a carried object), O obstacles, K spheres per part.
 """
 
@@ -19,8 +19,8 @@ from numba import njit
 
 from synth.arm_kinematics import Kinematics
 from synth.arm_kinematics_jit import _fk, fk_args
-from synth.planners.capsules import PAD, Body, Obstacles
-from synth.planners.sweep import motion, side_by_side
+from synth.batch_planner.capsules import PAD, Body, Obstacles
+from synth.batch_planner.sweep import motion, side_by_side
 
 
 def segment_clearance(
@@ -35,7 +35,7 @@ def segment_clearance(
     width: np.ndarray,
     carry: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """(W,) planners/sweep.segment_clearance, compiled: the smallest clearance [m] minus `margin` over the
+    """(W,) sweep.segment_clearance, compiled: the smallest clearance [m] minus `margin` over the
     samples j = 1..n (W,) of the segments q0 -> q1 (W, dof) to the obstacles not `allowed` (W, O)."""
     W = len(q0)
     q0 = np.ascontiguousarray(q0, float)

@@ -6,7 +6,7 @@ their middle with every part's bounding sphere grown by how far the part can mov
 point on link k moves at most sum_i |dq_i| rho_ik per unit of the segment, rho_ik the length of the chain
 from joint i's origin to the point (it bounds the distance to joint i's axis). A (part, obstacle) pair
 clear by `margin` with that growth is clear at every sample of the interval; the rest are split in two,
-down to single samples, where the part's spheres are checked exactly (planners/capsules.py). So the
+down to single samples, where the part's spheres are checked exactly (capsules.py). So the
 verdict (clearance below `margin` or not) is the same as checking every sample, and each world's numbers
 depend on that world alone. Shapes: W worlds, G parts (+1 for a carried object), O obstacles, P pairs.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from synth.arm_kinematics import Kinematics
-from synth.planners.capsules import PAD, Body, Obstacles, sdf
+from synth.batch_planner.capsules import PAD, Body, Obstacles, sdf
 
 
 def reach(body: Body, kin: Kinematics) -> tuple[np.ndarray, np.ndarray]:
@@ -122,11 +122,12 @@ def segment_clearance(
         nw = n[items_w]
         s = ((items_a + items_b) / 2) / nw
         frames = kin.fk(q0[items_w] + s[:, None] * dq[items_w]).poses  # (M, dof + 1, 3, 4): links, hand
+        assert frames is not None  # fk with links gives every link's pose
         # each (item, part) the remaining pairs need, once
         key, inv = np.unique(pi * parts + pg, return_inverse=True)
         ui, ug = key // parts, key % parts
         uw = items_w[ui]
-        centre = _centres(body, frames, ui, ug, width[uw], None if carry is None else oc[uw])
+        centre = _centres(body, frames, ui, ug, width[uw], None if oc is None else oc[uw])
         h = ((items_b - items_a) / (2 * nw))[ui]  # the interval's half length, in units of the segment
         grow = growth(frames, ui, centre, g_radius[uw, ug], speed[uw, ug], bend[uw, ug], h)
         pw = items_w[pi]

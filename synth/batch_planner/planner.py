@@ -2,9 +2,9 @@
 and timed for a batch of W attempts at once, with no physics and no rendering.
 
 Per attempt the scene, the randomizer draws and the instruction are exactly physics mode's (same
-streams). Then, batched over the attempts: top-down grasps from planners/grasps.py, damped-least-squares
+streams). Then, batched over the attempts: top-down grasps from synth/grasps.py, damped-least-squares
 IK of the script's key poses, the first from the arm's home and each other from the one before it, every
-segment a straight joint-space one checked against the world with planners/capsules.py with the script's
+segment a straight joint-space one checked against the world with capsules.py with the script's
 touches and margins (the carried object moves with the hand while the gripper is closed), and minimum-jerk
 (quintic) timing of each segment within the script's share of the arm's velocity and acceleration limits at
 the control rate. A failed grasp option is retried with the next closing direction; what still fails is
@@ -22,10 +22,11 @@ from functools import partial
 
 import numpy as np
 
+from synth import grasps
 from synth.arm_kinematics import Chain, Kinematics
+from synth.batch_planner import capsules, sweep
+from synth.batch_planner.capsules import OBJECT, TABLE, TARGET, Body, Obstacles
 from synth.embodiment import Embodiment
-from synth.planners import capsules, grasps, sweep
-from synth.planners.capsules import OBJECT, TABLE, TARGET, Body, Obstacles
 from synth.skill import FLIP, START, Placement, Placing, Script, place_tcp
 from synth.types import Scene
 
@@ -34,9 +35,9 @@ OPTIONS = 4  # grasp options (closing directions) tried per attempt
 
 
 def jit() -> bool:
-    """Whether to plan with the numba-compiled kernels (planners/sweep_jit.py's sweep, ~5x faster, and
+    """Whether to plan with the numba-compiled kernels (sweep_jit.py's sweep, ~5x faster, and
     synth/arm_kinematics_jit.py's IK): numba imports and SYNTH_JIT is not 0. Otherwise the numpy references
-    (planners/sweep.py, synth/arm_kinematics.py), which give the same plans to rounding."""
+    (sweep.py, synth/arm_kinematics.py), which give the same plans to rounding."""
     if os.environ.get("SYNTH_JIT", "1") == "0":
         return False
     try:
@@ -85,7 +86,7 @@ def quat_to_mat(q: np.ndarray) -> np.ndarray:
 class Targets:
     """Key TCP poses of W attempts and their grasp options: pos (W, OPTIONS, K, 3) [m] in the script's order, rot
     (W, OPTIONS, 3, 3), width (W, OPTIONS) [m] the object width across the fingers, has (W, OPTIONS) bool
-    whether the attempt has that option (the closing directions of planners/grasps.py, best first)."""
+    whether the attempt has that option (the closing directions of synth/grasps.py, best first)."""
 
     pos: np.ndarray
     rot: np.ndarray
@@ -122,7 +123,7 @@ def touches(task: Placing, scenes: list[Scene], obs: Obstacles, move: int = 0) -
 
 
 def targets(task: Placing, scenes: list[Scene], emb: Embodiment, move: int = 0) -> Targets:
-    """The script's key poses of pick-and-place `move` for every top-down grasp option per scene (planners/grasps.py's,
+    """The script's key poses of pick-and-place `move` for every top-down grasp option per scene (synth/grasps.py's,
     for all at once)."""
     base = emb.base_pose()[0]
     max_depth, max_width = grasps.reach(emb.gripper)
@@ -200,7 +201,7 @@ class Planner:
         self.hands: Callable[[np.ndarray], Chain] = partial(self.kin.fk, links=False)
         if jit():
             from synth import arm_kinematics_jit
-            from synth.planners import sweep_jit
+            from synth.batch_planner import sweep_jit
 
             self.sweep, self.ik = sweep_jit.segment_clearance, partial(arm_kinematics_jit.ik, self.kin)
             self.hands = partial(arm_kinematics_jit.hands, self.kin)

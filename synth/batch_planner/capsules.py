@@ -68,7 +68,8 @@ class Body:
             parts.append(
                 (emb.dof, np.array([0, y, z0]), np.array([0, y, z0 + gr.finger_length]), np.hypot(*PAD_HALF_XY), sign)
             )
-        link, centre, radius, finger, members, groups = [], [], [], [], [], []
+        link: list[int] = []
+        centre, radius, finger, members, groups = [], [], [], [], []
         for k, p0, p1, rad, f in parts:
             c, rr = _cover(np.asarray(p0, float), np.asarray(p1, float), float(rad))
             members.append(list(range(len(link), len(link) + len(c))))
