@@ -101,16 +101,7 @@ def write_shard(
     )
     shapes = {f"stats/{key}/{st}": list(v.shape[1:]) for key, s in stats.items() for st, v in s.items()}
     _write(table.replace_schema_metadata({"shapes": json.dumps(shapes)}), tmp / "episodes.arrow")
-    att = pa.table(
-        {
-            "attempt": pa.array([a["attempt"] for a in attempts], pa.int64()),
-            "success": pa.array([bool(a["success"]) for a in attempts], pa.bool_()),
-            "reason": pa.array([a["reason"] for a in attempts], pa.string()),
-            "seconds": pa.array([dumps(a["seconds"]) for a in attempts], pa.string()),
-            "draws": pa.array([dumps(a["draws"]) for a in attempts], pa.string()),
-        }
-    )
-    _write(att, tmp / "attempts.arrow")
+    _write(_attempts_table(attempts), tmp / "attempts.arrow")
     for name, rec in (extra or {}).items():
         (tmp / name).write_text(json.dumps(rec, indent=2))
     if finish is not None:
@@ -125,6 +116,19 @@ def write_shard(
     makedirs(final.parent)
     fsync(final.parent)
     return final
+
+
+def _attempts_table(attempts: list[dict]) -> pa.Table:
+    """The attempt records of a shard: attempt, success, reason, and seconds and draws as JSON."""
+    return pa.table(
+        {
+            "attempt": pa.array([a["attempt"] for a in attempts], pa.int64()),
+            "success": pa.array([bool(a["success"]) for a in attempts], pa.bool_()),
+            "reason": pa.array([a["reason"] for a in attempts], pa.string()),
+            "seconds": pa.array([dumps(a["seconds"]) for a in attempts], pa.string()),
+            "draws": pa.array([dumps(a["draws"]) for a in attempts], pa.string()),
+        }
+    )
 
 
 def _no_images(meta: dict) -> dict:
