@@ -12,7 +12,7 @@ import pytest
 
 from synth.backends import base
 from synth.backends.base import BACKENDS, WORLDS, available, make, world
-from synth.backends.mujoco_cpu import MujocoCPU, initial_state
+from synth.backends.mujoco_cpu import MujocoCPU, diverged, initial_state
 from synth.config import compose_config, settings
 from synth.embodiment import load
 from synth.errors import ConfigError
@@ -220,6 +220,21 @@ def _every_case(backend, w: Worker, k: int = 5) -> None:
 
 def test_every_kth_step_is_the_every_step_rollouts():
     _every_case(MujocoCPU(), _worker(rands=FIXED))
+
+
+def test_a_reset_between_records_still_shows():
+    """MuJoCo resets a world whose accelerations turn non-finite (here a NaN control at step 7): with every=5 its
+    recorded time falls behind from the record after the reset on, so `diverged` reports it as from every step."""
+    w = _worker(rands=FIXED)
+    m = w.prepare(0).model
+    state0 = initial_state(m, initial_qpos(m, w.emb, Layout(m, w.emb)))[None]
+    ctrl = np.tile(w.emb.start * w.scale, (1, 20, 1))
+    ctrl[0, 7] = np.nan
+    backend = MujocoCPU()
+    full = backend.rollout([m], state0, ctrl)[0].copy()
+    state = backend.rollout([m], state0, ctrl, every=5)[0]
+    assert diverged(full, state0, m.opt.timestep).all() and diverged(state, state0, m.opt.timestep, 5).all()
+    assert not diverged(state[:, :1], state0, m.opt.timestep, 5).any()  # the record before the reset is on time
 
 
 @pytest.mark.slow
