@@ -82,29 +82,34 @@ def main() -> None:
         atts = planned(w, W)
         print(f"W={W}: planned in {time.perf_counter() - t0:.0f} s (not timed below)", flush=True)
         ref_s, ref_steps, ref_labels = physics(w, MujocoCPU(nthread=args.threads), atts)
-        rows.append((W, f"mujoco ({args.threads} thread)", ref_s, ref_steps, ref_labels, 1, ref_labels))
+        rows.append((W, f"mujoco ({args.threads} thread)", ref_s, ref_steps, ref_labels, 1, ref_labels, 0))
         for name in names:
             be = make(name)
             physics(w, be, atts, periods=2)  # warm-up: compile and load the kernels for these layouts
             s, steps, labels = physics(w, be, atts)
-            rows.append((W, name, s, steps, labels, len(getattr(be, "groups", [1])), ref_labels))
+            copied = getattr(be, "copied", 0) / W  # [B] device -> host per trajectory (MuJoCo Warp counts them)
+            rows.append((W, name, s, steps, labels, len(getattr(be, "groups", [1])), ref_labels, copied))
             print(f"W={W}: {name} {s:.1f} s, MuJoCo C {ref_s:.1f} s", flush=True)
     print_table(rows)
 
 
 def print_table(rows: list) -> None:
-    """A markdown table; ratio = world-steps/s over the MuJoCo C reference's at the same W."""
+    """A markdown table; ratio = world-steps/s over the MuJoCo C reference's at the same W; to host: bytes copied from
+    the device per trajectory (0: the physics ran on the host)."""
     ref: dict[int, float] = {}
-    print("| W | backend | layout batches | world-steps/s | successful traj/s | success | labels = MuJoCo | ratio |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
-    for W, name, s, steps, labels, groups, ref_labels in rows:
+    print(
+        "| W | backend | layout batches | world-steps/s | successful traj/s | success | labels = MuJoCo | ratio "
+        "| to host [kB/traj] |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for W, name, s, steps, labels, groups, ref_labels, copied in rows:
         rate = steps / s
         ref.setdefault(W, rate)
         ok = sum(lab == "" for lab in labels)
         same = np.mean([a == b for a, b in zip(labels, ref_labels, strict=True)])
         print(
             f"| {W} | {name} | {groups} | {rate:,.0f} | {ok / s:.2f} | {ok / len(labels):.0%} | {same:.0%} "
-            f"| {rate / ref[W]:.2f} |"
+            f"| {rate / ref[W]:.2f} | {copied / 1e3:,.1f} |"
         )
 
 

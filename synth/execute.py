@@ -95,13 +95,14 @@ def run(
     """
     W, T, _ = actions.shape
     state0 = np.stack([initial_state(m, q) for m, q in zip(models, qpos0, strict=True)])
-    state, sens = backend.rollout(models, state0, controls(actions, start, steps, scale))
+    # the backend records only the control-rate frames: the state after each period, the sensors at its start
+    state, sens = backend.rollout(models, state0, controls(actions, start, steps, scale), every=steps)
     sl = state_slices(models[0])
-    frames = np.concatenate([state0[:, None], state[:, steps - 1 :: steps]], axis=1)
+    frames = np.concatenate([state0[:, None], state], axis=1)
     return {
         "qpos": frames[..., sl["qpos"]],
         "qvel": frames[..., sl["qvel"]],
-        "sensordata": np.ascontiguousarray(sens[:, ::steps][:, :T]),  # a copy: let the full buffers go
+        "sensordata": np.ascontiguousarray(sens[:, :T]),  # a copy: let the backend's buffers go
         "state0": state0,
-        "diverged": diverged(state, state0, models[0].opt.timestep),
+        "diverged": diverged(state, state0, models[0].opt.timestep, steps),
     }

@@ -12,7 +12,7 @@ import pytest
 
 from synth.backends import base
 from synth.backends.base import BACKENDS, WORLDS, available, make, world
-from synth.backends.mujoco_cpu import MujocoCPU, initial_state
+from synth.backends.mujoco_cpu import MujocoCPU, diverged, initial_state
 from synth.config import compose_config, settings
 from synth.embodiment import load
 from synth.errors import ConfigError
@@ -194,3 +194,65 @@ def test_warp_matches_mujoco_on_pick_place_plans():
         assert o.qpos.shape == r.qpos.shape
         np.testing.assert_allclose(o.qpos[:, obj], r.qpos[:, obj], atol=0.01)
         np.testing.assert_allclose(o.qpos[:, lay.arm_qadr], r.qpos[:, lay.arm_qadr], atol=0.01)
+
+
+def _every_case(backend, w: Worker, k: int = 5) -> None:
+    """Two randomized pick_place worlds of one layout under their planned controls: rollout(every=k) records the
+    every-step rollout's states after steps k-1, 2k-1, ... and its sensors at steps 0, k, ...; MuJoCo C's bitwise."""
+    atts = [a for a in (w.prepare(i) for i in range(3)) if a.plan is not None][:2]
+    models = [a.model for a in atts]
+    lay = Layout(models[0], w.emb)
+    state0 = np.stack([initial_state(m, initial_qpos(m, w.emb, lay)) for m in models])
+    T = min(len(a.p.actions) for a in atts)
+    acts = np.stack([a.p.actions[:T] for a in atts])
+    from synth.execute import controls
+
+    ctrl = controls(acts, np.tile(w.start, (2, 1)), substeps(models[0], 20.0), w.scale)[:, : 40 * k]
+    full_state, full_sens = (x.copy() for x in backend.rollout(models, state0, ctrl))
+    state, sens = backend.rollout(models, state0, ctrl, every=k)
+    assert state.shape == (2, 40, state0.shape[1]) and sens.shape == (2, 40, models[0].nsensordata)
+    assert not np.array_equal(full_state[:, k - 1 :: k], full_state[:, ::k])  # the steps it picks matter
+    np.testing.assert_array_equal(state, full_state[:, k - 1 :: k])
+    np.testing.assert_array_equal(sens, full_sens[:, ::k])
+    with pytest.raises(ValueError, match="whole number"):
+        backend.rollout(models, state0, ctrl[:, :-1], every=k)
+
+
+def test_every_kth_step_is_the_every_step_rollouts():
+    _every_case(MujocoCPU(), _worker(rands=FIXED))
+
+
+def test_a_reset_between_records_still_shows():
+    """MuJoCo resets a world whose accelerations turn non-finite (here a NaN control at step 7): with every=5 its
+    recorded time falls behind from the record after the reset on, so `diverged` reports it as from every step."""
+    w = _worker(rands=FIXED)
+    m = w.prepare(0).model
+    state0 = initial_state(m, initial_qpos(m, w.emb, Layout(m, w.emb)))[None]
+    ctrl = np.tile(w.emb.start * w.scale, (1, 20, 1))
+    ctrl[0, 7] = np.nan
+    backend = MujocoCPU()
+    full = backend.rollout([m], state0, ctrl)[0].copy()
+    state = backend.rollout([m], state0, ctrl, every=5)[0]
+    assert diverged(full, state0, m.opt.timestep).all() and diverged(state, state0, m.opt.timestep, 5).all()
+    assert not diverged(state[:, :1], state0, m.opt.timestep, 5).any()  # the record before the reset is on time
+
+
+@pytest.mark.slow
+@needs_warp
+def test_warp_every_kth_step_is_the_every_step_rollouts_and_copies_k_fold_less():
+    """MuJoCo Warp records every k-th step on the device: the same arrays as its every-step rollout at those steps,
+    and k times fewer bytes copied back."""
+    from synth.backends.mujoco_warp import MujocoWarp
+
+    backend = MujocoWarp(chunk=60)  # several chunks, each a whole number of records
+    _every_case(backend, _worker(rands=FIXED))
+    w = _worker(rands=FIXED)
+    atts = [w.prepare(i) for i in range(2)]
+    models = [a.model for a in atts]
+    lay = Layout(models[0], w.emb)
+    state0 = np.stack([initial_state(m, initial_qpos(m, w.emb, lay)) for m in models])
+    ctrl = np.tile(w.emb.start * w.scale, (2, 200, 1))
+    backend.rollout(models, state0, ctrl)
+    full = backend.copied
+    backend.rollout(models, state0, ctrl, every=5)
+    assert 0 < backend.copied < full / 4.9

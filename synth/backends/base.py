@@ -34,16 +34,18 @@ class Backend(Protocol):
     name: str  # the `backend=` value that selects it
 
     def rollout(
-        self, models: list[mujoco.MjModel], state0: np.ndarray, ctrl: np.ndarray
+        self, models: list[mujoco.MjModel], state0: np.ndarray, ctrl: np.ndarray, every: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
         """models: W compiled MjModels, one per world; state0: (W, nstate) in mjSTATE_FULLPHYSICS layout;
-        ctrl: (W, N, nu) the controls of each physics step.
+        ctrl: (W, N, nu) the controls of each physics step, N a multiple of `every`.
 
-        Returns state (W, N, nstate) after each step (FULLPHYSICS layout: time [s], qpos, qvel, act, ...)
-        and sensordata (W, N, nsensordata), where sensordata[:, k] was computed at the start of step k
-        (for the state before it). The arrays may be the backend's reused buffers, valid until its next
-        call. A world whose physics diverges shows it in its recorded time (it does not advance by one
-        timestep per step) or as non-finite values (see `synth.backends.mujoco_cpu.diverged`).
+        Records every `every`-th step: returns state (W, N // every, nstate) after steps every-1, 2*every-1, ...
+        (FULLPHYSICS layout: time [s], qpos, qvel, act, ...) and sensordata (W, N // every, nsensordata), where
+        sensordata[:, j] was computed at the start of step j * every (for the state before it); every=1 records
+        each step. A backend whose physics runs elsewhere (a GPU) copies only these back. The arrays may be the
+        backend's reused buffers, valid until its next call. A world whose physics diverges at any step shows it
+        at every recorded step after, so at least at the last one: in its recorded time (it is not state0's time
+        plus one timestep per step) or as non-finite values (see `synth.backends.mujoco_cpu.diverged`).
         """
         ...
 

@@ -59,15 +59,18 @@ class MujocoCPU:
         return self._bufs[key][:size].reshape(shape)
 
     def rollout(
-        self, models: list[mujoco.MjModel], state0: np.ndarray, ctrl: np.ndarray
+        self, models: list[mujoco.MjModel], state0: np.ndarray, ctrl: np.ndarray, every: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
-        """state0: (W, nstate); ctrl: (W, N, nu) per physics step.
+        """state0: (W, nstate); ctrl: (W, N, nu) per physics step, N a multiple of `every`.
 
-        Returns state (W, N, nstate) after each step and sensordata (W, N, nsensordata), where
-        sensordata[:, k] was computed at the start of step k (for the state before it). The state array
-        arrays are this backend's reused buffers: valid until its next call.
-        A world that diverges is reset by MuJoCo: its recorded time jumps back (see `diverged`).
+        Returns state (W, N // every, nstate) after steps every-1, 2*every-1, ... and sensordata
+        (W, N // every, nsensordata), where sensordata[:, j] was computed at the start of step j * every (for
+        the state before it). MuJoCo's rollout records every step: these are views of its arrays, bitwise
+        what every=1 returns at those steps, in this backend's reused buffers (valid until its next call).
+        A world that diverges is reset by MuJoCo: its recorded time falls behind from then on (see `diverged`).
         """
+        if ctrl.shape[1] % every:
+            raise ValueError(f"{ctrl.shape[1]} steps are not a whole number of every={every}")
         W, N = ctrl.shape[:2]
         state = self._out("state", W, N, state0.shape[1])
         sens = self._out("sens", W, N, models[0].nsensordata)
@@ -83,7 +86,7 @@ class MujocoCPU:
             d = self._out("group_sens", len(ws), N, models[0].nsensordata)
             rollout.rollout([models[w] for w in ws], datas, state0[ws], ctrl[ws], state=s, sensordata=d)
             state[ws], sens[ws] = s, d
-        return state, sens
+        return state[:, every - 1 :: every], sens[:, ::every]
 
 
 class MujocoWorld:
@@ -110,8 +113,11 @@ class MujocoWorld:
         pass
 
 
-def diverged(state: np.ndarray, state0: np.ndarray, timestep: float) -> np.ndarray:
-    """(W,) True where the recorded time is not the initial time plus k steps (MuJoCo reset the world)."""
+def diverged(state: np.ndarray, state0: np.ndarray, timestep: float, every: int = 1) -> np.ndarray:
+    """(W,) True where the recorded time is not the initial time plus k steps (MuJoCo reset the world) or a recorded
+    value is not finite. state: (W, n, nstate) recorded after every `every`-th step (`Backend.rollout`)."""
     n = state.shape[1]
-    expected = state0[:, :1] + timestep * np.arange(1, n + 1)[None]
-    return ~np.all(np.abs(state[..., 0] - expected) < 1e-6 + 1e-9 * n, axis=1) | ~np.isfinite(state).all(axis=(1, 2))
+    expected = state0[:, :1] + timestep * (every * np.arange(1, n + 1))[None]
+    return ~np.all(np.abs(state[..., 0] - expected) < 1e-6 + 1e-9 * n * every, axis=1) | ~np.isfinite(state).all(
+        axis=(1, 2)
+    )

@@ -5,8 +5,9 @@ such field is put on the device as a batched model array (W, ...) (`put_model(ba
 from the worlds' own MjModels. What MuJoCo Warp cannot batch (geom types, meshes, the body tree, contact
 filters, option flags) splits the worlds into groups with one layout each (`layout_key`), stepped one after
 another. The loop is one device step at a time: controls are set on the device from a (W, chunk, nu) array,
-`mujoco_warp.step` runs, and a kernel records time, qpos, qvel, act and sensordata for every step; every
-`chunk` steps the record comes back to the host. On a CUDA device the step after the first is captured
+`mujoco_warp.step` runs, and a kernel checks every step for a blow-up and records qpos, qvel, act and sensordata
+of the steps asked for (`rollout(..., every=k)`: every k-th); every `chunk` steps the record comes back to the
+host, so the copy shrinks k-fold. On a CUDA device the step after the first is captured
 once as a CUDA graph and replayed (not run in this repository's CI, which has no GPU).
 
 Differences from `MujocoCPU` that callers see:
@@ -42,7 +43,6 @@ _IGNORED_SIZES |= {"ngravcomp"}  # a count only: body_gravcomp itself is batched
 # numeric_: custom numbers (a drawer's start opening); put_model reads only its one named option among them
 _IGNORED_PREFIXES = ("name", "bvh_", "body_bvh", "tex_", "oct_", "body_octadr", "numeric_")
 _IGNORED_ARRAYS = {"dof_M0", "dof_length"}  # dof_length weighs velocities only for sleeping
-_BAD = 1e10  # MuJoCo's mjMAXVAL: mj_checkPos / mj_checkVel reset a world beyond it
 
 
 @cache
@@ -113,7 +113,8 @@ def _static_poses(models: list[mujoco.MjModel], d) -> None:
 class MujocoWarp:
     """Steps W worlds with MuJoCo Warp on `device` (default: Warp's preferred device, a GPU when there is one).
 
-    chunk: steps recorded on the device before they are copied back (memory: W * chunk * (nq+nv+na+ns) * 4 B).
+    chunk: at most this many steps run on the device before their records are copied back (memory:
+    W * chunk / every * (nq+nv+na+ns) * 4 B).
     nconmax, njmax: contacts and constraint rows allocated per world (doubled and rerun on overflow).
     """
 
@@ -126,21 +127,26 @@ class MujocoWarp:
         self.device = wp.get_device(device) if device else wp.get_preferred_device()
         self.chunk, self.nconmax, self.njmax = chunk, nconmax, njmax
         self.groups: list[int] = []  # worlds per layout group of the last rollout
+        self.copied = 0  # [B] copied from the device to the host by the last rollout (reruns on overflow included)
 
     def rollout(
-        self, models: list[mujoco.MjModel], state0: np.ndarray, ctrl: np.ndarray
+        self, models: list[mujoco.MjModel], state0: np.ndarray, ctrl: np.ndarray, every: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
-        """state0: (W, nstate) mjSTATE_FULLPHYSICS; ctrl: (W, N, nu). Returns state (W, N, nstate) after each
-        step and sensordata (W, N, nsensordata) computed at the start of each step, as `MujocoCPU.rollout`."""
+        """state0: (W, nstate) mjSTATE_FULLPHYSICS; ctrl: (W, N, nu), N a multiple of `every`. Returns state
+        (W, N // every, nstate) after steps every-1, 2*every-1, ... and sensordata (W, N // every, nsensordata)
+        computed at the start of steps 0, every, ..., as `MujocoCPU.rollout`; only these leave the device."""
         W, N = ctrl.shape[:2]
-        state = np.empty((W, N, state0.shape[1]))
-        sens = np.empty((W, N, models[0].nsensordata))
+        if N % every:
+            raise ValueError(f"{N} steps are not a whole number of every={every}")
+        state = np.empty((W, N // every, state0.shape[1]))
+        sens = np.empty((W, N // every, models[0].nsensordata))
         groups: dict[bytes, list[int]] = {}
         for w, m in enumerate(models):
             groups.setdefault(layout_key(m), []).append(w)
         self.groups = [len(ws) for ws in groups.values()]
+        self.copied = 0
         for ws in groups.values():
-            s, d = self._group([models[w] for w in ws], state0[ws], ctrl[ws])
+            s, d = self._group([models[w] for w in ws], state0[ws], ctrl[ws], every)
             state[ws], sens[ws] = s, d
         return state, sens
 
@@ -160,7 +166,13 @@ class MujocoWarp:
         wm.opt.warn_overflow = 0  # overflow is read back per world and the group rerun with more room
         return wm
 
-    def _group(self, models, state0, ctrl, scale: int = 1):
+    def _host(self, arr) -> np.ndarray:
+        """arr copied from the device, counted in `copied`."""
+        out = arr.numpy()
+        self.copied += out.nbytes
+        return out
+
+    def _group(self, models, state0, ctrl, every: int, scale: int = 1):
         m0, W, N = models[0], len(models), ctrl.shape[1]
         nq, nv, na, ns = m0.nq, m0.nv, m0.na, m0.nsensordata
         nx = nq + nv + na
@@ -173,25 +185,29 @@ class MujocoWarp:
             d.qvel.assign(state0[:, 1 + nq : 1 + nq + nv].astype(np.float32))
             if na:
                 d.act.assign(state0[:, 1 + nq + nv : 1 + nx].astype(np.float32))
-            C = min(self.chunk, N)
+            recs = N // every
+            R = -(-recs // -(-recs // max(1, self.chunk // every)))  # records per copy: <= chunk steps, evenly filled
+            C = R * every  # steps per copy
             dctrl = wp.empty((W, C, m0.nu), dtype=float)
-            phys, sens = wp.empty((W, C, nx), dtype=float), wp.empty((W, C, ns), dtype=float)
-            idx, bad = wp.zeros(1, dtype=int), wp.zeros(W, dtype=int)
+            phys, sens = wp.empty((W, R, nx), dtype=float), wp.empty((W, R, ns), dtype=float)
+            idx, first = wp.zeros(2, dtype=int), wp.full(W, N, dtype=int)  # idx: (local step, chunk's first)
             act = d.act if na else wp.empty((W, 0), dtype=float)
 
             def one_step() -> None:
                 wp.launch(set_ctrl, (W, m0.nu), inputs=[dctrl, idx], outputs=[d.ctrl])
                 mjw.step(wm, d)
-                wp.launch(record, W, inputs=[d.qpos, d.qvel, act, d.sensordata, idx], outputs=[bad, phys, sens])
+                wp.launch(
+                    record, W, inputs=[d.qpos, d.qvel, act, d.sensordata, idx, every], outputs=[first, phys, sens]
+                )
                 wp.launch(advance, 1, outputs=[idx])
 
             graph = None
-            state = np.repeat(state0[:, None], N, axis=1)  # components after act (mocap, ...) do not change
-            sensor = np.empty((W, N, ns))
+            state = np.repeat(state0[:, None], N // every, axis=1)  # components after act (mocap, ...) do not change
+            sensor = np.empty((W, N // every, ns))
             for k0 in range(0, N, C):
                 n = min(C, N - k0)
                 dctrl.assign(np.ascontiguousarray(np.pad(ctrl[:, k0 : k0 + n], ((0, 0), (0, C - n), (0, 0)))))
-                idx.zero_()
+                idx.assign(np.array([0, k0], dtype=np.int32))
                 for k in range(n):
                     if graph is not None:
                         wp.capture_launch(graph)
@@ -202,18 +218,16 @@ class MujocoWarp:
                         wp.capture_launch(graph)
                     else:
                         one_step()
-                state[:, k0 : k0 + n, 1 : 1 + nx] = phys.numpy()[:, :n]
-                sensor[:, k0 : k0 + n] = sens.numpy()[:, :n]
-            overflow = d.overflow.numpy() != 0
-            blown = bad.numpy() != 0
+                r0, r = k0 // every, n // every
+                state[:, r0 : r0 + r, 1 : 1 + nx] = self._host(phys)[:, :r]
+                sensor[:, r0 : r0 + r] = self._host(sens)[:, :r]
+            overflow = self._host(d.overflow) != 0
+            bad = self._host(first)  # (W,) the first step with a non-finite or runaway value, N for none
         if overflow.any():
             if scale >= 8:
                 raise RuntimeError(f"MuJoCo Warp: contacts overflow {self.nconmax * scale} per world; raise nconmax")
-            return self._group(models, state0, ctrl, scale * 2)
-        state[:, :, 0] = state0[:, :1] + m0.opt.timestep * np.arange(1, N + 1)[None]
-        if blown.any():  # from the first step with a non-finite or runaway value on (as MuJoCo's reset shows)
-            for w in np.flatnonzero(blown):
-                x = state[w, :, 1 : 1 + nq + nv]
-                first = np.argmax(~np.isfinite(x).all(1) | (np.abs(np.nan_to_num(x, nan=np.inf)) > _BAD).any(1))
-                state[w, first:] = np.nan
+            return self._group(models, state0, ctrl, every, scale * 2)
+        state[:, :, 0] = state0[:, :1] + m0.opt.timestep * np.arange(every, N + 1, every)[None]
+        for w in np.flatnonzero(bad < N):  # NaN from the first record after it on (as MuJoCo's reset shows)
+            state[w, bad[w] // every :] = np.nan
         return state, sensor

@@ -255,14 +255,17 @@ class PyBullet:
         require_pybullet()
 
     def rollout(
-        self, models: list[mujoco.MjModel], state0: np.ndarray, ctrl: np.ndarray
+        self, models: list[mujoco.MjModel], state0: np.ndarray, ctrl: np.ndarray, every: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
-        """state0: (W, nstate) MuJoCo FULLPHYSICS states; ctrl: (W, N, nu) per physics step.
+        """state0: (W, nstate) MuJoCo FULLPHYSICS states; ctrl: (W, N, nu) per physics step, N a multiple of `every`.
 
-        Returns state (W, N, nstate) after each step (time, qpos, qvel from PyBullet; the rest of state0 carried)
-        and sensordata (W, N, nsensordata), sensordata[:, k] computed at the start of step k. A world whose
-        physics turns non-finite is filled with NaN from there on (execute.diverged flags it).
+        Returns state (W, N // every, nstate) after steps every-1, 2*every-1, ... (time, qpos, qvel from PyBullet;
+        the rest of state0 carried) and sensordata (W, N // every, nsensordata), sensordata[:, j] computed at the
+        start of step j * every. A world whose physics turns non-finite is filled with NaN from there on
+        (execute.diverged flags it).
         """
+        if ctrl.shape[1] % every:
+            raise ValueError(f"{ctrl.shape[1]} steps are not a whole number of every={every}")
         W, N = ctrl.shape[:2]
         m0 = models[0]
         state = np.repeat(state0[:, None], N, axis=1)
@@ -278,4 +281,4 @@ class PyBullet:
                     if not (np.isfinite(world.qpos).all() and np.isfinite(world.qvel).all()):
                         state[w, k:, 1:] = np.nan
                         break
-        return state, sens
+        return state[:, every - 1 :: every], sens[:, ::every]

@@ -17,28 +17,39 @@ def record(
     act: wp.array2d[float],
     sensordata: wp.array2d[float],
     idx: wp.array[int],
-    bad: wp.array[int],
+    every: int,
+    first: wp.array[int],
     phys: wp.array3d[float],
     sens: wp.array3d[float],
 ):
-    """phys[w, j] = (qpos, qvel, act) after local step j; sens[w, j] = the sensors computed during it."""
+    """Checks every step, keeps every `every`-th. After local step j = idx[0] (global step idx[1] + j):
+    phys[w, j // every] = (qpos, qvel, act) when (j + 1) % every == 0; sens[w, j // every] = the sensors computed
+    during step j when j % every == 0; first[w] lowered to the global step when a qpos or qvel value is non-finite
+    or beyond 1e10 (MuJoCo's mjMAXVAL)."""
     w = wp.tid()
     j = idx[0]
+    g = idx[1] + j
+    s = j // every
+    keep = (j + 1) % every == 0
     nq, nv, na = qpos.shape[1], qvel.shape[1], act.shape[1]
     for i in range(nq):
         x = qpos[w, i]
-        if not wp.isfinite(x) or wp.abs(x) > 1.0e10:
-            bad[w] = 1
-        phys[w, j, i] = x
+        if (not wp.isfinite(x) or wp.abs(x) > 1.0e10) and g < first[w]:
+            first[w] = g
+        if keep:
+            phys[w, s, i] = x
     for i in range(nv):
         x = qvel[w, i]
-        if not wp.isfinite(x) or wp.abs(x) > 1.0e10:
-            bad[w] = 1
-        phys[w, j, nq + i] = x
-    for i in range(na):
-        phys[w, j, nq + nv + i] = act[w, i]
-    for i in range(sensordata.shape[1]):
-        sens[w, j, i] = sensordata[w, i]
+        if (not wp.isfinite(x) or wp.abs(x) > 1.0e10) and g < first[w]:
+            first[w] = g
+        if keep:
+            phys[w, s, nq + i] = x
+    if keep:
+        for i in range(na):
+            phys[w, s, nq + nv + i] = act[w, i]
+    if j % every == 0:
+        for i in range(sensordata.shape[1]):
+            sens[w, s, i] = sensordata[w, i]
 
 
 @wp.kernel
