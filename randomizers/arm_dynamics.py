@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from synth.errors import ConfigError
 from synth.keys import key
 from synth.randomize import PHYSICS, Randomizer
 from synth.registry import randomizer
@@ -29,6 +30,13 @@ class ArmDynamics(Randomizer):
         (0.7, 1.3), "range of the scale on each arm joint's position gain, damping ratio kept at 1 (1: its own); > 0"
     )
     joints: int = key(7, "draws per episode, one per arm joint: 7 for one arm; a pair needs 12 (one slice per arm)")
+
+    def check_body(self, dof: int, body: str) -> None:
+        if self.joints < dof:
+            raise ConfigError(
+                f"randomizers.arm_dynamics.joints={self.joints} is fewer than the {dof} arm joints of "
+                f"embodiment={body}; set randomizers.arm_dynamics.joints={dof}"
+            )
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         d = [float(v) for v in rng.uniform(*self.damping, self.joints)]

@@ -19,7 +19,7 @@ from synth.types import Scene
 class Restitution(Randomizer):
     """Coefficient of restitution of each object (`objects`) and of the table top (`table`), at most 0.7.
     Restitution is rebound speed / impact speed, drawn independently per object. MuJoCo has none: each becomes
-    the geom's solref damping ratio (synth.tabletop.compiler.dampratio, recorded beside it); a contact of two geoms uses
+    the geom's solref damping ratio (synth.tabletop.bodies.dampratio, recorded beside it); a contact of two geoms uses
     the mean of their ratios, so an object bounces off the table with a coefficient between the two. The
     fingers' pads keep theirs."""
 
@@ -38,6 +38,9 @@ class Restitution(Randomizer):
                 raise ConfigError(
                     f"randomizers.restitution.{part}: [{lo}, {hi}]; give a range within [0, {MAX_RESTITUTION}]"
                 )
+
+    def unmapped(self, backend: str) -> list[str]:
+        return ["restitution"] if backend == "pybullet" else []  # PyBullet's scene builder sets no bounce
 
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         draws = []

@@ -339,22 +339,14 @@ def _check_mode(values: dict, task_obj: Any, rands: tuple) -> None:
 
 
 def _check_backend(values: dict, task_obj: Any, body: Any, rands: tuple) -> None:
-    """Combinations the physics would get silently wrong: the arm's joints, what PyBullet cannot map."""
-    arm_dynamics = [r for r in rands if r.name == "arm_dynamics"]
-    if arm_dynamics and arm_dynamics[0].joints < body.dof:
-        raise ConfigError(
-            f"randomizers.arm_dynamics.joints={arm_dynamics[0].joints} is fewer than the {body.dof} arm joints of "
-            f"embodiment={body.name}; set randomizers.arm_dynamics.joints={body.dof}"
-        )
+    """Combinations the physics would get silently wrong: each randomizer checks the body (its arm joints) and
+    says what of its draws the backend cannot build (Randomizer.check_body, Randomizer.unmapped)."""
+    for r in rands:
+        r.check_body(body.dof, body.name)
     backend = values["backend"]
-    if backend == "pybullet":  # what the PyBullet scene builder does not map: refused rather than dropped
-        shapes = {s for r in rands for s in getattr(r, "shapes", ())}
-        unmapped = sorted(({"cup", "file"} & shapes) | ({r.name for r in rands} & {"restitution"}))
-        if unmapped:
-            raise ConfigError(
-                f"backend=pybullet does not map {unmapped} (concave objects, restitution); drop them or use "
-                "backend=mujoco"
-            )
+    unmapped = sorted({u for r in rands for u in r.unmapped(backend)})
+    if unmapped:
+        raise ConfigError(f"backend={backend} does not map {unmapped}; drop them or use backend=mujoco")
     if backend != "mujoco" and values["mode"] == "kinematic":
         raise ConfigError(f"mode=kinematic runs no physics: drop backend={backend} or use mode=physics")
 

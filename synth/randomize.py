@@ -45,6 +45,15 @@ class Randomizer:
     def __call__(self, scene: Scene, rng: np.random.Generator) -> tuple[Scene, dict]:
         raise NotImplementedError
 
+    def unmapped(self, backend: str) -> list[str]:
+        """What of this randomizer's draws physics `backend` cannot build (refused, never dropped): the concave
+        shapes (cup, mesh files) on PyBullet by default; a randomizer that draws something else adds its own."""
+        concave = {"cup", "file"} & set(getattr(self, "shapes", ()))
+        return sorted(concave) if backend == "pybullet" else []
+
+    def check_body(self, dof: int, body: str) -> None:
+        """Refuse (ConfigError) embodiment `body`, with `dof` arm joints, if this randomizer cannot draw for it."""
+
     def extra_objects(self) -> int:
         """How many object slots beyond the task's own this randomizer may fill."""
         return 0
