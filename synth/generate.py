@@ -27,8 +27,9 @@ from synth.backends.base import make
 from synth.config import Settings
 from synth.dataset import lock
 from synth.dataset.faults import WORKER, fault
+from synth.dataset.lock import foreign
 from synth.dataset.staging import clean_partial, shard_dir, write_shard
-from synth.dataset.writer import Store, foreign
+from synth.dataset.writer import Store
 from synth.embodiment import load
 from synth.errors import ConfigError, Stopped
 from synth.executors import RayPool, land, staged

@@ -35,8 +35,9 @@ from synth.config import Settings
 from synth.dataset import format as fmt
 from synth.dataset import lock
 from synth.dataset.durable import write_json
+from synth.dataset.lock import STATE, foreign
 from synth.dataset.staging import _read, _write, clean_partial, write_shard
-from synth.dataset.writer import STATE, Store, chunked, foreign
+from synth.dataset.writer import Store, chunked
 from synth.errors import ConfigError
 from synth.types import EpisodeBatch, Json
 

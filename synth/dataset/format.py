@@ -233,3 +233,22 @@ def write_tasks(path: str | Path, tasks: dict[str, int]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     df.to_parquet(tmp)
     os.replace(tmp, path)
+
+
+def label_features(
+    task, action: str = "joint_pos", joint_names: list[str] | None = None, ee_names: list[str] | None = None
+) -> dict:
+    """Per-frame labels synth writes beside state and action: (dtype, shape, names). The executed joint
+    targets are a label of their own when the action column holds another convention. `ee_names`: the
+    embodiment's (7 per arm; default one arm's)."""
+    pose = ["x", "y", "z", "qw", "qx", "qy", "qz"]
+    ee = list(ee_names or pose)
+    out = {
+        "observation.ee_pose": ("float32", (len(ee),), ee),
+        "synth.object_pose": ("float32", (7,), pose),
+        "synth.phase": ("int64", (1,), list(task.phases)),
+    }
+    if action != "joint_pos":
+        names = list(joint_names or [])
+        out["synth.joint_target"] = ("float32", (len(names),), names)
+    return out

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
 
 from synth.errors import ConfigError
 
+STATE = ".synth"  # the dataset's own state: config, progress, lock
 LOCK = ".synth/lock"
 _held: dict[Path, int] = {}  # resolved out -> descriptor of the lock this process holds
 
@@ -86,3 +88,30 @@ def busy(root: str | Path) -> str | None:
         return holder(Path(root))
     finally:
         os.close(fd)
+
+
+def foreign(root: Path) -> bool:
+    """`root` holds something other than a synth dataset's lock (and the write probe)."""
+    if not root.exists():
+        return False
+    for p in root.iterdir():
+        if p.name == ".synth" and p.is_dir() and all(f.name == "lock" for f in p.iterdir()):
+            continue
+        if not p.name.startswith(".synth-write-test"):
+            return True
+    return False
+
+
+def wipe(root: Path) -> None:
+    """Empty `root`, keeping the lock this process holds on it."""
+    for child in root.iterdir():
+        if child.name == STATE:
+            for f in child.iterdir():
+                if f.is_dir():
+                    shutil.rmtree(f)
+                elif root / LOCK != f:
+                    f.unlink()
+        elif child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

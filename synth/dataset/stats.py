@@ -10,6 +10,7 @@ episode, D dimensions of a vector feature; images are (T, H, W, 3) uint8 RGB.
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
 STAT_KEYS = ("min", "max", "mean", "std", "count", *QUANTILES)
@@ -278,4 +279,13 @@ def stats_from_row(row: dict) -> dict[str, dict[str, np.ndarray]]:
         if col.startswith("stats/") and value is not None:
             key, stat = col[len("stats/") :].rsplit("/", 1)
             out.setdefault(key, {})[stat] = np.asarray(value)
+    return out
+
+
+def nested(v: np.ndarray) -> pa.Array:
+    """(E, *shape) stats -> list<...list<double>> per episode (int64 for counts), as episodes_table writes them."""
+    a = np.ascontiguousarray(v, np.int64 if v.dtype.kind in "iub" else np.float64)
+    out: pa.Array = pa.array(a.reshape(-1))
+    for size in reversed(a.shape[1:]):
+        out = pa.ListArray.from_arrays(pa.array(np.arange(0, len(out) + 1, size, dtype=np.int32)), out)
     return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +18,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synth.dataset import format as fmt
-from synth.dataset import integrity
+from synth.dataset import integrity, lock
 from synth.dataset.durable import fsync, makedirs, naming, write_atomic, write_json
 from synth.dataset.faults import fault
-from synth.dataset.lock import LOCK
+from synth.dataset.lock import STATE, foreign
 from synth.dataset.recovery import PENDING, recover
 from synth.dataset.staging import clean_partial, discard, read_shard, table_stats
-from synth.dataset.stats import StatsAccumulator, stats_from_row, stats_to_json
+from synth.dataset.stats import StatsAccumulator, nested, stats_from_row, stats_to_json
 from synth.embodiment import load
 from synth.errors import ConfigError
 
-STATE = ".synth"
 ATTEMPTS_PATH = "meta/synth/attempts/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 # what the episodes of a config are: bumped when a default changes them (the same command, other episodes)
 DATASET_VERSION = 2  # 2: pick_place steps its physics at 5 ms by default (was 2 ms)
@@ -53,7 +51,7 @@ class Store:
         self.features = fmt.features(
             state_names=emb.action_names,
             action_names=self.card["action"]["names"],
-            labels=label_features(s.task, s.action, emb.action_names, emb.ee_names),
+            labels=fmt.label_features(s.task, s.action, emb.action_names, emb.ee_names),
             cameras={c: s.resolution for c in s.cameras},
             fps=s.control_hz,
             codec=s.codec,
@@ -84,13 +82,13 @@ class Store:
                         f"out={root} holds a dataset made with another config (differs in {', '.join(diff)}); "
                         "choose another out= or add overwrite=true to replace it"
                     )
-                _wipe(root)
+                lock.wipe(root)
         elif foreign(root):
             if not s.overwrite:
                 raise ConfigError(
                     f"out={root} exists and is not a synth dataset; choose another out= or add overwrite=true"
                 )
-            _wipe(root)
+            lock.wipe(root)
         if cfg_path.exists():
             integrity.check(root, "generate")  # damage stops the run before anything is written
         root.mkdir(parents=True, exist_ok=True)
@@ -332,7 +330,7 @@ class Store:
         self.acc.add_batch(stats)
         for key, per in stats.items():
             for name, v in per.items():
-                cols[f"stats/{key}/{name}"] = _nested(v)
+                cols[f"stats/{key}/{name}"] = nested(v)
         cols["synth/meta"] = eps["meta"].combine_chunks()
         cols["synth/embodiment_card"] = pa.array([json.dumps(self.card)] * E, pa.string())
         cols["synth/success"] = pa.array(np.ones(E, bool))
@@ -386,15 +384,6 @@ class Store:
         integrity.write_meta_sums(root)
 
 
-def _nested(v: np.ndarray) -> pa.Array:
-    """(E, *shape) stats -> list<...list<double>> per episode (int64 for counts), as episodes_table writes them."""
-    a = np.ascontiguousarray(v, np.int64 if v.dtype.kind in "iub" else np.float64)
-    out: pa.Array = pa.array(a.reshape(-1))
-    for size in reversed(a.shape[1:]):
-        out = pa.ListArray.from_arrays(pa.array(np.arange(0, len(out) + 1, size, dtype=np.int32)), out)
-    return out
-
-
 def _kind(path: Path) -> str:
     """The kind of a committed file, for fault steps: data, video, attempts or episodes."""
     parts = path.parts
@@ -407,49 +396,3 @@ def _kind(path: Path) -> str:
         if "attempts" in parts
         else "episodes"
     )
-
-
-def foreign(root: Path) -> bool:
-    """`root` holds something other than a synth dataset's lock (and the write probe)."""
-    if not root.exists():
-        return False
-    for p in root.iterdir():
-        if p.name == ".synth" and p.is_dir() and all(f.name == "lock" for f in p.iterdir()):
-            continue
-        if not p.name.startswith(".synth-write-test"):
-            return True
-    return False
-
-
-def label_features(
-    task, action: str = "joint_pos", joint_names: list[str] | None = None, ee_names: list[str] | None = None
-) -> dict:
-    """Per-frame labels synth writes beside state and action: (dtype, shape, names). The executed joint
-    targets are a label of their own when the action column holds another convention. `ee_names`: the
-    embodiment's (7 per arm; default one arm's)."""
-    pose = ["x", "y", "z", "qw", "qx", "qy", "qz"]
-    ee = list(ee_names or pose)
-    out = {
-        "observation.ee_pose": ("float32", (len(ee),), ee),
-        "synth.object_pose": ("float32", (7,), pose),
-        "synth.phase": ("int64", (1,), list(task.phases)),
-    }
-    if action != "joint_pos":
-        names = list(joint_names or [])
-        out["synth.joint_target"] = ("float32", (len(names),), names)
-    return out
-
-
-def _wipe(root: Path) -> None:
-    """Empty `root`, keeping the lock this process holds on it."""
-    for child in root.iterdir():
-        if child.name == STATE:
-            for f in child.iterdir():
-                if f.is_dir():
-                    shutil.rmtree(f)
-                elif root / LOCK != f:
-                    f.unlink()
-        elif child.is_dir():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
