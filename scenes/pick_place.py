@@ -19,6 +19,7 @@ from synth import grasps
 from synth.keys import key
 from synth.language import refer, relation
 from synth.planners.collision import Checker
+from synth.planners.recovery import miss_chain, near_chain
 from synth.planners.script import clear, key_configurations, walk
 from synth.planners.timing import through
 from synth.randomize import pick
@@ -257,8 +258,16 @@ class PickPlace(Task):
             if not all(clear(checker, segs[k], at, touch) for k in into):
                 reason = "no_path"
                 continue
-            m = None if miss is None else self._miss_chain(ik, checker, g, q, miss, base, [geom, lay.table_geom])
-            n = None if near is None else self._near_chain(ik, checker, g, q, near, base, lay.table_geom)
+            m = (
+                None
+                if miss is None
+                else miss_chain(ik, checker, g, q, miss, base, [geom, lay.table_geom], self.hover, self.pre_grasp)
+            )
+            n = (
+                None
+                if near is None
+                else near_chain(ik, checker, g, q, near, base, lay.table_geom, self.hover, self.pre_grasp)
+            )
             checker.allow([])
             entry = (m or n or q)[segs[0].end]
             paths, st = walk(checker, script, at, entry, touch, (geom, qadr, lay.hand_body), emb, seed, into)
@@ -283,46 +292,6 @@ class PickPlace(Task):
                 "z0": float(centre[2]),
             }
         return reason
-
-    def _miss_chain(self, ik, checker, g, q, miss, base, touch) -> dict | None:
-        """Key configurations of a grasp aimed (dx, dy) [m] beside g and then lifted `up` [m] ({"hover", "pre",
-        "grasp", "up"}), each solved from the previous one, or None if one has no IK solution, flips the wrist or
-        collides on the way (the fingers may touch the geoms `touch`: the object and the table)."""
-        dx, dy, up = miss.dx, miss.dy, miss.up
-        pos = g.pos + np.array([dx, dy, 0.0])
-        z = g.rot[:, 2]
-        poses = [("hover", pos - self.hover * z), ("pre", pos - self.pre_grasp * z), ("grasp", pos)]
-        poses.append(("up", pos + [0.0, 0.0, up]))
-        m = _solved(ik, poses, g.rot, base, q["hover"])
-        if m is None:
-            return None
-        checker.allow(touch)
-        checker.margin(0.003)
-        path = [m["hover"], m["pre"], m["grasp"], m["up"], q["pre"]]
-        clear = all(checker.segment(a, b) for a, b in zip(path[:-1], path[1:], strict=True))
-        checker.margin(0.01)
-        return m if clear else None
-
-    def _near_chain(self, ik, checker, g, q, near, base, table) -> dict | None:
-        """Key configurations of a descent aimed (dx, dy) [m] beside g and stopped dz [m] above it ({"hover",
-        "pre", "stop"}), each solved from the previous one, or None if one has no IK solution, flips the wrist, or
-        the way down or on to the grasp q["grasp"] comes within 3 mm of anything: the object included, as the stop
-        must not disturb it, and the table excepted on the last stretch, where the fingers reach it as in any grasp."""
-        dx, dy, dz = near.dx, near.dy, near.dz
-        pos = g.pos + np.array([dx, dy, 0.0])
-        z = g.rot[:, 2]
-        poses = [("hover", pos - self.hover * z), ("pre", pos - self.pre_grasp * z), ("stop", pos + [0.0, 0.0, dz])]
-        n = _solved(ik, poses, g.rot, base, q["hover"])
-        if n is None:
-            return None
-        checker.allow([])
-        checker.margin(0.003)
-        path = [n["hover"], n["pre"], n["stop"], q["grasp"]]
-        clear = all(checker.segment(a, b) for a, b in zip(path[:-2], path[1:-1], strict=True))
-        checker.allow([table])
-        clear = clear and checker.segment(n["stop"], q["grasp"])
-        checker.margin(0.01)
-        return n if clear else None
 
     def _timed(self, ctx, moves: list[dict], scene: Scene, stats: dict) -> Plan:
         emb, hz, script = ctx.emb, ctx.control_hz, self.script()
@@ -467,18 +436,3 @@ class PickPlace(Task):
         if not (len(fingers) - 1 > t0 and placed[-1]):
             return otherwise
         return "" if fingers[-1] > fingers[t0] + 0.004 else "not_released"
-
-
-def _solved(
-    ik, poses: list[tuple[str, np.ndarray]], rot: np.ndarray, base: np.ndarray, prev: np.ndarray
-) -> dict | None:
-    """{name: joints} for the TCP poses (name, position [m, world]) with orientation rot (3, 3), each solved from
-    the previous one (the first from prev), or None if one has no IK solution or flips the wrist (a joint moves
-    more than 1.2 rad) on the way."""
-    out = {}
-    for name, p in poses:
-        sol = ik.solve(p - base, rot, prev)
-        if sol is None or np.abs(sol - prev).max() > 1.2:
-            return None
-        out[name] = prev = sol
-    return out
