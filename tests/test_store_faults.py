@@ -11,6 +11,7 @@ stats file, and value for value for the attempt records (their `seconds` are wal
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,6 +90,19 @@ def test_kills_at_random_times_resume_exactly(ref, tmp_path):
         os.killpg(p.pid, signal.SIGKILL)  # the machine goes down: main process and workers
         p.wait()
     assert main("generate", f"out={out}", *ARGS) == 0
+    assert_same(out, ref)
+
+
+def test_the_temporary_files_of_a_killed_write_are_removed(ref, tmp_path):
+    """A kill inside an atomic write (before its rename) leaves `.<name>.tmp-<pid>`: the next run removes it."""
+    out = tmp_path / "d"
+    shutil.copytree(ref, out)
+    strays = [out / "meta" / ".stats.json.tmp-99999", out / "meta" / ".info.json.tmp-99998"]
+    strays.append(out / ".synth" / ".progress.json.tmp-99997")
+    for f in strays:
+        f.write_text("{")
+    assert main("generate", f"out={out}", *ARGS) == 0
+    assert not any(f.exists() for f in strays)
     assert_same(out, ref)
 
 

@@ -41,10 +41,13 @@ def makedirs(d: Path) -> None:
     fsync(d.parent)
 
 
+TEMPORARY = ".*.tmp-*"  # the names write_atomic writes under: what a process killed mid-write leaves behind
+
+
 def write_atomic(path: Path, write) -> None:
     """Call write(tmp_path), flush it, rename it onto `path`, flush the directory."""
     makedirs(path.parent)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # matches TEMPORARY
     with naming(path):
         write(tmp)
         fsync(tmp)

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from synth.dataset import integrity
-from synth.dataset.durable import write_atomic, write_json
+from synth.dataset.durable import TEMPORARY, write_atomic, write_json
 from synth.dataset.stats import StatsAccumulator, stats_from_row, stats_to_json
 
 PENDING = ".pending-"  # the name prefix of a file a commit has written but not yet renamed into place
@@ -30,9 +30,11 @@ def recover(root: Path, progress: dict) -> None:
 
 
 def drop_uncommitted(root: Path, progress: dict) -> None:
-    """Delete pending files, files numbered beyond `progress`'s counts, and manifest lines beyond its commits."""
-    for f in root.glob(f"**/{PENDING}*"):
-        f.unlink()
+    """Delete pending files, temporary files of killed writes, files numbered beyond `progress`'s counts, and
+    manifest lines beyond its commits."""
+    for f in [*root.glob(f"**/{PENDING}*"), *root.glob(f"**/{TEMPORARY}")]:
+        if f.is_file():
+            f.unlink()
     integrity.keep(root, int(progress.get("commits", 0)))
     for pattern, limit in (
         ("data/chunk-*/file-*.parquet", progress["files"]),
