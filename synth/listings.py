@@ -78,8 +78,12 @@ def tasks(names: Sequence[str] = ()) -> str:
     lines = []
     for n in TASKS.names():
         cls = TASKS.get(n)
-        lines += [wrap(f"  {n}: {getattr(cls, 'description', '')}"), *_defaults(cls, "task.")]
-    more = "`synth tasks <name> ...`: what each key means, in which units, and the values it takes."
+        kin = " [mode=kinematic too]" if getattr(cls, "kinematic", False) else ""
+        lines += [wrap(f"  {n}: {getattr(cls, 'description', '')}{kin}"), *_defaults(cls, "task.")]
+    more = (
+        "`synth tasks <name> ...`: what each key means, in which units, and the values it takes. Every task runs in "
+        "mode=physics; those marked also in mode=kinematic."
+    )
     return "\n".join(lines) + "\n\n" + wrap(more)
 
 
