@@ -26,7 +26,7 @@ from synth import parts, procs, provenance
 from synth.backends.base import make
 from synth.config import Settings
 from synth.dataset import lock
-from synth.dataset.faults import WORKER, fault
+from synth.dataset.faults import WORKER, fault, stall
 from synth.dataset.lock import foreign
 from synth.dataset.staging import clean_partial, shard_dir, write_shard
 from synth.dataset.writer import Store
@@ -114,6 +114,7 @@ def run_shard(k: int, need: int | None = None, root: Path | None = None) -> dict
     assert _worker is not None and _settings is not None
     fault(WORKER, k)
     s = _settings
+    stall(k, Path(s.out) / ".synth" / f"stalled-{k}")
     indices = list(s.attempts_of(k))
     episodes: list | EpisodeBatch
     if isinstance(_worker, KinematicWorker):

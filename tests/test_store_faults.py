@@ -222,13 +222,25 @@ def _wait_for_workers(p: subprocess.Popen, count: int) -> list[int]:
     raise AssertionError("workers never started")
 
 
+def _stopped(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "T"
+    except OSError:
+        return False
+
+
 def test_a_killed_worker_is_replaced_and_the_dataset_is_exact(ref, tmp_path):
+    """A worker killed from outside while it holds shard 3 (held there by `stall@3`: the run's 12 shards can
+    finish in under a second, before a kill at a guessed time lands)."""
     out = tmp_path / "d"
     cmd = [sys.executable, "-m", "synth.cli", "generate", f"out={out}", *ARGS[:-1], "workers=2"]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    kids = _wait_for_workers(p, 2)
-    time.sleep(0.5)
-    os.kill(kids[0], signal.SIGKILL)
+    env = {**os.environ, "SYNTH_FAULT": "stall@3"}
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    t0 = time.time()
+    while not (held := [k for k in _children(p.pid) if _stopped(k)]):
+        assert time.time() - t0 < 120 and p.poll() is None, "no worker stopped at shard 3"
+        time.sleep(0.05)
+    os.kill(held[0], signal.SIGKILL)
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
     assert "a worker process died" in err

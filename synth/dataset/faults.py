@@ -8,13 +8,15 @@ commit's file of that kind (data, episodes, attempts, video) is renamed into pla
 `progress` after progress.json (the commit point), `cleanup` halfway through deleting the staged shard.
 `<commit>` picks the commit (0-based, counted over the dataset's life); default: the first to reach it.
 One step is a worker's, not the committer's: `worker@<k>` kills the worker process (local or Ray) each time it
-starts shard k, as a shard that crashes its worker every time would.
+starts shard k, as a shard that crashes its worker every time would. `stall@<k>` stops (SIGSTOP) the first
+worker to start shard k, so that a test kills a worker from outside while it certainly holds a shard.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 STEPS = (
     "staged",
@@ -30,6 +32,7 @@ STEPS = (
     "cleanup",
 )
 WORKER = "worker"  # counted by shard, not by commit
+STALL = "stall"  # counted by shard; once per dataset
 
 
 def fault(step: str, at: int) -> None:
@@ -40,3 +43,15 @@ def fault(step: str, at: int) -> None:
     name, _, where = want.partition("@")
     if name == step and (not where or int(where) == at):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def stall(at: int, marker: Path) -> None:
+    """SIGSTOP this process if SYNTH_FAULT is `stall@<at>` and `marker` (the run's own file) did not exist yet."""
+    if os.environ.get("SYNTH_FAULT") != f"{STALL}@{at}":
+        return
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch(exist_ok=False)
+    except FileExistsError:
+        return
+    os.kill(os.getpid(), signal.SIGSTOP)
