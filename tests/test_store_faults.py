@@ -8,6 +8,7 @@ Power loss is simulated by emptying or halving a staged or committed file; damag
 stats file, and value for value for the attempt records (their `seconds` are wall-clock timings).
 """
 
+import json
 import os
 import random
 import re
@@ -78,17 +79,24 @@ def test_a_kill_at_every_step_of_the_commit_protocol_resumes_exactly(ref, tmp_pa
 
 
 def test_kills_at_random_times_resume_exactly(ref, tmp_path):
+    """Three runs, each killed (main process and workers, as a machine going down) a random moment after the
+    dataset reaches a random size: the 12 shards can take under a second, so a wall-clock guess may miss."""
     out, rng = tmp_path / "d", random.Random(0)
-    for _ in range(3):
+    prog = out / ".synth" / "progress.json"
+    for target in sorted(rng.sample(range(1, 9), 3)):
         p = subprocess.Popen(
             [sys.executable, "-m", "synth.cli", "generate", f"out={out}", *ARGS],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        time.sleep(rng.uniform(2.0, 6.0))
-        os.killpg(p.pid, signal.SIGKILL)  # the machine goes down: main process and workers
+        while p.poll() is None and not (prog.exists() and json.loads(prog.read_text())["episodes"] >= target):
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.05))
+        assert p.poll() is None, "the run should still be going"
+        os.killpg(p.pid, signal.SIGKILL)
         p.wait()
+    assert json.loads(prog.read_text())["episodes"] < 12
     assert main("generate", f"out={out}", *ARGS) == 0
     assert_same(out, ref)
 
