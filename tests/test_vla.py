@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
 from synth.embodiment import load as load_embodiment  # noqa: E402
+from synth.errors import ConfigError  # noqa: E402
 from synth.vla import checkpoint  # noqa: E402
 from synth.vla.model import VLA, ModelConfig  # noqa: E402
 from synth.vla.prompt import build as build_prompt  # noqa: E402
@@ -512,6 +513,34 @@ def test_reserved_seed_is_used_only_when_asked_recorded_and_warned_on_reuse(run,
     plain = ev.evaluate(replace(cfg, reserved=False, name="plain"))  # not asked: the default seed, no record
     assert plain["seed"] == 1_000_000 and "reserved" not in plain
     assert len((run / "eval" / "reserved.jsonl").read_text().splitlines()) == 2
+    (run / "eval" / "headline" / "report.json").unlink()  # as if killed before the report: the same look resumes
+    again = ev.evaluate(cfg)
+    assert again["axes"] == rep_axes(run, "headline") and "done before" in capsys.readouterr().out
+    assert len((run / "eval" / "reserved.jsonl").read_text().splitlines()) == 2
+    with pytest.raises(ConfigError, match="other settings: episodes=2 \\(now 3\\)"):
+        ev.evaluate(replace(cfg, episodes=3))  # never mixed with, or written over, the first
+
+
+def rep_axes(run, name: str) -> dict:
+    return {
+        json.loads(f.read_text())["name"]: json.loads(f.read_text())["cell"]
+        for f in (run / "eval" / name / "cells").glob("*.json")
+    }
+
+
+def test_an_interrupted_eval_resumes_at_its_first_unfinished_cell(run, monkeypatch):
+    """Each finished cell is kept; a rerun with the same settings runs only the cells still missing."""
+    from synth.vla import evaluate as ev
+
+    ran = []
+    real = ev.run_axis
+    monkeypatch.setattr(ev, "run_axis", lambda pol, gen, axis, *a: ran.append(axis) or real(pol, gen, axis, *a))
+    args = {"episodes": 2, "batch": 2, "max_seconds": 0.3, "execute": 4, "sampling_steps": 2, "expert": False}
+    cfg = ev.EvalConfig(policy=str(run), axes=("in_distribution",), name="resume", **args)
+    first = ev.evaluate(cfg)
+    both = ev.evaluate(replace(cfg, axes=("in_distribution", "position")))
+    assert ran == [ev.AXES["in_distribution"], ev.AXES["position"]]
+    assert both["axes"]["in_distribution"] == first["axes"]["in_distribution"]
 
 
 def test_eval_on_pybullet_is_its_own_axis(run):

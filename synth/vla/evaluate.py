@@ -25,6 +25,7 @@ from synth.registry import RANDOMIZERS, TASKS
 from synth.vla import checkpoint, report
 from synth.vla.axes import AXES, Axis, first_attempt, randomizer_nodes
 from synth.vla.closed_loop import rollout
+from synth.vla.eval_cells import Cells, settings
 from synth.vla.policy import Policy
 
 RESERVED_SEED = 7_000_003
@@ -122,17 +123,22 @@ def evaluate(cfg: EvalConfig) -> dict:
     names = [(n, "mujoco") for n in cfg.axes or tuple(AXES)]
     if cfg.eval_backend != "mujoco":  # the engine as its own axis: in-distribution scenes, another physics
         names.append(("in_distribution", cfg.eval_backend))
+    done = Cells(out, settings(cfg, pol.dir))  # an interrupted eval of the same settings resumes
     if cfg.reserved:
-        rep["reserved"] = reserved_use(checkpoint.run_of(pol.dir), cfg, out)
+        resumed = bool(done.done) and not (out / "report.json").is_file()  # an interrupted look, not a second
+        rep["reserved"] = reserved_use(checkpoint.run_of(pol.dir), cfg, out, resumed)
     for axis, backend in names:
         name = axis if backend == "mujoco" else f"backend: {backend}"
-        t0 = time.perf_counter()
-        c = run_axis(pol, gen, AXES[axis], cfg, backend, first_attempt(axis))
-        c["seconds"] = time.perf_counter() - t0
+        c = done.done.get(name)
+        if c is None:
+            t0 = time.perf_counter()
+            c = run_axis(pol, gen, AXES[axis], cfg, backend, first_attempt(axis))
+            c["seconds"] = time.perf_counter() - t0
+            done.save(name, c)
         cells[name] = c
         print(
             f"{name:>16}: {100 * c['rate']:5.1f}%  (expert {100 * c.get('expert_rate', float('nan')):.0f}%)"
-            f"  [{c['seconds']:.0f}s]",
+            f"  [{c['seconds']:.0f}s{', done before' if name in done.done else ''}]",
             flush=True,
         )
     report.write(out, rep, checkpoint.run_of(pol.dir))
@@ -141,11 +147,15 @@ def evaluate(cfg: EvalConfig) -> dict:
     return rep
 
 
-def reserved_use(run: Path, cfg: EvalConfig, out: Path) -> dict:
+def reserved_use(run: Path, cfg: EvalConfig, out: Path, resumed: bool = False) -> dict:
     """Record this evaluation on RESERVED_SEED in <run>/eval/reserved.jsonl (one JSON line per use) and return the
-    record (with `earlier`, the uses before it); warn in one line when there were any."""
+    record (with `earlier`, the uses before it); warn in one line when there were any. An interrupted evaluation
+    resumed (same name, same settings) is the same look: its record stands, nothing is added."""
     ledger = run / "eval" / "reserved.jsonl"
     earlier = [json.loads(x) for x in ledger.read_text().splitlines() if x.strip()] if ledger.is_file() else []
+    mine = [i for i, e in enumerate(earlier) if e["name"] == cfg.name]
+    if resumed and mine:
+        return {**earlier[mine[-1]], "earlier": mine[-1], "resumed": True}
     if earlier:
         where = ", ".join(f"eval/{e['name']} ({e['time']})" for e in earlier)
         print(f"warning: {run} was already evaluated on the reserved seed ({where}): not a first look", flush=True)
