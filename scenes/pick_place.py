@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from synth import grasps
+from synth import grasps, judging
 from synth.keys import key
 from synth.language import refer, relation
 from synth.planners.collision import Checker
@@ -26,7 +26,7 @@ from synth.randomize import pick
 from synth.registry import task
 from synth.skill import START, Key, Placement, Script, Segment
 from synth.tabletop.compiler import Layout, initial_qpos
-from synth.task import Frames, Plan, PlanContext, Task
+from synth.task import FrameBatch, Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
 
 PHASES = ("approach", "pre_grasp", "grasp", "close", "lift", "transit", "place", "open", "retreat", "miss", "regrasp")
@@ -401,6 +401,16 @@ class PickPlace(Task):
         inside = np.all(np.abs(pos[-1, :2] - np.asarray(c["target_xy"])) <= np.asarray(c["target_half"]))
         resting = c["rest_band"][0] < pos[-1, 2] < c["rest_band"][1] and speed < 0.05
         return "" if inside and resting else "placed_outside"
+
+    def judge_batch(self, plans: list[Plan], frames: FrameBatch, layout: Layout) -> list[str]:
+        """judge over the world axis (synth/judging.py); a recovery or multi-move plan, or a task whose judge is
+        its own, world by world."""
+        if type(self).judge is not PickPlace.judge:
+            return super().judge_batch(plans, frames, layout)
+        out = judging.pick_place(plans, frames, layout, self.lift)
+        for w in np.flatnonzero(~judging.one_move(plans)):
+            out[w] = self.judge(plans[w], frames.world(w), layout)
+        return [str(x) for x in out]
 
     def outcome(self, scene: Scene, frames: Frames, layout: Layout) -> str:
         """The plan-free predicate (for policies): '' if at the last frame (the settled one, as judge reads it)

@@ -25,7 +25,7 @@ from synth.pose import yaw_matrix
 from synth.randomize import Randomizer, apply, slots, stream
 from synth.tabletop.compiler import Layout, build, initial_qpos
 from synth.tabletop.uniform import share_meshes
-from synth.task import Frames, Plan, PlanContext, Task
+from synth.task import FrameBatch, Frames, Plan, PlanContext, Task
 from synth.types import Episode, Scene
 
 if TYPE_CHECKING:
@@ -169,13 +169,15 @@ class Worker:
             t0 = time.perf_counter()
             out = run(self.backend, models, qpos0, acts, start, substeps(models[0], self.ctx.control_hz), self.scale)
             dt = (time.perf_counter() - t0) / len(group)
+            ends = np.array([len(r) + settle + 1 for r in runs])  # each world's own frames; padding after
+            # the plan's frame k happens at frame k + latency: judge it there
+            late = np.array([a.scene.perturb.action_noise.latency for a in group])
+            judged = FrameBatch(out["qpos"], out["qvel"], out["sensordata"], late, ends - late)
+            verdicts = self.task.judge_batch([a.p for a in group], judged, lay)
             for w, a in enumerate(group):
-                n = len(runs[w]) + settle + 1  # this world's own frames (a latency delays its end); padding after
+                n = int(ends[w])
                 fr = Frames(out["qpos"][w, :n], out["qvel"][w, :n], out["sensordata"][w, : n - 1])
-                # the plan's frame k happens at frame k + latency: judge it there
-                late = a.scene.perturb.action_noise.latency
-                judged = Frames(fr.qpos[late:], fr.qvel[late:], fr.sensordata[late:]) if late else fr
-                a.failure = "unstable" if out["diverged"][w] else self.task.judge(a.p, judged, lay)
+                a.failure = "unstable" if out["diverged"][w] else verdicts[w]
                 a.seconds["physics"] = dt
                 results[a.index] = {"frames": fr, "state0": out["state0"][w], "layout": lay}
         return [results[a.index] for a in atts]

@@ -45,6 +45,36 @@ class Frames:
     sensordata: np.ndarray
 
 
+@dataclass
+class FrameBatch:
+    """W worlds' physics at the control rate, stepped together and padded to one length.
+
+    qpos: (W, F, nq); qvel: (W, F, nv); sensordata: (W, F - 1, nsensordata). World w's own frames are
+    start[w] .. start[w] + length[w] - 1 (a latency starts a world's judged frames later; a shorter plan ends
+    earlier): world(w) is that world's Frames.
+    """
+
+    qpos: np.ndarray
+    qvel: np.ndarray
+    sensordata: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+
+    def world(self, w: int) -> Frames:
+        a, n = int(self.start[w]), int(self.length[w])
+        return Frames(self.qpos[w, a : a + n], self.qvel[w, a : a + n], self.sensordata[w, a : a + n - 1])
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """(W,) the flat frame index of each world's own frame t (W,) (negative: from its end)."""
+        t = np.asarray(t)
+        return self.start + np.where(t < 0, self.length + t, t)
+
+    def valid(self) -> np.ndarray:
+        """(W, F) whether frame f is one of world w's own."""
+        f = np.arange(self.qpos.shape[1])
+        return (f >= self.start[:, None]) & (f < (self.start + self.length)[:, None])
+
+
 @dataclass(frozen=True)
 class Task:
     """Base of task plugins (frozen dataclass of parameters; register with @task("name"))."""
@@ -74,6 +104,10 @@ class Task:
     def judge(self, plan: Plan, frames: Frames, layout) -> str:
         """'' if the physics shows success, else the failure reason."""
         raise NotImplementedError
+
+    def judge_batch(self, plans: list[Plan], frames: FrameBatch, layout) -> list[str]:
+        """judge for W worlds stepped together (a task vectorizes it over the world axis where it can)."""
+        return [self.judge(p, frames.world(w), layout) for w, p in enumerate(plans)]
 
     def outcome(self, scene: Scene, frames: Frames, layout) -> str:
         """Like judge, without a plan (for closed-loop policies): '' on success, else the failure reason."""
