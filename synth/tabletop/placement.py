@@ -60,13 +60,26 @@ def sample_free(
     gap: float = 0.02,
     tries: int = 200,
 ) -> np.ndarray | None:
-    """A centre (2,) in box (x0, x1, y0, y1) [m] whose disc of `radius` keeps `gap` from every taken disc."""
+    """A centre (2,) in box (x0, x1, y0, y1) [m] whose disc of `radius` keeps `gap` from every taken disc.
+
+    Rejection sampling: try t is x = x0 + (x1 - x0) * u[2t], y = y0 + (y1 - y0) * u[2t + 1] (rng.uniform's draws),
+    the first clear try wins. All tries are drawn and tested at once, then rng is left as though drawn one by one:
+    after the 2 (t + 1) draws of the winning try, after all 2 tries when none is clear."""
     x0, x1, y0, y1 = box
-    discs = [(float(c[0]), float(c[1]), r + radius + gap) for c, r in taken]
-    for _ in range(tries):
-        px, py = x0 + (x1 - x0) * rng.random(), y0 + (y1 - y0) * rng.random()  # rng.uniform's draws
-        if all(_clear(px - cx, py - cy, need) for cx, cy, need in discs):
-            return np.array([px, py])
+    need = [r + radius + gap for _, r in taken]
+    centres = np.array([(float(c[0]), float(c[1])) for c, _ in taken]).reshape(-1, 2)
+    # squared distances below `low` are in collision however the distance is rounded (_clear's 1e-9 and more)
+    low = np.array([(n * (1 - 1e-8)) ** 2 if n > 0 else -1.0 for n in need])
+    state = rng.bit_generator.state
+    u = rng.random(2 * tries)
+    px, py = x0 + (x1 - x0) * u[0::2], y0 + (y1 - y0) * u[1::2]
+    dx, dy = px[:, None] - centres[:, 0], py[:, None] - centres[:, 1]
+    for t in np.flatnonzero(~(dx * dx + dy * dy < low).any(1)).tolist():  # the tries not surely blocked, in order
+        if all(_clear(float(dx[t, j]), float(dy[t, j]), n) for j, n in enumerate(need)):
+            if t < tries - 1:  # give back the draws after the winning try
+                rng.bit_generator.state = state
+                rng.random(2 * (t + 1))
+            return np.array([px[t], py[t]])
     return None
 
 
