@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from synth.actions import convert
-from synth.batch_planner.planner import Planner, placement, quat_from_mat
+from synth.batch_planner.planner import Planner, placement, placements, quat_from_mat
 from synth.embodiment import Embodiment
 from synth.language import substitute
 from synth.randomize import Randomizer, Streams, apply_many, stream
@@ -252,7 +252,7 @@ class KinematicWorker:
         serialized once per attempt: the check and planner stats in physics mode's form (the last pick-and-place's
         z0, lift and transit ends and grasp width; with several, "moves" per pick-and-place in order)."""
         M = width.shape[1]
-        z0 = [float(scene.table.height + scene.objects[p.object].half_height) for p in self.task.placements(scene)]
+        z0 = [float(scene.table.height + scene.objects[p.object].half_height) for p in placements(self.task, scene)]
         check = {
             "z0": z0[-1],
             "lift_end": int(ends["lift"][-1][e]),
@@ -285,7 +285,7 @@ class KinematicWorker:
                     "lift_end": int(ends["lift"][m][e]),
                     "transit_end": int(ends["transit"][m][e]),
                 }
-                for m, p in enumerate(self.task.placements(scene))
+                for m, p in enumerate(placements(self.task, scene))
             ]
             stats["moves"] = [
                 {"grasp": "top", "grasp_option": int(plan["option"][w, m]), "grasp_width": float(width[e, m])}

@@ -96,9 +96,25 @@ class Targets:
     has: np.ndarray
 
 
+_PLACES: dict[tuple[int, int], tuple[Placing, Scene, list[Placement]]] = {}
+KEEP = 8192  # scenes whose placements are kept
+
+
+def placements(task: Placing, scene: Scene) -> list[Placement]:
+    """task.placements(scene), computed once per scene (the planner and the episodes ask for them per move; a
+    task's may take a fraction of a millisecond); the kept entries hold their scenes, so no id is reused."""
+    key = (id(task), id(scene))
+    hit = _PLACES.get(key)
+    if hit is None or hit[0] is not task or hit[1] is not scene:
+        if len(_PLACES) >= KEEP:
+            _PLACES.clear()
+        hit = _PLACES[key] = (task, scene, task.placements(scene))
+    return hit[2]
+
+
 def placement(task: Placing, scene: Scene, move: int = 0) -> Placement:
     """The pick-and-place `move` (0, 1, ...) of a scene."""
-    return task.placements(scene)[move]
+    return placements(task, scene)[move]
 
 
 def placed_obstacles(task: Placing, scenes: list[Scene], obs: Obstacles, moves: int) -> Obstacles:
@@ -106,7 +122,7 @@ def placed_obstacles(task: Placing, scenes: list[Scene], obs: Obstacles, moves: 
     their place x, y and at their resting height (their yaw unchanged: the hand keeps its orientation)."""
     centre = obs.centre.copy()
     for w, sc in enumerate(scenes):
-        for p in task.placements(sc)[:moves]:
+        for p in placements(task, sc)[:moves]:
             row = obs.role[w] == OBJECT + p.object
             centre[w, row] = (*p.xy, p.rest)
     return Obstacles(centre, obs.cos, obs.sin, obs.half, obs.rounding, obs.cylinder, obs.role)
@@ -326,7 +342,7 @@ class Planner:
         then the key configurations, "width" (W, M), "rot" (W, M, 3, 3), "clearance" {phase: (W, M)},
         "option" (W, M), "via" {transit phase: (W, M, 2, dof) its detour's via configurations, NaN where straight}}
         for M pick-and-places."""
-        W, M = len(scenes), len(self.task.placements(scenes[0])) if scenes else 1
+        W, M = len(scenes), len(placements(self.task, scenes[0])) if scenes else 1
         obs = capsules.obstacles(scenes)
         ok = np.ones(W, bool)
         reason = np.array([""] * W, dtype=object)

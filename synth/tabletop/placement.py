@@ -8,6 +8,7 @@ import numpy as np
 
 from synth.types import Scene
 
+FIRST = 1  # tries sample_free tests one by one (most succeed at once) before it tests the rest together
 FINGER_REACH = 0.06  # [m] open fingers reach this far from a held object's centre (either side, with pads)
 
 
@@ -63,20 +64,28 @@ def sample_free(
     """A centre (2,) in box (x0, x1, y0, y1) [m] whose disc of `radius` keeps `gap` from every taken disc.
 
     Rejection sampling: try t is x = x0 + (x1 - x0) * u[2t], y = y0 + (y1 - y0) * u[2t + 1] (rng.uniform's draws),
-    the first clear try wins. All tries are drawn and tested at once, then rng is left as though drawn one by one:
-    after the 2 (t + 1) draws of the winning try, after all 2 tries when none is clear."""
+    the first clear try wins. The first FIRST tries are tested one by one (most calls find room there), the rest
+    drawn and tested at once, then rng is left as though drawn one by one: after the 2 (t + 1) draws of the
+    winning try, after all 2 tries when none is clear."""
     x0, x1, y0, y1 = box
-    need = [r + radius + gap for _, r in taken]
-    centres = np.array([(float(c[0]), float(c[1])) for c, _ in taken]).reshape(-1, 2)
+    discs = [(float(c[0]), float(c[1]), r + radius + gap) for c, r in taken]
+    for _ in range(min(FIRST, tries)):
+        px, py = x0 + (x1 - x0) * rng.random(), y0 + (y1 - y0) * rng.random()
+        if all(_clear(px - cx, py - cy, need) for cx, cy, need in discs):
+            return np.array([px, py])
+    rest = tries - FIRST
+    if rest <= 0:
+        return None
+    c = np.array(discs).reshape(-1, 3)
     # squared distances below `low` are in collision however the distance is rounded (_clear's 1e-9 and more)
-    low = np.array([(n * (1 - 1e-8)) ** 2 if n > 0 else -1.0 for n in need])
+    low = np.where(c[:, 2] > 0, (c[:, 2] * (1 - 1e-8)) ** 2, -1.0)
     state = rng.bit_generator.state
-    u = rng.random(2 * tries)
+    u = rng.random(2 * rest)
     px, py = x0 + (x1 - x0) * u[0::2], y0 + (y1 - y0) * u[1::2]
-    dx, dy = px[:, None] - centres[:, 0], py[:, None] - centres[:, 1]
+    dx, dy = px[:, None] - c[:, 0], py[:, None] - c[:, 1]
     for t in np.flatnonzero(~(dx * dx + dy * dy < low).any(1)).tolist():  # the tries not surely blocked, in order
-        if all(_clear(float(dx[t, j]), float(dy[t, j]), n) for j, n in enumerate(need)):
-            if t < tries - 1:  # give back the draws after the winning try
+        if all(_clear(float(dx[t, j]), float(dy[t, j]), need) for j, (_, _, need) in enumerate(discs)):
+            if t < rest - 1:  # give back the draws after the winning try
                 rng.bit_generator.state = state
                 rng.random(2 * (t + 1))
             return np.array([px[t], py[t]])
