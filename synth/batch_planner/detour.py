@@ -83,3 +83,29 @@ def detour(
             via[w[good]], best[w[good]] = v[ok][good], c[good]
         todo = todo[np.isnan(via[todo, 0, 0])]
     return via, best
+
+
+def detours(
+    clear: dict[str, np.ndarray],
+    transits: dict[str, Transit],
+    hands: Callable[[np.ndarray], Chain],
+    ik: Callable[..., tuple[np.ndarray, np.ndarray]],
+    sweep: Sweep,
+) -> dict[str, np.ndarray]:
+    """{phase: via (W, 2, dof) [rad]} per transit of a script's check: its detour where its straight segment
+    collides and every segment that is not a transit is clear (clear: {phase: (W,)} clearance [m] beyond the
+    margin), NaN elsewhere; the clearances of the detoured transits become their detours' (in place)."""
+    rest = np.ones(len(next(iter(clear.values()))), bool)
+    for p, c in clear.items():
+        if p not in transits:
+            rest &= c >= 0
+    vias = {}
+    for p, t in transits.items():
+        vias[p] = np.full((*t.q0.shape[:1], 2, t.q0.shape[1]), np.nan)
+        w = np.flatnonzero(rest & (clear[p] < 0))
+        if len(w):
+            v, c = detour(t.take(w), hands, ik, sweep)
+            found = ~np.isnan(v[:, 0, 0])
+            vias[p][w[found]] = v[found]
+            clear[p][w[found]] = c[found]
+    return vias

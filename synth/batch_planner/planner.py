@@ -27,7 +27,7 @@ from synth import grasps
 from synth.arm_kinematics import Chain, Kinematics
 from synth.batch_planner import capsules, sweep
 from synth.batch_planner.capsules import OBJECT, TABLE, TARGET, Body, Obstacles
-from synth.batch_planner.detour import Transit, detour
+from synth.batch_planner.detour import Transit, detours
 from synth.embodiment import Embodiment
 from synth.skill import FLIP, START, Placement, Placing, Script, place_tcp
 from synth.types import Scene
@@ -282,8 +282,8 @@ class Planner:
         self, q: np.ndarray, width: np.ndarray, obj: Carried, obs: Obstacles, touch: dict[str, np.ndarray]
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """(clearance, via): clearance [m] beyond the segment's margin per moving segment of the script, by phase,
-        each (W,), negative = collision; via {transit phase: (W, 2, dof)} the detours (see detours) of the transits
-        whose straight segment collides, NaN where it is clear. q (W, 1 + K, dof) the start then the key
+        each (W,), negative = collision; via {transit phase: (W, 2, dof)} the detours of the transits whose
+        straight segment collides, NaN where it is clear (detour.detours). q (W, 1 + K, dof) the start then the key
         configurations, width (W,) [m] the grasped width. touch: (W, O) the obstacles each name a segment may touch
         stands for (see touches); the object where it rests is ignored too while it is carried."""
         k = {name: i for i, name in enumerate(self.keys)}
@@ -314,26 +314,7 @@ class Planner:
             out[seg.phase] = self.segment_clear(t.q0, t.q1, t.obs, t.allowed, t.margin, t.width, t.carry)
             if seg.motion == "transit":
                 transits[seg.phase] = t
-        return out, self.detours(out, transits)
-
-    def detours(self, clear: dict[str, np.ndarray], transits: dict[str, Transit]) -> dict[str, np.ndarray]:
-        """{phase: via (W, 2, dof) [rad]} per transit: its detour (detour.py) where its straight segment collides and
-        every segment that is not a transit is clear, NaN elsewhere; the clearances `clear` of the detoured transits
-        become their detours' (in place)."""
-        rest = np.ones(len(next(iter(clear.values()))), bool)
-        for p, c in clear.items():
-            if p not in transits:
-                rest &= c >= 0
-        vias = {}
-        for p, t in transits.items():
-            vias[p] = np.full((*t.q0.shape[:1], 2, t.q0.shape[1]), np.nan)
-            w = np.flatnonzero(rest & (clear[p] < 0))
-            if len(w):
-                v, c = detour(t.take(w), self.hands, self.ik, self.segment_clear)
-                found = ~np.isnan(v[:, 0, 0])
-                vias[p][w[found]] = v[found]
-                clear[p][w[found]] = c[found]
-        return vias
+        return out, detours(out, transits, self.hands, self.ik, self.segment_clear)
 
     # ------------------------------------------------------------------ the batch
     def plan(self, scenes: list[Scene]) -> dict:

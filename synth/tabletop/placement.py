@@ -81,14 +81,14 @@ def sample_free(
     low = np.where(c[:, 2] > 0, (c[:, 2] * (1 - 1e-8)) ** 2, -1.0)
     state = rng.bit_generator.state
     u = rng.random(2 * rest)
-    px, py = x0 + (x1 - x0) * u[0::2], y0 + (y1 - y0) * u[1::2]
-    dx, dy = px[:, None] - c[:, 0], py[:, None] - c[:, 1]
+    xs, ys = x0 + (x1 - x0) * u[0::2], y0 + (y1 - y0) * u[1::2]
+    dx, dy = xs[:, None] - c[:, 0], ys[:, None] - c[:, 1]
     for t in np.flatnonzero(~(dx * dx + dy * dy < low).any(1)).tolist():  # the tries not surely blocked, in order
         if all(_clear(float(dx[t, j]), float(dy[t, j]), need) for j, (_, _, need) in enumerate(discs)):
             if t < rest - 1:  # give back the draws after the winning try
                 rng.bit_generator.state = state
                 rng.random(2 * (t + 1))
-            return np.array([px[t], py[t]])
+            return np.array([xs[t], ys[t]])
     return None
 
 
