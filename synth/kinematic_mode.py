@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from synth.actions import convert
-from synth.batch_planner.planner import Planner, placement, quat_from_mat
+from synth.batch_planner.planner import Planner, placement, placements, quat_from_mat
 from synth.embodiment import Embodiment
 from synth.language import substitute
 from synth.randomize import Randomizer, Streams, apply_many, stream
@@ -31,24 +31,38 @@ def minimum_jerk(tau: np.ndarray) -> np.ndarray:
     return tau**3 * (10 - 15 * tau + 6 * tau**2)
 
 
-def timeline(task: Placing, emb: Embodiment, q: np.ndarray, hz: float) -> dict:
+def timeline(
+    task: Placing, emb: Embodiment, q: np.ndarray, hz: float, via: dict[str, np.ndarray] | None = None
+) -> dict:
     """Actions of W plans at `hz`: {"actions" (W, T, dof+1) padded with the last, "phase" (W, T),
     "segment" (W, T) index into the script's segments repeated once per pick-and-place (move m's segment j is
     m * len(segments) + j), "length" (W,)} from q (W, M, 1 + K, dof), per pick-and-place the start then the
-    script's key configurations."""
+    script's key configurations, and via {transit phase: (W, M, 2, dof)} the via configurations of the transits
+    planned as detours (NaN: straight): those run start -> via 0 -> via 1 -> end, each leg timed as the transit."""
     W, M = q.shape[:2]
     script = task.script()
-    segments = script.segments * M
-    S = len(segments)
     k = {name: i for i, name in enumerate((START, *script.names))}
+    per = len(script.segments)
+    parts = []  # (segment index, q at its start (W, dof), at its end): a detoured transit is three parts
+    for j, sg in enumerate(script.segments * M):
+        a, b = q[:, j // per, k[sg.start]], q[:, j // per, k[sg.end]]
+        v = None if via is None or sg.phase not in via else via[sg.phase][:, j // per]
+        if v is None or np.isnan(v).all():
+            parts.append((j, a, b))
+            continue
+        v0, v1 = np.where(np.isnan(v[:, 0]), a, v[:, 0]), np.where(np.isnan(v[:, 1]), b, v[:, 1])
+        parts += [(j, a, v0), (j, v0, v1), (j, v1, b)]  # straight worlds: empty, the segment, empty
+    parent = np.array([j for j, _, _ in parts])
+    segments = [(script.segments * M)[j] for j in parent]
+    grips = [(script.grips() * M)[j] for j in parent]
+    S = len(segments)
     stroke = emb.gripper.stroke
     width_of = {"open": stroke, "closed": 0.0}
-    per = len(script.segments)
-    q0 = np.stack([q[:, j // per, k[s.start]] for j, s in enumerate(segments)], 1)  # (W, S, dof)
-    q1 = np.stack([q[:, j // per, k[s.end]] for j, s in enumerate(segments)], 1)
+    q0 = np.stack([a for _, a, _ in parts], 1)  # (W, S, dof)
+    q1 = np.stack([b for _, _, b in parts], 1)
     n, T = np.zeros((W, S), int), np.ones((W, S))
     g0, g1, ramp = np.zeros((W, S)), np.zeros((W, S)), np.ones((W, S))
-    for j, (sg, (a, b)) in enumerate(zip(segments, script.grips() * M, strict=True)):
+    for j, (sg, (a, b)) in enumerate(zip(segments, grips, strict=True)):
         if sg.motion == "hold":
             n[:, j] = max(2, round(sg.duration * hz))
             ramp[:, j] = max(1, round(sg.ramp * max(2, round(sg.duration * hz))))
@@ -75,7 +89,7 @@ def timeline(task: Placing, emb: Embodiment, q: np.ndarray, hz: float) -> dict:
     acts = np.concatenate([arm, grip[..., None]], 2)
     last = acts[np.arange(W), length - 1]
     acts[pad] = np.broadcast_to(last[:, None], acts.shape)[pad]
-    return {"actions": acts, "phase": phase, "segment": seg, "length": length}
+    return {"actions": acts, "phase": phase, "segment": parent[seg], "length": length}
 
 
 class KinematicWorker:
@@ -156,7 +170,7 @@ class KinematicWorker:
         (E,) whether it does. Frame t's state is reached by action t - 1; state 0 is the start."""
         emb, base = self.emb, self.planner.base
         q, width = plan["q"][ok], plan["width"][ok]  # (E, M, 1 + K, dof), (E, M)
-        tl = timeline(self.task, emb, q, self.hz)
+        tl = timeline(self.task, emb, q, self.hz, {p: v[ok] for p, v in plan["via"].items()})
         acts, seg, length = tl["actions"], tl["segment"], tl["length"]
         E, T = seg.shape
         M, S = q.shape[1], len(self.planner.script.segments)
@@ -238,7 +252,7 @@ class KinematicWorker:
         serialized once per attempt: the check and planner stats in physics mode's form (the last pick-and-place's
         z0, lift and transit ends and grasp width; with several, "moves" per pick-and-place in order)."""
         M = width.shape[1]
-        z0 = [float(scene.table.height + scene.objects[p.object].half_height) for p in self.task.placements(scene)]
+        z0 = [float(scene.table.height + scene.objects[p.object].half_height) for p in placements(self.task, scene)]
         check = {
             "z0": z0[-1],
             "lift_end": int(ends["lift"][-1][e]),
@@ -260,6 +274,9 @@ class KinematicWorker:
             "grasp_width": float(width[e, 0]),
             "duration_s": int(length[e]) / self.hz,
         }
+        detours = sum(int((~np.isnan(v[w, :, 0, 0])).sum()) for v in plan["via"].values())
+        if detours:  # transits planned as detours over the scene (batch_planner/detour.py), all moves together
+            stats["detours"] = detours
         if M > 1:  # per pick-and-place, in order, as physics mode's plans record them
             check["moves"] = [
                 {
@@ -268,7 +285,7 @@ class KinematicWorker:
                     "lift_end": int(ends["lift"][m][e]),
                     "transit_end": int(ends["transit"][m][e]),
                 }
-                for m, p in enumerate(self.task.placements(scene))
+                for m, p in enumerate(placements(self.task, scene))
             ]
             stats["moves"] = [
                 {"grasp": "top", "grasp_option": int(plan["option"][w, m]), "grasp_width": float(width[e, m])}

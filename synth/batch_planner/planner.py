@@ -8,7 +8,8 @@ segment a straight joint-space one checked against the world with capsules.py wi
 touches and margins (the carried object moves with the hand while the gripper is closed), and minimum-jerk
 (quintic) timing of each segment within the script's share of the arm's velocity and acceleration limits at
 the control rate. A failed grasp option is retried with the next closing direction; what still fails is
-`ik_failure` or `no_path` (a transit in collision has no OMPL fallback here). A task with several placements
+`ik_failure` or `no_path`; a transit whose straight segment collides is detoured over the scene first
+(detour.py, where physics mode has OMPL). A task with several placements
 (synth/skill.Placement) runs the script once per placement, in order, each from where the last one ended, the
 objects already placed as obstacles where they rest.
 """
@@ -26,6 +27,7 @@ from synth import grasps
 from synth.arm_kinematics import Chain, Kinematics
 from synth.batch_planner import capsules, sweep
 from synth.batch_planner.capsules import OBJECT, TABLE, TARGET, Body, Obstacles
+from synth.batch_planner.detour import Transit, detours
 from synth.embodiment import Embodiment
 from synth.skill import FLIP, START, Placement, Placing, Script, place_tcp
 from synth.types import Scene
@@ -94,9 +96,25 @@ class Targets:
     has: np.ndarray
 
 
+_PLACES: dict[tuple[int, int], tuple[Placing, Scene, list[Placement]]] = {}
+KEEP = 8192  # scenes whose placements are kept
+
+
+def placements(task: Placing, scene: Scene) -> list[Placement]:
+    """task.placements(scene), computed once per scene (the planner and the episodes ask for them per move; a
+    task's may take a fraction of a millisecond); the kept entries hold their scenes, so no id is reused."""
+    key = (id(task), id(scene))
+    hit = _PLACES.get(key)
+    if hit is None or hit[0] is not task or hit[1] is not scene:
+        if len(_PLACES) >= KEEP:
+            _PLACES.clear()
+        hit = _PLACES[key] = (task, scene, task.placements(scene))
+    return hit[2]
+
+
 def placement(task: Placing, scene: Scene, move: int = 0) -> Placement:
     """The pick-and-place `move` (0, 1, ...) of a scene."""
-    return task.placements(scene)[move]
+    return placements(task, scene)[move]
 
 
 def placed_obstacles(task: Placing, scenes: list[Scene], obs: Obstacles, moves: int) -> Obstacles:
@@ -104,7 +122,7 @@ def placed_obstacles(task: Placing, scenes: list[Scene], obs: Obstacles, moves: 
     their place x, y and at their resting height (their yaw unchanged: the hand keeps its orientation)."""
     centre = obs.centre.copy()
     for w, sc in enumerate(scenes):
-        for p in task.placements(sc)[:moves]:
+        for p in placements(task, sc)[:moves]:
             row = obs.role[w] == OBJECT + p.object
             centre[w, row] = (*p.xy, p.rest)
     return Obstacles(centre, obs.cos, obs.sin, obs.half, obs.rounding, obs.cylinder, obs.role)
@@ -262,11 +280,12 @@ class Planner:
 
     def check(
         self, q: np.ndarray, width: np.ndarray, obj: Carried, obs: Obstacles, touch: dict[str, np.ndarray]
-    ) -> dict[str, np.ndarray]:
-        """Clearance [m] beyond the segment's margin per moving segment of the script, by phase, each (W,);
-        negative = collision. q (W, 1 + K, dof) the start then the key configurations, width (W,) [m] the grasped
-        width. touch: (W, O) the obstacles each name a segment may touch stands for (see touches); the object where
-        it rests is ignored too while it is carried."""
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(clearance, via): clearance [m] beyond the segment's margin per moving segment of the script, by phase,
+        each (W,), negative = collision; via {transit phase: (W, 2, dof)} the detours of the transits whose
+        straight segment collides, NaN where it is clear (detour.detours). q (W, 1 + K, dof) the start then the key
+        configurations, width (W,) [m] the grasped width. touch: (W, O) the obstacles each name a segment may touch
+        stands for (see touches); the object where it rests is ignored too while it is carried."""
         k = {name: i for i, name in enumerate(self.keys)}
         open_w = np.full(len(q), self.emb.gripper.stroke)
         # the carried object's spheres in the hand frame at the grasp
@@ -276,14 +295,14 @@ class Planner:
         world = np.stack([c * sp[..., 0] - s * sp[..., 1], s * sp[..., 0] + c * sp[..., 1], sp[..., 2]], -1)
         world = world + obj.centre[:, None]
         carry = (np.einsum("wki,wij->wkj", world - hand[:, None, :3, 3], hand[:, :3, :3]), obj.radii)
-        out = {}
+        out, transits = {}, {}
         for seg, carried in zip(self.script.segments, self.script.carried(), strict=True):
             if seg.motion == "hold":
                 continue
             allowed = np.zeros(obs.role.shape, bool)
             for name in (*seg.touch, "object") if carried else seg.touch:
                 allowed |= touch[name]
-            out[seg.phase] = self.segment_clear(
+            t = Transit(
                 q[:, k[seg.start]],
                 q[:, k[seg.end]],
                 obs,
@@ -292,15 +311,19 @@ class Planner:
                 width if seg.grip == "closed" else open_w,
                 carry if carried else None,
             )
-        return out
+            out[seg.phase] = self.segment_clear(t.q0, t.q1, t.obs, t.allowed, t.margin, t.width, t.carry)
+            if seg.motion == "transit":
+                transits[seg.phase] = t
+        return out, detours(out, transits, self.hands, self.ik, self.segment_clear)
 
     # ------------------------------------------------------------------ the batch
     def plan(self, scenes: list[Scene]) -> dict:
         """Plans every scene's pick-and-places in turn, each from where the one before ended, the objects already
         placed as obstacles where they rest: {"ok" (W,), "reason" [str], "q" (W, M, 1 + K, dof) per move the start
         then the key configurations, "width" (W, M), "rot" (W, M, 3, 3), "clearance" {phase: (W, M)},
-        "option" (W, M)} for M pick-and-places."""
-        W, M = len(scenes), len(self.task.placements(scenes[0])) if scenes else 1
+        "option" (W, M), "via" {transit phase: (W, M, 2, dof) its detour's via configurations, NaN where straight}}
+        for M pick-and-places."""
+        W, M = len(scenes), len(placements(self.task, scenes[0])) if scenes else 1
         obs = capsules.obstacles(scenes)
         ok = np.ones(W, bool)
         reason = np.array([""] * W, dtype=object)
@@ -320,18 +343,20 @@ class Planner:
             "rot": np.stack([mv["rot"] for mv in moves], 1),
             "clearance": {p: np.stack([mv["clearance"][p] for mv in moves], 1) for p in moves[0]["clearance"]},
             "option": np.stack([mv["option"] for mv in moves], 1),
+            "via": {p: np.stack([mv["via"][p] for mv in moves], 1) for p in moves[0]["via"]},
         }
 
     def _move(self, scenes: list[Scene], obs: Obstacles, move: int, start: np.ndarray, live: np.ndarray) -> dict:
         """Pick-and-place `move` of the worlds `live` (W,) bool, from joints start (W, dof): {"ok" (W,), "reason"
         [str], "q" (W, 1 + K, dof) the start then the key configurations, "width" (W,), "rot" (W, 3, 3),
-        "clearance" {phase: (W,)}, "option" (W,)}."""
+        "clearance" {phase: (W,)}, "option" (W,), "via" {transit phase: (W, 2, dof)}}."""
         W = len(scenes)
         q = np.repeat(start[:, None], len(self.keys), 1)
         width, rot = np.zeros(W), np.tile(np.eye(3), (W, 1, 1))
         ok, option = np.zeros(W, bool), np.full(W, -1)
         reason = np.array(["ik_failure"] * W, dtype=object)
         clear = {s.phase: np.full(W, np.nan) for s in self.script.segments if s.motion != "hold"}
+        via = {s.phase: np.full((W, 2, self.emb.dof), np.nan) for s in self.script.segments if s.motion == "transit"}
         t = targets(self.task, scenes, self.emb, move)
         carried = Carried.of(scenes, [placement(self.task, sc, move).object for sc in scenes])
         touch = touches(self.task, scenes, obs, move)
@@ -344,7 +369,7 @@ class Planner:
             if not len(keep):
                 continue
             w = idx[keep]
-            c = self.check(
+            c, vias = self.check(
                 qs[keep], t.width[w, opt], carried.take(w), take(obs, w), {k: v[w] for k, v in touch.items()}
             )
             free = np.all([v >= 0 for v in c.values()], axis=0)
@@ -354,6 +379,8 @@ class Planner:
             w_ok = w[free]
             ok[w_ok], option[w_ok] = True, opt
             q[w_ok], width[w_ok], rot[w_ok] = qs[keep][free], t.width[w_ok, opt], t.rot[w_ok, opt]
+            for p, v in vias.items():
+                via[p][w_ok] = v[free]
         return {
             "ok": ok,
             "reason": list(reason),
@@ -362,4 +389,5 @@ class Planner:
             "rot": rot,
             "clearance": clear,
             "option": option,
+            "via": via,
         }
