@@ -110,12 +110,13 @@ class PairPlanner:
         self.keys = (START, *self.script.names)
         self.base = emb.base_pose()[0]  # the pair's anchor: synth.object_pose is relative to it
         self.sweep: Callable[..., np.ndarray] = sweep.segment_clearance
+        self.between: Callable[..., np.ndarray] = between
         compiled = jit()
         if compiled:
             from synth import arm_kinematics_jit
-            from synth.batch_planner import sweep_jit
+            from synth.batch_planner import pair_jit, sweep_jit
 
-            self.sweep = sweep_jit.segment_clearance
+            self.sweep, self.between = sweep_jit.segment_clearance, pair_jit.between
         self.arms: list[Arm] = []
         start = 0
         for m in emb.mounts:
@@ -196,7 +197,7 @@ class PairPlanner:
                     c0, c1 = q0[:, arm.cols], q1[:, arm.cols]
                     clear = self.sweep(arm.kin, arm.body, c0, c1, n, obs, allowed, seg.margin, wid[:, k], held)
                     best = np.minimum(best, clear)
-                best = np.minimum(best, between(self.arms, q0, q1, n, wid, seg.margin))
+                best = np.minimum(best, self.between(self.arms, q0, q1, n, wid, seg.margin))
             out[seg.phase] = best
         return out
 
