@@ -34,7 +34,6 @@ from synth.embodiment import load
 from synth.errors import ConfigError, Stopped
 from synth.executors import RayPool, land, staged
 from synth.kinematic_mode import KinematicWorker
-from synth.kinematic_pair import PairWorker
 from synth.pipeline import Worker
 from synth.tabletop import objects
 from synth.types import EpisodeBatch
@@ -45,7 +44,7 @@ _settings: Settings | None = None
 
 def make_worker(s: Settings) -> Worker | KinematicWorker:
     if s.mode == "kinematic":
-        return (PairWorker if s.task.arms > 1 else KinematicWorker)(
+        return KinematicWorker(
             s.task,
             list(s.randomizers),
             load(s.embodiment),

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import time
+from typing import cast
 
 import numpy as np
 
 from synth.actions import convert
-from synth.batch_planner.pair import PairPlanner
+from synth.batch_planner.pair import Lifting, PairPlanner
 from synth.batch_planner.planner import Planner, placement, quat_from_mat
 from synth.embodiment import Embodiment
 from synth.language import substitute
@@ -118,7 +119,10 @@ class KinematicWorker:
     ):
         self.task, self.randomizers, self.emb, self.seed = task, randomizers, emb, seed
         self.hz, self.held_out, self.batch, self.action = control_hz, held_out, batch, action
-        self.planner: Planner | PairPlanner = (PairPlanner if task.arms > 1 else Planner)(task, emb, control_hz)
+        pair = getattr(task, "arms", 1) > 1  # a pair task (synth/batch_planner/pair.py) or a pick-and-place
+        self.planner: Planner | PairPlanner = (
+            PairPlanner(cast(Lifting, task), emb, control_hz) if pair else Planner(task, emb, control_hz)
+        )
         script = self.planner.script
         self.seg = {s.phase: j for j, s in enumerate(script.segments)}
         self.held = np.flatnonzero(script.held())  # segments in which the fingers rest on the object's width
@@ -177,8 +181,11 @@ class KinematicWorker:
     ) -> tuple[EpisodeBatch, np.ndarray]:
         """The planned worlds `ok` (E,) as episodes (those whose object comes to rest inside the target) and
         (E,) the failure reason of each ('', or "placed_outside"). Frame t's state is reached by action t - 1;
-        state 0 is the start."""
-        assert isinstance(self.planner, Planner)
+        state 0 is the start. A pair task's: synth/kinematic_pair.py."""
+        if isinstance(self.planner, PairPlanner):
+            from synth import kinematic_pair  # (it imports this module)
+
+            return kinematic_pair.episodes(self, ok, indices, scenes, draws, texts, plan)
         emb, base = self.emb, self.planner.base
         q, width = plan["q"][ok], plan["width"][ok]  # (E, M, 1 + K, dof), (E, M)
         tl = timeline(self.task, emb, q, self.hz)

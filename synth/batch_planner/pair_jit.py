@@ -13,8 +13,11 @@ from synth.arm_kinematics_jit import _fk, fk_args
 from synth.batch_planner.capsules import Body
 from synth.batch_planner.sweep_jit import _point
 
+_ARRAY = np.ndarray
+Cover = tuple[_ARRAY, _ARRAY, _ARRAY, _ARRAY, _ARRAY, _ARRAY, _ARRAY, _ARRAY, _ARRAY]  # what _body gives, in order
 
-def _body(body: Body) -> tuple:
+
+def _body(body: Body) -> Cover:
     """What the kernel reads of a sphere cover: group link, centre, finger, radius, members; sphere link, centre,
     finger, radius."""
     return (
