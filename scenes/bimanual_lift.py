@@ -22,7 +22,6 @@ from synth.language import refer
 from synth.planners.collision import Checker
 from synth.planners.script import clear, pair_configurations, walk
 from synth.planners.timing import through
-from synth.pose import yaw_matrix
 from synth.randomize import pick
 from synth.registry import task
 from synth.skill import START, Key, Script, Segment
@@ -145,29 +144,39 @@ class BimanualLift(Task):
     def grasp_poses(
         self, bar: Obj, table_height: float, bases: list[np.ndarray], emb: Embodiment, inset: float, swap: bool
     ) -> list[tuple]:
-        """Per arm, the TCP's grasp pose in the world: position (3,) [m], rotation (3, 3) (columns: the hand's
-        x, closing direction y, approach z pointing down), `inset` [m] from the end nearer the first arm's base
-        (`swap`: the other end), and from the other end for the other arm; bases: each arm's base position (3,)
-        [m]. The fingers reach 60% down the bar's sides, never so far that the palm would touch it, nor the
-        fingertips the table."""
-        axes = yaw_matrix(bar.yaw)  # the bar's long axis (x) and across it (y), in the world
-        u = axes[:2, 0]
-        ends = [np.asarray(bar.xy) + s * (bar.size[0] - inset) * u for s in (1.0, -1.0)]
-        near = np.linalg.norm(ends[0] - bases[0][:2]) < np.linalg.norm(ends[1] - bases[0][:2])
-        if near == swap:
-            ends = ends[::-1]
-        out = []
-        for base, m, xy in zip(bases, emb.mounts, ends, strict=True):
-            gr = m.body.gripper
-            depth = min(0.6 * 2 * bar.half_height, reach(gr)[0])
-            z = max(table_height + 2 * bar.half_height - depth, table_height + FINGER_TIP_BELOW_TCP + TABLE_CLEARANCE)
-            y = axes[:, 1]  # closing across the bar
-            z_down = np.array([0.0, 0.0, -1.0])
-            if np.cross(y, z_down)[:2] @ (xy - base[:2]) < 0:  # the hand's x faces away from its base
-                y = -y
-            rot = np.stack([np.cross(y, z_down), y, z_down], 1)
-            out.append((np.array([xy[0], xy[1], z]), rot))
-        return out
+        """Per arm, the TCP's grasp pose (position (3,) [m], rotation (3, 3)) of one bar: see grasps."""
+        pos, rot = self.grasps([bar], np.array([table_height]), bases, emb, inset, swap)
+        return [(pos[0, a], rot[0, a]) for a in range(len(bases))]
+
+    def grasps(
+        self, bars: list[Obj], table: np.ndarray, bases: list[np.ndarray], emb: Embodiment, inset: float, swap: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per bar and arm, the TCP's grasp pose in the world: positions (W, A, 3) [m], rotations (W, A, 3, 3)
+        (columns: the hand's x, closing direction y, approach z pointing down), `inset` [m] from the end nearer
+        the first arm's base (`swap`: the other end), and from the other end for the other arm; table (W,) [m]
+        the table heights, bases: each arm's base position (3,) [m]. The fingers reach 60% down the bar's sides,
+        never so far that the palm would touch it, nor the fingertips the table."""
+        yaw = np.array([b.yaw for b in bars])
+        c, s = np.cos(yaw), np.sin(yaw)
+        xy = np.array([b.xy for b in bars], float).reshape(-1, 2)
+        reach_out = np.array([b.size[0] for b in bars]) - inset
+        half = np.array([b.half_height for b in bars])
+        u = np.stack([c, s], 1)  # the bar's long axis in the world
+        ends = [xy + (sign * reach_out)[:, None] * u for sign in (1.0, -1.0)]
+        d = [((e - bases[0][:2]) ** 2).sum(1) for e in ends]
+        flip = ((d[0] < d[1]) == swap)[:, None]  # the first arm takes the other end
+        xys = [np.where(flip, ends[1], ends[0]), np.where(flip, ends[0], ends[1])]
+        z_down = np.broadcast_to([0.0, 0.0, -1.0], (len(bars), 3))
+        pos, rot = [], []
+        for base, m, at in zip(bases, emb.mounts, xys, strict=True):
+            depth = np.minimum(0.6 * 2 * half, reach(m.body.gripper)[0])
+            z = np.maximum(table + 2 * half - depth, table + FINGER_TIP_BELOW_TCP + TABLE_CLEARANCE)
+            y = np.stack([-s, c, np.zeros_like(c)], 1)  # closing across the bar
+            away = (np.cross(y, z_down)[:, :2] * (at - base[:2])).sum(1) < 0  # the hand's x faces away from its base
+            y = np.where(away[:, None], -y, y)
+            rot.append(np.stack([np.cross(y, z_down), y, z_down], 2))
+            pos.append(np.c_[at, z])
+        return np.stack(pos, 1), np.stack(rot, 1)
 
     def options(self) -> list[tuple[float, bool]]:
         """The grasps tried, in order: (inset [m], swap) (see grasp_poses)."""

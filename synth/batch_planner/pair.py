@@ -41,9 +41,11 @@ class Lifting(Protocol):
 
     def options(self) -> list[tuple[float, bool]]: ...
 
-    def grasp_poses(
-        self, bar: Obj, table_height: float, bases: list[np.ndarray], emb: Embodiment, inset: float, swap: bool
-    ) -> list[tuple]: ...
+    def grasps(
+        self, bars: list[Obj], table: np.ndarray, bases: list[np.ndarray], emb: Embodiment, inset: float, swap: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each arm's grasp of each scene's object: TCP positions (W, A, 3) [m] and rotations (W, A, 3, 3)."""
+        ...
 
     def lifted(self, z: np.ndarray, axis_z: np.ndarray, grips: np.ndarray, width: float) -> str:
         """'' if the object of a path (its centre's height z (F,) [m], its long axis's world z (F,), each gripper's
@@ -141,9 +143,8 @@ class PairPlanner:
         """Grasp option `option` of each scene: key TCP positions (W, A, K, 3) [m] and orientations (W, A, 3, 3)."""
         inset, swap = self.task.options()[option]
         bases = [a.kin.base[:3, 3] for a in self.arms]
-        poses = [self.task.grasp_poses(sc.objects[0], sc.table.height, bases, self.emb, inset, swap) for sc in scenes]
-        pos = np.array([[p for p, _ in ps] for ps in poses]).reshape(len(scenes), len(self.arms), 3)
-        rot = np.array([[r for _, r in ps] for ps in poses]).reshape(len(scenes), len(self.arms), 3, 3)
+        table = np.array([sc.table.height for sc in scenes])
+        pos, rot = self.task.grasps([sc.objects[0] for sc in scenes], table, bases, self.emb, inset, swap)
         return self.script.positions(pos, rot[..., 2], pos), rot
 
     def solve(self, pos: np.ndarray, rot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
