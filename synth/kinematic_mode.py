@@ -1,5 +1,6 @@
 """The kinematic mode's worker: attempts -> batched plans (synth/batch_planner/planner.py) -> timed trajectories ->
-an EpisodeBatch in the same form as physics mode's episodes (state = the planned joints and gripper width).
+an EpisodeBatch in the same form as physics mode's episodes (state = the planned joints and gripper width). A
+task driving a pair of arms plans with synth/batch_planner/pair.py and builds its episodes in synth/kinematic_pair.py.
 
 Timing: every segment of the task's skill script (synth/skill.py) is a straight joint-space motion with a
 minimum-jerk (quintic) profile whose duration keeps each joint within the segment's share of its velocity and

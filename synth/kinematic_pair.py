@@ -87,21 +87,7 @@ def episodes(
     worker.noisy(state, [(scenes[ok[e]], indices[ok[e]], int(length[e]), int(starts[k])) for k, e in enumerate(keep)])
     frame = (np.arange(T)[None] < length[:, None]) & inside[:, None]  # (E, T), in the order of `rows`
     acts_f = acts[frame]
-    action = acts_f.astype(np.float32)
-    if worker.action != "joint_pos":  # per arm, in its own base frame, as physics mode converts
-        action = np.concatenate(
-            [
-                convert(
-                    worker.action,
-                    acts_f[:, c],
-                    state[:, c],
-                    ee[after, 7 * a : 7 * a + 7],
-                    ee[rows, 7 * a : 7 * a + 7],
-                )
-                for a, c in enumerate(joints)
-            ],
-            axis=1,
-        )
+    action = _actions(worker.action, acts_f, state, ee[after], ee[rows], joints)
     labels = {
         "synth.phase": tl["phase"][frame].astype(np.int64),
         "observation.ee_pose": ee[rows].astype(np.float32),
@@ -123,6 +109,21 @@ def episodes(
         metas,
     )
     return batch, failed
+
+
+def _actions(
+    kind: str, acts: np.ndarray, state: np.ndarray, ee_next: np.ndarray, ee: np.ndarray, joints: list[np.ndarray]
+) -> np.ndarray:
+    """(N, columns) float32 the written actions of the joint targets acts (N, columns) in convention `kind`: per
+    arm (its columns in `joints`) in its own base frame, as physics mode converts them; ee (N, 7 per arm) the TCP
+    poses of the states, ee_next those the targets reach."""
+    if kind == "joint_pos":
+        return acts.astype(np.float32)
+    parts = [
+        convert(kind, acts[:, c], state[:, c], ee_next[:, 7 * a : 7 * a + 7], ee[:, 7 * a : 7 * a + 7])
+        for a, c in enumerate(joints)
+    ]
+    return np.concatenate(parts, axis=1).astype(np.float32)
 
 
 def _per_arm(planner: PairPlanner, acts: np.ndarray) -> np.ndarray:

@@ -48,12 +48,10 @@ def between(arms: list, q0: np.ndarray, q1: np.ndarray, n: np.ndarray, width: np
         q0[:, b.cols].copy(),
         dq[:, b.cols].copy(),
         np.asarray(n, np.int64),
-        *fk_args(a.kin),
-        *fk_args(b.kin),
-        *_body(a.body),
-        sweep.reach(a.body, a.kin)[0],
-        *_body(b.body),
-        sweep.reach(b.body, b.kin)[0],
+        fk_args(a.kin),
+        fk_args(b.kin),
+        (*_body(a.body), sweep.reach(a.body, a.kin)[0]),
+        (*_body(b.body), sweep.reach(b.body, b.kin)[0]),
         np.ascontiguousarray(width, float),
         float(margin),
     )
@@ -77,47 +75,15 @@ def _groups(q0, dq, s, th, dh, base, fl, gl, gc, gf, wid, frames, q, out):  # pr
 
 
 @njit(cache=True)
-def _between(
-    qa0,
-    dqa,
-    qb0,
-    dqb,
-    n,
-    th_a,
-    dh_a,
-    base_a,
-    fl_a,
-    th_b,
-    dh_b,
-    base_b,
-    fl_b,
-    gl_a,
-    gc_a,
-    gf_a,
-    gr_a,
-    mem_a,
-    sl_a,
-    sc_a,
-    sf_a,
-    sr_a,
-    rho_a,
-    gl_b,
-    gc_b,
-    gf_b,
-    gr_b,
-    mem_b,
-    sl_b,
-    sc_b,
-    sf_b,
-    sr_b,
-    rho_b,
-    width,
-    margin,
-):  # pragma: no cover (compiled)
+def _between(qa0, dqa, qb0, dqb, n, fk_a, fk_b, cover_a, cover_b, width, margin):  # pragma: no cover (compiled)
     """between's kernel. Per world, samples in runs of CHUNK: the parts' bounding spheres at the run's middle,
     grown by how far each part can move within the run (sum over joints of |dq_i| rho_i times the run's half
     length), rule out the pairs clear by `margin` for the whole run; the rest are checked at each sample, their
-    spheres where the bounding spheres come within `margin`."""
+    spheres where the bounding spheres come within `margin`. fk_*: an arm's fk_args; cover_*: its _body and rho."""
+    th_a, dh_a, base_a, fl_a = fk_a
+    th_b, dh_b, base_b, fl_b = fk_b
+    gl_a, gc_a, gf_a, gr_a, mem_a, sl_a, sc_a, sf_a, sr_a, rho_a = cover_a
+    gl_b, gc_b, gf_b, gr_b, mem_b, sl_b, sc_b, sf_b, sr_b, rho_b = cover_b
     W = qa0.shape[0]
     Ga, Gb = len(gl_a), len(gl_b)
     fa, fb = np.empty((qa0.shape[1] + 1, 3, 4)), np.empty((qb0.shape[1] + 1, 3, 4))
