@@ -189,17 +189,20 @@ class PairPlanner:
             for name in (*seg.touch, "object") if carried else seg.touch:
                 allowed |= touch[name]
             wid = np.tile(self.stroke, (W, 1)) if seg.grip == "open" else np.repeat(width[:, None], 2, 1)
-            best = np.full(W, np.inf)
-            for a, b in seg.legs():
-                q0, q1 = q[:, at[a]], q[:, at[b]]
-                n = np.maximum(1, np.ceil(np.abs(q1 - q0).max(1) / STEP)).astype(np.int64)
-                for k, arm in enumerate(self.arms):
-                    held = carry if carried and k == 0 else None
-                    c0, c1 = q0[:, arm.cols], q1[:, arm.cols]
-                    clear = self.sweep(arm.kin, arm.body, c0, c1, n, obs, allowed, seg.margin, wid[:, k], held)
-                    best = np.minimum(best, clear)
-                best = np.minimum(best, self.between(self.arms, q0, q1, n, wid, seg.margin))
-            out[seg.phase] = best
+            legs = seg.legs()  # checked together: one row per (leg, world)
+            rows = np.tile(np.arange(W), len(legs))
+            q0 = np.concatenate([q[:, at[a]] for a, _ in legs])
+            q1 = np.concatenate([q[:, at[b]] for _, b in legs])
+            n = np.maximum(1, np.ceil(np.abs(q1 - q0).max(1) / STEP)).astype(np.int64)
+            o, ok_touch, w = (obs, allowed, wid) if len(legs) == 1 else (take(obs, rows), allowed[rows], wid[rows])
+            best = self.between(self.arms, q0, q1, n, w, seg.margin)
+            for k, arm in enumerate(self.arms):
+                held = (carry[0][rows], carry[1][rows]) if carried and k == 0 else None
+                c0, c1 = q0[:, arm.cols], q1[:, arm.cols]
+                best = np.minimum(
+                    best, self.sweep(arm.kin, arm.body, c0, c1, n, o, ok_touch, seg.margin, w[:, k], held)
+                )
+            out[seg.phase] = best.reshape(len(legs), W).min(0)
         return out
 
     # ------------------------------------------------------------------ the batch
