@@ -106,6 +106,20 @@ def test_key_positions_follow_their_anchors():
     assert script.straight_keys() == ("g",)  # "back" is reached by a transit from the start
 
 
+def test_a_straight_segment_through_via_keys():
+    """A straight segment through `via` keys is one motion of several legs: each leg's end may not flip the wrist,
+    and a via key must be a key of the script."""
+    keys = (Key("g", "grasp"), Key("up1", "grasp", up=0.05), Key("up2", "grasp", up=0.1))
+    lift = Segment("lift", "g", "up2", "straight", via=("up1",))
+    script = Script(keys, (Segment("a", START, "g", "transit"), lift))
+    assert lift.path == ("g", "up1", "up2") and lift.legs() == [("g", "up1"), ("up1", "up2")]
+    assert script.straight_keys() == ("up1", "up2")
+    with pytest.raises(AssertionError):
+        Script(keys, (Segment("lift", "g", "up2", "straight", via=("nowhere",)),))
+    with pytest.raises(AssertionError):
+        Segment("t", "g", "up2", "transit", via=("up1",))  # only a straight motion passes through keys
+
+
 @pytest.mark.parametrize("task", CASES)
 def test_kinematic_plans_of_every_kinematic_task_succeed_under_physics(task):
     """Success honesty per task: the kinematic mode's plans, executed by physics mode, pass its judge."""
