@@ -10,6 +10,7 @@ from synth.embodiment import Embodiment
 from synth.grasps import Grasp
 from synth.planners import transit
 from synth.planners.collision import Checker
+from synth.pose import yaw_matrix
 from synth.skill import FLIP, Script, Segment, place_tcp
 
 
@@ -31,12 +32,32 @@ def key_configurations(ik, script: Script, g: Grasp, centre, place_centre, base,
     return q
 
 
+def pair_configurations(iks, script: Script, grasps: list[tuple], arms: list, homes: list) -> dict | None:
+    """{key name: joints of every arm (dof of all arms,) [rad]} of the script's key poses, each arm's from its own
+    grasp (position (3,) [m], rotation (3, 3), world), solved by its IK in its base frame (arms: each arm's base
+    position `base` (3,) [m] and yaw `yaw` [rad]), the first from its home, each other from the one before it;
+    None where one has no solution or flips the wrist on a straight segment."""
+    straight = script.straight_keys()
+    per_arm = []
+    for arm, ik, home, (pos, rot) in zip(arms, iks, homes, grasps, strict=True):
+        R = yaw_matrix(-arm.yaw)  # world -> this arm's base frame
+        keys = script.positions(pos, rot[:, 2], pos)
+        prev, qs = np.array(home), []
+        for k, name in enumerate(script.names):
+            sol = ik.solve(R @ (keys[k] - arm.base), R @ rot, prev)
+            if sol is None or (name in straight and np.abs(sol - prev).max() > FLIP):
+                return None  # unreachable, or a wrist flip on a short straight move
+            qs.append(prev := sol)
+        per_arm.append(qs)
+    return {name: np.concatenate([qs[k] for qs in per_arm]) for k, name in enumerate(script.names)}
+
+
 def clear(checker: Checker, seg: Segment, q: dict, touch: dict) -> bool:
     """Is the straight segment seg between the key configurations q clear, with its touches allowed (touch: the
     geoms of each name of synth.skill.TOUCH) and its margin kept?"""
     checker.allow([gid for name in seg.touch for gid in touch[name]])
     checker.margin(seg.margin)
-    ok = checker.segment(q[seg.start], q[seg.end])
+    ok = all(checker.segment(q[a], q[b]) for a, b in seg.legs())
     checker.margin(0.01)
     return ok
 

@@ -19,12 +19,12 @@ from synth.embodiment import Embodiment
 from synth.grasps import FINGER_TIP_BELOW_TCP, TABLE_CLEARANCE, reach
 from synth.keys import key
 from synth.language import refer
-from synth.planners import transit
 from synth.planners.collision import Checker
+from synth.planners.script import clear, pair_configurations, walk
 from synth.planners.timing import through
-from synth.pose import yaw_matrix
 from synth.randomize import pick
 from synth.registry import task
+from synth.skill import START, Key, Script, Segment
 from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
@@ -75,6 +75,7 @@ class BimanualLift(Task):
     templates = TRAIN
     held_out_templates = HELD_OUT
     arms = 2
+    kinematic = True
     hover: float = key(0.10, "[m] above the grasp: where the approach ends")
     pre_grasp: float = key(0.05, "[m] above the grasp: where the slow insertion starts; < hover")
     insets: tuple[float, ...] = key((0.035, 0.06), "[m] grasp points from the bar's ends, tried in order")
@@ -104,121 +105,140 @@ class BimanualLift(Task):
         template = str(pick(rng, self.held_out_templates if held_out else self.templates))
         return template.format(obj=refer(scene, 0))
 
+    # ---------------------------------------------------------------- the skill script
+    def script(self) -> Script:
+        """approach -> pre_grasp -> grasp -> close -> lift -> hold, as both modes run it (synth/skill.py): every arm
+        at once, each from its own grasp (grasp_poses); the lift a vertical line solved at `steps` heights."""
+        v = {p: (min(1.0, f * self.speed), min(1.0, a * self.speed)) for p, (f, a) in SPEEDS.items()}
+        ups = [self.lift * k / self.steps for k in range(1, self.steps + 1)]
+        keys = (
+            Key("hover", "grasp", up=self.hover),
+            Key("pre", "grasp", up=self.pre_grasp),
+            Key("grasp", "grasp"),
+            *(Key(f"lift{k}", "grasp", up=u) for k, u in enumerate(ups, 1)),
+        )
+        into = ("object", "table")  # the fingers close in on the bar, just above the table
+        top = f"lift{self.steps}"
+        return Script(
+            keys,
+            (
+                Segment("approach", START, "hover", "transit", v["approach"]),
+                Segment("pre_grasp", "hover", "pre", "straight", v["pre_grasp"], touch=into, margin=0.003),
+                Segment("grasp", "pre", "grasp", "straight", v["grasp"], touch=into, margin=0.003),
+                Segment("close", "grasp", "grasp", "hold", grip="closed", duration=self.close_time, ramp=0.6),
+                Segment(
+                    "lift",
+                    "grasp",
+                    top,
+                    "straight",
+                    v["lift"],
+                    "closed",
+                    touch=("table",),
+                    via=tuple(f"lift{k}" for k in range(1, self.steps)),
+                ),
+                Segment("hold", top, top, "hold", grip="closed", duration=self.hold, ramp=0.5),
+            ),
+        )
+
     # ---------------------------------------------------------------- planning
     def grasp_poses(
-        self, bar: Obj, table_height: float, lay: Layout, emb: Embodiment, inset: float, swap: bool
+        self, bar: Obj, table_height: float, bases: list[np.ndarray], emb: Embodiment, inset: float, swap: bool
     ) -> list[tuple]:
-        """Per arm, the TCP's grasp pose in the world: position (3,) [m], rotation (3, 3) (columns: the hand's
-        x, closing direction y, approach z pointing down), `inset` [m] from the end nearer the first arm's base
-        (`swap`: the other end), and from the other end for the other arm. The fingers reach 60% down the bar's
-        sides, never so far that the palm would touch it, nor the fingertips the table."""
-        axes = yaw_matrix(bar.yaw)  # the bar's long axis (x) and across it (y), in the world
-        u = axes[:2, 0]
-        ends = [np.asarray(bar.xy) + s * (bar.size[0] - inset) * u for s in (1.0, -1.0)]
-        near = np.linalg.norm(ends[0] - lay.arms[0].base[:2]) < np.linalg.norm(ends[1] - lay.arms[0].base[:2])
-        if near == swap:
-            ends = ends[::-1]
-        out = []
-        for arm, m, xy in zip(lay.arms, emb.mounts, ends, strict=True):
-            gr = m.body.gripper
-            depth = min(0.6 * 2 * bar.half_height, reach(gr)[0])
-            z = max(table_height + 2 * bar.half_height - depth, table_height + FINGER_TIP_BELOW_TCP + TABLE_CLEARANCE)
-            y = axes[:, 1]  # closing across the bar
-            z_down = np.array([0.0, 0.0, -1.0])
-            if np.cross(y, z_down)[:2] @ (xy - arm.base[:2]) < 0:  # the hand's x faces away from its base
-                y = -y
-            rot = np.stack([np.cross(y, z_down), y, z_down], 1)
-            out.append((np.array([xy[0], xy[1], z]), rot))
-        return out
+        """Per arm, the TCP's grasp pose (position (3,) [m], rotation (3, 3)) of one bar: see grasps."""
+        pos, rot = self.grasps([bar], np.array([table_height]), bases, emb, inset, swap)
+        return [(pos[0, a], rot[0, a]) for a in range(len(bases))]
 
-    def _ik_chain(self, ctx: PlanContext, lay: Layout, poses: list[tuple]) -> dict | None:
-        """Joint configurations of both arms, (dof of all arms,) per key pose, each arm solved in its own base
-        frame from its previous pose; "lift" is a list of `steps` configurations up to the top."""
-        heights = [("hover", self.hover), ("pre", self.pre_grasp), ("grasp", 0.0)]
-        heights += [(f"lift{k}", self.lift * k / self.steps) for k in range(1, self.steps + 1)]
-        per_arm = []
-        for arm, ik, m, (pos, rot) in zip(lay.arms, ctx.iks, ctx.emb.mounts, poses, strict=True):
-            R = yaw_matrix(-arm.yaw)  # world -> this arm's base frame
-            prev, qs = np.array(m.body.home), []
-            for name, dz in heights:
-                sol = ik.solve(R @ (pos + [0.0, 0.0, dz] - arm.base), R @ rot, prev)
-                if sol is None or (name != "hover" and np.abs(sol - prev).max() > 1.2):
-                    return None  # unreachable, or a wrist flip on a short straight move
-                qs.append(prev := sol)
-            per_arm.append(qs)
-        q = {name: np.concatenate([qs[i] for qs in per_arm]) for i, (name, _) in enumerate(heights)}
-        q["lift"] = [q.pop(f"lift{k}") for k in range(1, self.steps + 1)]
-        return q
+    def grasps(
+        self, bars: list[Obj], table: np.ndarray, bases: list[np.ndarray], emb: Embodiment, inset: float, swap: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per bar and arm, the TCP's grasp pose in the world: positions (W, A, 3) [m], rotations (W, A, 3, 3)
+        (columns: the hand's x, closing direction y, approach z pointing down), `inset` [m] from the end nearer
+        the first arm's base (`swap`: the other end), and from the other end for the other arm; table (W,) [m]
+        the table heights, bases: each arm's base position (3,) [m]. The fingers reach 60% down the bar's sides,
+        never so far that the palm would touch it, nor the fingertips the table."""
+        yaw = np.array([b.yaw for b in bars])
+        c, s = np.cos(yaw), np.sin(yaw)
+        xy = np.array([b.xy for b in bars], float).reshape(-1, 2)
+        reach_out = np.array([b.size[0] for b in bars]) - inset
+        half = np.array([b.half_height for b in bars])
+        u = np.stack([c, s], 1)  # the bar's long axis in the world
+        ends = [xy + (sign * reach_out)[:, None] * u for sign in (1.0, -1.0)]
+        d = [((e - bases[0][:2]) ** 2).sum(1) for e in ends]
+        flip = ((d[0] < d[1]) == swap)[:, None]  # the first arm takes the other end
+        xys = [np.where(flip, ends[1], ends[0]), np.where(flip, ends[0], ends[1])]
+        z_down = np.broadcast_to([0.0, 0.0, -1.0], (len(bars), 3))
+        pos, rot = [], []
+        for base, m, at in zip(bases, emb.mounts, xys, strict=True):
+            depth = np.minimum(0.6 * 2 * half, reach(m.body.gripper)[0])
+            z = np.maximum(table + 2 * half - depth, table + FINGER_TIP_BELOW_TCP + TABLE_CLEARANCE)
+            y = np.stack([-s, c, np.zeros_like(c)], 1)  # closing across the bar
+            away = (np.cross(y, z_down)[:, :2] * (at - base[:2])).sum(1) < 0  # the hand's x faces away from its base
+            y = np.where(away[:, None], -y, y)
+            rot.append(np.stack([np.cross(y, z_down), y, z_down], 2))
+            pos.append(np.c_[at, z])
+        return np.stack(pos, 1), np.stack(rot, 1)
+
+    def options(self) -> list[tuple[float, bool]]:
+        """The grasps tried, in order: (inset [m], swap) (see grasp_poses)."""
+        return [(inset, swap) for inset in self.insets for swap in (False, True)]
 
     def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
-        emb = ctx.emb
+        emb, script = ctx.emb, self.script()
         lay = Layout(model, emb)
         checker = Checker(model, lay.arm_qadr, lay.robot_bodies, arms=[a.bodies for a in lay.arms])
         checker.set_state(initial_qpos(model, emb, lay))
         bar, geom, qadr = scene.objects[0], int(lay.obj_geom[0]), int(lay.obj_qadr[0])
         resting = checker.data.qpos[qadr : qadr + 7].copy()
+        touch = {"object": [geom], "table": [lay.table_geom], "place": []}
+        segs = script.segments
+        close = next(k for k, s in enumerate(segs) if s.motion == "hold")
+        into = [k for k in range(close) if segs[k].motion == "straight"]  # checked before the approach is planned
+        homes = [m.body.home for m in emb.mounts]
         iters = sum(ik.iterations for ik in ctx.iks)
         reason = "ik_failure"
-        for inset in self.insets:
-            for swap in (False, True):
-                q = self._ik_chain(ctx, lay, self.grasp_poses(bar, scene.table.height, lay, emb, inset, swap))
-                if q is None:
-                    continue
-                checker.allow([geom, lay.table_geom])  # the fingers close in on the bar, just above the table
-                checker.margin(0.003)
-                clear = checker.segment(q["hover"], q["pre"]) and checker.segment(q["pre"], q["grasp"])
-                checker.margin(0.01)
-                checker.allow([])
-                if not clear:
-                    reason = "no_path"
-                    continue
-                approach, st = transit.plan(np.array(emb.home), q["hover"], checker, emb.lower, emb.upper, seed)
-                if approach is None:
-                    reason = "no_path"
-                    continue
-                checker.attach(geom, qadr, lay.hand_body, q["grasp"])  # the bar rides with the first hand
-                checker.allow([lay.table_geom])
-                path = [q["grasp"], *q["lift"]]
-                up = all(checker.segment(a, b) for a, b in zip(path[:-1], path[1:], strict=True))
-                checker.detach()
-                checker.data.qpos[qadr : qadr + 7] = resting
-                checker.allow([])
-                if not up:
-                    reason = "no_path"
-                    continue
-                stats = {
-                    "inset": inset,
-                    "swap": swap,
-                    "approach": st,
-                    "ik_iterations": sum(ik.iterations for ik in ctx.iks) - iters,
-                    "collision_checks": checker.checks,
-                }
-                return self._timed(ctx, q, approach, bar, stats)
+        for inset, swap in self.options():
+            poses = self.grasp_poses(bar, scene.table.height, [a.base for a in lay.arms], emb, inset, swap)
+            q = pair_configurations(ctx.iks, script, poses, lay.arms, homes)
+            if q is None:
+                continue
+            at = {**q, START: np.array(emb.home)}
+            reason = "no_path"
+            if not all(clear(checker, segs[k], at, touch) for k in into):
+                continue
+            checker.allow([])
+            paths, st = walk(checker, script, at, q[segs[0].end], touch, (geom, qadr, lay.hand_body), emb, seed, into)
+            checker.detach()
+            checker.data.qpos[qadr : qadr + 7] = resting
+            checker.allow([])
+            if paths is None:
+                continue
+            stats = {
+                "inset": inset,
+                "swap": swap,
+                **st,
+                "ik_iterations": sum(ik.iterations for ik in ctx.iks) - iters,
+                "collision_checks": checker.checks,
+            }
+            return self._timed(ctx, at, paths, bar, stats)
         return reason
 
-    def _timed(self, ctx: PlanContext, q: dict, approach: np.ndarray, bar: Obj, stats: dict) -> Plan:
-        emb, hz = ctx.emb, ctx.control_hz
+    def _timed(self, ctx: PlanContext, q: dict, paths: dict, bar: Obj, stats: dict) -> Plan:
+        """The script's segments timed (toppra) at the control rate, every arm together: q the key configurations
+        {name: (dof of all arms,)}, paths the transits' waypoints {phase: (K, dof of all arms)}."""
+        emb, hz, script = ctx.emb, ctx.control_hz, self.script()
         open_w = np.array([m.body.gripper.stroke for m in emb.mounts])
+        width = {"open": open_w, "closed": np.zeros_like(open_w)}
         segs: list[tuple[str, np.ndarray, np.ndarray]] = []  # (phase, arms (K, dof), grippers (K, arms))
-
-        def move(phase, path, grip):
-            v, a = (min(1.0, f * self.speed) for f in SPEEDS[phase])
-            arm = through(np.asarray(path), emb.vmax * v, emb.amax * a, hz)
-            segs.append((phase, arm, np.tile(grip, (len(arm), 1))))
-
-        def hold(phase, qh, g0, g1, duration, ramp):
-            n = max(2, round(duration * hz))
-            k = max(1, round(ramp * n))
-            frac = np.r_[np.linspace(0.0, 1.0, k + 1)[1:], np.ones(n - k)][:, None]
-            segs.append((phase, np.tile(qh, (n, 1)), g0 + frac * (g1 - g0)))
-
-        closed = np.zeros_like(open_w)
-        move("approach", approach, open_w)
-        move("pre_grasp", [q["hover"], q["pre"]], open_w)
-        move("grasp", [q["pre"], q["grasp"]], open_w)
-        hold("close", q["grasp"], open_w, closed, self.close_time, 0.6)
-        move("lift", [q["grasp"], *q["lift"]], closed)
-        hold("hold", q["lift"][-1], closed, closed, self.hold, 0.5)
+        for s, (g0, g1) in zip(script.segments, script.grips(), strict=True):
+            if s.motion == "hold":
+                n = max(2, round(s.duration * hz))
+                k = max(1, round(s.ramp * n))
+                frac = np.r_[np.linspace(0.0, 1.0, k + 1)[1:], np.ones(n - k)][:, None]
+                segs.append((s.phase, np.tile(q[s.start], (n, 1)), width[g0] + frac * (width[g1] - width[g0])))
+                continue
+            path = paths[s.phase] if s.motion == "transit" else [q[k] for k in s.path]
+            arm = through(np.asarray(path), emb.vmax * s.speed[0], emb.amax * s.speed[1], hz)
+            segs.append((s.phase, arm, np.tile(width[s.grip], (len(arm), 1))))
         arm = np.concatenate([s[1] for s in segs])
         grip = np.concatenate([s[2] for s in segs])
         ends = np.cumsum([m.body.dof for m in emb.mounts])[:-1]
@@ -232,24 +252,38 @@ class BimanualLift(Task):
 
     # ---------------------------------------------------------------- judging
     def held(self, frames: Frames, layout: Layout, width: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per frame (F,): is the bar up (its centre >= half the lift above where it lay at the first frame),
-        level (its long axis within max_tilt of the horizontal), and held by every hand (each gripper's fingers
-        stopped by something as wide as the bar, `width` [m]: between half of it and it + 6 mm)?"""
+        """Per frame (F,): is the bar up, level and held by every hand (see lifted)?"""
+        z, axis_z, grips = self.bar_path(frames, layout)
+        return self.states(z, axis_z, grips, width)
+
+    def bar_path(self, frames: Frames, layout: Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per frame: the bar's centre height z (F,) [m], the world z of its long axis axis_z (F,), and each
+        gripper's opening grips (F, arms) [m]."""
         a = int(layout.obj_qadr[0])
         z = frames.qpos[:, a + 2]
         w, x, y, zq = frames.qpos[:, a + 3 : a + 7].T
         axis_z = 2 * (x * zq - w * y)  # world z of the bar's long (local x) axis
+        grips = np.stack([frames.qpos[:, arm.finger_qadr].sum(1) for arm in layout.arms], 1)
+        return z, axis_z, grips
+
+    def states(
+        self, z: np.ndarray, axis_z: np.ndarray, grips: np.ndarray, width: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per frame (F,) of a bar path (see bar_path): is the bar up (its centre >= half the lift above where it
+        lay at the first frame), level (its long axis within max_tilt of the horizontal), and held by every hand
+        (each gripper's fingers stopped by something as wide as the bar, `width` [m]: between half of it and it +
+        6 mm)?"""
         up = z >= z[0] + 0.5 * self.lift
         level = np.abs(axis_z) <= np.sin(np.radians(self.max_tilt))
-        grips = np.stack([frames.qpos[:, arm.finger_qadr].sum(1) for arm in layout.arms], 1)
         holding = np.all((grips >= 0.5 * width) & (grips <= width + 0.006), axis=1)
         return up, level, holding
 
-    def _verdict(self, frames: Frames, layout: Layout, width: float) -> str:
-        """'' if the bar, once up, stays up, level and held by both hands to the last frame, else the reason."""
-        if not np.isfinite(frames.qpos).all():
+    def lifted(self, z: np.ndarray, axis_z: np.ndarray, grips: np.ndarray, width: float) -> str:
+        """'' if the bar of a bar path (see bar_path), once up, stays up, level and held by both hands to the last
+        frame, else the reason: both modes' verdict (the kinematic mode's from the planned motion)."""
+        if not (np.isfinite(z).all() and np.isfinite(axis_z).all()):
             return "unstable"
-        up, level, holding = self.held(frames, layout, width)
+        up, level, holding = self.states(z, axis_z, grips, width)
         if not up.any():
             return "grasp_slip"
         t0 = int(np.argmax(up))
@@ -260,6 +294,12 @@ class BimanualLift(Task):
         if not holding[t0:].all():
             return "not_held"
         return ""
+
+    def _verdict(self, frames: Frames, layout: Layout, width: float) -> str:
+        """'' if the bar, once up, stays up, level and held by both hands to the last frame, else the reason."""
+        if not np.isfinite(frames.qpos).all():
+            return "unstable"
+        return self.lifted(*self.bar_path(frames, layout), width)
 
     def judge(self, plan: Plan, frames: Frames, layout: Layout) -> str:
         """Up, level and held by both hands from when it came up to the end: the hold phase and the settle time."""

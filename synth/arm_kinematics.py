@@ -47,13 +47,16 @@ class Chain:
 
 
 class Kinematics:
-    """FK, Jacobian and IK of one embodiment with its base at world position `base` (3,) [m]."""
+    """FK, Jacobian and IK of one embodiment with its base at world position `base` (3,) [m], turned by `yaw`
+    [rad] about the vertical (one arm of a pair)."""
 
-    def __init__(self, emb: Embodiment, base: np.ndarray):
+    def __init__(self, emb: Embodiment, base: np.ndarray, yaw: float = 0.0):
         self.emb = emb
         self.dof = emb.dof
         self.base = np.eye(4)
         self.base[:3, 3] = base
+        if yaw:
+            self.base[:2, :2] = [[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]]
         self.rows = np.stack([_row(j.a, j.alpha, j.d, j.theta) for j in emb.joints])  # (dof, 4, 4)
         self.theta = np.array([j.theta for j in emb.joints])
         self.dh = [(j.a, j.d, np.cos(j.alpha), np.sin(j.alpha)) for j in emb.joints]

@@ -1,5 +1,6 @@
 """The kinematic mode's worker: attempts -> batched plans (synth/batch_planner/planner.py) -> timed trajectories ->
-an EpisodeBatch in the same form as physics mode's episodes (state = the planned joints and gripper width).
+an EpisodeBatch in the same form as physics mode's episodes (state = the planned joints and gripper width). A
+task driving a pair of arms plans with synth/batch_planner/pair.py and builds its episodes in synth/kinematic_pair.py.
 
 Timing: every segment of the task's skill script (synth/skill.py) is a straight joint-space motion with a
 minimum-jerk (quintic) profile whose duration keeps each joint within the segment's share of its velocity and
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import json
 import time
+from typing import cast
 
 import numpy as np
 
 from synth.actions import convert
+from synth.batch_planner.pair import Lifting, PairPlanner
 from synth.batch_planner.planner import Planner, placement, placements, quat_from_mat
 from synth.embodiment import Embodiment
 from synth.language import substitute
@@ -31,6 +34,24 @@ def minimum_jerk(tau: np.ndarray) -> np.ndarray:
     return tau**3 * (10 - 15 * tau + 6 * tau**2)
 
 
+def path_reach(path: np.ndarray) -> np.ndarray:
+    """(W, dof) [rad] the straight-line displacement that bounds each joint's speed on the joint-space polylines
+    path (W, P, dof) run at one speed along their length: the length times the joint's largest share of a leg."""
+    leg = np.abs(np.diff(path, axis=1))  # (W, P - 1, dof)
+    n = np.maximum(np.linalg.norm(leg, axis=2, keepdims=True), 1e-12)
+    return n.sum(1) * (leg / n).max(1)
+
+
+def along(path: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """(N, dof) the points at shares s (N,) of the length of polylines path (N, P, dof)."""
+    n = np.linalg.norm(np.diff(path, axis=1), axis=2)  # (N, P - 1)
+    cum = np.c_[np.zeros(len(n)), np.cumsum(n, 1)] / np.maximum(n.sum(1), 1e-12)[:, None]  # (N, P)
+    i = np.minimum((s[:, None] >= cum[:, 1:-1]).sum(1), n.shape[1] - 1)  # the leg of each point
+    rows = np.arange(len(s))
+    t = np.clip((s - cum[rows, i]) / np.maximum(cum[rows, i + 1] - cum[rows, i], 1e-12), 0.0, 1.0)
+    return path[rows, i] + t[:, None] * (path[rows, i + 1] - path[rows, i])
+
+
 def timeline(
     task: Placing, emb: Embodiment, q: np.ndarray, hz: float, via: dict[str, np.ndarray] | None = None
 ) -> dict:
@@ -38,7 +59,8 @@ def timeline(
     "segment" (W, T) index into the script's segments repeated once per pick-and-place (move m's segment j is
     m * len(segments) + j), "length" (W,)} from q (W, M, 1 + K, dof), per pick-and-place the start then the
     script's key configurations, and via {transit phase: (W, M, 2, dof)} the via configurations of the transits
-    planned as detours (NaN: straight): those run start -> via 0 -> via 1 -> end, each leg timed as the transit."""
+    planned as detours (NaN: straight): those run start -> via 0 -> via 1 -> end, each leg timed as the transit.
+    A segment through `via` keys runs one minimum-jerk profile along the joint-space polyline's length."""
     W, M = q.shape[:2]
     script = task.script()
     k = {name: i for i, name in enumerate((START, *script.names))}
@@ -69,7 +91,7 @@ def timeline(
             g0[:, j], g1[:, j] = width_of[a], width_of[b]
             continue
         fv, fa = sg.speed
-        d = np.abs(q1[:, j] - q0[:, j])
+        d = np.abs(q1[:, j] - q0[:, j]) if not sg.via else path_reach(q[:, parent[j] // per][:, [k[x] for x in sg.path]])
         T[:, j] = np.maximum(PEAK_V * d / (emb.vmax * fv), np.sqrt(PEAK_A * d / (emb.amax * fa))).max(1)
         n[:, j] = np.where(T[:, j] > 0, np.ceil(T[:, j] * hz - 1e-9), 0).astype(int)
         T[:, j] = np.maximum(T[:, j], 1e-9)
@@ -83,6 +105,9 @@ def timeline(
     tau = np.minimum(j / (hz * T[rows, seg]), 1.0)
     s = minimum_jerk(tau)
     arm = q0[rows, seg] + s[..., None] * (q1 - q0)[rows, seg]
+    for j in (j for j, sg in enumerate(segments) if sg.via):  # through its via keys: along the joint-space polyline
+        at = seg == j
+        arm[at] = along(q[np.nonzero(at)[0], parent[j] // per][:, [k[x] for x in segments[j].path]], s[at])
     grip = g0[rows, seg] + (g1 - g0)[rows, seg] * np.minimum(j / ramp[rows, seg], 1.0)
     pad = f[None] >= length[:, None]
     phase = np.array([task.phases.index(sg.phase) for sg in segments])[seg]
@@ -109,7 +134,10 @@ class KinematicWorker:
     ):
         self.task, self.randomizers, self.emb, self.seed = task, randomizers, emb, seed
         self.hz, self.held_out, self.batch, self.action = control_hz, held_out, batch, action
-        self.planner = Planner(task, emb, control_hz)
+        pair = getattr(task, "arms", 1) > 1  # a pair task (synth/batch_planner/pair.py) or a pick-and-place
+        self.planner: Planner | PairPlanner = (
+            PairPlanner(cast(Lifting, task), emb, control_hz) if pair else Planner(task, emb, control_hz)
+        )
         script = self.planner.script
         self.seg = {s.phase: j for j, s in enumerate(script.segments)}
         self.held = np.flatnonzero(script.held())  # segments in which the fingers rest on the object's width
@@ -151,9 +179,9 @@ class KinematicWorker:
         batch = EpisodeBatch.concat([])
         draws_json = [Json(json.dumps(d)) for d in draws]
         if len(ok):
-            batch, inside = self.episodes(ok, indices, scenes, draws_json, texts, plan)
-            for w in ok[~inside]:
-                reason[w] = "placed_outside"
+            batch, failed = self.episodes(ok, indices, scenes, draws_json, texts, plan)
+            for w, why in zip(ok, failed, strict=True):
+                reason[w] = str(why)
         t3 = time.perf_counter()
         W = len(indices)
         seconds = Json(json.dumps({"randomize": (t1 - t0) / W, "plan": (t2 - t1) / W, "episode": (t3 - t2) / W}))
@@ -167,7 +195,12 @@ class KinematicWorker:
         self, ok: np.ndarray, indices: list[int], scenes: list[Scene], draws: list[Json], texts: list[str], plan: dict
     ) -> tuple[EpisodeBatch, np.ndarray]:
         """The planned worlds `ok` (E,) as episodes (those whose object comes to rest inside the target) and
-        (E,) whether it does. Frame t's state is reached by action t - 1; state 0 is the start."""
+        (E,) the failure reason of each ('', or "placed_outside"). Frame t's state is reached by action t - 1;
+        state 0 is the start. A pair task's: synth/kinematic_pair.py."""
+        if isinstance(self.planner, PairPlanner):
+            from synth import kinematic_pair  # (it imports this module)
+
+            return kinematic_pair.episodes(self, ok, indices, scenes, draws, texts, plan)
         emb, base = self.emb, self.planner.base
         q, width = plan["q"][ok], plan["width"][ok]  # (E, M, 1 + K, dof), (E, M)
         tl = timeline(self.task, emb, q, self.hz, {p: v[ok] for p, v in plan["via"].items()})
@@ -194,17 +227,7 @@ class KinematicWorker:
         keep = np.flatnonzero(inside)
         state = states[rows].astype(np.float32)
         starts = np.cumsum(length[keep]) - length[keep]
-        gripper = np.isin(np.arange(emb.dof + 1), emb.gripper_columns)
-        for k, e in enumerate(keep):  # what a policy observes is noisy, as in physics mode
-            scene = scenes[ok[e]]
-            noisy = scene.perturb.state_noise
-            if not (noisy.joints or noisy.gripper):
-                continue
-            std = np.where(gripper, noisy.gripper, noisy.joints)
-            if std.any():
-                n, at = int(length[e]), int(starts[k])
-                noise = stream(self.seed, indices[ok[e]], "state_noise").normal(size=(n, emb.dof + 1)) * std
-                state[at : at + n] = (state[at : at + n] + noise).astype(np.float32)
+        self.noisy(state, [(scenes[ok[e]], indices[ok[e]], int(length[e]), int(starts[k])) for k, e in enumerate(keep)])
         frame = (np.arange(T)[None] < length[:, None]) & inside[:, None]  # (E, T), in the order of `rows`
         acts_f = acts[frame]
         action = convert(self.action, acts_f, state, ee[after], ee[rows])
@@ -233,7 +256,20 @@ class KinematicWorker:
             [texts[w] for w in ok[keep]],
             metas,
         )
-        return batch, inside
+        return batch, np.where(inside, "", "placed_outside")
+
+    def noisy(self, state: np.ndarray, episodes: list[tuple[Scene, int, int, int]]) -> None:
+        """Adds what a policy observes of noise, as physics mode does, to the written states (N, columns) in
+        place: per episode (scene, attempt, frames, its first row)."""
+        gripper = np.isin(np.arange(state.shape[1]), self.emb.gripper_columns)
+        for scene, attempt, n, at in episodes:
+            noisy = scene.perturb.state_noise
+            if not (noisy.joints or noisy.gripper):
+                continue
+            std = np.where(gripper, noisy.gripper, noisy.joints)
+            if std.any():
+                noise = stream(self.seed, attempt, "state_noise").normal(size=(n, state.shape[1])) * std
+                state[at : at + n] = (state[at : at + n] + noise).astype(np.float32)
 
     def _meta(
         self,
@@ -314,6 +350,7 @@ class KinematicWorker:
         pick-and-place the start then the key configurations."""
         E, M = q.shape[:2]
         kept = [scenes[w] for w in ok]
+        assert isinstance(self.planner, Planner)
         script = self.planner.script
         grasp_key = 1 + script.names.index(script.grasp_key)
         carried, released = np.isin(part, self.carried), np.isin(part, self.released)

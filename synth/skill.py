@@ -10,7 +10,8 @@ direction (into the object). Each is an anchor plus offsets: `grasp`, the TCP wh
 `place`, the TCP where the carried object's centre is at the place centre; `approach` [m] along the grasp's
 approach axis (negative: backed off), `up` [m] along the world's z. The first key is solved from the arm's
 home, each other from the one before it; a key reached from the one before it by a straight segment may not
-turn a joint further than FLIP (a wrist flip on a short move).
+turn a joint further than FLIP (a wrist flip on a short move). A straight segment may pass through `via` keys
+(a Cartesian line solved at a few points), timed as one path.
 """
 
 from __future__ import annotations
@@ -61,14 +62,27 @@ class Segment:
     ramp: float = 1.0
     touch: tuple[str, ...] = ()
     margin: float = 0.01
+    via: tuple[str, ...] = ()  # a straight motion's keys between start and end, in order: one timed path through them
 
     def __post_init__(self) -> None:
         assert self.motion in MOTIONS and self.grip in ("open", "closed") and set(self.touch) <= set(TOUCH)
+        assert not self.via or self.motion == "straight"
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """The keys the motion passes through: start, via..., end."""
+        return (self.start, *self.via, self.end)
+
+    def legs(self) -> list[tuple[str, str]]:
+        """(from, to) key names of each straight piece of the motion."""
+        return list(zip(self.path[:-1], self.path[1:], strict=True))
 
 
 @dataclass(frozen=True)
 class Script:
-    """A pick-and-place: key poses in solving order and the segments from START through them.
+    """A pick-and-place (or a pair's lift): key poses in solving order and the segments from START through them.
+    A task driving several arms declares one script that every arm runs at once, each arm's keys from its own
+    anchors (scenes/bimanual_lift.py: each hand's grasp), the segments timed for all arms together.
 
     The object is held from the hold that closes the gripper to the hold that opens it, and carried with the
     hand by the closed motions between."""
@@ -78,16 +92,18 @@ class Script:
 
     def __post_init__(self) -> None:
         names = {k.name for k in self.keys}
-        assert all(s.start in names | {START} and s.end in names for s in self.segments)
+        assert all(s.start in names | {START} and set(s.via) | {s.end} <= names for s in self.segments)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(k.name for k in self.keys)
 
     def straight_keys(self) -> tuple[str, ...]:
-        """Keys reached from the key before them by a straight segment: those may not flip the wrist."""
+        """Keys reached from the key before them by a straight segment (or a piece of one through `via` keys):
+        those may not flip the wrist."""
         before = dict(zip(self.names[1:], self.names[:-1], strict=True))
-        return tuple(s.end for s in self.segments if s.motion == "straight" and before.get(s.end, None) == s.start)
+        legs = [leg for s in self.segments if s.motion == "straight" for leg in s.legs()]
+        return tuple(b for a, b in legs if before.get(b, None) == a)
 
     def grips(self) -> list[tuple[str, str]]:
         """(grip at the start, grip at the end) per segment: the gripper starts open."""

@@ -86,7 +86,8 @@ class Task:
     held_out_templates: ClassVar[tuple[str, ...]] = ()  # for evaluation only
     grip_needed: ClassVar[bool] = True  # success needs the fingers to close (False: pushing also does it)
     arms: ClassVar[int] = 1  # arms the skill script drives: 1, or 2 for a bimanual task
-    # mode=kinematic plans it: its skill script (`script()`, synth/skill.py) is a pick-and-place run once per placement
+    # mode=kinematic plans it: its skill script (`script()`, synth/skill.py) is a pick-and-place run once per placement,
+    # or one script both arms of a pair run at once (synth/batch_planner/pair.py)
     kinematic: ClassVar[bool] = False
     settle: float = key(0.5, "[s] the last action is held this long before success is judged (not written); >= 0")
     # [s] the largest physics step physics.timestep=auto takes (the largest dividing the control period below it);

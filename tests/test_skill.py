@@ -14,8 +14,10 @@ from synth.registry import TASKS
 from synth.skill import START, Key, Script, Segment
 
 KINEMATIC = [n for n in TASKS.names() if TASKS.get(n).kinematic]
-CASES = [*KINEMATIC, "stack task.levels=3"]  # a task, then overrides
-SCALE = {"sort": 4, "stack task.levels=3": 2}  # more attempts where fewer plan kinematically (20-60% succeed)
+PAIRS = [f"{n} embodiment=aloha" for n in KINEMATIC if TASKS.get(n).arms == 2]  # on a pair of arms
+ONE_ARM = [*(n for n in KINEMATIC if TASKS.get(n).arms == 1), "stack task.levels=3"]  # a task, then overrides
+CASES = [*ONE_ARM, *PAIRS]
+SCALE = {"sort": 4, "stack task.levels=3": 2, **dict.fromkeys(PAIRS, 2)}  # more attempts where fewer plan (20-90%)
 
 
 def _task(case: str) -> list[str]:
@@ -35,7 +37,7 @@ def _ends(phase: np.ndarray, names: tuple[str, ...]) -> dict[str, list[int]]:
 
 
 def test_kinematic_tasks_are_declared_by_the_tasks():
-    assert {"pick_place", "place_in_container", "stack", "sort", "pick_place_multi"} <= set(KINEMATIC)
+    assert {"pick_place", "place_in_container", "stack", "sort", "pick_place_multi", "bimanual_lift"} <= set(KINEMATIC)
     for name in ("push", "open_drawer"):
         assert name not in KINEMATIC
         with pytest.raises(ConfigError, match=f"supports task=.*not task={name}; use mode=physics"):
@@ -48,7 +50,7 @@ def _widths(stats: dict) -> list[float]:
     return [stats["grasp_width"], *(m["grasp_width"] for m in stats.get("moves", []))]
 
 
-@pytest.mark.parametrize("task", CASES)
+@pytest.mark.parametrize("task", ONE_ARM)
 def test_physics_and_kinematic_modes_run_the_same_script(task):
     """Per attempt planned by both modes with the same grasp: the same phases in the script's order, the same
     gripper holds frame for frame, and every segment ending at the same key TCP pose (within the two IK
@@ -104,6 +106,20 @@ def test_key_positions_follow_their_anchors():
     np.testing.assert_allclose(pos[..., 1, :], g)
     np.testing.assert_allclose(pos[..., 2, :], place + [0, 0, 0.05])
     assert script.straight_keys() == ("g",)  # "back" is reached by a transit from the start
+
+
+def test_a_straight_segment_through_via_keys():
+    """A straight segment through `via` keys is one motion of several legs: each leg's end may not flip the wrist,
+    and a via key must be a key of the script."""
+    keys = (Key("g", "grasp"), Key("up1", "grasp", up=0.05), Key("up2", "grasp", up=0.1))
+    lift = Segment("lift", "g", "up2", "straight", via=("up1",))
+    script = Script(keys, (Segment("a", START, "g", "transit"), lift))
+    assert lift.path == ("g", "up1", "up2") and lift.legs() == [("g", "up1"), ("up1", "up2")]
+    assert script.straight_keys() == ("up1", "up2")
+    with pytest.raises(AssertionError):
+        Script(keys, (Segment("lift", "g", "up2", "straight", via=("nowhere",)),))
+    with pytest.raises(AssertionError):
+        Segment("t", "g", "up2", "transit", via=("up1",))  # only a straight motion passes through keys
 
 
 @pytest.mark.parametrize("task", CASES)
@@ -164,3 +180,51 @@ def test_objects_already_placed_are_obstacles_where_they_rest():
                 np.testing.assert_allclose(moved.centre[w, row[0]], want, atol=1e-12)
         others = ~np.isin(obs.role, [OBJECT + i for i in range(s.task.count)])
         assert np.array_equal(moved.centre[others], obs.centre[others])
+
+
+@pytest.mark.parametrize("task", PAIRS)
+def test_physics_and_kinematic_modes_run_the_same_pair_script(task):
+    """A pair task: per attempt both modes planned with the same grasp option, the same phases in the script's
+    order, the same gripper holds frame for frame, and each segment ending at the same key TCP pose of each arm
+    (within the IK solvers' tolerances); the script's key poses of the two modes' plans agree."""
+    from synth.batch_planner.pair import PairPlanner
+
+    s = settings(compose_config(["progress=false", *_task(task), "seed=4"]))
+    emb = load(s.embodiment)
+    script = s.task.script()
+    phys = Worker(s.task, list(s.randomizers), emb, s.seed)
+    kin = KinematicWorker(s.task, list(s.randomizers), emb, s.seed)
+    eps = {e.attempt: e for e in kin.block(list(range(12)))[0]}
+    arms = PairPlanner(s.task, emb, s.control_hz).arms
+    cols = np.split(np.arange(len(emb.start)), emb.gripper_columns[:-1] + 1)
+    arrive = {seg.phase: seg.end for seg in script.segments if seg.motion != "hold"}
+    compared = 0
+    for i, e in eps.items():
+        a = phys.prepare(i)
+        if a.plan is None or [a.plan.stats[k] for k in ("inset", "swap")] != [
+            e.meta["planner"][k] for k in ("inset", "swap")
+        ]:
+            continue  # not planned, or another grasp option won (the modes' collision models differ)
+        compared += 1
+        plans = {"physics": (a.plan.actions, a.plan.phase), "kinematic": (e.action, e.labels["synth.phase"])}
+        tcp = {}
+        for mode, (acts, phase) in plans.items():
+            assert list(dict.fromkeys(phase)) == [s.task.phases.index(g.phase) for g in script.segments], mode
+            ends = _ends(phase, s.task.phases)
+            acts = np.asarray(acts, float)
+            tcp[mode] = {
+                p: [
+                    (arm.kin.fk(acts[ts][:, c[:-1]]).tcp, arm.kin.fk(acts[ts][:, c[:-1]]).tcp_rot)
+                    for arm, c in zip(arms, cols, strict=True)
+                ]
+                for p, ts in ends.items()
+                if p in arrive
+            }
+        for hold in (g for g in script.segments if g.motion == "hold"):
+            n = {m: int((plans[m][1] == s.task.phases.index(hold.phase)).sum()) for m in plans}
+            assert n["physics"] == n["kinematic"] == max(2, round(hold.duration * s.control_hz)), hold.phase
+        for p in arrive:
+            for (p0, r0), (p1, r1) in zip(tcp["physics"][p], tcp["kinematic"][p], strict=True):  # per arm
+                assert np.linalg.norm(p0 - p1, axis=1).max() < 2e-3, (i, p, p0, p1)
+                assert np.abs(r0 - r1).max() < 1e-2, (i, p)
+    assert compared >= max(5, 0.5 * len(eps)), (compared, len(eps))
