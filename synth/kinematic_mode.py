@@ -91,7 +91,8 @@ def timeline(
             g0[:, j], g1[:, j] = width_of[a], width_of[b]
             continue
         fv, fa = sg.speed
-        d = np.abs(q1[:, j] - q0[:, j]) if not sg.via else path_reach(q[:, parent[j] // per][:, [k[x] for x in sg.path]])
+        keys = [k[x] for x in sg.path]
+        d = np.abs(q1[:, j] - q0[:, j]) if not sg.via else path_reach(q[:, parent[j] // per][:, keys])
         T[:, j] = np.maximum(PEAK_V * d / (emb.vmax * fv), np.sqrt(PEAK_A * d / (emb.amax * fa))).max(1)
         n[:, j] = np.where(T[:, j] > 0, np.ceil(T[:, j] * hz - 1e-9), 0).astype(int)
         T[:, j] = np.maximum(T[:, j], 1e-9)
