@@ -1,7 +1,8 @@
 """The skill open_drawer and close_drawer share, on the cabinet of synth/tabletop/cabinet.py.
 
-Approach -> descend (the fingers part around the handle bar) -> close -> slide (a straight Cartesian line
-along the drawer's axis, IK every 2 cm, one time-optimal spline) -> open -> retreat. Success is judged on
+Skill script (DrawerTask.script, synth/skill.py): approach -> descend (the fingers part around the handle bar) ->
+close -> slide (a straight Cartesian line along the drawer's axis, IK every 2 cm, one time-optimal spline) -> open
+-> retreat. Success is judged on
 the physics only: where the drawer's joint ends, and the fingers let go of the bar.
 """
 
@@ -13,10 +14,9 @@ import mujoco
 import numpy as np
 
 from synth.keys import key
-from synth.planners import transit
-from synth.planners.cartesian import line_ik
 from synth.planners.collision import Checker
-from synth.planners.timing import through
+from synth.planners.script import plan_line, timed
+from synth.skill import START, Key, Script, Segment
 from synth.tabletop.cabinet import BAR, drawer_geoms, handle_height, handle_xy
 from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
@@ -50,79 +50,71 @@ class DrawerTask(Task):
     def failure_reasons(self) -> tuple[str, ...]:
         return ("ik_failure", "no_path", "slipped", "not_released", "unstable")
 
+    # ---------------------------------------------------------------- the skill script
+    def script(self) -> Script:
+        """approach -> descend -> close -> slide -> open -> retreat: the fingers parted `part` wider than the bar
+        come down around it, close, and the hand slides along the drawer's axis (a Cartesian line) while the
+        drawer's joint follows it (synth/skill.py)."""
+        v, bar = SPEEDS, ("object",)  # the drawer's geoms: the parted fingers come down around its bar
+        keys = (
+            Key("hover", "from", up=self.hover),
+            Key("handle", "from"),
+            Key("slid", "to"),
+            Key("up", "to", up=self.hover),
+        )
+        return Script(
+            keys,
+            (
+                Segment("approach", START, "hover", "transit", v["approach"]),
+                Segment("descend", "hover", "handle", "straight", v["descend"], touch=bar, margin=0.003),
+                Segment("close", "handle", "handle", "hold", grip="closed", duration=self.close_time, ramp=0.6),
+                Segment(
+                    "slide", "handle", "slid", "line", v["slide"], "closed", touch=bar, margin=0.003, step=self.step
+                ),
+                Segment("open", "slid", "slid", "hold", grip="open", duration=self.open_time, ramp=0.6),
+                Segment("retreat", "slid", "up", "straight", v["retreat"], touch=bar, margin=0.003),
+            ),
+            flip=1.0,
+            carries="articulation",
+            open_width=2 * BAR + self.part,
+        )
+
+    def line(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
+        """The slide: the TCP's start and end (3,) [m, world], on the bar with the drawer at its opening, then at
+        the goal."""
+        dr = scene.drawer
+        assert dr is not None, f"{self.name} needs a scene with a drawer"
+        z = scene.table.height + handle_height(dr)
+        return np.r_[handle_xy(dr, dr.opening), z], np.r_[handle_xy(dr, self.goal(dr)), z]
+
+    def hand_frames(self, dr: Drawer) -> list[np.ndarray]:
+        """(3, 3) hand rotations, fingers down and closing along the drawer's axis, in the order tried: the hand is
+        symmetric about its approach axis."""
+        u = np.r_[dr.out, 0.0]
+        return [np.stack([np.cross(y, [0.0, 0.0, -1.0]), y, [0.0, 0.0, -1.0]], 1) for y in (u, -u)]
+
     # ---------------------------------------------------------------- planning
     def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
         emb, ik, dr = ctx.emb, ctx.ik, scene.drawer
         assert dr is not None, f"{self.name} needs a scene with a drawer"
         lay = Layout(model, emb)
-        base, _ = emb.base_pose()  # (a turned base's yaw is its IK's: pipeline.TurnedIK)
-        q_home = np.array(emb.home)
         checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
-        width = 2 * BAR + self.part
+        script = self.script()
         q0 = initial_qpos(model, emb, lay)
-        q0[lay.finger_qadr] = width / 2  # the fingers stay parted this wide until they close on the bar
+        q0[lay.finger_qadr] = script.open_width / 2  # the fingers stay parted this wide until they close on the bar
         checker.set_state(q0)
-        z = scene.table.height + handle_height(dr)
-        u = np.r_[dr.out, 0.0]
-        start = np.r_[handle_xy(dr, dr.opening), z]
-        end = np.r_[handle_xy(dr, self.goal(dr)), z]
-        n = max(2, int(np.ceil(np.linalg.norm(end - start) / self.step)) + 1)
-        line = start + np.linspace(0, 1, n)[:, None] * (end - start)
         stats: dict = {"ik_iterations_start": ik.iterations, "slide": float(self.goal(dr) - dr.opening)}
-        reason = "ik_failure"
-        handle = drawer_geoms(model)
-        for sign in (1.0, -1.0):  # the hand is symmetric about its approach axis: try both ways round
-            y = sign * u  # the fingers close along the drawer's axis
-            rot = np.stack([np.cross(y, [0.0, 0.0, -1.0]), y, [0.0, 0.0, -1.0]], 1)
-            found = line_ik(ik, line, rot, q_home, self.hover, base)
-            if found is None:
-                continue
-            q_hover, path, q_up = found
-            checker.margin(0.003)
-            checker.allow(handle)  # the parted fingers come down around the bar
-            clear = checker.segment(q_hover, path[1])
-            clear = clear and all(checker.segment(a, b) for a, b in zip(path[1:-1], path[2:], strict=True))
-            clear = clear and checker.segment(path[-1], q_up)
-            checker.margin(0.01)
-            checker.allow([])
-            if not clear:
-                reason = "no_path"
-                continue
-            approach, st_a = transit.plan(q_home, q_hover, checker, emb.lower, emb.upper, seed)
-            if approach is None:
-                reason = "no_path"
-                continue
-            stats.update(approach=st_a, hand_sign=sign)
-            stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
-            stats["collision_checks"] = checker.checks
-            return self._timed(ctx, approach, np.stack(path[1:]), q_hover, q_up, width, dr, stats)
-        return reason
-
-    def _timed(self, ctx, approach, slide, q_hover, q_up, width, dr: Drawer, stats: dict) -> Plan:
-        emb, hz = ctx.emb, ctx.control_hz
-        segs: list[tuple[str, np.ndarray, np.ndarray]] = []
-
-        def move(phase, path, grip):
-            v, a = SPEEDS[phase]
-            arm = through(path, emb.vmax * v, emb.amax * a, hz)
-            segs.append((phase, arm, np.full(len(arm), grip)))
-
-        def hold(phase, q, g0, g1, duration):
-            n = max(2, round(duration * hz))
-            k = max(1, round(0.6 * n))
-            segs.append((phase, np.tile(q, (n, 1)), np.r_[np.linspace(g0, g1, k + 1)[1:], np.full(n - k, g1)]))
-
-        move("approach", approach, width)
-        move("descend", np.stack([q_hover, slide[0]]), width)
-        hold("close", slide[0], width, 0.0, self.close_time)
-        move("slide", slide, 0.0)
-        hold("open", slide[-1], 0.0, width, self.open_time)
-        move("retreat", np.stack([slide[-1], q_up]), width)
-        actions = np.concatenate([np.c_[arm, grip] for _, arm, grip in segs])
-        phase = np.concatenate([np.full(len(arm), PHASES.index(p)) for p, arm, _ in segs])
+        touch = {"object": drawer_geoms(model), "table": [lay.table_geom], "place": []}
+        got = plan_line(ik, checker, script, emb, touch, self.line(scene), self.hand_frames(dr), seed)
+        if isinstance(got, str):
+            return got
+        stats.update(got["stats"], hand_sign=(1.0, -1.0)[got["option"]])
+        stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
+        stats["collision_checks"] = checker.checks
+        actions, phase = timed(script, got, emb, ctx.control_hz, PHASES)
         check = {"opening": dr.opening, "travel": dr.travel}  # the drawer that judge rebuilds
-        stats["duration_s"] = len(actions) / hz
-        return Plan(actions=actions, phase=phase.astype(np.int64), check=check, stats=stats)
+        stats["duration_s"] = len(actions) / ctx.control_hz
+        return Plan(actions=actions, phase=phase, check=check, stats=stats)
 
     # ---------------------------------------------------------------- judging
     def _verdict(self, frames: Frames, layout: Layout, dr: Drawer) -> str:
