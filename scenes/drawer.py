@@ -32,6 +32,8 @@ class DrawerTask(Task):
 
     phases = PHASES
     grip_needed = False  # open fingers that hook the bar (or push the front) move the drawer too
+    kinematic = True
+    held_width = 2 * BAR  # [m] the fingers closed on the bar
     hover: float = key(0.08, "[m] the descent onto the bar starts this high above it")
     part: float = key(0.03, "[m] the fingers part this much wider than the bar while they come down")
     close_time: float = key(0.4, "[s] the fingers close on the bar over this long")
@@ -79,40 +81,71 @@ class DrawerTask(Task):
             open_width=2 * BAR + self.part,
         )
 
-    def line(self, scene: Scene) -> tuple[np.ndarray, np.ndarray]:
-        """The slide: the TCP's start and end (3,) [m, world], on the bar with the drawer at its opening, then at
-        the goal."""
+    def hand_line(self, scene: Scene) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """The slide: the TCP on the bar with the drawer at its opening, then at the goal; the hand's fingers
+        down and closing along the drawer's axis, both ways round (the hand is symmetric about its approach axis)."""
         dr = scene.drawer
         assert dr is not None, f"{self.name} needs a scene with a drawer"
         z = scene.table.height + handle_height(dr)
-        return np.r_[handle_xy(dr, dr.opening), z], np.r_[handle_xy(dr, self.goal(dr)), z]
-
-    def hand_frames(self, dr: Drawer) -> list[np.ndarray]:
-        """(3, 3) hand rotations, fingers down and closing along the drawer's axis, in the order tried: the hand is
-        symmetric about its approach axis."""
         u = np.r_[dr.out, 0.0]
-        return [np.stack([np.cross(y, [0.0, 0.0, -1.0]), y, [0.0, 0.0, -1.0]], 1) for y in (u, -u)]
+        rots = [np.stack([np.cross(y, [0.0, 0.0, -1.0]), y, [0.0, 0.0, -1.0]], 1) for y in (u, -u)]
+        return np.r_[handle_xy(dr, dr.opening), z], np.r_[handle_xy(dr, self.goal(dr)), z], rots
+
+    def line_check(self, scene: Scene) -> tuple[dict, dict]:
+        dr = scene.drawer
+        assert dr is not None, f"{self.name} needs a scene with a drawer"
+        return {"opening": dr.opening, "travel": dr.travel}, {"slide": float(self.goal(dr) - dr.opening)}
+
+    def follow(self, scenes: list[Scene], ep: np.ndarray, travel: np.ndarray) -> np.ndarray:
+        """The drawer's body: its joint follows the hand along the drawer's axis, within its travel."""
+        f = np.zeros((len(scenes), 8))  # the closed drawer's position, its out direction, sign, opening, travel
+        for k, sc in enumerate(scenes):
+            dr = sc.drawer
+            assert dr is not None
+            f[k] = (
+                *dr.pos,
+                sc.table.height + dr.size[2],
+                *dr.out,
+                np.sign(self.goal(dr) - dr.opening),
+                dr.opening,
+                dr.travel,
+            )
+        f = f[ep]
+        x = np.clip(f[:, 6] + f[:, 5] * travel, 0.0, f[:, 7])  # the joint [m out]
+        pos = f[:, :3] + np.c_[f[:, 3:5], np.zeros(len(ep))] * x[:, None]
+        yaw = np.array([sc.drawer.yaw for sc in scenes if sc.drawer is not None])[ep]
+        return np.c_[pos, np.cos(yaw / 2), np.zeros((len(ep), 2)), np.sin(yaw / 2)]  # the cabinet's yaw
+
+    def kinematic_verdict(self, scenes: list[Scene], final: np.ndarray) -> list[str]:
+        """'' where the drawer's joint ends where the judge accepts it, else "slipped" (the plan opens the hand)."""
+        out = []
+        for sc, p in zip(scenes, final, strict=True):
+            dr = sc.drawer
+            assert dr is not None
+            x = float((p[:2] - np.asarray(dr.pos)) @ np.asarray(dr.out))
+            out.append("" if self.done(dr, x) else "slipped")
+        return out
 
     # ---------------------------------------------------------------- planning
     def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
-        emb, ik, dr = ctx.emb, ctx.ik, scene.drawer
-        assert dr is not None, f"{self.name} needs a scene with a drawer"
+        emb, ik = ctx.emb, ctx.ik
         lay = Layout(model, emb)
         checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
         script = self.script()
         q0 = initial_qpos(model, emb, lay)
         q0[lay.finger_qadr] = script.open_width / 2  # the fingers stay parted this wide until they close on the bar
         checker.set_state(q0)
-        stats: dict = {"ik_iterations_start": ik.iterations, "slide": float(self.goal(dr) - dr.opening)}
+        check, facts = self.line_check(scene)
+        stats: dict = {"ik_iterations_start": ik.iterations, **facts}
         touch = {"object": drawer_geoms(model), "table": [lay.table_geom], "place": []}
-        got = plan_line(ik, checker, script, emb, touch, self.line(scene), self.hand_frames(dr), seed)
+        start, end, rots = self.hand_line(scene)
+        got = plan_line(ik, checker, script, emb, touch, (start, end), rots, seed)
         if isinstance(got, str):
             return got
         stats.update(got["stats"], hand_sign=(1.0, -1.0)[got["option"]])
         stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
         stats["collision_checks"] = checker.checks
         actions, phase = timed(script, got, emb, ctx.control_hz, PHASES)
-        check = {"opening": dr.opening, "travel": dr.travel}  # the drawer that judge rebuilds
         stats["duration_s"] = len(actions) / ctx.control_hz
         return Plan(actions=actions, phase=phase, check=check, stats=stats)
 

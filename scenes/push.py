@@ -24,6 +24,7 @@ from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.pick_place import target_phrase
 from synth.skill import START, Key, Script, Segment
+from synth.tabletop.bodies import object_pose, object_quat
 from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
@@ -102,6 +103,8 @@ class Push(Task):
     overshoot: float = key(0.0, "[m] the object's centre is pushed this far past the target's centre")
     step: float = key(0.02, "[m] Cartesian spacing of the IK waypoints along the push")
     settle: float = 0.4  # [s]
+    kinematic = True
+    held_width = 0.0  # [m] the fingers closed into one face, on nothing
 
     def scene(self) -> Scene:
         return Scene(
@@ -147,10 +150,11 @@ class Push(Task):
             carries="nothing",
         )
 
-    def line(self, scene: Scene, centre: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The push for the object's centre at `centre` (3,) [m]: the TCP's start and end (3,) [m, world] and the
+    def _line(self, scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The push: the object's centre (3,) [m] where it rests, the TCP's start and end (3,) [m, world] and the
         unit push direction d (2,). The pads' front edge starts `run_up` behind the object and stops where the
         object's centre is `overshoot` past the target's centre."""
+        centre = object_pose(scene.objects[0], scene.table.height)[:3]
         goal = np.asarray(scene.target.pos, float)
         d = goal - centre[:2]
         d /= float(np.linalg.norm(d))
@@ -160,32 +164,15 @@ class Push(Task):
         back = extent(scene.objects[0], -d) + lead
         start = np.r_[centre[:2] - d * (back + self.run_up), z]
         end = np.r_[goal + d * self.overshoot - d * back, z]
-        return start, end, d
+        return centre, start, end, d
 
-    def hand_frames(self, d: np.ndarray) -> list[np.ndarray]:
-        """(3, 3) hand rotations pushing along d (2,), in the order tried: the hand is symmetric about z."""
-        return [push_frame(d, self.lean, sign) for sign in (1.0, -1.0)]
+    def hand_line(self, scene: Scene) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """The push's TCP line and the hand's rotations along it: the hand is symmetric about z, both ways round."""
+        _, start, end, d = self._line(scene)
+        return start, end, [push_frame(d, self.lean, sign) for sign in (1.0, -1.0)]
 
-    # ---------------------------------------------------------------- planning
-    def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
-        emb, ik = ctx.emb, ctx.ik
-        lay = Layout(model, emb)
-        checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
-        qpos0 = initial_qpos(model, emb, lay)
-        checker.set_state(qpos0)
-        centre = qpos0[lay.obj_qadr[0] : lay.obj_qadr[0] + 3]
-        start, end, d = self.line(scene, centre)
-        dist = float(np.linalg.norm(np.asarray(scene.target.pos, float) - centre[:2]))
-        stats: dict = {"ik_iterations_start": ik.iterations, "push_distance": dist, "grip_width": 0.0}
-        touch = {"object": [int(lay.obj_geom[0])], "table": [lay.table_geom], "place": list(lay.target_geoms)}
-        script = self.script()
-        got = plan_line(ik, checker, script, emb, touch, (start, end), self.hand_frames(d), seed)
-        if isinstance(got, str):
-            return got
-        stats.update(got["stats"], hand_sign=(1.0, -1.0)[got["option"]])
-        stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
-        stats["collision_checks"] = checker.checks
-        actions, phase = timed(script, got, emb, ctx.control_hz, PHASES)
+    def line_check(self, scene: Scene) -> tuple[dict, dict]:
+        centre = object_pose(scene.objects[0], scene.table.height)[:3]
         tg = scene.target
         check = {
             "start_xy": [float(centre[0]), float(centre[1])],
@@ -193,6 +180,45 @@ class Push(Task):
             "target_xy": list(tg.pos),
             "target_half": list(tg.size),
         }
+        dist = float(np.linalg.norm(np.asarray(tg.pos, float) - centre[:2]))
+        return check, {"push_distance": dist, "grip_width": self.held_width}
+
+    def follow(self, scenes: list[Scene], ep: np.ndarray, travel: np.ndarray) -> np.ndarray:
+        """The pushed object: still until the pads' front edge, `run_up` behind it at the start, reaches it, then
+        ahead of the pads along the push direction, upright, its yaw kept (no physics: no slip, no turn)."""
+        facts = np.array([np.r_[(p := self._line(sc))[0], p[3], object_quat(sc.objects[0])] for sc in scenes])
+        f = facts.reshape(len(scenes), 9)[ep]
+        pos = f[:, :3] + np.c_[f[:, 3:5], np.zeros(len(ep))] * np.maximum(0.0, travel - self.run_up)[:, None]
+        return np.c_[pos, f[:, 5:]]
+
+    def kinematic_verdict(self, scenes: list[Scene], final: np.ndarray) -> list[str]:
+        """The judge's test on the object at rest at its final pose (never lifted: it slides on the table)."""
+        out = []
+        for sc, p in zip(scenes, final, strict=True):
+            c = self.line_check(sc)[0]
+            out.append(
+                self._verdict(p[None, :3], np.zeros(1), c["z0"], c["start_xy"], c["target_xy"], c["target_half"])
+            )
+        return out
+
+    # ---------------------------------------------------------------- planning
+    def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
+        emb, ik = ctx.emb, ctx.ik
+        lay = Layout(model, emb)
+        checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
+        checker.set_state(initial_qpos(model, emb, lay))
+        check, facts = self.line_check(scene)
+        stats: dict = {"ik_iterations_start": ik.iterations, **facts}
+        touch = {"object": [int(lay.obj_geom[0])], "table": [lay.table_geom], "place": list(lay.target_geoms)}
+        script = self.script()
+        start, end, rots = self.hand_line(scene)
+        got = plan_line(ik, checker, script, emb, touch, (start, end), rots, seed)
+        if isinstance(got, str):
+            return got
+        stats.update(got["stats"], hand_sign=(1.0, -1.0)[got["option"]])
+        stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
+        stats["collision_checks"] = checker.checks
+        actions, phase = timed(script, got, emb, ctx.control_hz, PHASES)
         stats["duration_s"] = len(actions) / ctx.control_hz
         return Plan(actions=actions, phase=phase, check=check, stats=stats)
 

@@ -225,3 +225,35 @@ class Placing(Protocol):
         ...
 
     def place_check(self, scene: Scene) -> dict: ...
+
+
+class Lining(Protocol):
+    """What the planners read of a task whose hand moves along a Cartesian line (scenes/push.py,
+    scenes/drawer.py): the line moves what the task follows (the pushed object, the drawer)."""
+
+    phases: ClassVar[tuple[str, ...]]
+    held_width: ClassVar[float]  # [m] the fingers' width while closed (on nothing: 0)
+
+    def script(self) -> Script: ...
+
+    def scene(self) -> Scene: ...
+
+    def instruction(self, scene: Scene, rng: np.random.Generator, held_out: bool = False) -> str: ...
+
+    def hand_line(self, scene: Scene) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """The TCP's line start, end (3,) [m, world] and the hand's rotations (3, 3) along it, in the order tried."""
+        ...
+
+    def line_check(self, scene: Scene) -> tuple[dict, dict]:
+        """(the plan's check, its planner stats) as physics mode writes them (JSON-able)."""
+        ...
+
+    def follow(self, scenes: list[Scene], ep: np.ndarray, travel: np.ndarray) -> np.ndarray:
+        """(F, 7) world pose (position [m], quaternion w, x, y, z) of what the task follows in scenes[ep] (F,) once
+        the hand has advanced travel (F,) [m] along the line from its start (the furthest so far)."""
+        ...
+
+    def kinematic_verdict(self, scenes: list[Scene], final: np.ndarray) -> list[str]:
+        """Per scene, '' where what the task follows, resting at its final pose final (E, 7), counts as success
+        by the task's judge, else the judge's failure reason."""
+        ...
