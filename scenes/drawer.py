@@ -13,11 +13,13 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from synth.batch_planner.planner import quat_from_mat
 from synth.keys import key
 from synth.planners.collision import Checker
 from synth.planners.script import plan_line, timed
+from synth.pose import yaw_matrix
 from synth.skill import START, Key, Script, Segment
-from synth.tabletop.cabinet import BAR, drawer_geoms, handle_height, handle_xy
+from synth.tabletop.cabinet import BAR, drawer_geoms, drawer_inertial, handle_height, handle_xy
 from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Drawer, Scene
@@ -97,24 +99,20 @@ class DrawerTask(Task):
         return {"opening": dr.opening, "travel": dr.travel}, {"slide": float(self.goal(dr) - dr.opening)}
 
     def follow(self, scenes: list[Scene], ep: np.ndarray, travel: np.ndarray) -> np.ndarray:
-        """The drawer's body: its joint follows the hand along the drawer's axis, within its travel."""
-        f = np.zeros((len(scenes), 8))  # the closed drawer's position, its out direction, sign, opening, travel
+        """The drawer body's inertial frame (what physics mode's synth.object_pose follows): the drawer's joint
+        follows the hand along its axis, within its travel."""
+        f = np.zeros((len(scenes), 12))  # the closed drawer's centre of mass, its out direction, joint facts, quat
         for k, sc in enumerate(scenes):
             dr = sc.drawer
             assert dr is not None
-            f[k] = (
-                *dr.pos,
-                sc.table.height + dr.size[2],
-                *dr.out,
-                np.sign(self.goal(dr) - dr.opening),
-                dr.opening,
-                dr.travel,
-            )
+            com, R = drawer_inertial(dr)
+            turn = yaw_matrix(dr.yaw)
+            cabinet = np.array([dr.pos[0], dr.pos[1], sc.table.height + dr.size[2]])
+            joint = (np.sign(self.goal(dr) - dr.opening), dr.opening, dr.travel)
+            f[k] = (*(cabinet + turn @ com), *dr.out, *joint, *quat_from_mat((turn @ R)[None])[0])
         f = f[ep]
         x = np.clip(f[:, 6] + f[:, 5] * travel, 0.0, f[:, 7])  # the joint [m out]
-        pos = f[:, :3] + np.c_[f[:, 3:5], np.zeros(len(ep))] * x[:, None]
-        yaw = np.array([sc.drawer.yaw for sc in scenes if sc.drawer is not None])[ep]
-        return np.c_[pos, np.cos(yaw / 2), np.zeros((len(ep), 2)), np.sin(yaw / 2)]  # the cabinet's yaw
+        return np.c_[f[:, :3] + np.c_[f[:, 3:5], np.zeros(len(ep))] * x[:, None], f[:, 8:12]]
 
     def kinematic_verdict(self, scenes: list[Scene], final: np.ndarray) -> list[str]:
         """'' where the drawer's joint ends where the judge accepts it, else "slipped" (the plan opens the hand)."""
@@ -122,7 +120,8 @@ class DrawerTask(Task):
         for sc, p in zip(scenes, final, strict=True):
             dr = sc.drawer
             assert dr is not None
-            x = float((p[:2] - np.asarray(dr.pos)) @ np.asarray(dr.out))
+            closed = np.asarray(dr.pos) + (yaw_matrix(dr.yaw) @ drawer_inertial(dr)[0])[:2]  # follow's, at 0
+            x = float((p[:2] - closed) @ np.asarray(dr.out))  # the joint [m out]
             out.append("" if self.done(dr, x) else "slipped")
         return out
 

@@ -20,7 +20,7 @@ from synth.batch_planner.planner import Planner, placement, quat_from_mat
 from synth.embodiment import Embodiment
 from synth.language import substitute
 from synth.randomize import Randomizer, Streams, apply_many, stream
-from synth.skill import START, Placing
+from synth.skill import START, Lining, Placing
 from synth.tabletop import objects
 from synth.types import Episode, EpisodeBatch, Json, Scene
 
@@ -31,17 +31,18 @@ def minimum_jerk(tau: np.ndarray) -> np.ndarray:
     return tau**3 * (10 - 15 * tau + 6 * tau**2)
 
 
-def timeline(task: Placing, emb: Embodiment, q: np.ndarray, hz: float) -> dict:
+def timeline(task: Placing | Lining, emb: Embodiment, q: np.ndarray, hz: float, line: np.ndarray | None = None) -> dict:
     """Actions of W plans at `hz`: {"actions" (W, T, dof+1) padded with the last, "phase" (W, T),
     "segment" (W, T) index into the script's segments repeated once per pick-and-place (move m's segment j is
     m * len(segments) + j), "length" (W,)} from q (W, M, 1 + K, dof), per pick-and-place the start then the
-    script's key configurations."""
+    script's key configurations. A script's line segment (M = 1) runs through its waypoint configurations line
+    (W, N, dof) (see along)."""
     W, M = q.shape[:2]
     script = task.script()
     segments = script.segments * M
     S = len(segments)
     k = {name: i for i, name in enumerate((START, *script.names))}
-    stroke = emb.gripper.stroke
+    stroke = emb.gripper.stroke if script.open_width is None else script.open_width
     width_of = {"open": stroke, "closed": 0.0}
     per = len(script.segments)
     q0 = np.stack([q[:, j // per, k[s.start]] for j, s in enumerate(segments)], 1)  # (W, S, dof)
@@ -57,6 +58,9 @@ def timeline(task: Placing, emb: Embodiment, q: np.ndarray, hz: float) -> dict:
         fv, fa = sg.speed
         d = np.abs(q1[:, j] - q0[:, j])
         T[:, j] = np.maximum(PEAK_V * d / (emb.vmax * fv), np.sqrt(PEAK_A * d / (emb.amax * fa))).max(1)
+        if sg.motion == "line":
+            assert line is not None and M == 1, "a line script's waypoints, one move"
+            T[:, j] = along(line, emb, fv, fa)
         n[:, j] = np.where(T[:, j] > 0, np.ceil(T[:, j] * hz - 1e-9), 0).astype(int)
         T[:, j] = np.maximum(T[:, j], 1e-9)
         g0[:, j] = g1[:, j] = width_of[sg.grip]
@@ -69,6 +73,11 @@ def timeline(task: Placing, emb: Embodiment, q: np.ndarray, hz: float) -> dict:
     tau = np.minimum(j / (hz * T[rows, seg]), 1.0)
     s = minimum_jerk(tau)
     arm = q0[rows, seg] + s[..., None] * (q1 - q0)[rows, seg]
+    lines = [j for j, sg in enumerate(segments) if sg.motion == "line"]
+    if lines:
+        assert line is not None
+        w, t = np.nonzero(seg == lines[0])
+        arm[w, t] = along(line, emb, 1.0, 1.0, w, s[w, t])
     grip = g0[rows, seg] + (g1 - g0)[rows, seg] * np.minimum(j / ramp[rows, seg], 1.0)
     pad = f[None] >= length[:, None]
     phase = np.array([task.phases.index(sg.phase) for sg in segments])[seg]
@@ -78,9 +87,29 @@ def timeline(task: Placing, emb: Embodiment, q: np.ndarray, hz: float) -> dict:
     return {"actions": acts, "phase": phase, "segment": seg, "length": length}
 
 
+def along(path: np.ndarray, emb: Embodiment, fv: float, fa: float, w: np.ndarray | None = None, u=None) -> np.ndarray:
+    """A motion through waypoint configurations path (W, N, dof) [rad] (repeats of the last as padding), piecewise
+    straight in joint space, each piece's share of the progress its largest joint motion in units of that joint's
+    velocity limit. Without w: (W,) [s] its duration under minimum-jerk progress within the fractions fv, fa of the
+    arm's velocity and acceleration limits. With w (F,) and u (F,) in [0, 1]: (F, dof) world w's configuration at
+    progress u."""
+    dq = np.diff(path, axis=1)  # (W, N - 1, dof)
+    piece = (np.abs(dq) / emb.vmax).max(2)  # (W, N - 1) [s at full speed]
+    total = np.maximum(piece.sum(1), 1e-12)
+    if w is None:
+        return np.maximum(PEAK_V * total / fv, np.sqrt(PEAK_A * total * (emb.vmax / emb.amax).max() / fa))
+    ends = np.cumsum(piece, 1) / total[:, None]  # (W, N - 1) progress at each piece's end
+    k = np.minimum((ends[w] < u[:, None]).sum(1), dq.shape[1] - 1)  # (F,) the piece
+    begin = np.where(k > 0, ends[w, np.maximum(k - 1, 0)], 0.0)
+    frac = np.clip((u - begin) / np.maximum(piece[w, k] / total[w], 1e-12), 0.0, 1.0)
+    return path[w, k] + frac[:, None] * dq[w, k]
+
+
 class KinematicWorker:
     """Turns attempt indices into kinematic episodes; the same interface as synth.pipeline.Worker, and
     `block_batch` for the writer (no Episode objects)."""
+
+    planner_class: type[Planner] = Planner
 
     def __init__(
         self,
@@ -95,7 +124,7 @@ class KinematicWorker:
     ):
         self.task, self.randomizers, self.emb, self.seed = task, randomizers, emb, seed
         self.hz, self.held_out, self.batch, self.action = control_hz, held_out, batch, action
-        self.planner = Planner(task, emb, control_hz)
+        self.planner = self.planner_class(task, emb, control_hz)
         script = self.planner.script
         self.seg = {s.phase: j for j, s in enumerate(script.segments)}
         self.held = np.flatnonzero(script.held())  # segments in which the fingers rest on the object's width
@@ -137,9 +166,9 @@ class KinematicWorker:
         batch = EpisodeBatch.concat([])
         draws_json = [Json(json.dumps(d)) for d in draws]
         if len(ok):
-            batch, inside = self.episodes(ok, indices, scenes, draws_json, texts, plan)
-            for w in ok[~inside]:
-                reason[w] = "placed_outside"
+            batch, verdict = self.episodes(ok, indices, scenes, draws_json, texts, plan)
+            for w, why in zip(ok, verdict, strict=True):
+                reason[w] = why
         t3 = time.perf_counter()
         W = len(indices)
         seconds = Json(json.dumps({"randomize": (t1 - t0) / W, "plan": (t2 - t1) / W, "episode": (t3 - t2) / W}))
@@ -151,12 +180,13 @@ class KinematicWorker:
 
     def episodes(
         self, ok: np.ndarray, indices: list[int], scenes: list[Scene], draws: list[Json], texts: list[str], plan: dict
-    ) -> tuple[EpisodeBatch, np.ndarray]:
+    ) -> tuple[EpisodeBatch, list[str]]:
         """The planned worlds `ok` (E,) as episodes (those whose object comes to rest inside the target) and
-        (E,) whether it does. Frame t's state is reached by action t - 1; state 0 is the start."""
+        (E,) their verdicts ('' or the failure reason). Frame t's state is reached by action t - 1; state 0 is the
+        start."""
         emb, base = self.emb, self.planner.base
         q, width = plan["q"][ok], plan["width"][ok]  # (E, M, 1 + K, dof), (E, M)
-        tl = timeline(self.task, emb, q, self.hz)
+        tl = self._timeline(q, plan, ok)
         acts, seg, length = tl["actions"], tl["segment"], tl["length"]
         E, T = seg.shape
         M, S = q.shape[1], len(self.planner.script.segments)
@@ -170,7 +200,8 @@ class KinematicWorker:
         states[:, -1] = np.where(np.isin(part, self.held), held, states[:, -1])
         ch = self.planner.hands(states[:, :-1])  # links=False: the hand's poses only
         ee = np.concatenate([ch.tcp - base, quat_from_mat(ch.tcp_rot)], 1)  # (F, 7)
-        obj, inside, final = self._object_path(ok, scenes, ch.hand, move, part, ep, q)
+        obj, verdict, final = self._object_path(ok, scenes, ch.hand, move, part, ep, q)
+        inside = np.array([not v for v in verdict], bool).reshape(-1)
         first = np.cumsum(length + 1) - (length + 1)  # each episode's state 0
         is_first = np.zeros(len(ep), bool)
         is_first[first] = True
@@ -202,9 +233,10 @@ class KinematicWorker:
         if self.action != "joint_pos":
             labels["synth.joint_target"] = acts_f.astype(np.float32)
         valid = np.arange(T)[None] < length[:, None]
-        ends = {  # per pick-and-place, (E,) the frame after its lift and after its transit
+        ends: dict[str, list[np.ndarray]] = {  # per pick-and-place, (E,) the frame after its lift and its transit
             p: [np.where(valid & (seg <= m * S + self.seg[p]), np.arange(T) + 1, 0).max(1) for m in range(M)]
             for p in ("lift", "transit")
+            if p in self.seg
         }
         metas: list[dict | Json] = [
             self._meta(int(e), int(w), scenes[w], indices[w], draws, plan, width, length, final, ends)
@@ -219,7 +251,11 @@ class KinematicWorker:
             [texts[w] for w in ok[keep]],
             metas,
         )
-        return batch, inside
+        return batch, verdict
+
+    def _timeline(self, q: np.ndarray, plan: dict, ok: np.ndarray) -> dict:
+        """timeline() of the planned worlds ok (E,), their key configurations q (E, M, 1 + K, dof)."""
+        return timeline(self.task, self.emb, q, self.hz)
 
     def _meta(
         self,
@@ -290,8 +326,9 @@ class KinematicWorker:
         q: np.ndarray,
     ):
         """(F, 7) world pose of objects[0] (the object the dataset follows) at each state (resting, carried with
-        the hand, then resting where it was released), (E,) whether every pick-and-place's object ends placed at
-        rest (the task's `placed`), (E, M, 3) each pick-and-place's object's final position. The F states of E
+        the hand, then resting where it was released), (E,) the verdicts: '' where every pick-and-place's object
+        ends placed at rest (the task's `placed`), else "placed_outside", (E, M, 3) each pick-and-place's object's
+        final position. The F states of E
         episodes laid end to end: hand (F, 3, 4) poses, move (F,) and part (F,) the pick-and-place and the script's
         segment leading to each (part -1: none, the start), ep (F,) the episode of each; q (E, M, 1 + K, dof) per
         pick-and-place the start then the key configurations."""
@@ -334,7 +371,7 @@ class KinematicWorker:
                 path[after] = drop[ep[after]]
                 out = path
         assert out is not None, "no pick-and-place moves objects[0]"
-        return out, self.task.placed(kept, drops), drops
+        return out, ["" if p else "placed_outside" for p in self.task.placed(kept, drops)], drops
 
 
 def _quat_to_mat(q: np.ndarray) -> np.ndarray:

@@ -32,7 +32,7 @@ def handle_xy(dr: Drawer, opening: float) -> np.ndarray:
     return np.asarray(dr.pos) + u * (dr.size[0] + FRONT + dr.standoff + opening)
 
 
-def boxes(dr: Drawer) -> list[tuple[str, str, tuple, tuple, tuple]]:
+def boxes(dr: Drawer) -> list[tuple[str, str, tuple, tuple, tuple[float, ...]]]:
     """The cabinet's and the drawer's boxes in build order: (body "cabinet" | "drawer", geom name, centre (3,) [m]
     in the cabinet's frame (the drawer's: closed), half extents (3,) [m], rgba)."""
     hx, hy, hz = dr.size
@@ -44,11 +44,13 @@ def boxes(dr: Drawer) -> list[tuple[str, str, tuple, tuple, tuple]]:
         "right": ((0, -hy + w, 0), (hx, w, hz)),
         "back": ((hx - w, 0, 0), (w, hy, hz)),
     }
-    out = [("cabinet", f"cabinet_{name}", pos, size, dr.rgba) for name, (pos, size) in walls.items()]
+    out: list[tuple[str, str, tuple, tuple, tuple[float, ...]]] = [
+        ("cabinet", f"cabinet_{name}", pos, size, dr.rgba) for name, (pos, size) in walls.items()
+    ]
     # the drawer's box runs from behind its front panel to just short of the cabinet's back wall
     back, front = hx - WALL - GAP, -hx - FRONT + WALL
     cx, ix, iy, iz = (back + front) / 2, (back - front) / 2, hy - WALL - GAP, hz - WALL - GAP
-    shade = tuple(0.8 * c for c in dr.rgba[:3]) + (1.0,)
+    shade: tuple[float, ...] = tuple(0.8 * c for c in dr.rgba[:3]) + (1.0,)
     parts = {
         "front": ((-hx - FRONT + w, 0, 0), (w, hy, hz - GAP)),  # in front of the cabinet, clear of the table
         "floor": ((cx, 0, -iz + w), (ix, iy, w)),
@@ -73,6 +75,25 @@ def boxes(dr: Drawer) -> list[tuple[str, str, tuple, tuple, tuple]]:
             )
         )
     return out
+
+
+def drawer_inertial(dr: Drawer) -> tuple[np.ndarray, np.ndarray]:
+    """The drawer body's inertial frame as MuJoCo computes it from its boxes (equal masses, see _box): its centre of
+    mass (3,) [m] in the cabinet's frame with the drawer closed, and its principal axes R (3, 3) (columns: largest
+    moment first; MuJoCo's signs: the first axis up, the second along the cabinet's -y, right-handed)."""
+    parts = [
+        (np.asarray(pos, float), np.asarray(half, float)) for body, _, pos, half, _ in boxes(dr) if body == "drawer"
+    ]
+    com = np.mean([c for c, _ in parts], axis=0)
+    inertia = np.zeros((3, 3))
+    for c, h in parts:  # each box about its own centre, moved to the centre of mass (parallel axes)
+        d = c - com
+        inertia += np.diag((h[[1, 0, 0]] ** 2 + h[[2, 2, 1]] ** 2) / 3) + d @ d * np.eye(3) - np.outer(d, d)
+    R = np.linalg.eigh(inertia)[1][:, ::-1]
+    R[:, 0] *= np.sign(R[2, 0])
+    R[:, 1] *= -np.sign(R[1, 1])
+    R[:, 2] = np.cross(R[:, 0], R[:, 1])
+    return com, R
 
 
 def add_drawer(spec: mujoco.MjSpec, dr: Drawer, table_height: float) -> None:
