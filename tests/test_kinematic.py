@@ -241,7 +241,7 @@ def test_kinematic_plans_succeed_under_physics():
     "override, message",
     [
         (["mode=kinematic", "cameras=[front]"], "renders nothing"),
-        (["mode=kinematic", "task=push"], "supports task=pick_place"),
+        (["mode=kinematic", "task=bimanual_lift", "embodiment=aloha"], "supports task=close_drawer"),
         (["mode=dynamic"], "choose physics or kinematic"),
         (["mode=kinematic", "randomizers=[object_shape,regrasp]"], r"does not apply randomizers \['regrasp'\]"),
         (["mode=kinematic", "randomizers=[object_shape,near_miss]"], r"does not apply randomizers \['near_miss'\]"),
