@@ -90,7 +90,7 @@ class DrawerTask(Task):
         assert dr is not None, f"{self.name} needs a scene with a drawer"
         z = scene.table.height + handle_height(dr)
         u = np.r_[dr.out, 0.0]
-        rots = [np.stack([np.cross(y, [0.0, 0.0, -1.0]), y, [0.0, 0.0, -1.0]], 1) for y in (u, -u)]
+        rots = [np.stack([[-y[1], y[0], 0.0], y, [0.0, 0.0, -1.0]], 1) for y in (u, -u)]  # x = y cross -z
         return np.r_[handle_xy(dr, dr.opening), z], np.r_[handle_xy(dr, self.goal(dr)), z], rots
 
     def line_check(self, scene: Scene) -> tuple[dict, dict]:
@@ -98,32 +98,35 @@ class DrawerTask(Task):
         assert dr is not None, f"{self.name} needs a scene with a drawer"
         return {"opening": dr.opening, "travel": dr.travel}, {"slide": float(self.goal(dr) - dr.opening)}
 
+    def _joint(self, scenes: list[Scene], travel: np.ndarray, ep: np.ndarray | None = None) -> np.ndarray:
+        """(F,) [m out] the drawer's joint of scenes[ep] (F,) (default: each scene once) once the hand has advanced
+        travel (F,) [m] along the slide."""
+        drs = [sc.drawer for sc in scenes if sc.drawer is not None]
+        f = np.array([(np.sign(self.goal(dr) - dr.opening), dr.opening, dr.travel) for dr in drs]).reshape(-1, 3)
+        f = f if ep is None else f[ep]
+        return np.clip(f[:, 1] + f[:, 0] * travel, 0.0, f[:, 2])
+
     def follow(self, scenes: list[Scene], ep: np.ndarray, travel: np.ndarray) -> np.ndarray:
         """The drawer body's inertial frame (what physics mode's synth.object_pose follows): the drawer's joint
         follows the hand along its axis, within its travel."""
-        f = np.zeros((len(scenes), 12))  # the closed drawer's centre of mass, its out direction, joint facts, quat
-        for k, sc in enumerate(scenes):
-            dr = sc.drawer
-            assert dr is not None
-            com, R = drawer_inertial(dr)
-            turn = yaw_matrix(dr.yaw)
-            cabinet = np.array([dr.pos[0], dr.pos[1], sc.table.height + dr.size[2]])
-            joint = (np.sign(self.goal(dr) - dr.opening), dr.opening, dr.travel)
-            f[k] = (*(cabinet + turn @ com), *dr.out, *joint, *quat_from_mat((turn @ R)[None])[0])
-        f = f[ep]
-        x = np.clip(f[:, 6] + f[:, 5] * travel, 0.0, f[:, 7])  # the joint [m out]
-        return np.c_[f[:, :3] + np.c_[f[:, 3:5], np.zeros(len(ep))] * x[:, None], f[:, 8:12]]
+        drs = [sc.drawer for sc in scenes if sc.drawer is not None]
+        com, R = drawer_inertial(drs)
+        f = np.array(
+            [(dr.pos[0], dr.pos[1], sc.table.height + dr.size[2], dr.yaw) for dr, sc in zip(drs, scenes, strict=True)]
+        )
+        turn = np.array([yaw_matrix(y) for y in f[:, 3]])  # (E, 3, 3)
+        closed = f[:, :3] + np.einsum("eij,ej->ei", turn, com)  # the centre of mass, the drawer closed
+        quat = quat_from_mat(turn @ R)
+        x = self._joint(scenes, travel, ep)
+        out = np.c_[-np.cos(f[:, 3]), -np.sin(f[:, 3]), np.zeros(len(f))]  # the drawer's out direction
+        return np.c_[closed[ep] + out[ep] * x[:, None], quat[ep]]
 
-    def kinematic_verdict(self, scenes: list[Scene], final: np.ndarray) -> list[str]:
+    def kinematic_verdict(self, scenes: list[Scene], travel: np.ndarray) -> list[str]:
         """'' where the drawer's joint ends where the judge accepts it, else "slipped" (the plan opens the hand)."""
-        out = []
-        for sc, p in zip(scenes, final, strict=True):
-            dr = sc.drawer
-            assert dr is not None
-            closed = np.asarray(dr.pos) + (yaw_matrix(dr.yaw) @ drawer_inertial(dr)[0])[:2]  # follow's, at 0
-            x = float((p[:2] - closed) @ np.asarray(dr.out))  # the joint [m out]
-            out.append("" if self.done(dr, x) else "slipped")
-        return out
+        x = self._joint(scenes, travel)
+        return [
+            "" if self.done(sc.drawer, float(v)) else "slipped" for sc, v in zip(scenes, x, strict=True) if sc.drawer
+        ]
 
     # ---------------------------------------------------------------- planning
     def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:

@@ -84,7 +84,8 @@ def push_frame(d: np.ndarray, lean: float, sign: float) -> np.ndarray:
     d3 = np.array([d[0], d[1], 0.0])
     z = np.sin(lean) * d3 + np.array([0.0, 0.0, -np.cos(lean)])
     x = sign * (np.cos(lean) * d3 + np.array([0.0, 0.0, np.sin(lean)]))
-    return np.stack([x, np.cross(z, x), z], 1)
+    y = [z[1] * x[2] - z[2] * x[1], z[2] * x[0] - z[0] * x[2], z[0] * x[1] - z[1] * x[0]]  # z cross x
+    return np.stack([x, y, z], 1)
 
 
 @task("push")
@@ -162,9 +163,8 @@ class Push(Task):
         lead = PAD_HALF_X * c + FINGER_TIP_BELOW_TCP * s  # the pads' front edge ahead of the TCP
         z = scene.table.height + self.clearance + FINGER_TIP_BELOW_TCP * c + PAD_HALF_X * s  # TCP height
         back = extent(scene.objects[0], -d) + lead
-        start = np.r_[centre[:2] - d * (back + self.run_up), z]
-        end = np.r_[goal + d * self.overshoot - d * back, z]
-        return centre, start, end, d
+        start, end = centre[:2] - d * (back + self.run_up), goal + d * self.overshoot - d * back
+        return centre, np.array([start[0], start[1], z]), np.array([end[0], end[1], z]), d
 
     def hand_line(self, scene: Scene) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """The push's TCP line and the hand's rotations along it: the hand is symmetric about z, both ways round."""
@@ -186,13 +186,20 @@ class Push(Task):
     def follow(self, scenes: list[Scene], ep: np.ndarray, travel: np.ndarray) -> np.ndarray:
         """The pushed object: still until the pads' front edge, `run_up` behind it at the start, reaches it, then
         ahead of the pads along the push direction, upright, its yaw kept (no physics: no slip, no turn)."""
-        facts = np.array([np.r_[(p := self._line(sc))[0], p[3], object_quat(sc.objects[0])] for sc in scenes])
-        f = facts.reshape(len(scenes), 9)[ep]
+        f = np.zeros((len(scenes), 9))  # the object's centre, the push direction, its quaternion
+        for k, sc in enumerate(scenes):
+            o = sc.objects[0]
+            f[k, :3] = o.xy[0], o.xy[1], sc.table.height + o.half_height  # where it rests (object_pose)
+            f[k, 3:5] = np.asarray(sc.target.pos) - f[k, :2]
+            f[k, 5:] = object_quat(o)
+        f[:, 3:5] /= np.linalg.norm(f[:, 3:5], axis=1, keepdims=True)
+        f = f[ep]
         pos = f[:, :3] + np.c_[f[:, 3:5], np.zeros(len(ep))] * np.maximum(0.0, travel - self.run_up)[:, None]
         return np.c_[pos, f[:, 5:]]
 
-    def kinematic_verdict(self, scenes: list[Scene], final: np.ndarray) -> list[str]:
-        """The judge's test on the object at rest at its final pose (never lifted: it slides on the table)."""
+    def kinematic_verdict(self, scenes: list[Scene], travel: np.ndarray) -> list[str]:
+        """The judge's test on the object at rest where the push left it (never lifted: it slides on the table)."""
+        final = self.follow(scenes, np.arange(len(scenes)), travel)
         out = []
         for sc, p in zip(scenes, final, strict=True):
             c = self.line_check(sc)[0]

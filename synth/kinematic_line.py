@@ -60,8 +60,7 @@ class LineWorker(KinematicWorker):
         adv = np.maximum.accumulate(adv + 10.0 * ep) - 10.0 * ep  # the furthest so far, per episode (each < 10 m)
         path = self.task.follow(kept, ep, adv)
         last = np.cumsum(np.bincount(ep, minlength=len(kept))) - 1  # each episode's last state
-        final = path[last]
-        return path, self.task.kinematic_verdict(kept, final), final[:, None, :3]
+        return path, self.task.kinematic_verdict(kept, adv[last]), path[last][:, None, :3]
 
     def _meta(
         self,

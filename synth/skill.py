@@ -253,7 +253,7 @@ class Lining(Protocol):
         the hand has advanced travel (F,) [m] along the line from its start (the furthest so far)."""
         ...
 
-    def kinematic_verdict(self, scenes: list[Scene], final: np.ndarray) -> list[str]:
-        """Per scene, '' where what the task follows, resting at its final pose final (E, 7), counts as success
-        by the task's judge, else the judge's failure reason."""
+    def kinematic_verdict(self, scenes: list[Scene], travel: np.ndarray) -> list[str]:
+        """Per scene, '' where what the task follows, at rest where the hand's final advance travel (E,) [m] along
+        the line left it, counts as success by the task's judge, else the judge's failure reason."""
         ...

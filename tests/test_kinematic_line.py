@@ -13,12 +13,13 @@ import pytest
 
 from synth.arm_kinematics import Kinematics
 from synth.batch_planner import capsules
+from synth.batch_planner.planner import quat_from_mat
 from synth.config import compose_config, settings
 from synth.embodiment import load
 from synth.kinematic_line import LineWorker, worker_class
 from synth.pipeline import Worker
 from synth.randomize import apply
-from synth.tabletop.cabinet import boxes, drawer_geoms
+from synth.tabletop.cabinet import boxes, drawer_geoms, drawer_inertial
 from synth.tabletop.compiler import Layout, build, initial_qpos
 
 LINES = ["push", "open_drawer", "close_drawer"]
@@ -41,10 +42,11 @@ def test_line_tasks_plan_with_the_line_worker(task):
 
 @pytest.mark.parametrize("task", ["open_drawer", "close_drawer"])
 def test_cabinet_obstacles_are_mujocos_geoms(task):
-    """The kinematic world's cabinet and drawer boxes (at the start opening) are where MuJoCo puts its geoms."""
+    """The kinematic world's cabinet and drawer boxes (at the start opening) are where MuJoCo puts its geoms, and
+    the drawer's inertial frame is MuJoCo's."""
     s = _settings(task)
     emb = load("panda")
-    for i in range(6):
+    for i in range(12):
         scene = apply(list(s.randomizers), s.task.scene(), 1, i)[0]
         model = build(scene, emb, 4)
         data = mujoco.MjData(model)
@@ -57,6 +59,10 @@ def test_cabinet_obstacles_are_mujocos_geoms(task):
             np.testing.assert_allclose(data.geom_xpos[g], row[0], atol=1e-9)
             np.testing.assert_allclose(model.geom_size[g], half, atol=1e-12)
             assert np.isclose(np.cos(row[1]), data.geom_xmat[g][0], atol=1e-9)
+        com, R = drawer_inertial([scene.drawer])  # what physics mode's synth.object_pose reads: the inertial frame
+        np.testing.assert_allclose(model.body("drawer").ipos, com[0], atol=1e-9)
+        q = quat_from_mat(R)[0]
+        assert min(np.abs(model.body("drawer").iquat - sg * q).max() for sg in (1, -1)) < 1e-6
 
 
 @pytest.mark.parametrize("task", LINES)

@@ -17,7 +17,11 @@ from synth.skill import START, Key, Script, Segment
 KINEMATIC = [n for n in TASKS.names() if TASKS.get(n).kinematic]
 CASES = [*KINEMATIC, "stack task.levels=3"]  # a task, then overrides
 PLACING = [c for c in CASES if all(s.motion != "line" for s in TASKS.get(c.split()[0])().script().segments)]
-SCALE = {"sort": 4, "stack task.levels=3": 2, "push": 2}  # more attempts where fewer plan kinematically (20-80% succeed)
+SCALE = {
+    "sort": 4,
+    "stack task.levels=3": 2,
+    "push": 2,
+}  # more attempts where fewer plan kinematically (20-80% succeed)
 
 
 def _task(case: str) -> list[str]:

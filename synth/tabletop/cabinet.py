@@ -7,6 +7,8 @@ on two posts near the top of its front.
 
 from __future__ import annotations
 
+import functools
+
 import mujoco
 import numpy as np
 
@@ -32,6 +34,7 @@ def handle_xy(dr: Drawer, opening: float) -> np.ndarray:
     return np.asarray(dr.pos) + u * (dr.size[0] + FRONT + dr.standoff + opening)
 
 
+@functools.lru_cache(maxsize=4096)  # a scene's drawer is built, planned around and followed: computed once
 def boxes(dr: Drawer) -> list[tuple[str, str, tuple, tuple, tuple[float, ...]]]:
     """The cabinet's and the drawer's boxes in build order: (body "cabinet" | "drawer", geom name, centre (3,) [m]
     in the cabinet's frame (the drawer's: closed), half extents (3,) [m], rgba)."""
@@ -77,22 +80,22 @@ def boxes(dr: Drawer) -> list[tuple[str, str, tuple, tuple, tuple[float, ...]]]:
     return out
 
 
-def drawer_inertial(dr: Drawer) -> tuple[np.ndarray, np.ndarray]:
-    """The drawer body's inertial frame as MuJoCo computes it from its boxes (equal masses, see _box): its centre of
-    mass (3,) [m] in the cabinet's frame with the drawer closed, and its principal axes R (3, 3) (columns: largest
-    moment first; MuJoCo's signs: the first axis up, the second along the cabinet's -y, right-handed)."""
-    parts = [
-        (np.asarray(pos, float), np.asarray(half, float)) for body, _, pos, half, _ in boxes(dr) if body == "drawer"
-    ]
-    com = np.mean([c for c, _ in parts], axis=0)
-    inertia = np.zeros((3, 3))
-    for c, h in parts:  # each box about its own centre, moved to the centre of mass (parallel axes)
-        d = c - com
-        inertia += np.diag((h[[1, 0, 0]] ** 2 + h[[2, 2, 1]] ** 2) / 3) + d @ d * np.eye(3) - np.outer(d, d)
-    R = np.linalg.eigh(inertia)[1][:, ::-1]
-    R[:, 0] *= np.sign(R[2, 0])
-    R[:, 1] *= -np.sign(R[1, 1])
-    R[:, 2] = np.cross(R[:, 0], R[:, 1])
+def drawer_inertial(drawers: list[Drawer]) -> tuple[np.ndarray, np.ndarray]:
+    """Each drawer body's inertial frame as MuJoCo computes it from its boxes (equal masses, see _box): its centre of
+    mass (D, 3) [m] in the cabinet's frame with the drawer closed, and its principal axes R (D, 3, 3) (columns:
+    largest moment first; MuJoCo's signs: the first axis up, the second along the cabinet's -y, right-handed)."""
+    parts = [[(pos, half) for body, _, pos, half, _ in boxes(dr) if body == "drawer"] for dr in drawers]
+    c = np.array([[p for p, _ in ps] for ps in parts], float).reshape(len(drawers), -1, 3)  # (D, B, 3)
+    h = np.array([[q for _, q in ps] for ps in parts], float).reshape(c.shape)
+    com = c.mean(1)
+    d = c - com[:, None]  # each box about its own centre, moved to the centre of mass (parallel axes)
+    own = (h[..., [1, 0, 0]] ** 2 + h[..., [2, 2, 1]] ** 2) / 3
+    eye = np.eye(3)
+    inertia = (own[..., None] * eye + (d * d).sum(2)[..., None, None] * eye - d[..., :, None] * d[..., None, :]).sum(1)
+    R = np.linalg.eigh(inertia)[1][..., ::-1].copy()
+    R[..., 0] *= np.sign(R[:, 2, 0])[:, None]
+    R[..., 1] *= -np.sign(R[:, 1, 1])[:, None]
+    R[..., 2] = np.cross(R[..., 0], R[..., 1])
     return com, R
 
 
