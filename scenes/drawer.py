@@ -1,7 +1,8 @@
 """The skill open_drawer and close_drawer share, on the cabinet of synth/tabletop/cabinet.py.
 
-Approach -> descend (the fingers part around the handle bar) -> close -> slide (a straight Cartesian line
-along the drawer's axis, IK every 2 cm, one time-optimal spline) -> open -> retreat. Success is judged on
+Skill script (DrawerTask.script, synth/skill.py): approach -> descend (the fingers part around the handle bar) ->
+close -> slide (a straight Cartesian line along the drawer's axis, IK every 2 cm, one time-optimal spline) -> open
+-> retreat. Success is judged on
 the physics only: where the drawer's joint ends, and the fingers let go of the bar.
 """
 
@@ -12,12 +13,13 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from synth.batch_planner.planner import quat_from_mat
 from synth.keys import key
-from synth.planners import transit
-from synth.planners.cartesian import line_ik
 from synth.planners.collision import Checker
-from synth.planners.timing import through
-from synth.tabletop.cabinet import BAR, drawer_geoms, handle_height, handle_xy
+from synth.planners.script import plan_line, timed
+from synth.pose import yaw_matrix
+from synth.skill import START, Key, Script, Segment
+from synth.tabletop.cabinet import BAR, drawer_geoms, drawer_inertial, handle_height, handle_xy
 from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Drawer, Scene
@@ -32,6 +34,8 @@ class DrawerTask(Task):
 
     phases = PHASES
     grip_needed = False  # open fingers that hook the bar (or push the front) move the drawer too
+    kinematic = True
+    held_width = 2 * BAR  # [m] the fingers closed on the bar
     hover: float = key(0.08, "[m] the descent onto the bar starts this high above it")
     part: float = key(0.03, "[m] the fingers part this much wider than the bar while they come down")
     close_time: float = key(0.4, "[s] the fingers close on the bar over this long")
@@ -50,79 +54,102 @@ class DrawerTask(Task):
     def failure_reasons(self) -> tuple[str, ...]:
         return ("ik_failure", "no_path", "slipped", "not_released", "unstable")
 
-    # ---------------------------------------------------------------- planning
-    def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
-        emb, ik, dr = ctx.emb, ctx.ik, scene.drawer
+    # ---------------------------------------------------------------- the skill script
+    def script(self) -> Script:
+        """approach -> descend -> close -> slide -> open -> retreat: the fingers parted `part` wider than the bar
+        come down around it, close, and the hand slides along the drawer's axis (a Cartesian line) while the
+        drawer's joint follows it (synth/skill.py)."""
+        v, bar = SPEEDS, ("object",)  # the drawer's geoms: the parted fingers come down around its bar
+        keys = (
+            Key("hover", "from", up=self.hover),
+            Key("handle", "from"),
+            Key("slid", "to"),
+            Key("up", "to", up=self.hover),
+        )
+        return Script(
+            keys,
+            (
+                Segment("approach", START, "hover", "transit", v["approach"]),
+                Segment("descend", "hover", "handle", "straight", v["descend"], touch=bar, margin=0.003),
+                Segment("close", "handle", "handle", "hold", grip="closed", duration=self.close_time, ramp=0.6),
+                Segment(
+                    "slide", "handle", "slid", "line", v["slide"], "closed", touch=bar, margin=0.003, step=self.step
+                ),
+                Segment("open", "slid", "slid", "hold", grip="open", duration=self.open_time, ramp=0.6),
+                Segment("retreat", "slid", "up", "straight", v["retreat"], touch=bar, margin=0.003),
+            ),
+            flip=1.0,
+            carries="articulation",
+            open_width=2 * BAR + self.part,
+        )
+
+    def hand_line(self, scene: Scene) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """The slide: the TCP on the bar with the drawer at its opening, then at the goal; the hand's fingers
+        down and closing along the drawer's axis, both ways round (the hand is symmetric about its approach axis)."""
+        dr = scene.drawer
         assert dr is not None, f"{self.name} needs a scene with a drawer"
-        lay = Layout(model, emb)
-        base, _ = emb.base_pose()  # (a turned base's yaw is its IK's: pipeline.TurnedIK)
-        q_home = np.array(emb.home)
-        checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
-        width = 2 * BAR + self.part
-        q0 = initial_qpos(model, emb, lay)
-        q0[lay.finger_qadr] = width / 2  # the fingers stay parted this wide until they close on the bar
-        checker.set_state(q0)
         z = scene.table.height + handle_height(dr)
         u = np.r_[dr.out, 0.0]
-        start = np.r_[handle_xy(dr, dr.opening), z]
-        end = np.r_[handle_xy(dr, self.goal(dr)), z]
-        n = max(2, int(np.ceil(np.linalg.norm(end - start) / self.step)) + 1)
-        line = start + np.linspace(0, 1, n)[:, None] * (end - start)
-        stats: dict = {"ik_iterations_start": ik.iterations, "slide": float(self.goal(dr) - dr.opening)}
-        reason = "ik_failure"
-        handle = drawer_geoms(model)
-        for sign in (1.0, -1.0):  # the hand is symmetric about its approach axis: try both ways round
-            y = sign * u  # the fingers close along the drawer's axis
-            rot = np.stack([np.cross(y, [0.0, 0.0, -1.0]), y, [0.0, 0.0, -1.0]], 1)
-            found = line_ik(ik, line, rot, q_home, self.hover, base)
-            if found is None:
-                continue
-            q_hover, path, q_up = found
-            checker.margin(0.003)
-            checker.allow(handle)  # the parted fingers come down around the bar
-            clear = checker.segment(q_hover, path[1])
-            clear = clear and all(checker.segment(a, b) for a, b in zip(path[1:-1], path[2:], strict=True))
-            clear = clear and checker.segment(path[-1], q_up)
-            checker.margin(0.01)
-            checker.allow([])
-            if not clear:
-                reason = "no_path"
-                continue
-            approach, st_a = transit.plan(q_home, q_hover, checker, emb.lower, emb.upper, seed)
-            if approach is None:
-                reason = "no_path"
-                continue
-            stats.update(approach=st_a, hand_sign=sign)
-            stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
-            stats["collision_checks"] = checker.checks
-            return self._timed(ctx, approach, np.stack(path[1:]), q_hover, q_up, width, dr, stats)
-        return reason
+        rots = [np.stack([[-y[1], y[0], 0.0], y, [0.0, 0.0, -1.0]], 1) for y in (u, -u)]  # x = y cross -z
+        return np.r_[handle_xy(dr, dr.opening), z], np.r_[handle_xy(dr, self.goal(dr)), z], rots
 
-    def _timed(self, ctx, approach, slide, q_hover, q_up, width, dr: Drawer, stats: dict) -> Plan:
-        emb, hz = ctx.emb, ctx.control_hz
-        segs: list[tuple[str, np.ndarray, np.ndarray]] = []
+    def line_check(self, scene: Scene) -> tuple[dict, dict]:
+        dr = scene.drawer
+        assert dr is not None, f"{self.name} needs a scene with a drawer"
+        return {"opening": dr.opening, "travel": dr.travel}, {"slide": float(self.goal(dr) - dr.opening)}
 
-        def move(phase, path, grip):
-            v, a = SPEEDS[phase]
-            arm = through(path, emb.vmax * v, emb.amax * a, hz)
-            segs.append((phase, arm, np.full(len(arm), grip)))
+    def _joint(self, scenes: list[Scene], travel: np.ndarray, ep: np.ndarray | None = None) -> np.ndarray:
+        """(F,) [m out] the drawer's joint of scenes[ep] (F,) (default: each scene once) once the hand has advanced
+        travel (F,) [m] along the slide."""
+        drs = [sc.drawer for sc in scenes if sc.drawer is not None]
+        f = np.array([(np.sign(self.goal(dr) - dr.opening), dr.opening, dr.travel) for dr in drs]).reshape(-1, 3)
+        f = f if ep is None else f[ep]
+        return np.clip(f[:, 1] + f[:, 0] * travel, 0.0, f[:, 2])
 
-        def hold(phase, q, g0, g1, duration):
-            n = max(2, round(duration * hz))
-            k = max(1, round(0.6 * n))
-            segs.append((phase, np.tile(q, (n, 1)), np.r_[np.linspace(g0, g1, k + 1)[1:], np.full(n - k, g1)]))
+    def follow(self, scenes: list[Scene], ep: np.ndarray, travel: np.ndarray) -> np.ndarray:
+        """The drawer body's inertial frame (what physics mode's synth.object_pose follows): the drawer's joint
+        follows the hand along its axis, within its travel."""
+        drs = [sc.drawer for sc in scenes if sc.drawer is not None]
+        com, R = drawer_inertial(drs)
+        f = np.array(
+            [(dr.pos[0], dr.pos[1], sc.table.height + dr.size[2], dr.yaw) for dr, sc in zip(drs, scenes, strict=True)]
+        )
+        turn = np.array([yaw_matrix(y) for y in f[:, 3]])  # (E, 3, 3)
+        closed = f[:, :3] + np.einsum("eij,ej->ei", turn, com)  # the centre of mass, the drawer closed
+        quat = quat_from_mat(turn @ R)
+        x = self._joint(scenes, travel, ep)
+        out = np.c_[-np.cos(f[:, 3]), -np.sin(f[:, 3]), np.zeros(len(f))]  # the drawer's out direction
+        return np.c_[closed[ep] + out[ep] * x[:, None], quat[ep]]
 
-        move("approach", approach, width)
-        move("descend", np.stack([q_hover, slide[0]]), width)
-        hold("close", slide[0], width, 0.0, self.close_time)
-        move("slide", slide, 0.0)
-        hold("open", slide[-1], 0.0, width, self.open_time)
-        move("retreat", np.stack([slide[-1], q_up]), width)
-        actions = np.concatenate([np.c_[arm, grip] for _, arm, grip in segs])
-        phase = np.concatenate([np.full(len(arm), PHASES.index(p)) for p, arm, _ in segs])
-        check = {"opening": dr.opening, "travel": dr.travel}  # the drawer that judge rebuilds
-        stats["duration_s"] = len(actions) / hz
-        return Plan(actions=actions, phase=phase.astype(np.int64), check=check, stats=stats)
+    def kinematic_verdict(self, scenes: list[Scene], travel: np.ndarray) -> list[str]:
+        """'' where the drawer's joint ends where the judge accepts it, else "slipped" (the plan opens the hand)."""
+        x = self._joint(scenes, travel)
+        return [
+            "" if self.done(sc.drawer, float(v)) else "slipped" for sc, v in zip(scenes, x, strict=True) if sc.drawer
+        ]
+
+    # ---------------------------------------------------------------- planning
+    def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
+        emb, ik = ctx.emb, ctx.ik
+        lay = Layout(model, emb)
+        checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
+        script = self.script()
+        q0 = initial_qpos(model, emb, lay)
+        q0[lay.finger_qadr] = script.open_width / 2  # the fingers stay parted this wide until they close on the bar
+        checker.set_state(q0)
+        check, facts = self.line_check(scene)
+        stats: dict = {"ik_iterations_start": ik.iterations, **facts}
+        touch = {"object": drawer_geoms(model), "table": [lay.table_geom], "place": []}
+        start, end, rots = self.hand_line(scene)
+        got = plan_line(ik, checker, script, emb, touch, (start, end), rots, seed)
+        if isinstance(got, str):
+            return got
+        stats.update(got["stats"], hand_sign=(1.0, -1.0)[got["option"]])
+        stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
+        stats["collision_checks"] = checker.checks
+        actions, phase = timed(script, got, emb, ctx.control_hz, PHASES)
+        stats["duration_s"] = len(actions) / ctx.control_hz
+        return Plan(actions=actions, phase=phase, check=check, stats=stats)
 
     # ---------------------------------------------------------------- judging
     def _verdict(self, frames: Frames, layout: Layout, dr: Drawer) -> str:

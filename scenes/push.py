@@ -1,8 +1,8 @@
 """push: slide one object across the table into a coloured square without grasping it.
 
-Skill script: approach -> descend -> push -> retreat. The fingers are closed into one flat face (an
-object pushed by open pads can wedge between them and be carried off); the hand leans into the push so the palm
-trails the fingertips above taller objects. The push is a straight line in Cartesian space (IK every
+Skill script (Push.script, synth/skill.py): approach -> descend -> push -> retreat. The fingers are closed into one
+flat face (an object pushed by open pads can wedge between them and be carried off); the hand leans into the push
+so the palm trails the fingertips above taller objects. The push is a straight line in Cartesian space (IK every
 2 cm, joined by one time-optimal spline). Success is judged on the physics only: the object rests
 upright inside the square, never lifted.
 """
@@ -17,14 +17,14 @@ import numpy as np
 from synth.grasps import FINGER_TIP_BELOW_TCP
 from synth.keys import key
 from synth.language import refer, relation
-from synth.planners import transit
-from synth.planners.cartesian import line_ik
 from synth.planners.collision import Checker
-from synth.planners.timing import through
+from synth.planners.script import plan_line, timed
 from synth.pose import yaw_matrix
 from synth.randomize import pick
 from synth.registry import task
 from synth.scenes.pick_place import target_phrase
+from synth.skill import START, Key, Script, Segment
+from synth.tabletop.bodies import object_pose, object_quat
 from synth.tabletop.compiler import Layout, initial_qpos
 from synth.task import Frames, Plan, PlanContext, Task
 from synth.types import Obj, Scene, Target
@@ -84,7 +84,8 @@ def push_frame(d: np.ndarray, lean: float, sign: float) -> np.ndarray:
     d3 = np.array([d[0], d[1], 0.0])
     z = np.sin(lean) * d3 + np.array([0.0, 0.0, -np.cos(lean)])
     x = sign * (np.cos(lean) * d3 + np.array([0.0, 0.0, np.sin(lean)]))
-    return np.stack([x, np.cross(z, x), z], 1)
+    y = [z[1] * x[2] - z[2] * x[1], z[2] * x[0] - z[0] * x[2], z[0] * x[1] - z[1] * x[0]]  # z cross x
+    return np.stack([x, y, z], 1)
 
 
 @task("push")
@@ -103,6 +104,8 @@ class Push(Task):
     overshoot: float = key(0.0, "[m] the object's centre is pushed this far past the target's centre")
     step: float = key(0.02, "[m] Cartesian spacing of the IK waypoints along the push")
     settle: float = 0.4  # [s]
+    kinematic = True
+    held_width = 0.0  # [m] the fingers closed into one face, on nothing
 
     def scene(self) -> Scene:
         return Scene(
@@ -123,73 +126,53 @@ class Push(Task):
             template = template.replace(" {rel}", "")
         return template.format(obj=refer(scene, 0), target=target_phrase(scene.target), rel=rel)
 
-    # ---------------------------------------------------------------- planning
-    def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
-        emb, ik = ctx.emb, ctx.ik
-        lay = Layout(model, emb)
-        base, _ = emb.base_pose()  # (a turned base's yaw is its IK's: pipeline.TurnedIK)
-        q_home = np.array(emb.home)
-        checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
-        qpos0 = initial_qpos(model, emb, lay)
-        checker.set_state(qpos0)
-        obj, geom = scene.objects[0], int(lay.obj_geom[0])
-        centre = qpos0[lay.obj_qadr[0] : lay.obj_qadr[0] + 3]
+    # ---------------------------------------------------------------- the skill script
+    def script(self) -> Script:
+        """approach -> descend -> push -> retreat with the fingers closed into one flat face, carrying nothing: the
+        push a Cartesian line from behind the object to where it sits in the target (synth/skill.py)."""
+        v, touch = SPEEDS, ("object", "place")  # the pads push the object over the target
+        keys = (
+            Key("hover", "from", up=self.hover),
+            Key("behind", "from"),
+            Key("pushed", "to"),
+            Key("up", "to", up=self.hover),
+        )
+        return Script(
+            keys,
+            (
+                Segment("approach", START, "hover", "transit", v["approach"], "closed"),
+                Segment("descend", "hover", "behind", "straight", v["descend"], "closed", margin=0.003),
+                Segment(
+                    "push", "behind", "pushed", "line", v["push"], "closed", touch=touch, margin=0.003, step=self.step
+                ),
+                Segment("retreat", "pushed", "up", "straight", v["retreat"], "closed", touch=touch, margin=0.003),
+            ),
+            flip=1.0,
+            carries="nothing",
+        )
+
+    def _line(self, scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The push: the object's centre (3,) [m] where it rests, the TCP's start and end (3,) [m, world] and the
+        unit push direction d (2,). The pads' front edge starts `run_up` behind the object and stops where the
+        object's centre is `overshoot` past the target's centre."""
+        centre = object_pose(scene.objects[0], scene.table.height)[:3]
         goal = np.asarray(scene.target.pos, float)
         d = goal - centre[:2]
-        dist = float(np.linalg.norm(d))
-        d /= dist
-        grip = 0.0  # closed fingers: one flat face, nothing to wedge between the pads
+        d /= float(np.linalg.norm(d))
         c, s = np.cos(self.lean), np.sin(self.lean)
         lead = PAD_HALF_X * c + FINGER_TIP_BELOW_TCP * s  # the pads' front edge ahead of the TCP
         z = scene.table.height + self.clearance + FINGER_TIP_BELOW_TCP * c + PAD_HALF_X * s  # TCP height
-        back = extent(obj, -d) + lead
-        start = np.r_[centre[:2] - d * (back + self.run_up), z]
-        end = np.r_[goal + d * self.overshoot - d * back, z]
-        n = max(2, int(np.ceil(np.linalg.norm(end - start) / self.step)) + 1)
-        line = start + np.linspace(0, 1, n)[:, None] * (end - start)
-        stats: dict = {"ik_iterations_start": ik.iterations, "push_distance": dist, "grip_width": grip}
-        reason = "ik_failure"
-        for sign in (1.0, -1.0):  # the hand is symmetric about z: try both ways round
-            rot = push_frame(d, self.lean, sign)
-            found = line_ik(ik, line, rot, q_home, self.hover, base)
-            if found is None:
-                continue
-            q_hover, path, q_up = found
-            checker.margin(0.003)
-            clear = checker.segment(q_hover, path[1])  # down behind the object, not touching it
-            checker.allow([geom, *lay.target_geoms])
-            clear = clear and all(checker.segment(a, b) for a, b in zip(path[1:-1], path[2:], strict=True))
-            clear = clear and checker.segment(path[-1], q_up)
-            checker.margin(0.01)
-            checker.allow([])
-            if not clear:
-                reason = "no_path"
-                continue
-            approach, st_a = transit.plan(q_home, q_hover, checker, emb.lower, emb.upper, seed)
-            if approach is None:
-                reason = "no_path"
-                continue
-            stats.update(approach=st_a, hand_sign=sign)
-            stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
-            stats["collision_checks"] = checker.checks
-            return self._timed(ctx, approach, np.stack(path[1:]), q_hover, q_up, grip, centre, scene, stats)
-        return reason
+        back = extent(scene.objects[0], -d) + lead
+        start, end = centre[:2] - d * (back + self.run_up), goal + d * self.overshoot - d * back
+        return centre, np.array([start[0], start[1], z]), np.array([end[0], end[1], z]), d
 
-    def _timed(self, ctx, approach, push, q_hover, q_up, grip, centre, scene, stats) -> Plan:
-        emb, hz = ctx.emb, ctx.control_hz
-        segs: list[tuple[str, np.ndarray]] = []
+    def hand_line(self, scene: Scene) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """The push's TCP line and the hand's rotations along it: the hand is symmetric about z, both ways round."""
+        _, start, end, d = self._line(scene)
+        return start, end, [push_frame(d, self.lean, sign) for sign in (1.0, -1.0)]
 
-        def move(phase, path):
-            v, a = SPEEDS[phase]
-            segs.append((phase, through(path, emb.vmax * v, emb.amax * a, hz)))
-
-        move("approach", approach)
-        move("descend", np.stack([q_hover, push[0]]))
-        move("push", push)
-        move("retreat", np.stack([push[-1], q_up]))
-        arm = np.concatenate([s for _, s in segs])
-        actions = np.c_[arm, np.full(len(arm), grip)]
-        phase = np.concatenate([np.full(len(s), PHASES.index(p)) for p, s in segs])
+    def line_check(self, scene: Scene) -> tuple[dict, dict]:
+        centre = object_pose(scene.objects[0], scene.table.height)[:3]
         tg = scene.target
         check = {
             "start_xy": [float(centre[0]), float(centre[1])],
@@ -197,8 +180,54 @@ class Push(Task):
             "target_xy": list(tg.pos),
             "target_half": list(tg.size),
         }
-        stats["duration_s"] = len(actions) / hz
-        return Plan(actions=actions, phase=phase.astype(np.int64), check=check, stats=stats)
+        dist = float(np.linalg.norm(np.asarray(tg.pos, float) - centre[:2]))
+        return check, {"push_distance": dist, "grip_width": self.held_width}
+
+    def follow(self, scenes: list[Scene], ep: np.ndarray, travel: np.ndarray) -> np.ndarray:
+        """The pushed object: still until the pads' front edge, `run_up` behind it at the start, reaches it, then
+        ahead of the pads along the push direction, upright, its yaw kept (no physics: no slip, no turn)."""
+        f = np.zeros((len(scenes), 9))  # the object's centre, the push direction, its quaternion
+        for k, sc in enumerate(scenes):
+            o = sc.objects[0]
+            f[k, :3] = o.xy[0], o.xy[1], sc.table.height + o.half_height  # where it rests (object_pose)
+            f[k, 3:5] = np.asarray(sc.target.pos) - f[k, :2]
+            f[k, 5:] = object_quat(o)
+        f[:, 3:5] /= np.linalg.norm(f[:, 3:5], axis=1, keepdims=True)
+        f = f[ep]
+        pos = f[:, :3] + np.c_[f[:, 3:5], np.zeros(len(ep))] * np.maximum(0.0, travel - self.run_up)[:, None]
+        return np.c_[pos, f[:, 5:]]
+
+    def kinematic_verdict(self, scenes: list[Scene], travel: np.ndarray) -> list[str]:
+        """The judge's test on the object at rest where the push left it (never lifted: it slides on the table)."""
+        final = self.follow(scenes, np.arange(len(scenes)), travel)
+        out = []
+        for sc, p in zip(scenes, final, strict=True):
+            c = self.line_check(sc)[0]
+            out.append(
+                self._verdict(p[None, :3], np.zeros(1), c["z0"], c["start_xy"], c["target_xy"], c["target_half"])
+            )
+        return out
+
+    # ---------------------------------------------------------------- planning
+    def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
+        emb, ik = ctx.emb, ctx.ik
+        lay = Layout(model, emb)
+        checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
+        checker.set_state(initial_qpos(model, emb, lay))
+        check, facts = self.line_check(scene)
+        stats: dict = {"ik_iterations_start": ik.iterations, **facts}
+        touch = {"object": [int(lay.obj_geom[0])], "table": [lay.table_geom], "place": list(lay.target_geoms)}
+        script = self.script()
+        start, end, rots = self.hand_line(scene)
+        got = plan_line(ik, checker, script, emb, touch, (start, end), rots, seed)
+        if isinstance(got, str):
+            return got
+        stats.update(got["stats"], hand_sign=(1.0, -1.0)[got["option"]])
+        stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
+        stats["collision_checks"] = checker.checks
+        actions, phase = timed(script, got, emb, ctx.control_hz, PHASES)
+        stats["duration_s"] = len(actions) / ctx.control_hz
+        return Plan(actions=actions, phase=phase, check=check, stats=stats)
 
     # ---------------------------------------------------------------- judging
     def _verdict(self, pos: np.ndarray, speed: np.ndarray, z0: float, start, target_xy, target_half) -> str:

@@ -33,6 +33,7 @@ from synth.dataset.writer import Store
 from synth.embodiment import load
 from synth.errors import ConfigError, Stopped
 from synth.executors import RayPool, land, staged
+from synth.kinematic_line import worker_class
 from synth.kinematic_mode import KinematicWorker
 from synth.pipeline import Worker
 from synth.tabletop import objects
@@ -44,7 +45,7 @@ _settings: Settings | None = None
 
 def make_worker(s: Settings) -> Worker | KinematicWorker:
     if s.mode == "kinematic":
-        return KinematicWorker(
+        return worker_class(s.task)(
             s.task,
             list(s.randomizers),
             load(s.embodiment),

@@ -23,7 +23,7 @@ from synth.batch_planner.planner import Planner, placement, placements, quat_fro
 from synth.embodiment import Embodiment
 from synth.language import substitute
 from synth.randomize import Randomizer, Streams, apply_many, stream
-from synth.skill import START, Placing
+from synth.skill import START, Lining, Placing
 from synth.tabletop import objects
 from synth.types import Episode, EpisodeBatch, Json, Scene
 
@@ -53,14 +53,20 @@ def along(path: np.ndarray, s: np.ndarray) -> np.ndarray:
 
 
 def timeline(
-    task: Placing, emb: Embodiment, q: np.ndarray, hz: float, via: dict[str, np.ndarray] | None = None
+    task: Placing | Lining,
+    emb: Embodiment,
+    q: np.ndarray,
+    hz: float,
+    via: dict[str, np.ndarray] | None = None,
+    line: np.ndarray | None = None,
 ) -> dict:
     """Actions of W plans at `hz`: {"actions" (W, T, dof+1) padded with the last, "phase" (W, T),
     "segment" (W, T) index into the script's segments repeated once per pick-and-place (move m's segment j is
     m * len(segments) + j), "length" (W,)} from q (W, M, 1 + K, dof), per pick-and-place the start then the
     script's key configurations, and via {transit phase: (W, M, 2, dof)} the via configurations of the transits
     planned as detours (NaN: straight): those run start -> via 0 -> via 1 -> end, each leg timed as the transit.
-    A segment through `via` keys runs one minimum-jerk profile along the joint-space polyline's length."""
+    A segment through `via` keys runs one minimum-jerk profile along the joint-space polyline's length. A
+    script's line segment (M = 1) runs through its waypoint configurations line (W, N, dof) (see line_along)."""
     W, M = q.shape[:2]
     script = task.script()
     k = {name: i for i, name in enumerate((START, *script.names))}
@@ -78,7 +84,7 @@ def timeline(
     segments = [(script.segments * M)[j] for j in parent]
     grips = [(script.grips() * M)[j] for j in parent]
     S = len(segments)
-    stroke = emb.gripper.stroke
+    stroke = emb.gripper.stroke if script.open_width is None else script.open_width
     width_of = {"open": stroke, "closed": 0.0}
     q0 = np.stack([a for _, a, _ in parts], 1)  # (W, S, dof)
     q1 = np.stack([b for _, _, b in parts], 1)
@@ -94,6 +100,9 @@ def timeline(
         keys = [k[x] for x in sg.path]
         d = np.abs(q1[:, j] - q0[:, j]) if not sg.via else path_reach(q[:, parent[j] // per][:, keys])
         T[:, j] = np.maximum(PEAK_V * d / (emb.vmax * fv), np.sqrt(PEAK_A * d / (emb.amax * fa))).max(1)
+        if sg.motion == "line":
+            assert line is not None and M == 1, "a line script's waypoints, one move"
+            T[:, j] = line_along(line, emb, fv, fa)
         n[:, j] = np.where(T[:, j] > 0, np.ceil(T[:, j] * hz - 1e-9), 0).astype(int)
         T[:, j] = np.maximum(T[:, j], 1e-9)
         g0[:, j] = g1[:, j] = width_of[sg.grip]
@@ -109,6 +118,11 @@ def timeline(
     for j in (j for j, sg in enumerate(segments) if sg.via):  # through its via keys: along the joint-space polyline
         at = seg == j
         arm[at] = along(q[np.nonzero(at)[0], parent[j] // per][:, [k[x] for x in segments[j].path]], s[at])
+    lines = [j for j, sg in enumerate(segments) if sg.motion == "line"]
+    if lines:
+        assert line is not None
+        w, t = np.nonzero(seg == lines[0])
+        arm[w, t] = line_along(line, emb, 1.0, 1.0, w, s[w, t])
     grip = g0[rows, seg] + (g1 - g0)[rows, seg] * np.minimum(j / ramp[rows, seg], 1.0)
     pad = f[None] >= length[:, None]
     phase = np.array([task.phases.index(sg.phase) for sg in segments])[seg]
@@ -118,9 +132,31 @@ def timeline(
     return {"actions": acts, "phase": phase, "segment": parent[seg], "length": length}
 
 
+def line_along(
+    path: np.ndarray, emb: Embodiment, fv: float, fa: float, w: np.ndarray | None = None, u=None
+) -> np.ndarray:
+    """A motion through waypoint configurations path (W, N, dof) [rad] (repeats of the last as padding), piecewise
+    straight in joint space, each piece's share of the progress its largest joint motion in units of that joint's
+    velocity limit. Without w: (W,) [s] its duration under minimum-jerk progress within the fractions fv, fa of the
+    arm's velocity and acceleration limits. With w (F,) and u (F,) in [0, 1]: (F, dof) world w's configuration at
+    progress u."""
+    dq = np.diff(path, axis=1)  # (W, N - 1, dof)
+    piece = (np.abs(dq) / emb.vmax).max(2)  # (W, N - 1) [s at full speed]
+    total = np.maximum(piece.sum(1), 1e-12)
+    if w is None:
+        return np.maximum(PEAK_V * total / fv, np.sqrt(PEAK_A * total * (emb.vmax / emb.amax).max() / fa))
+    ends = np.cumsum(piece, 1) / total[:, None]  # (W, N - 1) progress at each piece's end
+    k = np.minimum((ends[w] < u[:, None]).sum(1), dq.shape[1] - 1)  # (F,) the piece
+    begin = np.where(k > 0, ends[w, np.maximum(k - 1, 0)], 0.0)
+    frac = np.clip((u - begin) / np.maximum(piece[w, k] / total[w], 1e-12), 0.0, 1.0)
+    return path[w, k] + frac[:, None] * dq[w, k]
+
+
 class KinematicWorker:
     """Turns attempt indices into kinematic episodes; the same interface as synth.pipeline.Worker, and
     `block_batch` for the writer (no Episode objects)."""
+
+    planner_class: type[Planner] = Planner
 
     def __init__(
         self,
@@ -135,9 +171,9 @@ class KinematicWorker:
     ):
         self.task, self.randomizers, self.emb, self.seed = task, randomizers, emb, seed
         self.hz, self.held_out, self.batch, self.action = control_hz, held_out, batch, action
-        pair = getattr(task, "arms", 1) > 1  # a pair task (synth/batch_planner/pair.py) or a pick-and-place
+        pair = getattr(task, "arms", 1) > 1  # a pair task (synth/batch_planner/pair.py), or the worker's planner
         self.planner: Planner | PairPlanner = (
-            PairPlanner(cast(Lifting, task), emb, control_hz) if pair else Planner(task, emb, control_hz)
+            PairPlanner(cast(Lifting, task), emb, control_hz) if pair else self.planner_class(task, emb, control_hz)
         )
         script = self.planner.script
         self.seg = {s.phase: j for j, s in enumerate(script.segments)}
@@ -180,8 +216,8 @@ class KinematicWorker:
         batch = EpisodeBatch.concat([])
         draws_json = [Json(json.dumps(d)) for d in draws]
         if len(ok):
-            batch, failed = self.episodes(ok, indices, scenes, draws_json, texts, plan)
-            for w, why in zip(ok, failed, strict=True):
+            batch, verdict = self.episodes(ok, indices, scenes, draws_json, texts, plan)
+            for w, why in zip(ok, verdict, strict=True):
                 reason[w] = str(why)
         t3 = time.perf_counter()
         W = len(indices)
@@ -194,17 +230,18 @@ class KinematicWorker:
 
     def episodes(
         self, ok: np.ndarray, indices: list[int], scenes: list[Scene], draws: list[Json], texts: list[str], plan: dict
-    ) -> tuple[EpisodeBatch, np.ndarray]:
+    ) -> tuple[EpisodeBatch, list[str]]:
         """The planned worlds `ok` (E,) as episodes (those whose object comes to rest inside the target) and
-        (E,) the failure reason of each ('', or "placed_outside"). Frame t's state is reached by action t - 1;
-        state 0 is the start. A pair task's: synth/kinematic_pair.py."""
+        (E,) their verdicts ('' or the failure reason). Frame t's state is reached by action t - 1; state 0 is the
+        start. A pair task's: synth/kinematic_pair.py."""
         if isinstance(self.planner, PairPlanner):
             from synth import kinematic_pair  # (it imports this module)
 
-            return kinematic_pair.episodes(self, ok, indices, scenes, draws, texts, plan)
+            batch, why = kinematic_pair.episodes(self, ok, indices, scenes, draws, texts, plan)
+            return batch, [str(x) for x in why]
         emb, base = self.emb, self.planner.base
         q, width = plan["q"][ok], plan["width"][ok]  # (E, M, 1 + K, dof), (E, M)
-        tl = timeline(self.task, emb, q, self.hz, {p: v[ok] for p, v in plan["via"].items()})
+        tl = self._timeline(q, plan, ok)
         acts, seg, length = tl["actions"], tl["segment"], tl["length"]
         E, T = seg.shape
         M, S = q.shape[1], len(self.planner.script.segments)
@@ -218,7 +255,8 @@ class KinematicWorker:
         states[:, -1] = np.where(np.isin(part, self.held), held, states[:, -1])
         ch = self.planner.hands(states[:, :-1])  # links=False: the hand's poses only
         ee = np.concatenate([ch.tcp - base, quat_from_mat(ch.tcp_rot)], 1)  # (F, 7)
-        obj, inside, final = self._object_path(ok, scenes, ch.hand, move, part, ep, q)
+        obj, verdict, final = self._object_path(ok, scenes, ch.hand, move, part, ep, q)
+        inside = np.array([not v for v in verdict], bool).reshape(-1)
         first = np.cumsum(length + 1) - (length + 1)  # each episode's state 0
         is_first = np.zeros(len(ep), bool)
         is_first[first] = True
@@ -240,9 +278,10 @@ class KinematicWorker:
         if self.action != "joint_pos":
             labels["synth.joint_target"] = acts_f.astype(np.float32)
         valid = np.arange(T)[None] < length[:, None]
-        ends = {  # per pick-and-place, (E,) the frame after its lift and after its transit
+        ends: dict[str, list[np.ndarray]] = {  # per pick-and-place, (E,) the frame after its lift and its transit
             p: [np.where(valid & (seg <= m * S + self.seg[p]), np.arange(T) + 1, 0).max(1) for m in range(M)]
             for p in ("lift", "transit")
+            if p in self.seg
         }
         metas: list[dict | Json] = [
             self._meta(int(e), int(w), scenes[w], indices[w], draws, plan, width, length, final, ends)
@@ -257,7 +296,11 @@ class KinematicWorker:
             [texts[w] for w in ok[keep]],
             metas,
         )
-        return batch, np.where(inside, "", "placed_outside")
+        return batch, verdict
+
+    def _timeline(self, q: np.ndarray, plan: dict, ok: np.ndarray) -> dict:
+        """timeline() of the planned worlds ok (E,), their key configurations q (E, M, 1 + K, dof)."""
+        return timeline(self.task, self.emb, q, self.hz, {p: v[ok] for p, v in plan["via"].items()})
 
     def noisy(self, state: np.ndarray, episodes: list[tuple[Scene, int, int, int]]) -> None:
         """Adds what a policy observes of noise, as physics mode does, to the written states (N, columns) in
@@ -344,8 +387,9 @@ class KinematicWorker:
         q: np.ndarray,
     ):
         """(F, 7) world pose of objects[0] (the object the dataset follows) at each state (resting, carried with
-        the hand, then resting where it was released), (E,) whether every pick-and-place's object ends placed at
-        rest (the task's `placed`), (E, M, 3) each pick-and-place's object's final position. The F states of E
+        the hand, then resting where it was released), (E,) the verdicts: '' where every pick-and-place's object
+        ends placed at rest (the task's `placed`), else "placed_outside", (E, M, 3) each pick-and-place's object's
+        final position. The F states of E
         episodes laid end to end: hand (F, 3, 4) poses, move (F,) and part (F,) the pick-and-place and the script's
         segment leading to each (part -1: none, the start), ep (F,) the episode of each; q (E, M, 1 + K, dof) per
         pick-and-place the start then the key configurations."""
@@ -389,7 +433,7 @@ class KinematicWorker:
                 path[after] = drop[ep[after]]
                 out = path
         assert out is not None, "no pick-and-place moves objects[0]"
-        return out, self.task.placed(kept, drops), drops
+        return out, ["" if p else "placed_outside" for p in self.task.placed(kept, drops)], drops
 
 
 def _quat_to_mat(q: np.ndarray) -> np.ndarray:

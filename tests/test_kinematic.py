@@ -241,7 +241,6 @@ def test_kinematic_plans_succeed_under_physics():
     "override, message",
     [
         (["mode=kinematic", "cameras=[front]"], "renders nothing"),
-        (["mode=kinematic", "task=push"], r"supports task=.*task=pick_place.*not task=push"),
         (["mode=dynamic"], "choose physics or kinematic"),
         (["mode=kinematic", "randomizers=[object_shape,regrasp]"], r"does not apply randomizers \['regrasp'\]"),
         (["mode=kinematic", "randomizers=[object_shape,near_miss]"], r"does not apply randomizers \['near_miss'\]"),

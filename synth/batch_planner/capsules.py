@@ -6,7 +6,8 @@ pads, each covered by spheres along a segment (spacing s = r, radius inflated to
 so the spheres contain the MuJoCo geom: a contact MuJoCo finds is always found here; the cover is at
 most ~12% of a link's radius fatter, ~3.6 cm longer at the palm's ends and 1.25 cm past the fingertips).
 World: the table top, the target's plate and walls (containers only, as in MuJoCo), the objects as
-their exact primitive (a mesh as its bounding box) and the floor. Shapes: W worlds, O obstacles,
+their exact primitive (a mesh as its bounding box), a cabinet's walls and its drawer's boxes (at the drawer's
+start opening) and the floor. Shapes: W worlds, O obstacles,
 S spheres; lengths [m], angles [rad].
 """
 
@@ -18,9 +19,11 @@ import numpy as np
 
 from synth.arm_kinematics import Chain, _row
 from synth.embodiment import Embodiment
-from synth.types import Obj, Scene
+from synth.tabletop import cabinet
+from synth.types import Drawer, Obj, Scene
 
 FLOOR, TABLE, TARGET, PAD = -1, 0, 1, -2
+CABINET, DRAWER = -3, -4  # a cabinet's walls; its sliding drawer's boxes (synth/tabletop/cabinet.py)
 OBJECT = 2  # role of objects[i] is OBJECT + i
 PAD_HALF_XY, PAD_Y = (0.011, 0.006), 0.006  # finger pad half extents and offset [m]
 
@@ -118,7 +121,8 @@ def _place(frames: np.ndarray, link: np.ndarray, centre: np.ndarray, finger: np.
 class Obstacles:
     """Still geometry per world: centre (W, O, 3), cos/sin of the yaw (W, O), half (W, O, 3) box half
     extents [m] (a cylinder: radius, radius, half height), rounding (W, O) [m] added around the box,
-    cylinder (W, O) bool, role (W, O) int (TABLE, TARGET, OBJECT + i, FLOOR; PAD fills unused rows)."""
+    cylinder (W, O) bool, role (W, O) int (TABLE, TARGET, OBJECT + i, CABINET, DRAWER, FLOOR; PAD fills unused
+    rows)."""
 
     centre: np.ndarray
     cos: np.ndarray
@@ -163,6 +167,20 @@ def scene_rows(scene: Scene) -> list[tuple]:
         if o.active:
             half, rnd, cyl = primitive(o)
             rows.append(((o.xy[0], o.xy[1], h + o.half_height), o.yaw, half, rnd, cyl, OBJECT + i))
+    if scene.drawer is not None:
+        rows += cabinet_rows(scene.drawer, h)
+    return rows
+
+
+def cabinet_rows(dr: Drawer, table_height: float) -> list[tuple]:
+    """scene_rows' rows of a cabinet standing on the table, its drawer `dr.opening` [m] out."""
+    c, s = np.cos(dr.yaw), np.sin(dr.yaw)
+    origin = np.array([dr.pos[0], dr.pos[1], table_height + dr.size[2]])
+    rows = []
+    for body, _, pos, half, _ in cabinet.boxes(dr):
+        x = pos[0] - (dr.opening if body == "drawer" else 0.0)  # the slide moves the drawer along the cabinet's -x
+        centre = origin + np.array([c * x - s * pos[1], s * x + c * pos[1], pos[2]])
+        rows.append((tuple(centre), dr.yaw, tuple(half), 0.0, False, DRAWER if body == "drawer" else CABINET))
     return rows
 
 
