@@ -1155,3 +1155,24 @@ def test_the_deliberate_miss_of_a_recovery_demonstration_is_not_imitated(tmp_pat
     assert (phase[[np.flatnonzero((src.state == row).all(1))[0] for row in still]] == miss).any()
     nodes = randomizer_nodes({"object_pose": {}, "regrasp": {}, "near_miss": {}}, AXES["in_distribution"])
     assert set(nodes) == {"object_pose"}  # evaluation's expert and time limit are the plain expert's
+
+
+def test_prompt_features_are_kept_and_read_back(tmp_path):
+    """The frozen encoder runs once per set of prompts: a second run on them reads the kept features, equal to
+    the encoder's; other prompts (or another order) run it again."""
+    from synth.vla.text import cached
+
+    calls = []
+
+    def encode(prompts):
+        calls.append(list(prompts))
+        x = torch.arange(len(prompts) * 3 * 4, dtype=torch.float32).reshape(len(prompts), 3, 4) / 7
+        return x, torch.ones(len(prompts), 3, dtype=torch.bool)
+
+    a = cached(["pick", "place"], tmp_path, encode, "t")
+    b = cached(["pick", "place"], tmp_path, encode, "t")
+    assert len(calls) == 1 and torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    cached(["place", "pick"], tmp_path, encode, "t")
+    cached(["pick", "place"], tmp_path, encode, "other encoder")
+    assert len(calls) == 3 and len(list(tmp_path.glob("text-*.safetensors"))) == 3
+    assert not list(tmp_path.glob(".*tmp*"))

