@@ -1,8 +1,8 @@
 """A pick-and-place's physics verdict over W worlds at once, on the padded (W, F, ...) arrays a batched backend
 returns (synth.task.FrameBatch): what scenes/pick_place.py's judge says per world, as array operations.
 
-On the CPU a world's judge costs ~0.2 ms against ~70-1,300 ms of physics; a GPU that steps a thousand verified
-trajectories a second would spend a sixth of that second judging them one by one on the host.
+A pick_place world's judge costs ~0.04 ms against ~44 ms of MuJoCo C physics; a GPU stepping a thousand verified
+trajectories a second would spend ~4% of it judging them one by one on the host, ~1% as one batch.
 """
 
 from __future__ import annotations
