@@ -23,6 +23,7 @@ def test_default_is_the_tasks_rule():
     pp = settings(compose_config(["task=pick_place"]))  # measured: 5 ms labels as 1 ms does (benchmarks/physics_step)
     assert pp.physics == Physics(0.005) and pp.fingerprint()["physics"]["timestep"] == 0.005
     assert settings(compose_config(["control_hz=15"])).physics.timestep == pytest.approx(1 / (15 * 14))
+    assert settings(compose_config(["task=place_in_container"])).physics == Physics(0.005), "measured: 99.90%"
     assert settings(compose_config(["physics.timestep=0.002"])).physics == s.physics, "today's step, asked for"
 
 
@@ -85,7 +86,7 @@ def test_dataset_records_physics_replays_it_and_refuses_other_physics(tmp_path):
     meta = json.loads((out / "meta" / "synth.json").read_text())
     assert meta["physics"] == {"timestep": 0.005, "integrator": "implicitfast", "iterations": 30, "tolerance": 1e-8}
     assert recorded(meta) == Physics(0.005, "implicitfast", 30, 1e-8)
-    assert meta["dataset_version"] == DATASET_VERSION == 3, "pick_place's default step (2), kinematic detours (3)"
+    assert meta["dataset_version"] == DATASET_VERSION == 3, "pick_place's step (2); detours, place_in_container (3)"
     rep = replay(out, 1)
     assert rep.model.opt.timestep == 0.005 and rep.model.opt.iterations == 30
     np.testing.assert_allclose(rep.replayed_state, rep.recorded_state, atol=1e-5)
