@@ -30,7 +30,8 @@ from synth.errors import ConfigError
 
 ATTEMPTS_PATH = "meta/synth/attempts/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 # what the episodes of a config are: bumped when a default changes them (the same command, other episodes)
-DATASET_VERSION = 2  # 2: pick_place steps its physics at 5 ms by default (was 2 ms)
+DATASET_VERSION = 3  # 2: pick_place steps its physics at 5 ms by default (was 2 ms); 3: physics mode plans
+# kinematic-capable tasks with the batched planner by default (planner=auto; planner=per_attempt gives 2's plans)
 
 
 def chunked(template: str, i: int, **kw) -> str:

@@ -1,0 +1,90 @@
+"""Physics mode planned per attempt against the batched planner, alternated in one sitting, each run against its own
+physics floor (benchmarks/generate.py's `floor`: the written episodes' physics alone, by mujoco.rollout on as many
+threads as workers).
+
+    python benchmarks/physics_batched.py --n 2000 --repeats 3      # pick_place, state-only, 2 workers
+
+Arms, run in turn per repeat (seed = repeat): `before` (planner=per_attempt physics.timestep=0.002: the code before
+issue 25, whose plans the per-attempt path still makes; no floor), `per_attempt` and `batched` (the task's default
+physics step). Reports per arm the medians of successful traj/s, floor traj/s, actual/floor (paired per run),
+success rate, and the share of attempts the batched planner handed to the per-attempt fallback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from generate import floor, run_generate
+
+ARMS = {
+    "before": ["planner=per_attempt", "physics.timestep=0.002"],
+    "per_attempt": ["planner=per_attempt"],
+    "batched": ["planner=batched"],
+}
+
+
+def fallback_share(out: Path) -> float:
+    """Share of the dataset's attempts whose plan fell back to the per-attempt planner (seconds["fallback"])."""
+    files = sorted(glob.glob(str(out / "meta/synth/attempts/*/*.parquet")))
+    recs = [r for f in files for r in pq.read_table(f).to_pylist()]
+    return sum("fallback" in json.loads(r["seconds"]) for r in recs) / max(len(recs), 1)
+
+
+def one(tmp: Path, arm: str, r: int, args) -> dict:
+    """One generation run of `arm` with seed r, then (but for `before`) its floor."""
+    out = tmp / f"{arm}-{r}"
+    ov = [f"task={args.task}", f"n={args.n}", f"workers={args.workers}", f"seed={r}", *ARMS[arm]]
+    dt, prog = run_generate(out, ov)
+    row = {"arm": arm, "run": r, "traj_per_s": prog["episodes"] / dt, "success": prog["successes"] / prog["attempts"]}
+    row["fallback"] = fallback_share(out)
+    if arm != "before":
+        fdt, neps, _ = floor(out, ov, args.workers)
+        row["floor"] = neps / fdt
+        row["ratio"] = row["traj_per_s"] / row["floor"]
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--task", default="pick_place")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    tmp = Path(tempfile.mkdtemp(prefix="synth-physbatch-"))
+    run_generate(tmp / "warm", [f"task={args.task}", "n=8", "workers=1"])  # compiled kernels cached before timing
+    rows = [one(tmp, arm, r, args) for r in range(args.repeats) for arm in args.arms]
+    print(f"\n{args.task}, state-only, {args.workers} workers, n={args.n}, median of {args.repeats} alternations")
+    print("| planner | successful traj/s | physics floor traj/s | actual/floor | success | fallback share |")
+    print("|---|---|---|---|---|---|")
+    med = {}
+    for arm in args.arms:
+        rs = [x for x in rows if x["arm"] == arm]
+        med[arm] = {k: float(np.median([x[k] for x in rs])) for k in rs[0] if k not in ("arm", "run")}
+        m = med[arm]
+        fl = f"{m['floor']:.1f}" if "floor" in m else "-"
+        ra = f"{m['ratio']:.2f}" if "ratio" in m else "-"
+        print(f"| {arm} | {m['traj_per_s']:.1f} | {fl} | {ra} | {m['success']:.1%} | {m['fallback']:.1%} |")
+    for arm in ("before", "per_attempt"):
+        if arm in med and "batched" in med:  # paired per repeat: the host's speed drifts between sittings
+            pair = [
+                b["traj_per_s"] / a["traj_per_s"]
+                for a, b in zip(
+                    [x for x in rows if x["arm"] == arm], [x for x in rows if x["arm"] == "batched"], strict=True
+                )
+            ]
+            print(f"batched / {arm}: {np.median(pair):.2f} (per repeat {', '.join(f'{p:.2f}' for p in pair)})")
+
+
+if __name__ == "__main__":
+    main()
