@@ -30,11 +30,28 @@ ARMS = {
 }
 
 
+def records(out: Path) -> list[dict]:
+    """The dataset's attempt records, their `seconds` parsed."""
+    files = sorted(glob.glob(str(out / "meta/synth/attempts/*/*.parquet")))
+    return [{**r, "seconds": json.loads(r["seconds"])} for f in files for r in pq.read_table(f).to_pylist()]
+
+
 def fallback_share(out: Path) -> float:
     """Share of the dataset's attempts whose plan fell back to the per-attempt planner (seconds["fallback"])."""
-    files = sorted(glob.glob(str(out / "meta/synth/attempts/*/*.parquet")))
-    recs = [r for f in files for r in pq.read_table(f).to_pylist()]
-    return sum("fallback" in json.loads(r["seconds"]) for r in recs) / max(len(recs), 1)
+    recs = records(out)
+    return sum("fallback" in r["seconds"] for r in recs) / max(len(recs), 1)
+
+
+def stages(out: Path) -> dict[str, float]:
+    """Worker seconds per successful episode [ms] by stage, from the attempt records: build (randomize, instruction,
+    compile), plan (batched share or per-attempt), fallback, physics (the rollout, per world), episode (labels)."""
+    recs = records(out)
+    eps = max(sum(r["success"] for r in recs), 1)
+    out_ = {k: 0.0 for k in ("build", "plan", "fallback", "physics", "episode")}
+    for r in recs:
+        for k, v in r["seconds"].items():
+            out_[k] = out_.get(k, 0.0) + v
+    return {k: 1e3 * v / eps for k, v in out_.items()}
 
 
 def one(tmp: Path, arm: str, r: int, args) -> dict:
@@ -44,6 +61,7 @@ def one(tmp: Path, arm: str, r: int, args) -> dict:
     dt, prog = run_generate(out, ov)
     row = {"arm": arm, "run": r, "traj_per_s": prog["episodes"] / dt, "success": prog["successes"] / prog["attempts"]}
     row["fallback"] = fallback_share(out)
+    row["ms_per_episode"] = {k: round(v, 2) for k, v in stages(out).items()}
     if arm != "before":
         fdt, neps, _ = floor(out, ov, args.workers)
         row["floor"] = neps / fdt
@@ -59,7 +77,12 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    ap.add_argument("--stages-of", nargs="+", default=[], help="only print stages() of these dataset directories")
     args = ap.parse_args()
+    if args.stages_of:
+        for d in args.stages_of:
+            print(d, json.dumps({k: round(v, 2) for k, v in stages(Path(d)).items()}))
+        return
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     tmp = Path(tempfile.mkdtemp(prefix="synth-physbatch-"))
     run_generate(tmp / "warm", [f"task={args.task}", "n=8", "workers=1"])  # compiled kernels cached before timing
@@ -70,7 +93,7 @@ def main() -> None:
     med = {}
     for arm in args.arms:
         rs = [x for x in rows if x["arm"] == arm]
-        med[arm] = {k: float(np.median([x[k] for x in rs])) for k in rs[0] if k not in ("arm", "run")}
+        med[arm] = {k: float(np.median([x[k] for x in rs])) for k in rs[0] if k not in ("arm", "run", "ms_per_episode")}
         m = med[arm]
         fl = f"{m['floor']:.1f}" if "floor" in m else "-"
         ra = f"{m['ratio']:.2f}" if "ratio" in m else "-"

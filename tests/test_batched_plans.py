@@ -105,3 +105,17 @@ def test_planner_key_resolves_and_refuses():
     assert s().fingerprint()["planner"] == "batched"  # other plans: a per-attempt dataset does not resume under it
     assert "planner" not in s("planner=per_attempt").fingerprint()  # datasets planned per attempt keep theirs
     assert "planner" not in s("mode=kinematic").fingerprint()
+
+
+def test_a_dataset_planned_per_attempt_resumes_only_per_attempt(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "d"
+    base = [sys.executable, "-m", "synth.cli", "generate", f"out={out}", "progress=false", "seed=5", "workers=1"]
+    r = subprocess.run([*base, "n=2", "shard=4", "planner=per_attempt"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([*base, "n=4", "shard=4"], capture_output=True, text=True)  # the default plans batched
+    assert r.returncode == 2 and "differs in planner" in r.stderr and "add planner=per_attempt" in r.stderr
+    r = subprocess.run([*base, "n=4", "shard=4", "planner=per_attempt"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -79,9 +79,12 @@ class Store:
                 if not s.overwrite:
                     new = json.loads(json.dumps(fp))
                     diff = sorted(k for k in {*fp, *old} if old.get(k) != new.get(k))  # a key either side lacks too
+                    # a dataset planned per attempt (before planner= existed, or planner=per_attempt)
+                    alone = "planner" in new and "planner" not in old
+                    keep = "add planner=per_attempt to continue it, " if alone else ""
                     raise ConfigError(
                         f"out={root} holds a dataset made with another config (differs in {', '.join(diff)}); "
-                        "choose another out= or add overwrite=true to replace it"
+                        f"{keep}choose another out= or add overwrite=true to replace it"
                     )
                 lock.wipe(root)
         elif foreign(root):
