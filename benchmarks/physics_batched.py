@@ -16,6 +16,7 @@ import argparse
 import glob
 import json
 import os
+import resource
 import tempfile
 from pathlib import Path
 
@@ -58,14 +59,21 @@ def one(tmp: Path, arm: str, r: int, args) -> dict:
     """One generation run of `arm` with seed r, then (but for `before`) its floor."""
     out = tmp / f"{arm}-{r}"
     ov = [f"task={args.task}", f"n={args.n}", f"workers={args.workers}", f"seed={r}", *ARMS[arm]]
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     dt, prog = run_generate(out, ov)
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run's process tree, reaped: main process and workers
     row = {"arm": arm, "run": r, "traj_per_s": prog["episodes"] / dt, "success": prog["successes"] / prog["attempts"]}
+    cpu = c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime
+    row["cpu_ms_per_episode"] = 1e3 * cpu / prog["episodes"]  # less sensitive to the other jobs' load than traj/s
     row["fallback"] = fallback_share(out)
     row["ms_per_episode"] = {k: round(v, 2) for k, v in stages(out).items()}
     if arm != "before":
-        fdt, neps, _ = floor(out, ov, args.workers)
+        threads: list[float] = []
+        fdt, neps, _ = floor(out, ov, args.workers, threads)
         row["floor"] = neps / fdt
         row["ratio"] = row["traj_per_s"] / row["floor"]
+        row["floor_cpu_ms_per_episode"] = 1e3 * sum(threads) / neps
+        row["cpu_ratio"] = row["floor_cpu_ms_per_episode"] / row["cpu_ms_per_episode"]  # floor CPU / generation CPU
     print(json.dumps(row), flush=True)
     return row
 
@@ -88,16 +96,24 @@ def main() -> None:
     run_generate(tmp / "warm", [f"task={args.task}", "n=8", "workers=1"])  # compiled kernels cached before timing
     rows = [one(tmp, arm, r, args) for r in range(args.repeats) for arm in args.arms]
     print(f"\n{args.task}, state-only, {args.workers} workers, n={args.n}, median of {args.repeats} alternations")
-    print("| planner | successful traj/s | physics floor traj/s | actual/floor | success | fallback share |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| planner | successful traj/s | physics floor traj/s | actual/floor | CPU ms per episode | floor CPU ms "
+        "| floor CPU / CPU | success | fallback share |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     med = {}
     for arm in args.arms:
         rs = [x for x in rows if x["arm"] == arm]
         med[arm] = {k: float(np.median([x[k] for x in rs])) for k in rs[0] if k not in ("arm", "run", "ms_per_episode")}
         m = med[arm]
-        fl = f"{m['floor']:.1f}" if "floor" in m else "-"
-        ra = f"{m['ratio']:.2f}" if "ratio" in m else "-"
-        print(f"| {arm} | {m['traj_per_s']:.1f} | {fl} | {ra} | {m['success']:.1%} | {m['fallback']:.1%} |")
+        fl, ra, fc, cr = (
+            f"{m[k]:{f}}" if k in m else "-"
+            for k, f in (("floor", ".1f"), ("ratio", ".2f"), ("floor_cpu_ms_per_episode", ".0f"), ("cpu_ratio", ".2f"))
+        )
+        print(
+            f"| {arm} | {m['traj_per_s']:.1f} | {fl} | {ra} | {m['cpu_ms_per_episode']:.0f} | {fc} | {cr} "
+            f"| {m['success']:.1%} | {m['fallback']:.1%} |"
+        )
     for arm in ("before", "per_attempt"):
         if arm in med and "batched" in med:  # paired per repeat: the host's speed drifts between sittings
             pair = [
@@ -107,6 +123,14 @@ def main() -> None:
                 )
             ]
             print(f"batched / {arm}: {np.median(pair):.2f} (per repeat {', '.join(f'{p:.2f}' for p in pair)})")
+            cpu = [
+                a["cpu_ms_per_episode"] / b["cpu_ms_per_episode"]
+                for a, b in zip(
+                    [x for x in rows if x["arm"] == arm], [x for x in rows if x["arm"] == "batched"], strict=True
+                )
+            ]
+            each = ", ".join(f"{p:.2f}" for p in cpu)
+            print(f"  CPU per episode, {arm} / batched: {np.median(cpu):.2f} (per repeat {each})")
 
 
 if __name__ == "__main__":
