@@ -68,9 +68,9 @@ def run_generate(out: Path, overrides: list[str]) -> tuple[float, dict]:
     return dt, {"peak_mib": peak / 2**20, **prog}
 
 
-def floor(out: Path, overrides: list[str], threads: int) -> tuple[float, int, int]:
+def floor(out: Path, overrides: list[str], threads: int, cpu: list | None = None) -> tuple[float, int, int]:
     """(seconds, episodes, physics steps) of the written episodes' physics alone, by mujoco.rollout
-    (which releases the GIL) on `threads` threads."""
+    (which releases the GIL) on `threads` threads; `cpu`, if given, gets each rollout's thread CPU seconds."""
     s = settings(compose_config([f"out={out}", *overrides]))
     emb = load(s.embodiment)
     n_slots = slots(s.task.scene(), list(s.randomizers))
@@ -95,7 +95,11 @@ def floor(out: Path, overrides: list[str], threads: int) -> tuple[float, int, in
 
     def one(job):
         m, st, c = job
-        return rollout.rollout(m, mujoco.MjData(m), st, c)
+        t0 = time.thread_time()
+        out = rollout.rollout(m, mujoco.MjData(m), st, c)
+        if cpu is not None:
+            cpu.append(time.thread_time() - t0)
+        return out
 
     t = time.perf_counter()
     with ThreadPoolExecutor(threads) as ex:

@@ -19,6 +19,8 @@ from omegaconf.errors import OmegaConfBaseException
 from synth import embodiment
 from synth.actions import CONVENTIONS
 from synth.backends.base import require
+from synth.batched_plans import PLANNERS
+from synth.batched_plans import resolve as resolve_planner
 from synth.errors import ConfigError, closest
 from synth.keys import check_value, key, suggest
 from synth.physics import INTEGRATORS, ITERATIONS, TIMESTEP, TOLERANCE, Physics, largest_step, resolve
@@ -135,6 +137,12 @@ class GenerateConfig:
     transfer: str = key("object", "executor=ray: staged shards reach the head by object (Ray) or path (shared out=)")
     part: str = key("", "i/K: only the i-th of K disjoint slices of the attempts (then `synth merge`)")
     physics: PhysicsConfig = key(PhysicsConfig(), "the physics step and solver: physics.<key>= below")
+    planner: str = key(
+        "auto",
+        "physics mode's plans: batched (W at once, OMPL fallback), per_attempt (version 2's), auto: batched if it can",
+        choices=PLANNERS,
+        check=str,
+    )
 
 
 PLUGIN_KEYS = ("task", "embodiment", "randomizers")  # Hydra groups: built by the registry, not checked per key
@@ -172,6 +180,7 @@ class Settings:
     address: str = ""  # executor=ray: cluster address ("" = RAY_ADDRESS or a local Ray)
     transfer: str = "object"  # executor=ray: object | path
     part: tuple[int, int] | None = None  # (i, K): this run's slice of the attempts (synth.parts)
+    planner: str = "per_attempt"  # resolved planner=: batched | per_attempt (synth.batched_plans)
 
     def attempts_of(self, k: int) -> range:
         """Attempt indices of shard k; with part=i/K, this dataset's shard k is the whole run's shard k*K+i."""
@@ -205,6 +214,8 @@ class Settings:
             fp["physics"] = self.physics.record()  # likewise: datasets stepped before `physics.*` keep theirs
         if self.focus is not None:  # other scenes: the focus file's content decides them
             fp["focus"] = self.focus.sha256
+        if self.mode == "physics" and self.planner == "batched":  # other plans; per-attempt datasets keep theirs
+            fp["planner"] = self.planner
         if self.part:  # a part holds other attempts than the whole run (and than the other parts)
             fp["part"] = f"{self.part[0]}/{self.part[1]}"
         return fp
@@ -283,6 +294,7 @@ def settings(cfg: DictConfig) -> Settings:
     values["focus"] = _focus(values, rands, task_obj)
     values["executor"], values["address"], values["transfer"], values["part"] = _distribution(values)
     values["physics"] = _physics(values, task_obj)
+    values["planner"] = resolve_planner(str(values["planner"]), values["mode"], task_obj, rands)
     return Settings(
         task=task_obj,
         embodiment=choices["embodiment"],

@@ -70,6 +70,7 @@ def make_worker(s: Settings) -> Worker | KinematicWorker:
         physics=s.physics,
         focus=s.focus,
         uniform=s.backend == "mujoco_warp",  # one model layout for every draw: MuJoCo Warp batches them together
+        planner=s.planner,
     )
 
 
@@ -280,10 +281,10 @@ def _pool(s: Settings) -> ProcessPoolExecutor:
     tqdm.monitor_interval = 0  # no monitor thread in a process that forks
     if s.mode != "kinematic" and method == "fork":  # physics builds mesh hulls: import trimesh once, not per worker
         objects._trimesh()
-    if s.mode == "kinematic" and method == "fork":  # the compiled kernels: loaded once, not per worker
-        w = make_worker(s)
-        assert isinstance(w, KinematicWorker)
-        w.planner.warm()
+    if method == "fork" and (s.mode == "kinematic" or s.planner == "batched"):  # compiled kernels: loaded once
+        from synth.batch_planner.planner import Planner
+
+        Planner(s.task, load(s.embodiment), s.control_hz).warm()
     pool = ProcessPoolExecutor(s.workers, mp_context=mp.get_context(method), initializer=_init_forked, initargs=(s,))
     return pool
 

@@ -90,6 +90,7 @@ class Worker:
         physics: Physics | None = None,
         focus=None,
         uniform: bool = False,
+        planner: str = "per_attempt",
     ):
         self.task, self.randomizers, self.emb, self.seed, self.action = task, randomizers, emb, seed, action
         self.counterfactuals = counterfactuals  # attempts per scene (synth/counterfactual.py)
@@ -106,9 +107,14 @@ class Worker:
         self.backend = backend or MujocoCPU()
         self.scale = emb.scale  # action -> ctrl: the gripper actuator takes width per finger
         self.start = emb.start  # the targets before the first action
+        self.planner = planner  # batched (synth.batched_plans, OMPL as the fallback) or per_attempt
+        if planner == "batched":
+            from synth.batch_planner.planner import Planner
 
-    def prepare(self, i: int) -> Attempt:
-        """Scene, draws, instruction, compiled model and plan of attempt i (CPU, one world)."""
+            self.batch_planner = Planner(task, emb, control_hz)  # type: ignore[arg-type]  # a kinematic task
+
+    def prepare(self, i: int, plan: bool = True) -> Attempt:
+        """Scene, draws, instruction, compiled model and (with `plan`) the plan of attempt i (CPU, one world)."""
         t0 = time.perf_counter()
         group, v = divmod(i, self.counterfactuals)  # (i, 0) unless counterfactual pairs are asked for
         if self.focus is not None:
@@ -127,6 +133,8 @@ class Worker:
         text = substitute(text, scene.perturb.words)  # synonyms (none: the text as it is)
         model = build(scene, self.emb, self.slots, self.resolution, self.ctx.control_hz, self.physics, self.uniform)
         t1 = time.perf_counter()
+        if not plan:
+            return Attempt(i, scene, draws, text, model, seconds={"build": t1 - t0})
         plan_seed = int(stream(self.seed, i, "planner").integers(2**31 - 2))
         out = self.task.plan(self.context(scene), scene, model, plan_seed)
         t2 = time.perf_counter()
@@ -280,7 +288,13 @@ class Worker:
         return episodes, records
 
     def _chunk(self, indices: list[int]) -> tuple[list[Episode], list[dict]]:
-        atts = [self.prepare(i) for i in indices]
+        if self.planner == "batched":
+            from synth.batched_plans import plan_all
+
+            atts = [self.prepare(i, plan=False) for i in indices]
+            plan_all(self, atts)
+        else:
+            atts = [self.prepare(i) for i in indices]
         planned = [a for a in atts if a.plan is not None]
         results = dict(zip([a.index for a in planned], self.execute(planned) if planned else [], strict=True))
         episodes, records = [], []

@@ -86,7 +86,7 @@ def test_dataset_records_physics_replays_it_and_refuses_other_physics(tmp_path):
     meta = json.loads((out / "meta" / "synth.json").read_text())
     assert meta["physics"] == {"timestep": 0.005, "integrator": "implicitfast", "iterations": 30, "tolerance": 1e-8}
     assert recorded(meta) == Physics(0.005, "implicitfast", 30, 1e-8)
-    assert meta["dataset_version"] == DATASET_VERSION == 3, "pick_place's step (2); detours, place_in_container (3)"
+    assert meta["dataset_version"] == DATASET_VERSION == 3, "pick_place's step (2); planner, detours, ... (3)"
     rep = replay(out, 1)
     assert rep.model.opt.timestep == 0.005 and rep.model.opt.iterations == 30
     np.testing.assert_allclose(rep.replayed_state, rep.recorded_state, atol=1e-5)

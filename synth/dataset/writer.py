@@ -31,7 +31,8 @@ from synth.errors import ConfigError
 ATTEMPTS_PATH = "meta/synth/attempts/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 # what the episodes of a config are: bumped when a default changes them (the same command, other episodes)
 DATASET_VERSION = 3  # 2: pick_place steps its physics at 5 ms by default (was 2 ms); 3: mode=kinematic detours
-# a transit whose straight segment collides (those attempts succeed), and place_in_container steps at 5 ms too
+# a transit whose straight segment collides (those attempts succeed), place_in_container steps at 5 ms too, and
+# physics mode plans pick-and-place tasks with the batched planner by default (planner=per_attempt: 2's plans)
 
 
 def chunked(template: str, i: int, **kw) -> str:
@@ -79,9 +80,12 @@ class Store:
                 if not s.overwrite:
                     new = json.loads(json.dumps(fp))
                     diff = sorted(k for k in {*fp, *old} if old.get(k) != new.get(k))  # a key either side lacks too
+                    # a dataset planned per attempt (before planner= existed, or planner=per_attempt)
+                    alone = "planner" in new and "planner" not in old
+                    keep = "add planner=per_attempt to continue it, " if alone else ""
                     raise ConfigError(
                         f"out={root} holds a dataset made with another config (differs in {', '.join(diff)}); "
-                        "choose another out= or add overwrite=true to replace it"
+                        f"{keep}choose another out= or add overwrite=true to replace it"
                     )
                 lock.wipe(root)
         elif foreign(root):
