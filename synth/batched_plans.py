@@ -11,7 +11,7 @@ dataset_version 2), or auto (batched where the task's script and randomizers all
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import mujoco
 import numpy as np
@@ -19,10 +19,21 @@ import numpy as np
 from synth.errors import ConfigError
 from synth.randomize import stream
 from synth.skill import Placing
-from synth.task import Plan
+from synth.task import Attempt, Plan, PlanContext
+from synth.types import Scene
 
-if TYPE_CHECKING:
-    from synth.pipeline import Attempt, Worker
+
+class Worker(Protocol):
+    """What plan_all reads of a physics worker (synth.pipeline.Worker)."""
+
+    task: Any
+    seed: int
+    emb: Any
+    ctx: PlanContext
+    batch_planner: Any
+
+    def context(self, scene: Scene) -> PlanContext: ...
+
 
 PLANNERS = ("auto", "batched", "per_attempt")
 
@@ -93,7 +104,7 @@ def _plans(worker: Worker, atts: list[Attempt], out: dict, ok: np.ndarray) -> li
     task: Placing = worker.task  # type: ignore[assignment]  # a kinematic-capable task (unplannable says so)
     hz = worker.ctx.control_hz
     q, width = out["q"][ok], out["width"][ok]  # (E, M, 1 + K, dof), (E, M)
-    tl = timeline(task, worker.emb, q, hz)
+    tl = timeline(task, worker.emb, q, hz, {p: v[ok] for p, v in out["via"].items()})  # detoured transits too
     seg, length = tl["segment"], tl["length"]
     E, T = seg.shape
     M = q.shape[1]

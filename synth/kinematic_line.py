@@ -17,12 +17,16 @@ import numpy as np
 
 from synth.batch_planner.line import LinePlanner
 from synth.kinematic_mode import KinematicWorker, timeline
+from synth.kinematic_pair import PairWorker
 from synth.skill import Lining, Placing
 from synth.types import Json, Scene
 
 
 def worker_class(task: Placing | Lining) -> type[KinematicWorker]:
-    """The kinematic worker of a task: LineWorker for a script with a line segment, else KinematicWorker."""
+    """The kinematic worker of a task: PairWorker for a pair of arms, LineWorker for a script with a line segment,
+    else KinematicWorker."""
+    if getattr(task, "arms", 1) > 1:
+        return PairWorker
     return LineWorker if any(s.motion == "line" for s in task.script().segments) else KinematicWorker
 
 

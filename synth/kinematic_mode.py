@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import cast
 
 import numpy as np
 
 from synth.actions import convert
-from synth.batch_planner.pair import Lifting, PairPlanner
 from synth.batch_planner.planner import Planner, placement, placements, quat_from_mat
 from synth.embodiment import Embodiment
 from synth.language import substitute
@@ -171,10 +169,7 @@ class KinematicWorker:
     ):
         self.task, self.randomizers, self.emb, self.seed = task, randomizers, emb, seed
         self.hz, self.held_out, self.batch, self.action = control_hz, held_out, batch, action
-        pair = getattr(task, "arms", 1) > 1  # a pair task (synth/batch_planner/pair.py), or the worker's planner
-        self.planner: Planner | PairPlanner = (
-            PairPlanner(cast(Lifting, task), emb, control_hz) if pair else self.planner_class(task, emb, control_hz)
-        )
+        self.planner = self.planner_class(task, emb, control_hz)
         script = self.planner.script
         self.seg = {s.phase: j for j, s in enumerate(script.segments)}
         self.held = np.flatnonzero(script.held())  # segments in which the fingers rest on the object's width
@@ -233,12 +228,7 @@ class KinematicWorker:
     ) -> tuple[EpisodeBatch, list[str]]:
         """The planned worlds `ok` (E,) as episodes (those whose object comes to rest inside the target) and
         (E,) their verdicts ('' or the failure reason). Frame t's state is reached by action t - 1; state 0 is the
-        start. A pair task's: synth/kinematic_pair.py."""
-        if isinstance(self.planner, PairPlanner):
-            from synth import kinematic_pair  # (it imports this module)
-
-            batch, why = kinematic_pair.episodes(self, ok, indices, scenes, draws, texts, plan)
-            return batch, [str(x) for x in why]
+        start. A pair task's: synth/kinematic_pair.py (PairWorker)."""
         emb, base = self.emb, self.planner.base
         q, width = plan["q"][ok], plan["width"][ok]  # (E, M, 1 + K, dof), (E, M)
         tl = self._timeline(q, plan, ok)

@@ -14,17 +14,29 @@ object is "not_held" (the fingers would slip along it, or pull it apart).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import numpy as np
 
 from synth.actions import convert
 from synth.batch_planner.pair import Lifting, PairPlanner
 from synth.batch_planner.planner import quat_from_mat
+from synth.kinematic_mode import KinematicWorker, timeline
 from synth.types import EpisodeBatch, Json, Scene
 
-if TYPE_CHECKING:
-    from synth.kinematic_mode import KinematicWorker
+
+class PairWorker(KinematicWorker):
+    """KinematicWorker for a task driving a pair of arms: the pair planner, and its episodes built here."""
+
+    planner_class = PairPlanner  # type: ignore[assignment]
+    planner: PairPlanner  # type: ignore[assignment]
+
+    def episodes(
+        self, ok: np.ndarray, indices: list[int], scenes: list[Scene], draws: list[Json], texts: list[str], plan: dict
+    ) -> tuple[EpisodeBatch, list[str]]:
+        batch, why = episodes(self, ok, indices, scenes, draws, texts, plan)
+        return batch, [str(x) for x in why]
+
 
 STRETCH = 0.005  # [m] the change in distance between the two holding hands a rigid object allows
 
@@ -52,8 +64,6 @@ def episodes(
     """KinematicWorker.episodes for a pair task: the planned worlds `ok` (E,) as episodes (those the task's
     predicate passes) and (E,) the failure reason of each ('' on success). Frame t's state is reached by
     action t - 1; state 0 is the start."""
-    from synth.kinematic_mode import timeline
-
     planner, emb = worker.planner, worker.emb
     assert isinstance(planner, PairPlanner)
     q, width = plan["q"][ok], plan["width"][ok, 0]  # (E, 1, 1 + K, dof), (E,)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import mujoco
@@ -16,6 +15,7 @@ import numpy as np
 
 from synth.actions import convert, in_base, tcp_poses
 from synth.backends.mujoco_cpu import MujocoCPU
+from synth.batched_plans import plan_all
 from synth.counterfactual import variant
 from synth.embodiment import Embodiment
 from synth.execute import executed, run, substeps
@@ -25,29 +25,11 @@ from synth.pose import yaw_matrix
 from synth.randomize import Randomizer, apply, slots, stream
 from synth.tabletop.compiler import Layout, build, initial_qpos
 from synth.tabletop.uniform import share_meshes
-from synth.task import FrameBatch, Frames, Plan, PlanContext, Task
+from synth.task import Attempt, FrameBatch, Frames, PlanContext, Task
 from synth.types import Episode, Scene
 
 if TYPE_CHECKING:
     from synth.ik import IK
-
-
-@dataclass
-class Attempt:
-    index: int
-    scene: Scene
-    draws: dict
-    instruction: str
-    model: mujoco.MjModel | None = None
-    plan: Plan | None = None
-    failure: str = ""
-    seconds: dict = field(default_factory=dict)
-
-    @property
-    def p(self) -> Plan:
-        """The plan of an attempt that has one."""
-        assert self.plan is not None, f"attempt {self.index} has no plan ({self.failure})"
-        return self.plan
 
 
 class TurnedIK:
@@ -289,8 +271,6 @@ class Worker:
 
     def _chunk(self, indices: list[int]) -> tuple[list[Episode], list[dict]]:
         if self.planner == "batched":
-            from synth.batched_plans import plan_all
-
             atts = [self.prepare(i, plan=False) for i in indices]
             plan_all(self, atts)
         else:

@@ -34,6 +34,27 @@ class Plan:
 
 
 @dataclass
+class Attempt:
+    """One attempt of a worker: its scene and draws, instruction, compiled model, and the plan or the failure;
+    seconds: where its time went (build, plan, physics, ...)."""
+
+    index: int
+    scene: Scene
+    draws: dict
+    instruction: str
+    model: mujoco.MjModel | None = None
+    plan: Plan | None = None
+    failure: str = ""
+    seconds: dict = field(default_factory=dict)
+
+    @property
+    def p(self) -> Plan:
+        """The plan of an attempt that has one."""
+        assert self.plan is not None, f"attempt {self.index} has no plan ({self.failure})"
+        return self.plan
+
+
+@dataclass
 class Frames:
     """One world's physics at the control rate: frame t is the state after t control periods.
 

@@ -197,7 +197,7 @@ def test_physics_and_kinematic_modes_run_the_same_pair_script(task):
     emb = load(s.embodiment)
     script = s.task.script()
     phys = Worker(s.task, list(s.randomizers), emb, s.seed)
-    kin = KinematicWorker(s.task, list(s.randomizers), emb, s.seed)
+    kin = worker_class(s.task)(s.task, list(s.randomizers), emb, s.seed)
     eps = {e.attempt: e for e in kin.block(list(range(12)))[0]}
     arms = PairPlanner(s.task, emb, s.control_hz).arms
     cols = np.split(np.arange(len(emb.start)), emb.gripper_columns[:-1] + 1)
