@@ -1,9 +1,11 @@
 """A task's skill script as data: key TCP poses, the segments between them, their speeds, gripper events,
 collision rules and phase names, declared once per task and run by both modes.
 
-Physics mode runs it one attempt at a time (mink IK, MuJoCo collision checks, OMPL for the transits, ruckig/toppra
-timing: planners/script.py, scenes/pick_place.py); the kinematic mode runs it for W attempts at once (compiled IK,
-sphere-cover sweeps, minimum-jerk timing: synth/batch_planner/planner.py). Neither mode holds a copy of a task's motion.
+The per-attempt expert runs it one attempt at a time (mink IK, MuJoCo collision checks, OMPL for the transits,
+ruckig/toppra timing: planners/script.py, scenes/pick_place.py); the batched planner runs it for W attempts at once
+(compiled IK, sphere-cover sweeps, minimum-jerk timing: synth/batch_planner/), for the kinematic mode and, by
+default, for physics mode's one-arm pick-and-places (synth/batched_plans.py, the expert as the fallback). Neither
+holds a copy of a task's motion.
 
 Key poses are TCP positions [m, world] that share one orientation, the grasp's, whose z axis is the approach
 direction (into the object). Each is an anchor plus offsets: `grasp`, the TCP where the fingers close, or
