@@ -269,12 +269,16 @@ class Worker:
                 break
         return episodes, records
 
+    def attempts(self, indices: list[int]) -> list[Attempt]:
+        """Attempts `indices` prepared and planned as this worker plans (batched, or one at a time)."""
+        if self.planner != "batched":
+            return [self.prepare(i) for i in indices]
+        atts = [self.prepare(i, plan=False) for i in indices]
+        plan_all(self, atts)
+        return atts
+
     def _chunk(self, indices: list[int]) -> tuple[list[Episode], list[dict]]:
-        if self.planner == "batched":
-            atts = [self.prepare(i, plan=False) for i in indices]
-            plan_all(self, atts)
-        else:
-            atts = [self.prepare(i) for i in indices]
+        atts = self.attempts(indices)
         planned = [a for a in atts if a.plan is not None]
         results = dict(zip([a.index for a in planned], self.execute(planned) if planned else [], strict=True))
         episodes, records = [], []

@@ -212,7 +212,7 @@ def test_plan_replays_mujocos_controls(case):
     stage, plan, m, _, w = case
     if plan is None:
         pytest.skip("this attempt has no plan")
-    a = w.prepare(plan["attempt"])
+    a = w.attempts([plan["attempt"]])[0]  # planned as export planned it
     start = np.r_[w.emb.home, w.emb.gripper.stroke]
     settle = plan["settle_periods"]
     acts = np.concatenate([a.p.actions, np.repeat(a.p.actions[-1:], settle, 0)])

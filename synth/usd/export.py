@@ -221,14 +221,17 @@ def export_attempt(s, attempt: int, out: str | Path, plan: bool = True) -> dict:
     at `out`, built by the same Worker calls as generation; with `plan`, also `<out>.plan.json`: the planned
     joint targets (what an Isaac runner replays) and MuJoCo's outcome of them. Returns a summary."""
     require_pxr()
+    from synth.batched_plans import resolve
     from synth.generate import make_worker
     from synth.pipeline import Worker
     from synth.tabletop.compiler import Layout, initial_qpos
 
     out = Path(out)
-    w = make_worker(dataclasses.replace(s, mode="physics"))  # the stage is the physics scene, whatever mode
+    if s.mode != "physics":  # the stage is the physics scene, whatever mode; planned as physics mode would
+        s = dataclasses.replace(s, mode="physics", planner=resolve("auto", "physics", s.task, s.randomizers))
+    w = make_worker(s)
     assert isinstance(w, Worker)
-    a = w.prepare(attempt)
+    a = w.attempts([attempt])[0]  # planned as generation plans it (batched, or alone)
     m = a.model
     assert m is not None
     q0 = initial_qpos(m, w.emb, Layout(m, w.emb))
