@@ -24,6 +24,7 @@ def test_default_is_the_tasks_rule():
     assert pp.physics == Physics(0.005) and pp.fingerprint()["physics"]["timestep"] == 0.005
     assert settings(compose_config(["control_hz=15"])).physics.timestep == pytest.approx(1 / (15 * 14))
     assert settings(compose_config(["task=place_in_container"])).physics == Physics(0.005), "measured: 99.90%"
+    assert settings(compose_config(["task=open_drawer"])).physics == Physics(0.005), "measured: 100%"
     assert settings(compose_config(["physics.timestep=0.002"])).physics == s.physics, "today's step, asked for"
 
 

@@ -31,8 +31,9 @@ from synth.errors import ConfigError
 ATTEMPTS_PATH = "meta/synth/attempts/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 # what the episodes of a config are: bumped when a default changes them (the same command, other episodes)
 DATASET_VERSION = 3  # 2: pick_place steps its physics at 5 ms by default (was 2 ms); 3: mode=kinematic detours
-# a transit whose straight segment collides (those attempts succeed), place_in_container steps at 5 ms too, and
-# physics mode plans pick-and-place tasks with the batched planner by default (planner=per_attempt: 2's plans)
+# a transit whose straight segment collides (those attempts succeed), place_in_container and open_drawer step at
+# 5 ms too, and physics mode plans pick-and-place tasks with the batched planner by default (planner=per_attempt:
+# 2's plans)
 
 
 def chunked(template: str, i: int, **kw) -> str:
