@@ -14,6 +14,7 @@ from synth.planners.collision import Checker
 from synth.planners.timing import through
 from synth.pose import yaw_matrix
 from synth.skill import FLIP, LINE_FLIP, START, Script, Segment, line_points, place_tcp
+from synth.task import Plan
 
 
 def key_configurations(ik, script: Script, g: Grasp, centre, place_centre, base, q_home) -> dict | None:
@@ -213,3 +214,23 @@ def timed(
     actions = np.concatenate([np.c_[arm, g] for _, arm, g in segs])
     phase = np.concatenate([np.full(len(arm), phases.index(p)) for p, arm, _ in segs])
     return actions, phase.astype(np.int64)
+
+
+def line_plan(task, ctx, checker: Checker, touch: dict, scene, seed: int, phases: tuple[str, ...]) -> Plan | str:
+    """Physics mode's plan of a line task (push, the drawers: `script()`, `hand_line`, `line_check`) on the scene's
+    checker (its state set) with touch {name of TOUCH: geom ids}: the keys and the line by plan_line, timed."""
+    ik, emb = ctx.ik, ctx.emb
+    check, facts = task.line_check(scene)
+    stats: dict = {**facts}
+    iterations = ik.iterations
+    script = task.script()
+    start, end, rots = task.hand_line(scene)
+    got = plan_line(ik, checker, script, emb, touch, (start, end), rots, seed)
+    if isinstance(got, str):
+        return got
+    stats.update(got["stats"], hand_sign=(1.0, -1.0)[got["option"]])
+    stats["ik_iterations"] = ik.iterations - iterations
+    stats["collision_checks"] = checker.checks
+    actions, phase = timed(script, got, emb, ctx.control_hz, phases)
+    stats["duration_s"] = len(actions) / ctx.control_hz
+    return Plan(actions=actions, phase=phase, check=check, stats=stats)

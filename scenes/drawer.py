@@ -16,7 +16,7 @@ import numpy as np
 from synth.batch_planner.planner import quat_from_mat
 from synth.keys import key
 from synth.planners.collision import Checker
-from synth.planners.script import plan_line, timed
+from synth.planners.script import line_plan
 from synth.pose import yaw_matrix
 from synth.skill import START, Key, Script, Segment
 from synth.tabletop.cabinet import BAR, drawer_geoms, drawer_inertial, handle_height, handle_xy
@@ -130,26 +130,15 @@ class DrawerTask(Task):
 
     # ---------------------------------------------------------------- planning
     def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
-        emb, ik = ctx.emb, ctx.ik
+        emb = ctx.emb
         lay = Layout(model, emb)
         checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
         script = self.script()
         q0 = initial_qpos(model, emb, lay)
         q0[lay.finger_qadr] = script.open_width / 2  # the fingers stay parted this wide until they close on the bar
         checker.set_state(q0)
-        check, facts = self.line_check(scene)
-        stats: dict = {"ik_iterations_start": ik.iterations, **facts}
         touch = {"object": drawer_geoms(model), "table": [lay.table_geom], "place": []}
-        start, end, rots = self.hand_line(scene)
-        got = plan_line(ik, checker, script, emb, touch, (start, end), rots, seed)
-        if isinstance(got, str):
-            return got
-        stats.update(got["stats"], hand_sign=(1.0, -1.0)[got["option"]])
-        stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
-        stats["collision_checks"] = checker.checks
-        actions, phase = timed(script, got, emb, ctx.control_hz, PHASES)
-        stats["duration_s"] = len(actions) / ctx.control_hz
-        return Plan(actions=actions, phase=phase, check=check, stats=stats)
+        return line_plan(self, ctx, checker, touch, scene, seed, PHASES)
 
     # ---------------------------------------------------------------- judging
     def _verdict(self, frames: Frames, layout: Layout, dr: Drawer) -> str:

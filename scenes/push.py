@@ -18,7 +18,7 @@ from synth.grasps import FINGER_TIP_BELOW_TCP
 from synth.keys import key
 from synth.language import refer, relation
 from synth.planners.collision import Checker
-from synth.planners.script import plan_line, timed
+from synth.planners.script import line_plan
 from synth.pose import yaw_matrix
 from synth.randomize import pick
 from synth.registry import task
@@ -210,24 +210,12 @@ class Push(Task):
 
     # ---------------------------------------------------------------- planning
     def plan(self, ctx: PlanContext, scene: Scene, model: mujoco.MjModel, seed: int) -> Plan | str:
-        emb, ik = ctx.emb, ctx.ik
+        emb = ctx.emb
         lay = Layout(model, emb)
         checker = Checker(model, lay.arm_qadr, lay.robot_bodies)
         checker.set_state(initial_qpos(model, emb, lay))
-        check, facts = self.line_check(scene)
-        stats: dict = {"ik_iterations_start": ik.iterations, **facts}
         touch = {"object": [int(lay.obj_geom[0])], "table": [lay.table_geom], "place": list(lay.target_geoms)}
-        script = self.script()
-        start, end, rots = self.hand_line(scene)
-        got = plan_line(ik, checker, script, emb, touch, (start, end), rots, seed)
-        if isinstance(got, str):
-            return got
-        stats.update(got["stats"], hand_sign=(1.0, -1.0)[got["option"]])
-        stats["ik_iterations"] = ik.iterations - stats.pop("ik_iterations_start")
-        stats["collision_checks"] = checker.checks
-        actions, phase = timed(script, got, emb, ctx.control_hz, PHASES)
-        stats["duration_s"] = len(actions) / ctx.control_hz
-        return Plan(actions=actions, phase=phase, check=check, stats=stats)
+        return line_plan(self, ctx, checker, touch, scene, seed, PHASES)
 
     # ---------------------------------------------------------------- judging
     def _verdict(self, pos: np.ndarray, speed: np.ndarray, z0: float, start, target_xy, target_half) -> str:
